@@ -1,0 +1,8 @@
+"""Activities: every model call and tool execution of a run. All I/O of a run happens here."""
+
+from activities.model import call_model
+from activities.tools import run_tool
+
+__all__ = ["call_model", "run_tool", "ALL"]
+
+ALL = [call_model, run_tool]

@@ -1,0 +1,193 @@
+"""The model call: one activity per turn, through the official ``openai`` client.
+
+The client is built with its own retries off: Temporal owns retries. 408/409/429/5xx and
+connection errors are retryable (honouring Retry-After); other 4xx fail the run at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import openai
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.types import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl import _registry
+from hitl.errors import ConfigurationError
+from hitl.models.openai import OpenAIModel
+from hitl.run import UserInputField
+from hitl.tools import Tool
+
+_RETRYABLE_STATUS = {408, 409, 429}
+_clients: dict[tuple[str | None, str, float], openai.AsyncOpenAI] = {}
+
+
+def _client(model: OpenAIModel) -> openai.AsyncOpenAI:
+    key = (model.resolved_base_url(), model.resolved_api_key(), model.timeout)
+    client = _clients.get(key)
+    if client is None:
+        client = openai.AsyncOpenAI(base_url=key[0], api_key=key[1], timeout=key[2], max_retries=0)
+        _clients[key] = client
+    return client
+
+
+@activity.defn(name=CALL_MODEL)
+async def call_model(request: ModelRequest) -> ModelTurn:
+    """Ask the agent's model for its next turn, and plan each tool call it makes."""
+    try:
+        agent = _registry.get(request.agent_name)
+    except ConfigurationError as exc:
+        raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from None
+    model = agent.model
+    try:
+        if model.api == "responses":
+            content, calls = await _responses(model, agent.instructions, agent.tools, request.messages)
+        else:
+            content, calls = await _chat(model, agent.instructions, agent.tools, request.messages)
+    except openai.APIStatusError as exc:
+        raise _status_error(model, exc) from None
+    except openai.APIConnectionError as exc:
+        raise ApplicationError(f"model {model.id!r} unreachable: {exc}", type="ModelConnectionError") from None
+    assistant: Message = {"role": "assistant", "content": content}
+    if calls:
+        assistant["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
+        ]
+    plans = [_plan(agent.tools, cid, name, args) for cid, name, args in calls]
+    return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
+
+
+def _tool_specs(tools: dict[str, Tool]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(t.name, t.description, t.schema) for t in tools.values()]
+
+
+async def _chat(
+    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message]
+) -> tuple[str | None, list[tuple[str, str, str]]]:
+    kwargs: dict[str, Any] = {}
+    if tools:
+        kwargs["tools"] = [
+            {"type": "function", "function": {"name": n, "description": d, "parameters": p}}
+            for n, d, p in _tool_specs(tools)
+        ]
+    if model.temperature is not None:
+        kwargs["temperature"] = model.temperature
+    system = [{"role": "system", "content": instructions}] if instructions else []
+    response = await _client(model).chat.completions.create(
+        model=model.id, messages=[*system, *messages], **kwargs  # type: ignore[list-item]
+    )
+    message = response.choices[0].message
+    calls = [(tc.id, tc.function.name, tc.function.arguments or "{}") for tc in (message.tool_calls or [])]
+    return message.content, calls
+
+
+def _responses_input(messages: list[Message]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "tool":
+            items.append({"type": "function_call_output", "call_id": m["tool_call_id"], "output": m["content"]})
+            continue
+        if m.get("content"):
+            items.append({"role": m["role"], "content": m["content"]})
+        for tc in m.get("tool_calls") or []:
+            fn = tc["function"]
+            items.append({"type": "function_call", "call_id": tc["id"], "name": fn["name"], "arguments": fn["arguments"]})
+    return items
+
+
+async def _responses(
+    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message]
+) -> tuple[str | None, list[tuple[str, str, str]]]:
+    kwargs: dict[str, Any] = {}
+    if tools:
+        kwargs["tools"] = [
+            {"type": "function", "name": n, "description": d, "parameters": p, "strict": False}
+            for n, d, p in _tool_specs(tools)
+        ]
+    if instructions:
+        kwargs["instructions"] = instructions
+    if model.temperature is not None:
+        kwargs["temperature"] = model.temperature
+    response = await _client(model).responses.create(model=model.id, input=_responses_input(messages), **kwargs)  # type: ignore[arg-type]
+    texts: list[str] = []
+    calls: list[tuple[str, str, str]] = []
+    for item in response.output:
+        if item.type == "message":
+            texts.extend(part.text for part in item.content if part.type == "output_text")
+        elif item.type == "function_call":
+            calls.append((item.call_id, item.name, item.arguments or "{}"))
+    return ("".join(texts) or None), calls
+
+
+def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -> ToolCallPlan:
+    t = tools.get(name)
+    if t is None:
+        return ToolCallPlan(
+            tool_call_id=call_id, tool_name=name, invalid=f"Unknown tool {name!r}; available: {sorted(tools)}"
+        )
+    try:
+        arguments = json.loads(raw_arguments or "{}")
+        if not isinstance(arguments, dict):
+            raise ValueError("arguments must be a JSON object")
+    except ValueError as exc:
+        return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=f"Arguments are not a JSON object: {exc}")
+    base = {"tool_call_id": call_id, "tool_name": name, "idempotent": t.idempotent,
+            "timeout_seconds": t.timeout.total_seconds(), "max_attempts": t.max_attempts if t.idempotent else 1}
+    if t.requires_user_input:
+        # The model never saw these fields; whatever it put there is dropped, not trusted.
+        known = {k: v for k, v in arguments.items() if k not in t.user_input_fields and k in t.args_model.model_fields}
+        schema = [
+            UserInputField(
+                name=f,
+                field_type=t.field_type(f),
+                description=t.field_description(f),
+                value=None if f in t.user_input_fields else known.get(f),
+            )
+            for f in t.args_model.model_fields
+        ]
+        return ToolCallPlan(**base, arguments=known, kind="user_input", user_input_schema=schema)
+    try:
+        arguments = t.validate_arguments(arguments, context=f"tool call {call_id}")
+    except Exception as exc:
+        return ToolCallPlan(**base, arguments=arguments, invalid=str(exc))
+    if t.external_execution:
+        kind = "external_execution"
+    else:
+        try:
+            kind = "confirmation" if t.needs_confirmation(arguments) else None
+        except Exception:  # a broken rule must not let a sensitive call through
+            kind = "confirmation"
+    return ToolCallPlan(**base, arguments=arguments, kind=kind)
+
+
+def _status_error(model: OpenAIModel, exc: openai.APIStatusError) -> ApplicationError:
+    status = exc.status_code
+    detail = exc.message
+    if isinstance(exc.body, dict):
+        detail = exc.body.get("message") or (exc.body.get("error") or {}).get("message") or detail
+    message = f"model {model.id!r} answered HTTP {status}: {detail}"
+    if status in _RETRYABLE_STATUS or status >= 500:
+        return ApplicationError(message, type="ModelServerError", next_retry_delay=_retry_after(exc))
+    return ApplicationError(message, type="ModelRequestError", non_retryable=True)
+
+
+def _retry_after(exc: openai.APIStatusError) -> timedelta | None:
+    headers = exc.response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return timedelta(milliseconds=float(ms))
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return timedelta(seconds=float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return timedelta(seconds=max(0.0, parsed.timestamp() - time.time())) if parsed else None

@@ -1,0 +1,29 @@
+"""Temporal clients, one per event loop and address, with the pydantic data converter."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from hitl.config import Settings
+from hitl.errors import ConfigurationError
+
+_clients: dict[tuple[int, str, str], Client] = {}
+
+
+async def connect(settings: Settings) -> Client:
+    key = (id(asyncio.get_running_loop()), settings.temporal_address, settings.namespace)
+    client = _clients.get(key)
+    if client is None:
+        try:
+            client = await Client.connect(
+                settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
+            )
+        except RuntimeError as exc:
+            raise ConfigurationError(
+                f"cannot reach Temporal at {settings.temporal_address!r} (TEMPORAL_ADDRESS): {exc}"
+            ) from exc
+        _clients[key] = client
+    return client

@@ -1,0 +1,100 @@
+"""Client side of a run: start it, decide on it, read it. Shared by Agent (and later Team)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from hitl import errors
+from hitl.decisions import ContinueRunRequest, Decision
+from hitl.run import RunOutput, RunRequirement, RunStatus
+from workflows.types import WORKFLOW_NAME, RunInput
+
+_ERROR_TYPES: dict[str, type[errors.HitlError]] = {
+    name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"
+}
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex}"
+
+
+async def start(client: Client, task_queue: str, run_input: RunInput, run_id: str) -> RunOutput:
+    """Start a run and return when it first pauses or ends: one round trip (update-with-start)."""
+    operation = WithStartWorkflowOperation(
+        WORKFLOW_NAME,
+        run_input,
+        id=run_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        result_type=RunOutput,
+    )
+    try:
+        return await client.execute_update_with_start_workflow(
+            "wait_for_progress", 0, start_workflow_operation=operation, result_type=RunOutput
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise _translate(exc, run_id) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            raise errors.ConfigurationError(f"a run with id {run_id!r} already exists") from None
+        raise
+
+
+def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
+    """The decisions made locally on requirements the run had not resolved when they were read."""
+    return [r.decision for r in requirements if r.decision is not None and r.resolution is None]
+
+
+async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:
+    request = ContinueRunRequest(decisions=decisions_of(requirements))
+    handle = client.get_workflow_handle(run_id)
+    try:
+        return await handle.execute_update("continue_run", request, result_type=RunOutput)
+    except WorkflowUpdateFailedError as exc:
+        raise _translate(exc, run_id) from None
+    except RPCError as exc:
+        raise await _rpc_error(client, exc, run_id) from None
+
+
+async def get(client: Client, run_id: str) -> RunOutput:
+    handle = client.get_workflow_handle(run_id)
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        raise await _rpc_error(client, exc, run_id) from None
+    if description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+        return await handle.query("get_run", result_type=RunOutput)
+    try:
+        return await client.get_workflow_handle(run_id, result_type=RunOutput).result()
+    except WorkflowFailureError as exc:
+        if isinstance(exc.cause, CancelledError):
+            return RunOutput(run_id=run_id, status=RunStatus.cancelled)
+        message = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause)
+        return RunOutput(run_id=run_id, status=RunStatus.error, error=message, content=message)
+
+
+def _translate(exc: WorkflowUpdateFailedError, run_id: str) -> errors.HitlError:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type in _ERROR_TYPES:
+        return _ERROR_TYPES[cause.type](cause.message)
+    return errors.HitlError(f"run {run_id}: {getattr(cause, 'message', None) or exc}")
+
+
+async def _rpc_error(client: Client, exc: RPCError, run_id: str) -> Exception:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        if "already completed" in exc.message or "completed" in exc.message.lower():
+            return errors.RunEndedError(f"run {run_id} has ended; it takes no decisions")
+        return errors.RunNotFoundError(f"no run with id {run_id!r} in namespace {client.namespace!r}")
+    return exc

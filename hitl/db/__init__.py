@@ -1,0 +1,1 @@
+"""Databases an agent records to."""

@@ -1,0 +1,60 @@
+"""Decisions on a paused run: the payloads of the ``confirm``, ``reject``, ``provide_input`` and
+``provide_result`` signals, and of the ``continue_run`` update.
+
+Any Temporal client may send them; the JSON is the model's fields, e.g.
+``{"requirement_id": "req-1-call_0", "reason": "too expensive", "resolved_by": "alice"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Confirm", "Reject", "ProvideInput", "ProvideResult", "Decision", "ContinueRunRequest"]
+
+
+class _DecisionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requirement_id: str = Field(min_length=1, description="The id of the requirement being decided.")
+    resolved_by: str | None = Field(default=None, max_length=256, description="Who decided, for the audit trail.")
+
+
+class Confirm(_DecisionBase):
+    """Run the tool; ``arguments`` (optional) replaces the model's arguments after validation."""
+
+    action: Literal["confirm"] = "confirm"
+    arguments: dict[str, Any] | None = None
+
+
+class Reject(_DecisionBase):
+    """Do not run the tool; the model is told it was rejected, with the reason."""
+
+    action: Literal["reject"] = "reject"
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class ProvideInput(_DecisionBase):
+    """Fill the fields a person must provide: a dict of field values, or one value when one field is asked."""
+
+    action: Literal["provide_input"] = "provide_input"
+    value: Any
+
+
+class ProvideResult(_DecisionBase):
+    """The result of a tool executed outside the agent."""
+
+    action: Literal["provide_result"] = "provide_result"
+    result: Any
+
+
+Decision = Annotated[Confirm | Reject | ProvideInput | ProvideResult, Field(discriminator="action")]
+
+
+class ContinueRunRequest(BaseModel):
+    """The ``continue_run`` update: decisions that, with those already made, resolve the whole pause."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[Decision] = Field(default_factory=list, max_length=1000)

@@ -1,0 +1,5 @@
+"""Model providers."""
+
+from hitl.models.openai import OpenAIChat, OpenAIResponses
+
+__all__ = ["OpenAIChat", "OpenAIResponses"]

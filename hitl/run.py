@@ -1,0 +1,161 @@
+"""What a run looks like from outside: its status, its output and the requirements it waits on."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr
+
+from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
+from hitl.errors import InvalidDecisionError, RequirementAlreadyResolvedError
+
+__all__ = ["RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RequirementKind"]
+
+RequirementKind = Literal["confirmation", "user_input", "external_execution"]
+
+
+class RunStatus(str, Enum):
+    """Where a run stands."""
+
+    running = "running"
+    paused = "paused"
+    completed = "completed"
+    error = "error"
+    cancelled = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_final(self) -> bool:
+        return self in (RunStatus.completed, RunStatus.error, RunStatus.cancelled)
+
+
+class ToolExecution(BaseModel):
+    """One tool call the model asked for."""
+
+    tool_name: str
+    tool_call_id: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    original_arguments: dict[str, Any] | None = None
+    """The model's arguments when an approver corrected them with ``confirm(arguments=...)``."""
+    result: str | None = None
+
+
+class UserInputField(BaseModel):
+    """One argument of a tool call, for a person to fill when ``value`` is None."""
+
+    name: str
+    field_type: str
+    description: str | None = None
+    value: Any = None
+
+
+class RunRequirement(BaseModel):
+    """A tool call that waits for a person or another service.
+
+    Decide it with :meth:`confirm`, :meth:`reject`, :meth:`provide_input` or
+    :meth:`provide_result`, then pass it to ``Agent.continue_run``.
+    """
+
+    id: str
+    kind: RequirementKind
+    tool_execution: ToolExecution
+    user_input_schema: list[UserInputField] | None = None
+    note: str | None = None
+    """Why the requirement exists when it is not the tool's own flag (an uncertain outcome)."""
+    uncertain_outcome: bool = False
+    pause: int = 0
+    """The pause (1, 2, ...) of the run that raised it."""
+    created_at: int = 0
+    resolution: Literal["confirmed", "rejected", "input_provided", "result_provided"] | None = None
+    confirmed: bool | None = None
+    rejection_reason: str | None = None
+    resolved_by: str | None = None
+    resolved_at: int | None = None
+
+    _decision: Decision | None = PrivateAttr(default=None)
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.kind == "confirmation"
+
+    @property
+    def needs_user_input(self) -> bool:
+        return self.kind == "user_input"
+
+    @property
+    def needs_external_execution(self) -> bool:
+        return self.kind == "external_execution"
+
+    @property
+    def decision(self) -> Decision | None:
+        """The decision made on this object and not yet sent."""
+        return self._decision
+
+    def is_resolved(self) -> bool:
+        """Whether the run already has a decision for this requirement, or one is made here."""
+        return self.resolution is not None or self._decision is not None
+
+    def _decide(self, decision: Decision, kind: RequirementKind | None, verb: str) -> None:
+        if self.resolution is not None:
+            raise RequirementAlreadyResolvedError(
+                f"requirement {self.id!r} ({self.tool_execution.tool_name}) was already resolved: {self.resolution}"
+            )
+        if kind is not None and self.kind != kind:
+            raise InvalidDecisionError(
+                f"requirement {self.id!r} ({self.tool_execution.tool_name}) needs {self.kind}; {verb}() does not apply"
+            )
+        self._decision = decision
+
+    def confirm(self, arguments: dict[str, Any] | None = None, *, resolved_by: str | None = None) -> None:
+        """Approve the call, optionally with corrected ``arguments`` (validated when sent)."""
+        self._decide(Confirm(requirement_id=self.id, arguments=arguments, resolved_by=resolved_by), "confirmation", "confirm")
+
+    def reject(self, reason: str | None = None, *, note: str | None = None, resolved_by: str | None = None) -> None:
+        """Refuse the call; the model is told, with ``reason`` (Agno's ``note=`` works too)."""
+        self._decide(Reject(requirement_id=self.id, reason=reason or note, resolved_by=resolved_by), None, "reject")
+
+    def provide_input(self, value: Any, *, resolved_by: str | None = None) -> None:
+        """Fill the requested fields: a dict of field values, or one value when one field is asked."""
+        self._decide(ProvideInput(requirement_id=self.id, value=value, resolved_by=resolved_by), "user_input", "provide_input")
+
+    def provide_user_input(self, values: Any, *, resolved_by: str | None = None) -> None:
+        """Agno's spelling of :meth:`provide_input`."""
+        self.provide_input(values, resolved_by=resolved_by)
+
+    def provide_result(self, result: Any, *, resolved_by: str | None = None) -> None:
+        """Give the result of a tool executed outside the agent."""
+        self._decide(
+            ProvideResult(requirement_id=self.id, result=result, resolved_by=resolved_by),
+            "external_execution",
+            "provide_result",
+        )
+
+    def set_external_execution_result(self, result: Any, *, resolved_by: str | None = None) -> None:
+        """Agno's spelling of :meth:`provide_result`."""
+        self.provide_result(result, resolved_by=resolved_by)
+
+
+class RunOutput(BaseModel):
+    """A run as it stands: returned by ``run``, ``continue_run`` and ``get_run``."""
+
+    run_id: str
+    agent_name: str = ""
+    session_id: str | None = None
+    status: RunStatus = RunStatus.running
+    content: str | None = None
+    error: str | None = None
+    requirements: list[RunRequirement] = Field(default_factory=list)
+    """The requirements of the latest pause, resolved ones included."""
+    pauses: int = 0
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == RunStatus.paused
+
+    @property
+    def active_requirements(self) -> list[RunRequirement]:
+        """The requirements still waiting for a decision."""
+        return [r for r in self.requirements if not r.is_resolved()]

@@ -1,0 +1,197 @@
+"""The ``@tool`` decorator: a Python function the model may call, with its human-in-the-loop flags."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, overload
+
+import pydantic
+import pydantic_core
+
+from hitl._schema import build_args_model, model_facing_schema, parse_docstring, type_label
+from hitl.errors import InvalidDecisionError, ToolDefinitionError
+
+__all__ = ["Tool", "tool", "ConfirmationRule"]
+
+ConfirmationRule = Callable[[dict[str, Any]], bool]
+"""A predicate over a call's arguments: True means the call waits for a confirmation."""
+
+
+class Tool:
+    """A function the model may call, with how it runs and which human steps it needs.
+
+    Made by :func:`tool`; the agent reads everything it needs from here. The JSON schema the
+    model sees comes from the type hints and the docstring's Args section; fields in
+    ``user_input_fields`` are hidden from it and asked of a person instead.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        requires_confirmation: bool | ConfirmationRule = False,
+        requires_user_input: bool = False,
+        user_input_fields: list[str] | None = None,
+        external_execution: bool = False,
+        idempotent: bool = True,
+        timeout: timedelta = timedelta(minutes=5),
+        max_attempts: int = 3,
+    ) -> None:
+        if not callable(fn):
+            raise ToolDefinitionError(f"@tool needs a function, got {fn!r}")
+        self.fn = fn
+        self.name = name or fn.__name__
+        summary, arg_docs = parse_docstring(fn.__doc__)
+        self.description = description or summary or self.name
+        self.args_model = build_args_model(fn, self.name, arg_docs)
+        fields = list(self.args_model.model_fields)
+        if user_input_fields and not requires_user_input:
+            requires_user_input = True
+        if requires_user_input:
+            chosen = list(user_input_fields) if user_input_fields else fields
+            unknown = [f for f in chosen if f not in fields]
+            if unknown:
+                raise ToolDefinitionError(
+                    f"tool {self.name!r}: user_input_fields {unknown} are not arguments of the function "
+                    f"(its arguments are {fields})"
+                )
+            self.user_input_fields = chosen
+        else:
+            self.user_input_fields = []
+        if sum(bool(x) for x in (requires_confirmation, requires_user_input, external_execution)) > 1:
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: choose one of requires_confirmation, requires_user_input, external_execution"
+            )
+        if not isinstance(requires_confirmation, bool) and not callable(requires_confirmation):
+            raise ToolDefinitionError(f"tool {self.name!r}: requires_confirmation must be a bool or a predicate")
+        if max_attempts < 1:
+            raise ToolDefinitionError(f"tool {self.name!r}: max_attempts must be at least 1, got {max_attempts}")
+        if timeout <= timedelta(0):
+            raise ToolDefinitionError(f"tool {self.name!r}: timeout must be positive, got {timeout}")
+        self.requires_confirmation = requires_confirmation
+        self.requires_user_input = requires_user_input
+        self.external_execution = external_execution
+        self.idempotent = idempotent
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.approval: Any = None  # set by @approval; recorded by the audit trail
+        self.schema = model_facing_schema(self.args_model, set(self.user_input_fields))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool({self.name!r})"
+
+    def needs_confirmation(self, arguments: dict[str, Any]) -> bool:
+        """Whether a call with these arguments waits for a confirmation."""
+        rule = self.requires_confirmation
+        return bool(rule(arguments)) if callable(rule) else bool(rule)
+
+    def validate_arguments(self, arguments: dict[str, Any], *, context: str) -> dict[str, Any]:
+        """The arguments checked against the tool's schema, as JSON-ready values.
+
+        Raises:
+            InvalidDecisionError: with the failing fields, prefixed by ``context``.
+        """
+        try:
+            validated = self.args_model.model_validate(arguments)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}" for err in exc.errors()
+            )
+            raise InvalidDecisionError(f"{context}: arguments for tool {self.name!r} are invalid: {problems}") from None
+        return validated.model_dump(mode="json")
+
+    def field_type(self, field: str) -> str:
+        return type_label(self.args_model, field)
+
+    def field_description(self, field: str) -> str | None:
+        return self.args_model.model_fields[field].description
+
+    async def invoke(self, arguments: dict[str, Any]) -> str:
+        """Run the function on validated arguments; the result as the text the model reads."""
+        import asyncio
+
+        validated = self.args_model.model_validate(arguments)
+        kwargs = {name: getattr(validated, name) for name in self.args_model.model_fields}
+        if self.is_async:
+            result = await self.fn(**kwargs)
+        else:
+            # A sync tool must not block the worker's event loop (and its other runs).
+            result = await asyncio.to_thread(self.fn, **kwargs)
+        return render_result(result)
+
+
+def render_result(result: Any) -> str:
+    """A tool's return value as the text the model reads."""
+    if isinstance(result, str):
+        return result
+    return json.dumps(pydantic_core.to_jsonable_python(result))
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    requires_confirmation: bool | ConfirmationRule = False,
+    requires_user_input: bool = False,
+    user_input_fields: list[str] | None = None,
+    external_execution: bool = False,
+    idempotent: bool = True,
+    timeout: timedelta = timedelta(minutes=5),
+    max_attempts: int = 3,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a function a tool, bare (``@tool``) or with options (``@tool(requires_confirmation=True)``).
+
+    Args:
+        name: The name the model calls it by; defaults to the function's name.
+        description: Defaults to the docstring's summary.
+        requires_confirmation: True, or a predicate over the arguments: the call waits for
+            ``confirm()`` or ``reject()`` before it runs.
+        requires_user_input: The call waits for a person to fill ``user_input_fields`` (all
+            arguments when that list is empty); those fields are hidden from the model.
+        user_input_fields: The arguments a person provides.
+        external_execution: The agent never runs the body; the call waits for ``provide_result()``.
+        idempotent: False means an attempt that may have started (its worker died, it timed out)
+            is never retried blindly: the run pauses and a person decides.
+        timeout: Start-to-close timeout of one attempt.
+        max_attempts: Attempts before the error is handed to the model (1 when not idempotent).
+    """
+
+    def wrap(f: Callable[..., Any]) -> Tool:
+        if isinstance(f, Tool):
+            if f.approval is None:
+                raise ToolDefinitionError(f"{f.name!r} is already a tool; apply @tool once")
+            # @tool(...) above @approval: rebuild with these options, keep the approval mark.
+            rebuilt = Tool(f.fn, **options)
+            rebuilt.approval = f.approval
+            if f.approval.value == "required" and not (
+                rebuilt.requires_confirmation or rebuilt.requires_user_input or rebuilt.external_execution
+            ):
+                rebuilt.requires_confirmation = True
+            return rebuilt
+        return Tool(f, **options)
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap
+
+
+def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
+    """A plain function given in ``tools=[...]`` becomes a tool with default options."""
+    return obj if isinstance(obj, Tool) else Tool(obj)

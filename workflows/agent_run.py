@@ -1,0 +1,335 @@
+"""The run workflow: one per agent run, its workflow id is the run id.
+
+Model calls and idempotent tools are local activities: the resume path (an update, a tool, a
+model call, the next pause) then completes without a round trip through the server's task
+queues. A tool marked ``idempotent=False`` runs as a remote activity with a single attempt, so a
+worker that dies after it started can never make it run again unseen: its timeout pauses the run
+for a person instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pydantic
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.types import CALL_MODEL, RUN_TOOL, ModelRequest, ModelTurn, ToolCallPlan, ToolRunRequest, ToolRunResult
+    from hitl.decisions import Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
+    from hitl.errors import HitlError, InvalidDecisionError, RunEndedError, UnresolvedRequirementsError
+    from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
+    from workflows import decisions
+    from workflows.types import WORKFLOW_NAME, CarriedState, PendingCall, RunInput
+
+MODEL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=8,
+    non_retryable_error_types=["ModelRequestError", "ConfigurationError"],
+)
+
+
+@workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[HitlError, pydantic.ValidationError])
+class AgentRunWorkflow:
+    @workflow.init
+    def __init__(self, inp: RunInput) -> None:
+        self._input = inp
+        self._run_id = workflow.info().workflow_id
+        carried = inp.carried or CarriedState(messages=[{"role": "user", "content": inp.message or ""}])
+        self._messages = list(carried.messages)
+        self._calls = list(carried.calls)
+        self._requirements = list(carried.requirements)
+        self._resolved_ids = set(carried.resolved_ids)
+        self._pauses = carried.pauses
+        self._turn = carried.turn
+        self._status = RunStatus.running
+        self._content: str | None = None
+        self._error: str | None = None
+
+    # ----------------------------------------------------------------------------- main loop
+    @workflow.run
+    async def run(self, inp: RunInput) -> RunOutput:
+        try:
+            while True:
+                if not self._calls:
+                    turn = await self._call_model()
+                    self._messages.append(turn.assistant_message)
+                    if not turn.tool_calls:
+                        self._content = turn.content
+                        self._status = RunStatus.completed
+                        break
+                    self._calls = [self._start_call(plan) for plan in turn.tool_calls]
+                await self._settle_calls()
+                self._messages.extend(
+                    {"role": "tool", "tool_call_id": c.plan.tool_call_id, "content": c.output or ""} for c in self._calls
+                )
+                self._calls = []
+                self._turn += 1
+                if self._history_full() and workflow.all_handlers_finished():
+                    workflow.continue_as_new(self._carry())
+        except asyncio.CancelledError:
+            self._status = RunStatus.cancelled
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise
+        except ActivityError as exc:
+            self._status = RunStatus.error
+            self._error = _cause_message(exc)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise ApplicationError(
+                f"run {self._run_id} failed: {self._error}", type=_cause_type(exc), non_retryable=True
+            ) from None
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._output()
+
+    async def _call_model(self) -> ModelTurn:
+        return await workflow.execute_local_activity(
+            CALL_MODEL,
+            ModelRequest(run_id=self._run_id, agent_name=self._input.agent_name, messages=self._messages),
+            result_type=ModelTurn,
+            start_to_close_timeout=timedelta(minutes=5),
+            retry_policy=MODEL_RETRY,
+            summary="model call",
+        )
+
+    def _start_call(self, plan: ToolCallPlan) -> PendingCall:
+        call = PendingCall(plan=plan, arguments=dict(plan.arguments))
+        if plan.invalid is not None:
+            call.state, call.output = "done", f"Error: {plan.invalid}"
+        elif plan.kind is not None:
+            call.state = "needs_human"
+        return call
+
+    async def _settle_calls(self) -> None:
+        """Run what can run, pause for what needs a person, until every call of the turn has a result."""
+        while True:
+            ready = [c for c in self._calls if c.state == "ready"]
+            if ready:
+                await asyncio.gather(*(self._execute(c) for c in ready))
+            waiting = [c for c in self._calls if c.state == "needs_human"]
+            if not waiting:
+                return
+            await self._pause(waiting)
+
+    async def _execute(self, call: PendingCall) -> None:
+        plan = call.plan
+        request = ToolRunRequest(
+            run_id=self._run_id,
+            agent_name=self._input.agent_name,
+            tool_name=plan.tool_name,
+            tool_call_id=plan.tool_call_id,
+            arguments=call.arguments,
+        )
+        timeout = timedelta(seconds=plan.timeout_seconds)
+        try:
+            if plan.idempotent:
+                result = await workflow.execute_local_activity(
+                    RUN_TOOL,
+                    request,
+                    result_type=ToolRunResult,
+                    start_to_close_timeout=timeout,
+                    retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
+                    summary=plan.tool_name,
+                )
+            else:
+                result = await workflow.execute_activity(
+                    RUN_TOOL,
+                    request,
+                    result_type=ToolRunResult,
+                    start_to_close_timeout=timeout,
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    summary=plan.tool_name,
+                )
+            call.state, call.output = "done", result.output
+        except ActivityError as exc:
+            if not plan.idempotent and isinstance(exc.cause, TimeoutError):
+                call.state = "needs_human"
+                call.plan = plan.model_copy(update={"kind": "confirmation"})
+                call.uncertain = True
+                return
+            call.state, call.output = "done", f"Error: tool {plan.tool_name!r} failed: {_cause_message(exc)}"
+
+    # ----------------------------------------------------------------------------- pauses
+    async def _pause(self, waiting: list[PendingCall]) -> None:
+        self._pauses += 1
+        now = int(workflow.now().timestamp())
+        self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
+        self._requirements = [self._requirement(c, now) for c in waiting]
+        self._status = RunStatus.paused
+        if self._history_full():
+            # The cleanest boundary there is: nothing running, every handler answered.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new(self._carry())
+        await workflow.wait_condition(lambda: all(r.resolution is not None for r in self._requirements))
+        self._status = RunStatus.running
+        by_id = {r.id: r for r in self._requirements}
+        for call in waiting:
+            self._resolve_call(call, by_id[call.requirement_id or ""])
+
+    def _requirement(self, call: PendingCall, now: int) -> RunRequirement:
+        if call.requirement_id is not None and any(
+            r.id == call.requirement_id and r.resolution is None for r in self._requirements
+        ):
+            # Carried over continue-as-new while pending: keep the same requirement.
+            return next(r for r in self._requirements if r.id == call.requirement_id)
+        call.asks += 1
+        uncertain = call.uncertain
+        rid = f"req-{self._turn + 1}-{call.plan.tool_call_id}" + (f"-{call.asks}" if call.asks > 1 else "")
+        call.requirement_id = rid
+        return RunRequirement(
+            id=rid,
+            kind=call.plan.kind or "confirmation",
+            tool_execution=ToolExecution(
+                tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id, arguments=dict(call.arguments)
+            ),
+            user_input_schema=call.plan.user_input_schema,
+            uncertain_outcome=uncertain,
+            note=(
+                f"The outcome of {call.plan.tool_name!r} is uncertain: an attempt may have run (its worker died or it "
+                "timed out) and the tool is not idempotent. Confirm to run it again, reject to not run it."
+                if uncertain
+                else None
+            ),
+            pause=self._pauses,
+            created_at=now,
+        )
+
+    def _resolve_call(self, call: PendingCall, req: RunRequirement) -> None:
+        name = call.plan.tool_name
+        if req.resolution == "rejected":
+            who = f" by {req.resolved_by}" if req.resolved_by else ""
+            reason = f" Reason: {req.rejection_reason}" if req.rejection_reason else ""
+            prefix = "The earlier attempt's outcome is unknown and it was not run again. " if req.uncertain_outcome else ""
+            call.state, call.output = "done", f"{prefix}The call to {name} was rejected{who}.{reason}"
+        elif req.resolution == "result_provided":
+            call.state, call.output = "done", req.tool_execution.result or ""
+        else:
+            call.arguments = dict(req.tool_execution.arguments)
+            call.state, call.output = "ready", None
+
+    # ----------------------------------------------------------------------------- decisions
+    def _check_all(self, items: list[Decision], *, whole_pause: bool) -> list[decisions.Patch]:
+        if self._status.is_final:
+            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value}); it takes no decisions")
+        seen: set[str] = set()
+        patches = []
+        for d in items:
+            if d.requirement_id in seen:
+                raise InvalidDecisionError(
+                    f"run {self._run_id}: two decisions for requirement {d.requirement_id!r} in one call"
+                )
+            seen.add(d.requirement_id)
+            req = decisions.find(self._requirements, self._resolved_ids, self._run_id, d.requirement_id)
+            patches.append(decisions.check(self._input.agent_name, self._run_id, req, d))
+        if whole_pause:
+            left = [r for r in self._requirements if r.resolution is None and r.id not in seen]
+            if left:
+                names = ", ".join(f"{r.id} ({r.tool_execution.tool_name})" for r in left)
+                raise UnresolvedRequirementsError(f"run {self._run_id}: requirements left without a decision: {names}")
+            if not items and self._status != RunStatus.paused:
+                raise UnresolvedRequirementsError(f"run {self._run_id} is not paused; there is nothing to continue")
+        return patches
+
+    def _apply(self, patches: list[decisions.Patch]) -> None:
+        now = int(workflow.now().timestamp())
+        by_id = {r.id: r for r in self._requirements}
+        for p in patches:
+            decisions.apply(by_id[p.requirement_id], p, now)
+
+    @workflow.update(name="continue_run")
+    async def continue_run(self, request: ContinueRunRequest) -> RunOutput:
+        """Apply decisions that resolve the pause; return when the run next pauses or ends."""
+        pause = self._pauses
+        try:
+            # Checked again here: another update may have been accepted in between.
+            self._apply(self._check_all(request.decisions, whole_pause=True))
+        except HitlError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        await workflow.wait_condition(lambda: self._progressed(pause))
+        return self._output()
+
+    @continue_run.validator
+    def _validate_continue_run(self, request: ContinueRunRequest) -> None:
+        try:
+            self._check_all(request.decisions, whole_pause=True)
+        except HitlError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+
+    @workflow.update(name="wait_for_progress")
+    async def wait_for_progress(self, after_pause: int) -> RunOutput:
+        """Return once the run pauses for the (after_pause + 1)-th time or ends."""
+        await workflow.wait_condition(lambda: self._progressed(after_pause))
+        return self._output()
+
+    def _progressed(self, pause: int) -> bool:
+        return self._status.is_final or (self._status == RunStatus.paused and self._pauses > pause)
+
+    def _signal(self, decision: Decision) -> None:
+        try:
+            self._apply(self._check_all([decision], whole_pause=False))
+        except HitlError as exc:
+            # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
+            workflow.logger.warning("decision refused: %s", exc)
+
+    @workflow.signal(name="confirm")
+    def confirm(self, decision: Confirm) -> None:
+        self._signal(decision)
+
+    @workflow.signal(name="reject")
+    def reject(self, decision: Reject) -> None:
+        self._signal(decision)
+
+    @workflow.signal(name="provide_input")
+    def provide_input(self, decision: ProvideInput) -> None:
+        self._signal(decision)
+
+    @workflow.signal(name="provide_result")
+    def provide_result(self, decision: ProvideResult) -> None:
+        self._signal(decision)
+
+    @workflow.query(name="get_run")
+    def get_run(self) -> RunOutput:
+        return self._output()
+
+    # ----------------------------------------------------------------------------- helpers
+    def _output(self) -> RunOutput:
+        return RunOutput(
+            run_id=self._run_id,
+            agent_name=self._input.agent_name,
+            session_id=self._input.session_id,
+            status=self._status,
+            content=self._content,
+            error=self._error,
+            requirements=[r.model_copy(deep=True) for r in self._requirements],
+            pauses=self._pauses,
+        )
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.history_event_limit
+
+    def _carry(self) -> RunInput:
+        state = CarriedState(
+            messages=self._messages,
+            calls=self._calls,
+            requirements=self._requirements,
+            resolved_ids=sorted(self._resolved_ids),
+            pauses=self._pauses - (1 if self._status == RunStatus.paused else 0),
+            turn=self._turn,
+        )
+        return self._input.model_copy(update={"carried": state, "message": None})
+
+
+def _cause_message(exc: BaseException) -> str:
+    cause = exc.cause if isinstance(exc, ActivityError) else None
+    while cause is not None and getattr(cause, "cause", None) is not None and not isinstance(cause, ApplicationError):
+        cause = cause.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else cause or exc)
+
+
+def _cause_type(exc: ActivityError) -> str:
+    cause = exc.cause
+    return cause.type or "ActivityError" if isinstance(cause, ApplicationError) else "ActivityError"

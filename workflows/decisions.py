@@ -1,0 +1,118 @@
+"""Checking a decision against the requirement it names: pure, deterministic, no I/O.
+
+Used by the ``continue_run`` update's validator (so a bad decision never enters history) and
+again by the handlers, where the state may have moved on (a concurrent caller decided first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from hitl import _registry
+from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
+from hitl.errors import (
+    InvalidDecisionError,
+    RequirementAlreadyResolvedError,
+    RequirementNotFoundError,
+)
+from hitl.run import RunRequirement
+from hitl.tools import render_result
+
+
+class Patch(BaseModel):
+    """What a valid decision changes on its requirement."""
+
+    requirement_id: str
+    resolution: str
+    arguments: dict[str, Any] | None = None
+    result: str | None = None
+    reason: str | None = None
+    resolved_by: str | None = None
+
+
+def find(requirements: list[RunRequirement], resolved_ids: set[str], run_id: str, rid: str) -> RunRequirement:
+    for r in requirements:
+        if r.id == rid:
+            if r.resolution is not None:
+                raise RequirementAlreadyResolvedError(
+                    f"run {run_id}: requirement {rid!r} ({r.tool_execution.tool_name}) was already resolved: "
+                    f"{r.resolution}" + (f" by {r.resolved_by}" if r.resolved_by else "")
+                )
+            return r
+    if rid in resolved_ids:
+        raise RequirementAlreadyResolvedError(f"run {run_id}: requirement {rid!r} was resolved in an earlier pause")
+    raise RequirementNotFoundError(f"run {run_id} has no requirement {rid!r}")
+
+
+def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision) -> Patch:
+    """The patch a decision makes, or an error that says why it is refused."""
+    where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
+    by = decision.resolved_by
+    if isinstance(decision, Reject):
+        return Patch(requirement_id=req.id, resolution="rejected", reason=decision.reason, resolved_by=by)
+    if isinstance(decision, Confirm):
+        if req.kind != "confirmation":
+            raise InvalidDecisionError(f"{where} needs {req.kind}, not a confirmation")
+        arguments = None
+        if decision.arguments is not None:
+            arguments = _tool(agent_name, req).validate_arguments(decision.arguments, context=where)
+        return Patch(requirement_id=req.id, resolution="confirmed", arguments=arguments, resolved_by=by)
+    if isinstance(decision, ProvideInput):
+        if req.kind != "user_input":
+            raise InvalidDecisionError(f"{where} needs {req.kind}, not user input")
+        merged = _merge_input(where, req, decision.value)
+        arguments = _tool(agent_name, req).validate_arguments(merged, context=where)
+        return Patch(requirement_id=req.id, resolution="input_provided", arguments=arguments, resolved_by=by)
+    if isinstance(decision, ProvideResult):
+        if req.kind != "external_execution":
+            raise InvalidDecisionError(f"{where} needs {req.kind}, not an external result")
+        return Patch(
+            requirement_id=req.id, resolution="result_provided", result=render_result(decision.result), resolved_by=by
+        )
+    raise InvalidDecisionError(f"{where}: unknown decision {decision!r}")
+
+
+def _tool(agent_name: str, req: RunRequirement) -> Any:
+    tool = _registry.get(agent_name).tools.get(req.tool_execution.tool_name)
+    if tool is None:
+        raise InvalidDecisionError(f"agent {agent_name!r} no longer has tool {req.tool_execution.tool_name!r}")
+    return tool
+
+
+def _merge_input(where: str, req: RunRequirement, value: Any) -> dict[str, Any]:
+    schema = req.user_input_schema or []
+    asked = [f.name for f in schema if f.value is None]
+    merged = {f.name: f.value for f in schema if f.value is not None}
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(asked))
+        if unknown:
+            raise InvalidDecisionError(f"{where}: input for fields {unknown}, but only {asked} are asked")
+        missing = sorted(set(asked) - set(value))
+        if missing:
+            raise InvalidDecisionError(f"{where}: input is missing fields {missing}")
+        merged.update(value)
+        return merged
+    if len(asked) != 1:
+        raise InvalidDecisionError(f"{where}: {len(asked)} fields are asked ({asked}); give a dict of field values")
+    merged[asked[0]] = value
+    return merged
+
+
+def apply(req: RunRequirement, patch: Patch, now: int) -> None:
+    """Write a checked decision onto its requirement."""
+    req.resolution = patch.resolution  # type: ignore[assignment]
+    req.resolved_by = patch.resolved_by
+    req.resolved_at = now
+    req.confirmed = patch.resolution != "rejected"
+    if patch.resolution == "rejected":
+        req.rejection_reason = patch.reason
+    if patch.arguments is not None:
+        if req.kind == "confirmation" and patch.arguments != req.tool_execution.arguments:
+            req.tool_execution.original_arguments = req.tool_execution.arguments
+        req.tool_execution.arguments = patch.arguments
+        for f in req.user_input_schema or []:
+            f.value = patch.arguments.get(f.name, f.value)
+    if patch.result is not None:
+        req.tool_execution.result = patch.result
