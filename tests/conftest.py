@@ -1,0 +1,98 @@
+"""Real servers for the tests: Temporal's dev server, PostgreSQL and the scripted model server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+
+from hitl import _client, devstack
+from hitl.config import Settings
+from hitl.testing import ScriptedModelServer
+from worker import create_worker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real ``temporal server start-dev``, persisted to a file."""
+    data = tmp_path_factory.mktemp("temporal")
+    proc, port = devstack.start_temporal(data / "temporal.db", log=data / "temporal.log")
+    address = f"127.0.0.1:{port}"
+    os.environ["TEMPORAL_ADDRESS"] = address
+    info = {"proc": proc, "port": port, "address": address, "db": data / "temporal.db", "log": data / "temporal.log"}
+    yield info
+    devstack.stop(info["proc"])
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ScriptedModelServer]:
+    server = ScriptedModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def client(temporal_server: dict[str, Any]) -> Client:
+    return await _client.connect(Settings.from_env(temporal_address=temporal_server["address"]))
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def script(model_server: ScriptedModelServer) -> Callable[..., str]:
+    """Register a script under a fresh model name; returns that name."""
+
+    def register(*rules: dict[str, Any]) -> str:
+        name = f"script-{uuid.uuid4().hex[:8]}"
+        model_server.add_script(name, {"rules": list(rules)})
+        return name
+
+    return register
+
+
+@pytest.fixture
+def running_worker(client: Client, task_queue: str) -> Callable[[], Any]:
+    """``async with running_worker():`` serves the run workflow on the test's task queue."""
+
+    @asynccontextmanager
+    async def run() -> AsyncIterator[None]:
+        async with create_worker(client, task_queue):
+            yield
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``DATABASE_URL`` when set, else a real embedded PostgreSQL."""
+    url = devstack.postgres_url(tmp_path_factory.mktemp("pg") / "data")
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+@pytest.fixture
+def make_agent(model_server: ScriptedModelServer, task_queue: str, temporal_server: dict[str, Any]) -> Callable[..., Any]:
+    """An Agent on the test's task queue whose model is a script of the scripted server."""
+    from hitl import Agent, OpenAIChat
+
+    def make(model: str, tools: list[Any], api: Any = OpenAIChat, **kwargs: Any) -> Agent:
+        return Agent(
+            model=api(id=model, base_url=model_server.base_url),
+            tools=tools,
+            task_queue=task_queue,
+            name=kwargs.pop("name", f"agent-{uuid.uuid4().hex[:8]}"),
+            **kwargs,
+        )
+
+    return make
