@@ -16,7 +16,7 @@ import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.types import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl import _registry
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.types import RUN_TOOL, ToolRunRequest, ToolRunResult
+from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
 from hitl import _registry
 from hitl.errors import ConfigurationError
 

@@ -14,7 +14,7 @@ from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
 from hitl.tools import Tool, as_tool
-from workflows.types import RunInput
+from hitl._wire import RunInput
 
 __all__ = ["Agent"]
 
@@ -67,9 +67,7 @@ class Agent:
         self.db = db
         self.history_event_limit = history_event_limit
         self.name = name or self._default_name()
-        self._settings = Settings.from_env(
-            temporal_address=temporal_address, namespace=namespace, task_queue=task_queue
-        )
+        self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
         _registry.register(self)
 
     def __repr__(self) -> str:
@@ -79,6 +77,12 @@ class Agent:
         # The same definition in the client and the worker gives the same name.
         fingerprint = "|".join([self.model.id, *sorted(self.tools), self.instructions or ""])
         return "agent-" + hashlib.sha256(fingerprint.encode()).hexdigest()[:10]
+
+    @property
+    def _settings(self) -> Settings:
+        # Read at use, not at definition: modules defining agents are often imported before
+        # the environment is set (test collection, worker start-up).
+        return Settings.from_env(**self._overrides)
 
     @property
     def task_queue(self) -> str:

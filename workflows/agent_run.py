@@ -18,12 +18,23 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.types import CALL_MODEL, RUN_TOOL, ModelRequest, ModelTurn, ToolCallPlan, ToolRunRequest, ToolRunResult
+    from hitl._wire import (
+        CALL_MODEL,
+        RUN_TOOL,
+        WORKFLOW_NAME,
+        CarriedState,
+        ModelRequest,
+        ModelTurn,
+        PendingCall,
+        RunInput,
+        ToolCallPlan,
+        ToolRunRequest,
+        ToolRunResult,
+    )
     from hitl.decisions import Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
     from hitl.errors import HitlError, InvalidDecisionError, RunEndedError, UnresolvedRequirementsError
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
     from workflows import decisions
-    from workflows.types import WORKFLOW_NAME, CarriedState, PendingCall, RunInput
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -1,0 +1,99 @@
+"""What crosses the workflow and activity boundaries: one pydantic model in, one out, each.
+
+Shared by the client (hitl), the activities and the workflow, so it lives below all three.
+New fields must be optional with defaults: these are recorded in the histories of running
+workflows, and a worker must read what an older one wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from hitl.run import RequirementKind, RunRequirement, UserInputField
+
+
+Message = dict[str, Any]
+"""A conversation message in Chat Completions form (role, content, tool_calls, tool_call_id)."""
+
+WORKFLOW_NAME = "AgentRun"
+CALL_MODEL = "hitl.call_model"
+RUN_TOOL = "hitl.run_tool"
+
+
+class ModelRequest(BaseModel):
+    run_id: str
+    agent_name: str
+    messages: list[Message]
+
+
+class ToolCallPlan(BaseModel):
+    """One tool call of a model turn, with what the worker decided about it."""
+
+    tool_call_id: str
+    tool_name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    kind: RequirementKind | None = None
+    """The human step the call waits for, or None to run it at once."""
+    invalid: str | None = None
+    """Why the call cannot run (unknown tool, arguments that fail the schema): told to the model."""
+    user_input_schema: list[UserInputField] | None = None
+    idempotent: bool = True
+    timeout_seconds: float = 300.0
+    max_attempts: int = 3
+
+
+class ModelTurn(BaseModel):
+    content: str | None = None
+    assistant_message: Message
+    tool_calls: list[ToolCallPlan] = Field(default_factory=list)
+
+
+class ToolRunRequest(BaseModel):
+    run_id: str
+    agent_name: str
+    tool_name: str
+    tool_call_id: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolRunResult(BaseModel):
+    output: str
+
+
+class PendingCall(BaseModel):
+    """A tool call of the current turn, from the model's plan to its result."""
+
+    plan: ToolCallPlan
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    state: Literal["needs_human", "ready", "done"] = "ready"
+    requirement_id: str | None = None
+    output: str | None = None
+    uncertain: bool = False
+    """An attempt timed out or lost its worker, and the tool is not idempotent."""
+    asks: int = 0
+    """How many requirements this call has raised (a second one after an uncertain outcome)."""
+
+
+class CarriedState(BaseModel):
+    """Everything a run needs to go on after continue-as-new."""
+
+    messages: list[Message]
+    calls: list[PendingCall] = Field(default_factory=list)
+    requirements: list[RunRequirement] = Field(default_factory=list)
+    resolved_ids: list[str] = Field(default_factory=list)
+    pauses: int = 0
+    turn: int = 0
+
+
+class RunInput(BaseModel):
+    """How a run starts (``message``) or goes on after continue-as-new (``carried``)."""
+
+    agent_name: str
+    message: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    carried: CarriedState | None = None
+    history_event_limit: int = Field(default=10_000, ge=50)
+    """Continue-as-new once the history holds this many events, at the next clean boundary."""
