@@ -95,5 +95,5 @@ class RunInput(BaseModel):
     session_id: str | None = None
     user_id: str | None = None
     carried: CarriedState | None = None
-    history_event_limit: int = Field(default=10_000, ge=50)
+    history_event_limit: int = Field(default=10_000, ge=20)
     """Continue-as-new once the history holds this many events, at the next clean boundary."""

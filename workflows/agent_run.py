@@ -81,14 +81,14 @@ class AgentRunWorkflow:
                 )
                 self._calls = []
                 self._turn += 1
-                if self._history_full() and workflow.all_handlers_finished():
-                    await self._seal()
-                    workflow.continue_as_new(self._carry())
+                if workflow.all_handlers_finished():
+                    # Not while a continue_run waits for the next pause: it would lose its answer.
+                    await self._continue_as_new_if_due()
         except asyncio.CancelledError:
             self._status = RunStatus.cancelled
             await workflow.wait_condition(workflow.all_handlers_finished)
             raise
-        except ActivityError as exc:
+        except _ACTIVITY_FAILURES as exc:
             self._status = RunStatus.error
             self._error = _cause_message(exc)
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -111,6 +111,14 @@ class AgentRunWorkflow:
         if self._unsealed_tools:
             self._unsealed_tools = False
             await workflow.sleep(timedelta(milliseconds=1))
+
+    async def _continue_as_new_if_due(self) -> None:
+        if not self._history_full():
+            return
+        await self._seal()
+        # A decision may have arrived during the seal; its handler must answer before we go.
+        if workflow.all_handlers_finished():
+            workflow.continue_as_new(self._carry())
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -172,8 +180,8 @@ class AgentRunWorkflow:
                     summary=plan.tool_name,
                 )
             call.state, call.output = "done", result.output
-        except ActivityError as exc:
-            if not plan.idempotent and isinstance(exc.cause, TimeoutError):
+        except _ACTIVITY_FAILURES as exc:
+            if not plan.idempotent and isinstance(_root(exc), TimeoutError):
                 call.state = "needs_human"
                 call.plan = plan.model_copy(update={"kind": "confirmation"})
                 call.uncertain = True
@@ -182,16 +190,20 @@ class AgentRunWorkflow:
 
     # ----------------------------------------------------------------------------- pauses
     async def _pause(self, waiting: list[PendingCall]) -> None:
+        if self._history_full():
+            # Commit tool results before anyone is told of this pause, so the continue-as-new
+            # below closes in the same task that answers them, with no time for a new decision.
+            await self._seal()
         self._pauses += 1
         now = int(workflow.now().timestamp())
         self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
         self._requirements = [self._requirement(c, now) for c in waiting]
         self._status = RunStatus.paused
         if self._history_full():
-            # The cleanest boundary there is: nothing running, every handler answered.
+            # The cleanest boundary there is: nothing running, and the callers waiting for this
+            # pause are answered first.
             await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._seal()
-            workflow.continue_as_new(self._carry())
+            await self._continue_as_new_if_due()
         await workflow.wait_condition(lambda: all(r.resolution is not None for r in self._requirements))
         self._status = RunStatus.running
         by_id = {r.id: r for r in self._requirements}
@@ -352,13 +364,19 @@ class AgentRunWorkflow:
         return self._input.model_copy(update={"carried": state, "message": None})
 
 
+# A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.
+_ACTIVITY_FAILURES = (ActivityError, ApplicationError, TimeoutError)
+
+
+def _root(exc: BaseException) -> BaseException:
+    return exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
+
+
 def _cause_message(exc: BaseException) -> str:
-    cause = exc.cause if isinstance(exc, ActivityError) else None
-    while cause is not None and getattr(cause, "cause", None) is not None and not isinstance(cause, ApplicationError):
-        cause = cause.cause
-    return str(cause.message if isinstance(cause, ApplicationError) else cause or exc)
+    cause = _root(exc)
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
 
 
-def _cause_type(exc: ActivityError) -> str:
-    cause = exc.cause
-    return cause.type or "ActivityError" if isinstance(cause, ApplicationError) else "ActivityError"
+def _cause_type(exc: BaseException) -> str:
+    cause = _root(exc)
+    return (cause.type or "ActivityError") if isinstance(cause, ApplicationError) else type(cause).__name__
