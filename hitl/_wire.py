@@ -84,6 +84,8 @@ class CarriedState(BaseModel):
     requirements: list[RunRequirement] = Field(default_factory=list)
     resolved_ids: list[str] = Field(default_factory=list)
     pauses: int = 0
+    paused: bool = False
+    """Continued-as-new while paused: the new run starts paused on the same requirements."""
     turn: int = 0
 
 

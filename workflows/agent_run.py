@@ -57,7 +57,7 @@ class AgentRunWorkflow:
         self._resolved_ids = set(carried.resolved_ids)
         self._pauses = carried.pauses
         self._turn = carried.turn
-        self._status = RunStatus.running
+        self._status = RunStatus.paused if carried.paused else RunStatus.running
         self._content: str | None = None
         self._error: str | None = None
         self._unsealed_tools = False
@@ -190,15 +190,16 @@ class AgentRunWorkflow:
 
     # ----------------------------------------------------------------------------- pauses
     async def _pause(self, waiting: list[PendingCall]) -> None:
-        if self._history_full():
-            # Commit tool results before anyone is told of this pause, so the continue-as-new
-            # below closes in the same task that answers them, with no time for a new decision.
-            await self._seal()
-        self._pauses += 1
-        now = int(workflow.now().timestamp())
-        self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
-        self._requirements = [self._requirement(c, now) for c in waiting]
-        self._status = RunStatus.paused
+        if self._status != RunStatus.paused:  # else: carried over continue-as-new, as it was
+            if self._history_full():
+                # Commit tool results before anyone is told of this pause, so the continue-as-new
+                # below closes in the task that answers them, leaving no time for a new decision.
+                await self._seal()
+            self._pauses += 1
+            now = int(workflow.now().timestamp())
+            self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
+            self._requirements = [self._requirement(c, now) for c in waiting]
+            self._status = RunStatus.paused
         if self._history_full():
             # The cleanest boundary there is: nothing running, and the callers waiting for this
             # pause are answered first.
@@ -211,11 +212,6 @@ class AgentRunWorkflow:
             self._resolve_call(call, by_id[call.requirement_id or ""])
 
     def _requirement(self, call: PendingCall, now: int) -> RunRequirement:
-        if call.requirement_id is not None and any(
-            r.id == call.requirement_id and r.resolution is None for r in self._requirements
-        ):
-            # Carried over continue-as-new while pending: keep the same requirement.
-            return next(r for r in self._requirements if r.id == call.requirement_id)
         call.asks += 1
         uncertain = call.uncertain
         rid = f"req-{self._turn + 1}-{call.plan.tool_call_id}" + (f"-{call.asks}" if call.asks > 1 else "")
@@ -358,7 +354,8 @@ class AgentRunWorkflow:
             calls=self._calls,
             requirements=self._requirements,
             resolved_ids=sorted(self._resolved_ids),
-            pauses=self._pauses - (1 if self._status == RunStatus.paused else 0),
+            pauses=self._pauses,
+            paused=self._status == RunStatus.paused,
             turn=self._turn,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
