@@ -1,0 +1,84 @@
+"""Record the histories the replay test checks: ``python -m tests.record_histories``.
+
+Run it when a change to the workflow is meant to be compatible, to add new shapes of history;
+never to paper over a replay failure (that means running workflows would break).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from hitl import _client, devstack
+from hitl.config import Settings
+from hitl.testing import ScriptedModelServer
+from tests import replay_agents
+from worker import create_worker
+
+OUT = Path(__file__).parent / "histories"
+
+
+async def record() -> None:
+    server = ScriptedModelServer(scripts={"replay-script": replay_agents.SCRIPT}).start()
+    os.environ["OPENAI_BASE_URL"] = server.base_url
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = devstack.start_temporal(Path(tmp) / "t.db")
+        try:
+            client = await _client.connect(Settings.from_env(temporal_address=f"127.0.0.1:{port}"))
+            agent = replay_agents.agent
+            agent._overrides["temporal_address"] = f"127.0.0.1:{port}"
+            async with create_worker(client, replay_agents.QUEUE):
+                runs = {}
+                r = await agent.arun("batch please")
+                for req in r.active_requirements:
+                    if req.needs_confirmation:
+                        req.confirm(arguments={"amount": 2, "to": "a"}, resolved_by="alice")
+                    elif req.needs_user_input:
+                        req.provide_input("10:00")
+                    else:
+                        req.provide_result({"ok": True})
+                await agent.acontinue_run(r.run_id, r.requirements)
+                runs["batch_update"] = r.run_id
+
+                r = await agent.arun("steps by signal and update")
+                handle = client.get_workflow_handle(r.run_id)
+                while r.is_paused:
+                    req = r.active_requirements[0]
+                    if r.pauses % 2:
+                        await handle.signal("confirm", {"requirement_id": req.id})
+                        await handle.signal("confirm", {"requirement_id": req.id})
+                        for _ in range(100):
+                            await asyncio.sleep(0.05)
+                            r = await agent.aget_run(r.run_id)
+                            if r.status.is_final or (r.is_paused and r.active_requirements):
+                                break
+                    else:
+                        req.reject(reason="no")
+                        r = await agent.acontinue_run(r.run_id, r.requirements)
+                await handle.result()
+                runs["steps_signals_continue_as_new"] = r.run_id
+
+                r = await agent.arun("fail please")
+                runs["model_error"] = r.run_id
+                for name, run_id in runs.items():
+                    # Every run of a continue-as-new chain is a history of its own.
+                    desc = await client.get_workflow_handle(run_id).describe()
+                    run: str | None = desc.raw_description.workflow_execution_info.first_run_id
+                    count = 0
+                    while run:
+                        history = await client.get_workflow_handle(run_id, run_id=run).fetch_history()
+                        (OUT / f"{name}-{count}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+                        count += 1
+                        last = history.events[-1]
+                        run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None
+                    print(name, count, "run(s)")
+        finally:
+            devstack.stop(proc)
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(record())

@@ -1,0 +1,48 @@
+"""Agents whose recorded histories the replay test replays (see record_histories.py)."""
+
+from __future__ import annotations
+
+from hitl import Agent, OpenAIChat, tool
+
+QUEUE = "hitl-replay-recording"
+
+
+@tool(requires_confirmation=True)
+def pay(amount: int, to: str) -> str:
+    """Pay someone."""
+    return f"paid {amount} to {to}"
+
+
+@tool(requires_user_input=True, user_input_fields=["time"])
+def book(date: str, time: str) -> str:
+    """Book a slot."""
+    return f"booked {date} {time}"
+
+
+@tool(external_execution=True)
+def deploy(service: str) -> str:
+    """Deploy (done elsewhere)."""
+    return "never"
+
+
+@tool
+def lookup(query: str) -> str:
+    """Look up."""
+    return f"found {query}"
+
+
+SCRIPT = {"rules": [
+    {"match": "batch", "turns": [
+        {"tool_calls": [{"name": "pay", "arguments": {"amount": 1, "to": "a"}},
+                        {"name": "lookup", "arguments": {"query": "q"}},
+                        {"name": "book", "arguments": {"date": "2026-12-01"}},
+                        {"name": "deploy", "arguments": {"service": "api"}}]},
+        {"content": "{results}"}]},
+    {"match": "steps", "turns": [
+        *[{"tool_calls": [{"name": "pay", "arguments": {"amount": n, "to": "b"}}]} for n in range(1, 9)],
+        {"content": "{results}"}]},
+    {"match": "fail", "turns": [{"content": "x", "fail": {"status": 400, "times": 100, "message": "bad request"}}]},
+]}
+
+agent = Agent(OpenAIChat("replay-script"), name="replay-agent", tools=[pay, book, deploy, lookup],
+              task_queue=QUEUE, history_event_limit=20)

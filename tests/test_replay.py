@@ -1,0 +1,31 @@
+"""Recorded histories still replay: a workflow change that would break running runs fails here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
+from workflows import AgentRunWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_to_replay():
+    """The replay test is only worth something with histories of every shape."""
+    names = {p.name.rsplit("-", 1)[0] for p in HISTORIES}
+    assert {"batch_update", "steps_signals_continue_as_new", "model_error"} <= names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path):
+    """Replaying a recorded run with today's workflow code raises no non-determinism error."""
+    history = WorkflowHistory.from_json("run-replay", json.loads(path.read_text()))
+    replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
