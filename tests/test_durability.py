@@ -40,11 +40,11 @@ def env(temporal_server: dict[str, Any], model_server: Any, tool_log: Path) -> d
     }
 
 
-def spawn_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """A ``worker.py --agents tests.crash_agents`` subprocess, returned once it polls."""
+def spawn_worker(env: dict[str, str], log: Path, module: str = "tests.crash_agents") -> subprocess.Popen[bytes]:
+    """A ``worker.py --agents MODULE`` subprocess, returned once it polls."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "worker.py", "--agents", "tests.crash_agents"],
+            [sys.executable, "worker.py", "--agents", module],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     for _ in range(600):

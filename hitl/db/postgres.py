@@ -21,8 +21,8 @@ class PostgresDb:
         session_table: Table of agent sessions.
 
     Raises:
-        ConfigurationError: no URL given and ``DATABASE_URL`` unset, or a table name that is
-            not a plain SQL identifier.
+        ConfigurationError: a table name that is not a plain SQL identifier; on first use, no
+            URL given and ``DATABASE_URL`` unset.
     """
 
     def __init__(
@@ -32,15 +32,20 @@ class PostgresDb:
         approvals_table: str = "approvals",
         session_table: str = "agent_sessions",
     ) -> None:
-        url = db_url or os.environ.get("DATABASE_URL")
-        if not url:
-            raise ConfigurationError("PostgresDb needs db_url= or the DATABASE_URL environment variable")
         for label, name in (("approvals_table", approvals_table), ("session_table", session_table)):
             if not _IDENTIFIER.match(name):
                 raise ConfigurationError(f"PostgresDb {label}={name!r} is not a plain SQL identifier")
-        self.db_url = url
+        self._db_url = db_url
         self.approvals_table = approvals_table
         self.session_table = session_table
+
+    @property
+    def db_url(self) -> str:
+        """The URL given, else ``DATABASE_URL`` read now (modules defining agents load before it is set)."""
+        url = self._db_url or os.environ.get("DATABASE_URL")
+        if not url:
+            raise ConfigurationError("PostgresDb needs db_url= or the DATABASE_URL environment variable")
+        return url
 
     def __repr__(self) -> str:
         # The URL may carry a password: never print it.

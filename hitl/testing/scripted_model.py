@@ -23,8 +23,12 @@ from hitl.testing.script import Script, Turn, choose, render_arguments, render_t
 class ScriptedModelServer:
     """Serves scripted turns on ``127.0.0.1:port`` from a background thread."""
 
-    def __init__(self, port: int = 0, scripts: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, port: int = 0, scripts: dict[str, Any] | None = None, static: dict[str, Any] | None = None
+    ) -> None:
         self.scripts: dict[str, Script] = {}
+        self.static: dict[str, Any] = dict(static or {})
+        """Fixed JSON answers to GET by path: stand-ins for the APIs a demo's tools call."""
         self.requests: list[dict[str, Any]] = []
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -94,7 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by design
         pass
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -105,7 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.rstrip("/") in ("/health", "/v1/models"):
+        if self.path in self.owner.static:
+            self._send(200, self.owner.static[self.path])
+        elif self.path.rstrip("/") in ("/health", "/v1/models"):
             self._send(200, {"object": "list", "data": [{"id": n, "object": "model"} for n in self.owner.scripts]})
         else:
             self._send(404, _error(f"no route {self.path}", "not_found"))
@@ -203,10 +209,10 @@ def _responses_body(body: dict[str, Any], content: str | None, calls: list[tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description="Scripted OpenAI-compatible model server")
     parser.add_argument("--port", type=int, default=8011)
-    parser.add_argument("--scripts", help="JSON file: {script name: script}")
+    parser.add_argument("--fixtures", help='JSON file: {"scripts": {name: script}, "static": {path: json}}')
     args = parser.parse_args()
-    scripts = json.loads(open(args.scripts).read()) if args.scripts else {}
-    server = ScriptedModelServer(args.port, scripts).start()
+    fixtures = json.loads(open(args.fixtures).read()) if args.fixtures else {}
+    server = ScriptedModelServer(args.port, fixtures.get("scripts"), fixtures.get("static")).start()
     print(f"scripted model server on {server.base_url}", flush=True)
     try:
         threading.Event().wait()

@@ -1,0 +1,107 @@
+"""The README's two commands, on a fresh machine with only Python:
+
+    python dev.py demo    # Temporal, PostgreSQL, the scripted model, a worker, then the Quick Start
+    python dev.py test    # the whole test suite against real servers
+
+Each makes ``.venv`` and installs the project into it first (skipped when up to date).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+STATE = ROOT / ".hitl"
+
+
+def ensure_venv() -> None:
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    if not PY.exists():
+        print("creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing hitl and its dev tools into .venv", flush=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-q", "-e", f"{ROOT}[dev]"], check=True)
+    stamp.write_text(digest)
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def demo() -> int:
+    import json
+    import time
+
+    from hitl import devstack
+    from hitl.testing import ScriptedModelServer
+
+    STATE.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    procs = []
+    server = None
+    try:
+        if not env.get("TEMPORAL_ADDRESS"):
+            proc, port = devstack.start_temporal(STATE / "temporal.db", ui_port=devstack.free_port(), log=STATE / "temporal.log")
+            procs.append(proc)
+            env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{port}"
+            print(f"Temporal dev server on {env['TEMPORAL_ADDRESS']} (history in .hitl/temporal.db)")
+        env["DATABASE_URL"] = devstack.postgres_url(STATE / "postgres")
+        print("PostgreSQL:", "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded, in .hitl/postgres")
+        if not env.get("OPENAI_API_KEY"):
+            fixtures = json.loads((ROOT / "examples" / "demo_fixtures.json").read_text())
+            server = ScriptedModelServer(scripts=fixtures["scripts"], static=fixtures["static"]).start()
+            env["OPENAI_BASE_URL"] = server.base_url
+            env["HN_API_URL"] = server.base_url.removesuffix("/v1") + "/hn/v0"
+            print(f"Model: scripted OpenAI-compatible server on {server.base_url} (set OPENAI_API_KEY for a real one)")
+        else:
+            print("Model: OpenAI, with OPENAI_API_KEY")
+        log = STATE / "worker.log"
+        with open(log, "wb") as out:
+            worker = subprocess.Popen([str(PY), "worker.py", "--agents", "examples.quickstart"], cwd=ROOT, env=env,
+                                      stdout=out, stderr=subprocess.STDOUT)
+        procs.append(worker)
+        while b"worker ready" not in log.read_bytes():
+            if worker.poll() is not None:
+                print(log.read_text(), file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        print("Worker: serving examples.quickstart (log in .hitl/worker.log)\n")
+        return subprocess.run([str(PY), "starter.py"], cwd=ROOT, env=env).returncode
+    finally:
+        for proc in reversed(procs):
+            devstack.stop(proc)
+        if server is not None:
+            server.stop()
+
+
+def test(args: list[str]) -> int:
+    rc = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
+    if rc == 5:
+        print("pytest collected no tests: that is a failure here", file=sys.stderr)
+        return 1
+    return rc
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
+        print(__doc__)
+        return 2
+    if not in_venv():
+        ensure_venv()
+        return subprocess.run([str(PY), __file__, *sys.argv[1:]], cwd=ROOT).returncode
+    return demo() if sys.argv[1] == "demo" else test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The files people run by hand: docker-compose.yml, the demo, the Quick Start."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from hitl import devstack
+from tests.conftest import ROOT
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_temporal_its_ui_postgres_and_the_worker():
+    """docker-compose.yml defines the four services, wired to each other."""
+    services = compose()["services"]
+    assert {"temporal", "temporal-ui", "postgres", "worker"} <= set(services)
+    worker_env = services["worker"]["environment"]
+    assert worker_env["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert worker_env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in worker_env["DATABASE_URL"]
+    assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert (ROOT / "Dockerfile").exists() and services["worker"]["build"] == "."
+
+
+def test_compose_temporal_command_is_one_the_cli_accepts():
+    """Every flag the temporal service passes exists in `temporal server start-dev --help`."""
+    command = compose()["services"]["temporal"]["command"]
+    assert command[:2] == ["server", "start-dev"]
+    help_text = subprocess.run([devstack.binary("temporal"), *command[:2], "--help"], capture_output=True, text=True).stdout
+    for flag in (a for a in command if a.startswith("--")):
+        assert flag in help_text, f"temporal server start-dev has no {flag}"
+
+
+def test_compose_worker_command_runs_a_real_module():
+    """The worker service runs worker.py on a module that exists and defines an Agent."""
+    command = compose()["services"]["worker"]["command"]
+    assert command[:2] == ["python", "worker.py"] and (ROOT / command[1]).exists()
+    module = command[command.index("--agents") + 1]
+    assert importlib.util.find_spec(module) is not None
+    from worker import agents_in
+
+    assert agents_in([module])
+
+
+def test_quick_start_runs_end_to_end(temporal_server, model_server, database_url, tmp_path):
+    """The reference's Quick Start, served by worker.py and driven by starter.py, pauses and completes."""
+    fixtures = json.loads((ROOT / "examples" / "demo_fixtures.json").read_text())
+    for name, script in fixtures["scripts"].items():
+        model_server.add_script(name, script)
+    model_server.static.update(fixtures["static"])
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal_server["address"],
+        "DATABASE_URL": database_url,
+        "OPENAI_BASE_URL": model_server.base_url,
+        "HN_API_URL": model_server.base_url.removesuffix("/v1") + "/hn/v0",
+        "TEMPORAL_TASK_QUEUE": "quickstart-test",
+    }
+    log = tmp_path / "worker.log"
+    from tests.test_durability import spawn_worker
+
+    worker = spawn_worker(env, log, "examples.quickstart")
+    try:
+        out = subprocess.run([sys.executable, "starter.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert out.returncode == 0, out.stderr + log.read_text()[-3000:]
+    lines = out.stdout.splitlines()
+    assert "Status: paused" in lines and "Tool: get_top_hackernews_stories" in lines
+    assert "Args: {'num_stories': 2}" in lines and "Status: completed" in lines
+    assert "Durable execution for AI agents" in lines[-1] and "Human approvals that survive deploys" in lines[-1]
