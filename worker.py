@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import signal
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,8 +33,15 @@ def agents_in(module_names: Iterable[str]) -> list[Agent]:
     return found
 
 
-def create_worker(client: Client, task_queue: str, *, max_cached_workflows: int = 500) -> Worker:
-    """A worker for the run workflow and its activities on ``task_queue``."""
+def create_worker(client: Client, task_queue: str, *, max_cached_workflows: int | None = None) -> Worker:
+    """A worker for the run workflow and its activities on ``task_queue``.
+
+    ``max_cached_workflows`` (default ``HITL_MAX_CACHED_WORKFLOWS`` or 500) bounds memory: a paused
+    run evicted from the cache costs nothing until a decision replays it from its history.
+    """
+    _compile_workflow_modules()
+    if max_cached_workflows is None:
+        max_cached_workflows = int(os.environ.get("HITL_MAX_CACHED_WORKFLOWS", "500"))
     return Worker(
         client,
         task_queue=task_queue,
@@ -45,12 +53,29 @@ def create_worker(client: Client, task_queue: str, *, max_cached_workflows: int 
     )
 
 
+def _compile_workflow_modules() -> None:
+    """Write bytecode for the workflow modules, whatever PYTHONDONTWRITEBYTECODE says.
+
+    Temporal's sandbox imports the workflow's module afresh for every run it starts or replays;
+    without a .pyc each of those compiles the source again, which dominated a worker's CPU.
+    """
+    import compileall
+
+    import workflows
+
+    for path in workflows.__path__:
+        try:
+            compileall.compile_dir(path, quiet=2, workers=1)
+        except OSError:  # a read-only install: it only costs speed
+            pass
+
+
 async def serve(module_names: Sequence[str], settings: Settings) -> None:
     agents = agents_in(module_names)
     if not agents:
         raise SystemExit(f"no Agent found in {list(module_names)}")
     client = await _client.connect(settings)
-    queues = sorted({a.task_queue for a in agents} | ({settings.task_queue} if not module_names else set()))
+    queues = sorted({a.task_queue for a in agents})
     workers = [create_worker(client, q) for q in queues]
     logging.info("serving %s on %s at %s", [a.name for a in agents], queues, settings.temporal_address)
     stop = asyncio.Event()

@@ -60,6 +60,8 @@ def start_temporal(
     args = [
         binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
         "--db-filename", str(db_file), "--log-level", "error",
+        # WAL with normal sync: still durable across a crash of the server process, far fewer fsyncs.
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
     ]
     args += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     if fast_transfer:

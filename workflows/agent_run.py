@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pydantic
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    import pydantic
+
     from hitl._wire import (
         CALL_MODEL,
         RUN_TOOL,

@@ -1,0 +1,40 @@
+"""Servers and numbers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from temporalio.client import Client
+
+from bench import agents
+from hitl import _client, devstack
+from hitl.config import Settings
+from hitl.testing import ScriptedModelServer
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summary(name: str, ms: list[float]) -> str:
+    return f"{name:<44} p50 {pct(ms, 50):7.1f} ms   p99 {pct(ms, 99):7.1f} ms   mean {statistics.mean(ms):7.1f} ms  (n={len(ms)})"
+
+
+@asynccontextmanager
+async def stack(fast_transfer: bool) -> AsyncIterator[tuple[Client, str, ScriptedModelServer]]:
+    """A fresh dev server (default dynamic config unless fast_transfer) and the scripted model."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, port = devstack.start_temporal(Path(tmp) / "bench.db", fast_transfer=fast_transfer)
+        server = ScriptedModelServer(scripts={"bench-script": agents.SCRIPT}).start()
+        address = f"127.0.0.1:{port}"
+        try:
+            client = await _client.connect(Settings.from_env(temporal_address=address))
+            yield client, address, server
+        finally:
+            server.stop()
+            devstack.stop(proc)

@@ -1,0 +1,72 @@
+"""Resume latency: a decision sent until the run's next pause or end, against two floors.
+
+    python -m bench.resume_latency [--runs 200] [--fast-transfer]
+
+hitl: continue_run on a paused run whose confirmed tool runs and whose model then answers.
+(a) a bare workflow: signal, one activity, complete; timed from the signal to the result.
+(b) a bare update round trip that runs nothing: the floor no Temporal design can beat.
+All on one dev server, one worker process, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+
+from temporalio.worker import Worker
+
+from bench import agents
+from bench.common import pct, stack, summary
+from worker import create_worker
+
+
+async def main(runs: int, fast_transfer: bool) -> None:
+    async with stack(fast_transfer) as (client, address, server):
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        agents.agent._overrides["temporal_address"] = address
+        bare = Worker(client, task_queue="bench-bare", workflows=[agents.SignalThenActivity, agents.BareUpdate],
+                      activities=[agents.noop])
+        async with create_worker(client, agents.QUEUE), bare:
+            hitl_ms, a_ms, b_ms = [], [], []
+            for i in range(runs + 10):  # the first 10 warm up
+                paused = await agents.agent.arun("refund o-1")
+                paused.active_requirements[0].confirm()
+                t0 = time.perf_counter()
+                done = await agents.agent.acontinue_run(paused.run_id, paused.requirements)
+                elapsed = (time.perf_counter() - t0) * 1000
+                assert done.content == "done: refunded o-1", done
+
+                handle = await client.start_workflow(agents.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
+                                                     task_queue="bench-bare")
+                await asyncio.sleep(0.01)  # let the first task settle so the signal starts the clock alone
+                t1 = time.perf_counter()
+                await handle.signal(agents.SignalThenActivity.decide)
+                await handle.result()
+                a_elapsed = (time.perf_counter() - t1) * 1000
+
+                h = await client.start_workflow(agents.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue="bench-bare")
+                await h.execute_update(agents.BareUpdate.ping)  # first task done
+                t2 = time.perf_counter()
+                await h.execute_update(agents.BareUpdate.ping)
+                b_elapsed = (time.perf_counter() - t2) * 1000
+                await h.signal(agents.BareUpdate.finish)
+                if i >= 10:
+                    hitl_ms.append(elapsed)
+                    a_ms.append(a_elapsed)
+                    b_ms.append(b_elapsed)
+    print(f"dev server transferProcessorMaxPollRPS: {'raised' if fast_transfer else 'default (20)'}")
+    print(summary("hitl resume (decision -> tool -> model -> end)", hitl_ms))
+    print(summary("(a) bare signal -> activity -> result", a_ms))
+    print(summary("(b) bare update round trip", b_ms))
+    print(f"ratio hitl/(a) p50: {pct(hitl_ms, 50) / pct(a_ms, 50):.2f}   hitl/(b) p50: {pct(hitl_ms, 50) / pct(b_ms, 50):.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--fast-transfer", action="store_true", help="raise the dev server's transfer poll rate")
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.fast_transfer))
