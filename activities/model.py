@@ -16,9 +16,8 @@ import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._agents import agent_named
 from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
-from hitl import _registry
-from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel
 from hitl.run import UserInputField
 from hitl.tools import Tool
@@ -39,10 +38,7 @@ def _client(model: OpenAIModel) -> openai.AsyncOpenAI:
 @activity.defn(name=CALL_MODEL)
 async def call_model(request: ModelRequest) -> ModelTurn:
     """Ask the agent's model for its next turn, and plan each tool call it makes."""
-    try:
-        agent = _registry.get(request.agent_name)
-    except ConfigurationError as exc:
-        raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from None
+    agent = agent_named(request.agent_name)
     model = agent.model
     try:
         if model.api == "responses":

@@ -5,9 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities._agents import agent_named
 from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
-from hitl import _registry
-from hitl.errors import ConfigurationError
 
 # Keep what crosses back into history bounded: a tool may return megabytes.
 MAX_OUTPUT_CHARS = 64_000
@@ -16,10 +15,7 @@ MAX_OUTPUT_CHARS = 64_000
 @activity.defn(name=RUN_TOOL)
 async def run_tool(request: ToolRunRequest) -> ToolRunResult:
     """Run one tool call with validated arguments; errors are retried by Temporal's policy."""
-    try:
-        agent = _registry.get(request.agent_name)
-    except ConfigurationError as exc:
-        raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from None
+    agent = agent_named(request.agent_name)
     tool = agent.tools.get(request.tool_name)
     if tool is None:
         raise ApplicationError(

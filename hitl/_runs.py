@@ -17,9 +17,9 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hitl import errors
+from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ContinueRunRequest, Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus
-from hitl._wire import WORKFLOW_NAME, RunInput
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"

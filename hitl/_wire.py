@@ -13,7 +13,6 @@ from pydantic import BaseModel, Field
 
 from hitl.run import RequirementKind, RunRequirement, UserInputField
 
-
 Message = dict[str, Any]
 """A conversation message in Chat Completions form (role, content, tool_calls, tool_call_id)."""
 

@@ -8,13 +8,13 @@ from typing import Any
 
 from hitl import _client, _registry, _runs
 from hitl._sync import run_sync
+from hitl._wire import RunInput
 from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
 from hitl.tools import Tool, as_tool
-from hitl._wire import RunInput
 
 __all__ = ["Agent"]
 

@@ -81,6 +81,22 @@ async def _wait_for(path: Path, text: str, timeout: float = 20) -> None:
     raise AssertionError(f"{text!r} never appeared in {path.read_text()!r}")
 
 
+async def _kill_mid_tool(workers, agent, message: str, log: Path, marker: str, **new_worker_env: str):
+    """Start a run, confirm its tool, SIGKILL the worker once the tool has started, start another.
+
+    Returns the first response and the pending continue_run.
+    """
+    first = workers()
+    response = await agent.arun(message)
+    response.active_requirements[0].confirm()
+    pending = asyncio.ensure_future(agent.acontinue_run(response.run_id, response.requirements))
+    await _wait_for(log, marker)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    workers(**new_worker_env)
+    return response, pending
+
+
 async def test_worker_killed_while_paused_then_a_new_worker_finishes(workers, tool_log):
     """SIGKILL the only worker during a pause; a new worker takes the decision and completes the run."""
     first = workers()
@@ -97,14 +113,7 @@ async def test_worker_killed_while_paused_then_a_new_worker_finishes(workers, to
 
 async def test_worker_killed_while_an_idempotent_tool_runs_is_retried_on_a_new_worker(workers, tool_log):
     """SIGKILL mid-tool: the run goes on on a new worker, which runs the idempotent tool again."""
-    first = workers()
-    response = await crash_agents.slow_agent.arun("write")
-    response.active_requirements[0].confirm()
-    pending = asyncio.ensure_future(crash_agents.slow_agent.acontinue_run(response.run_id, response.requirements))
-    await _wait_for(tool_log, "slow_write start k")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    workers()
+    response, pending = await _kill_mid_tool(workers, crash_agents.slow_agent, "write", tool_log, "slow_write start k")
     try:
         done = await asyncio.wait_for(pending, 60)
     except Exception:  # the update died with its worker before it was recorded: the decision was not lost
@@ -120,14 +129,7 @@ async def test_worker_killed_while_an_idempotent_tool_runs_is_retried_on_a_new_w
 
 async def test_worker_killed_while_a_non_idempotent_tool_runs_pauses_instead_of_retrying(workers, tool_log):
     """A tool marked idempotent=False that lost its worker is not re-run: a person is asked."""
-    first = workers()
-    response = await crash_agents.charge_agent.arun("charge 42")
-    response.active_requirements[0].confirm()
-    pending = asyncio.ensure_future(crash_agents.charge_agent.acontinue_run(response.run_id, response.requirements))
-    await _wait_for(tool_log, "charge start 42")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    workers()
+    _, pending = await _kill_mid_tool(workers, crash_agents.charge_agent, "charge 42", tool_log, "charge start 42")
     again = await asyncio.wait_for(pending, 60)
     assert again.is_paused and again.pauses == 2
     [req] = again.active_requirements
@@ -141,14 +143,9 @@ async def test_worker_killed_while_a_non_idempotent_tool_runs_pauses_instead_of_
 
 async def test_uncertain_outcome_confirmed_runs_the_tool_again(workers, tool_log):
     """Confirming an uncertain outcome is a person's choice to run the tool once more."""
-    first = workers()
-    response = await crash_agents.charge_agent.arun("charge 42")
-    response.active_requirements[0].confirm()
-    pending = asyncio.ensure_future(crash_agents.charge_agent.acontinue_run(response.run_id, response.requirements))
-    await _wait_for(tool_log, "charge start 42")
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    workers(HITL_SLOW_SECONDS="0")
+    _, pending = await _kill_mid_tool(
+        workers, crash_agents.charge_agent, "charge 42", tool_log, "charge start 42", HITL_SLOW_SECONDS="0"
+    )
     again = await asyncio.wait_for(pending, 60)
     again.active_requirements[0].confirm(resolved_by="ops")
     done = await crash_agents.charge_agent.acontinue_run(again.run_id, again.requirements)

@@ -17,7 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hitl.testing.script import Script, Turn, choose, render_arguments, render_text
+from hitl.testing.script import Script, choose, render_arguments, render_text
 
 
 class ScriptedModelServer:
