@@ -201,3 +201,20 @@ async def test_a_decision_signalled_twice_is_harmless(make_agent, script, runnin
         result = RunOutput.model_validate(await handle.result())
     assert result.status == RunStatus.completed and calls == ["5->c"]
     assert result.requirements[0].resolution == "confirmed" and result.requirements[0].resolved_by == "ops"
+
+
+async def test_cancelled_run_reports_cancelled_and_takes_no_decisions(make_agent, script, running_worker, client):
+    """Cancelling a paused run ends it as cancelled; a decision afterwards is refused."""
+    agent = make_agent(one_payment(script), [pay])
+    async with running_worker():
+        response = await agent.arun("pay")
+        await client.get_workflow_handle(response.run_id).cancel()
+        for _ in range(100):
+            loaded = await agent.aget_run(response.run_id)
+            if loaded.status != RunStatus.paused:
+                break
+            await asyncio.sleep(0.05)
+        assert loaded.status == RunStatus.cancelled
+        response.active_requirements[0].confirm()
+        with pytest.raises(RunEndedError, match="canceled|cancelled"):
+            await agent.acontinue_run(response.run_id, response.requirements)
