@@ -132,7 +132,8 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
             raise ValueError("arguments must be a JSON object")
     except ValueError as exc:
         return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=f"Arguments are not a JSON object: {exc}")
-    base = {"tool_call_id": call_id, "tool_name": name, "idempotent": t.idempotent,
+    approval_type = t.approval.value if t.approval is not None else "none"
+    base = {"tool_call_id": call_id, "tool_name": name, "idempotent": t.idempotent, "approval_type": approval_type,
             "timeout_seconds": t.timeout.total_seconds(), "max_attempts": t.max_attempts if t.idempotent else 1}
     if t.requires_user_input:
         # The model never saw these fields; whatever it put there is dropped, not trusted.

@@ -39,6 +39,8 @@ class ToolCallPlan(BaseModel):
     """Why the call cannot run (unknown tool, arguments that fail the schema): told to the model."""
     user_input_schema: list[UserInputField] | None = None
     idempotent: bool = True
+    approval_type: str = "none"
+    """required, audit or none (no @approval): recorded on the approval record."""
     timeout_seconds: float = 300.0
     max_attempts: int = 3
 
@@ -85,6 +87,8 @@ class CarriedState(BaseModel):
     pauses: int = 0
     paused: bool = False
     """Continued-as-new while paused: the new run starts paused on the same requirements."""
+    outbox: list[ApprovalEvent] = Field(default_factory=list)
+    audit_seq: dict[str, int] = Field(default_factory=dict)
     turn: int = 0
 
 
@@ -96,5 +100,47 @@ class RunInput(BaseModel):
     session_id: str | None = None
     user_id: str | None = None
     carried: CarriedState | None = None
+    audit: bool = False
+    """Mirror approvals into the agent's database (set when the Agent has ``db=``)."""
     history_event_limit: int = Field(default=10_000, ge=20)
     """Continue-as-new once the history holds this many events, at the next clean boundary."""
+
+
+AUDIT = "hitl.mirror_approvals"
+
+
+class ApprovalEvent(BaseModel):
+    """One event on an approval record, with the record as it stands after it.
+
+    Built in the workflow (deterministic: ids, sequence and times come from history), written by
+    the mirror activity; writing the same event twice changes nothing.
+    """
+
+    approval_id: str
+    seq: int
+    kind: str
+    at: float
+    payload: dict[str, Any] = Field(default_factory=dict)
+    run_id: str
+    requirement_id: str
+    session_id: str | None = None
+    user_id: str | None = None
+    agent_name: str
+    requirement_kind: str
+    approval_type: str
+    status: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    arguments_digest: str
+    created_at: float
+    resolved_by: str | None = None
+    resolved_at: float | None = None
+    resolution: dict[str, Any] | None = None
+
+
+class MirrorRequest(BaseModel):
+    agent_name: str
+    events: list[ApprovalEvent]
+
+
+CarriedState.model_rebuild()
+RunInput.model_rebuild()

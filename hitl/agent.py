@@ -100,6 +100,7 @@ class Agent:
             session_id=session_id,
             user_id=user_id,
             history_event_limit=self.history_event_limit,
+            audit=self.db is not None,
         )
         return await _runs.start(client, self.task_queue, run_input, run_id or _runs.new_run_id())
 

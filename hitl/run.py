@@ -66,6 +66,8 @@ class RunRequirement(BaseModel):
     note: str | None = None
     """Why the requirement exists when it is not the tool's own flag (an uncertain outcome)."""
     uncertain_outcome: bool = False
+    approval_type: Literal["required", "audit", "none"] = "none"
+    """How the tool's ``@approval`` marks it (``none`` without one)."""
     pause: int = 0
     """The pause (1, 2, ...) of the run that raised it."""
     created_at: int = 0

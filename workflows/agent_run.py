@@ -20,10 +20,12 @@ with workflow.unsafe.imports_passed_through():
     import pydantic
 
     from hitl._wire import (
+        AUDIT,
         CALL_MODEL,
         RUN_TOOL,
         WORKFLOW_NAME,
         CarriedState,
+        MirrorRequest,
         ModelRequest,
         ModelTurn,
         PendingCall,
@@ -35,8 +37,10 @@ with workflow.unsafe.imports_passed_through():
     from hitl.decisions import Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
     from hitl.errors import HitlError, InvalidDecisionError, RunEndedError, UnresolvedRequirementsError
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
-    from workflows import decisions
+    from workflows import audit, decisions
 
+# Keep mirroring until PostgreSQL is back: a run never closes with an approval unrecorded.
+AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=60),
@@ -62,10 +66,15 @@ class AgentRunWorkflow:
         self._content: str | None = None
         self._error: str | None = None
         self._unsealed_tools = False
+        self._outbox = list(carried.outbox)
+        self._audit_seq = dict(carried.audit_seq)
+        self._mirroring = False
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutput:
+        if inp.audit:
+            self._mirror_task = asyncio.create_task(self._mirror())
         try:
             while True:
                 if not self._calls:
@@ -87,19 +96,30 @@ class AgentRunWorkflow:
                     await self._continue_as_new_if_due()
         except asyncio.CancelledError:
             self._status = RunStatus.cancelled
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            for r in self._requirements:
+                if r.resolution is None:
+                    self._record(r, "cancelled", status="cancelled")
+            await self._quiesce()
             raise
         except _ACTIVITY_FAILURES as exc:
             self._status = RunStatus.error
             self._error = _cause_message(exc)
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._seal()
+            await self._quiesce()
             raise ApplicationError(
                 f"run {self._run_id} failed: {self._error}", type=_cause_type(exc), non_retryable=True
             ) from None
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._seal()
+        await self._quiesce()
         return self._output()
+
+    async def _quiesce(self) -> None:
+        """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._mirrored()
+            await self._seal()
+            # A decision may have come in meanwhile (refused, but recorded): go round again.
+            if not self._outbox and not self._mirroring and workflow.all_handlers_finished():
+                return
 
     async def _seal(self) -> None:
         """Commit local tool results to history before a closing command.
@@ -116,10 +136,47 @@ class AgentRunWorkflow:
     async def _continue_as_new_if_due(self) -> None:
         if not self._history_full():
             return
+        await self._mirrored()
         await self._seal()
         # A decision may have arrived during the seal; its handler must answer before we go.
         if workflow.all_handlers_finished():
             workflow.continue_as_new(self._carry())
+
+    # ----------------------------------------------------------------------------- audit mirror
+    def _record(self, req: RunRequirement, kind: str, *, payload: dict | None = None, status: str | None = None) -> None:
+        """Queue an event on the requirement's approval record (when the agent has a database)."""
+        if not self._input.audit:
+            return
+        approval_id = f"{self._run_id}/{req.id}"
+        seq = self._audit_seq.get(approval_id, 0) + 1
+        self._audit_seq[approval_id] = seq
+        self._outbox.append(audit.event(
+            run_id=self._run_id, agent_name=self._input.agent_name, session_id=self._input.session_id,
+            user_id=self._input.user_id, approval_type=req.approval_type, req=req, seq=seq, kind=kind,
+            at=workflow.now().timestamp(), payload=payload, status=status,
+        ))
+
+    async def _mirror(self) -> None:
+        """Drain the outbox into PostgreSQL, in order, beside the main loop (never on its path)."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox))
+            batch = self._outbox[:100]
+            self._mirroring = True
+            try:
+                await workflow.execute_activity(
+                    AUDIT, MirrorRequest(agent_name=self._input.agent_name, events=batch),
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=AUDIT_RETRY, summary="audit mirror",
+                )
+            except _ACTIVITY_FAILURES as exc:  # only a non-retryable failure: wait for a fixed worker
+                workflow.logger.error("audit mirror failed, retrying in a minute: %s", _cause_message(exc))
+                await workflow.sleep(timedelta(minutes=1))
+                continue
+            finally:
+                self._mirroring = False
+            del self._outbox[: len(batch)]
+
+    async def _mirrored(self) -> None:
+        await workflow.wait_condition(lambda: not self._outbox and not self._mirroring)
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -200,6 +257,8 @@ class AgentRunWorkflow:
             now = int(workflow.now().timestamp())
             self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
             self._requirements = [self._requirement(c, now) for c in waiting]
+            for r in self._requirements:
+                self._record(r, "requested")
             self._status = RunStatus.paused
         if self._history_full():
             # The cleanest boundary there is: nothing running, and the callers waiting for this
@@ -233,6 +292,7 @@ class AgentRunWorkflow:
             ),
             pause=self._pauses,
             created_at=now,
+            approval_type=call.plan.approval_type,  # type: ignore[arg-type]
         )
 
     def _resolve_call(self, call: PendingCall, req: RunRequirement) -> None:
@@ -271,11 +331,12 @@ class AgentRunWorkflow:
                 raise UnresolvedRequirementsError(f"run {self._run_id} is not paused; there is nothing to continue")
         return patches
 
-    def _apply(self, patches: list[decisions.Patch]) -> None:
+    def _apply(self, patches: list[decisions.Patch], via: str) -> None:
         now = int(workflow.now().timestamp())
         by_id = {r.id: r for r in self._requirements}
         for p in patches:
             decisions.apply(by_id[p.requirement_id], p, now)
+            self._record(by_id[p.requirement_id], p.resolution, payload={"via": via, "resolved_by": p.resolved_by})
 
     @workflow.update(name="continue_run")
     async def continue_run(self, request: ContinueRunRequest) -> RunOutput:
@@ -283,7 +344,7 @@ class AgentRunWorkflow:
         pause = self._pauses
         try:
             # Checked again here: another update may have been accepted in between.
-            self._apply(self._check_all(request.decisions, whole_pause=True))
+            self._apply(self._check_all(request.decisions, whole_pause=True), "update")
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         await workflow.wait_condition(lambda: self._progressed(pause))
@@ -307,10 +368,15 @@ class AgentRunWorkflow:
 
     def _signal(self, decision: Decision) -> None:
         try:
-            self._apply(self._check_all([decision], whole_pause=False))
+            self._apply(self._check_all([decision], whole_pause=False), "signal")
         except HitlError as exc:
-            # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
+            # A signal has no caller to answer: a duplicate or bad decision is logged and changes
+            # nothing, but the attempt is kept on the approval's history.
             workflow.logger.warning("decision refused: %s", exc)
+            for r in self._requirements:
+                if r.id == decision.requirement_id:
+                    self._record(r, "refused", payload={
+                        "action": decision.action, "resolved_by": decision.resolved_by, "reason": str(exc)})
 
     @workflow.signal(name="confirm")
     def confirm(self, decision: Confirm) -> None:
@@ -357,6 +423,8 @@ class AgentRunWorkflow:
             resolved_ids=sorted(self._resolved_ids),
             pauses=self._pauses,
             paused=self._status == RunStatus.paused,
+            outbox=self._outbox,
+            audit_seq=self._audit_seq,
             turn=self._turn,
         )
         return self._input.model_copy(update={"carried": state, "message": None})

@@ -1,24 +1,35 @@
-"""PostgreSQL, where approvals are mirrored for audit queries."""
+"""PostgreSQL, where every approval a run pauses on is mirrored for audit queries."""
 
 from __future__ import annotations
 
 import os
 import re
+import threading
+from typing import Any
 
-from hitl.errors import ConfigurationError
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from hitl._wire import ApprovalEvent
+from hitl.db import _audit, _queries, _schema
+from hitl.errors import ConfigurationError, HitlError
 
 __all__ = ["PostgresDb"]
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 
 class PostgresDb:
     """A PostgreSQL database for the audit trail.
 
+    The schema is created and migrated on first use (versioned, safe from several workers at
+    once). Reads use a small connection pool; workers write through an async pool.
+
     Args:
         db_url: A libpq connection string or URL; defaults to ``DATABASE_URL``.
-        approvals_table: Table of approval records.
-        session_table: Table of agent sessions.
+        approvals_table: Table of approval records; ``<approvals_table>_events`` holds their history.
+        session_table: Reserved for agent sessions.
 
     Raises:
         ConfigurationError: a table name that is not a plain SQL identifier; on first use, no
@@ -34,10 +45,14 @@ class PostgresDb:
     ) -> None:
         for label, name in (("approvals_table", approvals_table), ("session_table", session_table)):
             if not _IDENTIFIER.match(name):
-                raise ConfigurationError(f"PostgresDb {label}={name!r} is not a plain SQL identifier")
+                raise ConfigurationError(f"PostgresDb {label}={name!r} is not a plain SQL identifier (41 chars at most)")
         self._db_url = db_url
         self.approvals_table = approvals_table
         self.session_table = session_table
+        self._pool: ConnectionPool | None = None
+        self._async_pools: dict[int, AsyncConnectionPool] = {}
+        self._migrated = False
+        self._lock = threading.Lock()
 
     @property
     def db_url(self) -> str:
@@ -50,3 +65,115 @@ class PostgresDb:
     def __repr__(self) -> str:
         # The URL may carry a password: never print it.
         return f"PostgresDb(approvals_table={self.approvals_table!r}, session_table={self.session_table!r})"
+
+    # ------------------------------------------------------------------ connections and schema
+    def _sync_pool(self) -> ConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True,
+                                            kwargs={"row_factory": dict_row, "autocommit": True})
+            if not self._migrated:
+                with self._pool.connection() as conn:
+                    _schema.migrate(conn, self.approvals_table)
+                self._migrated = True
+            return self._pool
+
+    def migrate(self) -> None:
+        """Create or update the schema now (it otherwise happens on first use)."""
+        self._sync_pool()
+
+    async def write_events(self, events: list[ApprovalEvent]) -> None:
+        """Mirror events (used by the worker's audit activity); idempotent."""
+        import asyncio
+
+        if not self._migrated:
+            await asyncio.to_thread(self._sync_pool)
+        loop = id(asyncio.get_running_loop())
+        pool = self._async_pools.get(loop)
+        if pool is None:
+            pool = AsyncConnectionPool(self.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
+            await pool.open()
+            self._async_pools[loop] = pool
+        async with pool.connection() as conn:
+            await _audit.write_events(conn, self.approvals_table, events)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _query(self, query: sql.Composable, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._sync_pool().connection() as conn:
+            return list(conn.execute(query, params).fetchall())
+
+    def _t(self, suffix: str = "") -> sql.Identifier:
+        return sql.Identifier(self.approvals_table + suffix)
+
+    # ------------------------------------------------------------------ the reference's query API
+    def get_approvals(
+        self,
+        status: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+        page: int = 1,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+        **agno_filters: Any,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Approval records matching ``status`` and ``filters``, one page of them, and how many match.
+
+        Filters: ``run_id``, ``tool_name``, ``agent_name``, ``resolved_by``, ``created_at_gte``,
+        ``created_at_lte`` (epoch seconds or ISO dates), ``month`` (``"2026-11"``); Agno's keywords
+        ``run_id=``, ``user_id=``, ``approval_type=``, ``pause_type=``, ``agent_id=`` work too.
+        """
+        if limit < 1 or page < 1:
+            raise HitlError(f"get_approvals: limit ({limit}) and page ({page}) start at 1")
+        clause, params = _queries.where(status, {**(filters or {}), **agno_filters})
+        total = self._query(sql.SQL("SELECT count(*) AS n FROM {}").format(self._t()) + clause, params)[0]["n"]
+        rows = self._query(
+            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self._t()) + clause
+            + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
+            [*params, limit, (page - 1) * limit],
+        )
+        return [_queries.as_record(r) for r in rows], int(total)
+
+    def get_approval(self, approval_id: str) -> dict[str, Any] | None:
+        """One approval record by id, or None."""
+        rows = self._query(
+            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(self._t()), [approval_id]
+        )
+        return _queries.as_record(rows[0]) if rows else None
+
+    def get_pending_approval_count(self) -> int:
+        """How many approvals wait for a decision."""
+        return int(self._query(sql.SQL("SELECT count(*) AS n FROM {} WHERE status = 'pending'").format(self._t()))[0]["n"])
+
+    def get_approval_events(self, approval_id: str) -> list[dict[str, Any]]:
+        """The append-only history of one approval, oldest first."""
+        rows = self._query(
+            sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
+            .format(self._t("_events")), [approval_id],
+        )
+        return [{**r, "at": int(r["at"].timestamp())} for r in rows]
+
+    def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
+        """The first broken link of the event history (one approval, or all), or None if intact."""
+        params: list[Any] = []
+        query = sql.SQL("SELECT approval_id, seq, kind, payload, at, prev_hash, hash FROM {}").format(self._t("_events"))
+        if approval_id is not None:
+            query += sql.SQL(" WHERE approval_id = %s")
+            params.append(approval_id)
+        query += sql.SQL(" ORDER BY approval_id, seq")
+        last: dict[str, tuple[int, str]] = {}  # approval id -> (seq, hash) of the event before
+        for row in self._query(query, params):
+            aid = row["approval_id"]
+            seq, prev_hash = last.get(aid, (0, ""))
+            recomputed = _audit.event_hash(row["prev_hash"], aid, row["seq"], row["kind"], row["payload"], row["at"])
+            if row["seq"] != seq + 1:
+                return {"approval_id": aid, "seq": row["seq"], "reason": f"event {seq + 1} is missing"}
+            if row["prev_hash"] != prev_hash:
+                return {"approval_id": aid, "seq": row["seq"], "reason": "prev_hash does not match the previous event"}
+            if row["hash"] != recomputed:
+                return {"approval_id": aid, "seq": row["seq"], "reason": "hash does not match the event's content"}
+            last[aid] = (row["seq"], row["hash"])
+        return None

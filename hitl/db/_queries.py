@@ -1,0 +1,93 @@
+"""Reading approval records: filters become parameters, never SQL text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from psycopg import sql
+
+from hitl.errors import InvalidDecisionError
+
+SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by"}
+COLUMNS = (
+    "id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type, status,"
+    " context, arguments_digest, created_at, resolved_by, resolved_at, resolution"
+)
+# Agno's keyword filters and the column each stands for.
+AGNO_KEYWORDS = {"run_id": "run_id", "user_id": "user_id", "approval_type": "approval_type",
+                 "pause_type": "requirement_kind", "agent_id": "agent_name", "session_id": "session_id"}
+
+
+def _time(value: Any, field: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidDecisionError(f"filter {field}={value!r}: expected epoch seconds or an ISO date") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise InvalidDecisionError(f"filter {field}={value!r}: expected epoch seconds or an ISO date")
+
+
+def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause and its parameters for the supported filters; anything else is refused."""
+    clauses: list[sql.Composable] = []
+    params: list[Any] = []
+    if status is not None:
+        clauses.append(sql.SQL("status = %s"))
+        params.append(status)
+    for key, value in filters.items():
+        if value is None:
+            continue
+        if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind"):
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(AGNO_KEYWORDS.get(key, key))))
+            params.append(value)
+        elif key == "tool_name":
+            clauses.append(sql.SQL("context ->> 'tool_name' = %s"))
+            params.append(value)
+        elif key == "created_at_gte":
+            clauses.append(sql.SQL("created_at >= %s"))
+            params.append(_time(value, key))
+        elif key == "created_at_lte":
+            clauses.append(sql.SQL("created_at <= %s"))
+            params.append(_time(value, key))
+        elif key == "month":
+            try:
+                year, month = (int(part) for part in str(value).split("-"))
+                start = datetime(year, month, 1, tzinfo=UTC)
+            except ValueError:
+                raise InvalidDecisionError(f"filter month={value!r}: expected 'YYYY-MM'") from None
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            clauses.append(sql.SQL("created_at >= %s AND created_at < %s"))
+            params.extend([start, end])
+        else:
+            raise InvalidDecisionError(
+                f"unknown approval filter {key!r}; use one of run_id, tool_name, agent_name, resolved_by, "
+                "created_at_gte, created_at_lte, month, user_id, approval_type, pause_type, agent_id, session_id"
+            )
+    if not clauses:
+        return sql.SQL(""), params
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
+
+
+def order(sort_by: str, sort_order: str) -> sql.Composable:
+    if sort_by not in SORTABLE:
+        raise InvalidDecisionError(f"sort_by={sort_by!r}: sortable columns are {sorted(SORTABLE)}")
+    if sort_order.lower() not in ("asc", "desc"):
+        raise InvalidDecisionError(f"sort_order={sort_order!r}: use 'asc' or 'desc'")
+    return sql.SQL(" ORDER BY {} {}, id").format(sql.Identifier(sort_by), sql.SQL(sort_order.upper()))
+
+
+def as_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as the reference's approval dict: times in epoch seconds."""
+    record = dict(row)
+    for key in ("created_at", "resolved_at"):
+        if record.get(key) is not None:
+            record[key] = int(record[key].timestamp())
+    return record

@@ -1,0 +1,68 @@
+"""Versioned migrations, safe to run from several workers at once (an advisory lock serialises them)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from psycopg import sql
+
+MIGRATIONS = ["001_approvals.sql"]
+_LOCK_KEY = 0x6869746C  # 'hitl'
+
+
+def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
+    """Every identifier a migration names, derived from the approvals table's name."""
+    base = approvals_table
+    return {
+        "approvals": sql.Identifier(base),
+        "events": sql.Identifier(f"{base}_events"),
+        "approvals_status_created": sql.Identifier(f"{base}_status_created_idx"),
+        "approvals_created": sql.Identifier(f"{base}_created_idx"),
+        "approvals_run": sql.Identifier(f"{base}_run_idx"),
+        "approvals_tool": sql.Identifier(f"{base}_tool_idx"),
+        "approvals_agent": sql.Identifier(f"{base}_agent_idx"),
+        "approvals_resolved_by": sql.Identifier(f"{base}_resolved_by_idx"),
+        "approvals_pending": sql.Identifier(f"{base}_pending_idx"),
+        "events_append_only": sql.Identifier(f"{base}_events_append_only"),
+        "events_no_truncate": sql.Identifier(f"{base}_events_no_truncate"),
+    }
+
+
+def _statements(name: str, names: dict[str, sql.Identifier]) -> list[sql.Composed]:
+    text = resources.files("hitl.db.migrations").joinpath(name).read_text()
+    # Split on the blank-line-free ';\n' of each statement, keeping $$-quoted function bodies whole.
+    parts, current, in_body = [], [], False
+    for line in text.splitlines():
+        if line.strip().startswith("--") and not current:
+            continue
+        current.append(line)
+        if line.count("$$") % 2:
+            in_body = not in_body
+        if line.rstrip().endswith(";") and not in_body:
+            parts.append("\n".join(current))
+            current = []
+    return [sql.SQL(p).format(**names) for p in parts]
+
+
+def migrate(conn: Any, approvals_table: str) -> None:
+    """Bring the schema of ``approvals_table`` up to date, in one transaction (sync connection)."""
+    names = table_names(approvals_table)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS hitl_schema_migrations ("
+            " approvals_table text NOT NULL, version integer NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (approvals_table, version))"
+        )
+        done = {row["version"] for row in conn.execute(
+            "SELECT version FROM hitl_schema_migrations WHERE approvals_table = %s", (approvals_table,)
+        )}
+        for version, name in enumerate(MIGRATIONS, start=1):
+            if version in done:
+                continue
+            for statement in _statements(name, names):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO hitl_schema_migrations (approvals_table, version) VALUES (%s, %s)", (approvals_table, version)
+            )

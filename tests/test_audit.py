@@ -1,0 +1,224 @@
+"""Every requirement a run pauses on is mirrored into PostgreSQL: checked by SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+
+from hitl import InvalidDecisionError, PostgresDb, RunStatus, tool
+from hitl.approval import approval
+from workflows.audit import digest
+
+
+@approval
+@tool(requires_confirmation=True)
+def transfer(amount: int, to_account: str) -> str:
+    """Transfer money."""
+    return f"sent {amount} to {to_account}"
+
+
+@tool(requires_user_input=True, user_input_fields=["time"])
+def book(date: str, time: str) -> str:
+    """Book a slot."""
+    return f"booked {date} {time}"
+
+
+@tool(external_execution=True)
+def deploy(service: str) -> str:
+    """Deploy (done elsewhere)."""
+    return "never"
+
+
+@pytest.fixture
+def db(database_url):
+    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
+    database.migrate()
+    yield database
+    database.close()
+
+
+def sql(db: PostgresDb, query: str, *params):
+    with psycopg.connect(db.db_url, autocommit=True) as conn:
+        cursor = conn.execute(query.replace("{t}", db.approvals_table), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+async def settled(db: PostgresDb, run_id: str, count: int, status: str | None = None) -> list[tuple]:
+    """Wait until the run's records are mirrored (the mirror runs beside the run, not on its path)."""
+    for _ in range(200):
+        rows = sql(db, "SELECT id, status FROM {t} WHERE run_id = %s ORDER BY id", run_id)
+        if len(rows) == count and (status is None or all(r[1] == status for r in rows)):
+            return rows
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"records of {run_id}: {rows}")
+
+
+def one_transfer(script, amount=5000):
+    return script({"turns": [{"tool_calls": [{"name": "transfer", "arguments": {"amount": amount, "to_account": "savings"}}]},
+                              {"content": "{results}"}]})
+
+
+async def test_confirmed_approval_is_recorded_with_who_when_and_what(make_agent, script, running_worker, db):
+    """A confirmed call leaves one approved record, its two events, and an intact hash chain."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("Transfer $5000 to savings", session_id="s-1", user_id="u-9")
+        [(approval_id, status)] = await settled(db, response.run_id, 1)
+        assert status == "pending" and db.get_pending_approval_count() == 1
+        response.active_requirements[0].confirm(resolved_by="alice")
+        await agent.acontinue_run(response.run_id, response.requirements)
+        await settled(db, response.run_id, 1, "approved")
+    record = db.get_approval(approval_id)
+    assert approval_id == f"{response.run_id}/{response.requirements[0].id}"
+    assert record["status"] == "approved" and record["resolved_by"] == "alice"
+    assert record["approval_type"] == "required" and record["requirement_kind"] == "confirmation"
+    assert record["context"]["tool_name"] == "transfer"
+    assert record["context"]["arguments"] == {"amount": 5000, "to_account": "savings"}
+    assert record["arguments_digest"] == digest({"amount": 5000, "to_account": "savings"})
+    assert record["session_id"] == "s-1" and record["user_id"] == "u-9" and record["agent_name"] == agent.name
+    assert isinstance(record["created_at"], int) and record["resolved_at"] >= record["created_at"]
+    assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested", "confirmed"]
+    assert db.verify_event_chain(approval_id) is None
+    assert db.get_pending_approval_count() == 0
+
+
+async def test_rejection_edited_arguments_input_and_external_results_are_recorded(make_agent, script, running_worker, db):
+    """Each kind of decision ends up in the record's status and resolution."""
+    model = script({"turns": [{"tool_calls": [
+        {"name": "transfer", "arguments": {"amount": 1, "to_account": "a"}},
+        {"name": "transfer", "arguments": {"amount": 2, "to_account": "b"}},
+        {"name": "book", "arguments": {"date": "2026-12-01"}},
+        {"name": "deploy", "arguments": {"service": "api"}},
+    ]}, {"content": "{results}"}]})
+    agent = make_agent(model, [transfer, book, deploy], db=db)
+    async with running_worker():
+        response = await agent.arun("batch")
+        first, second, booking, deployment = response.active_requirements
+        first.reject(reason="wrong account", resolved_by="bob")
+        second.confirm(arguments={"amount": 3, "to_account": "b"}, resolved_by="carol")
+        booking.provide_input("10:00", resolved_by="dave")
+        deployment.provide_result({"ok": True}, resolved_by="ci")
+        await agent.acontinue_run(response.run_id, response.requirements)
+        await settled(db, response.run_id, 4)
+        for _ in range(100):
+            if db.get_pending_approval_count() == 0:
+                break
+            await asyncio.sleep(0.05)
+    records = {r["context"]["tool_call_id"]: r for r in db.get_approvals(run_id=response.run_id)[0]}
+    rejected, edited, booked, deployed = (records[f"call_0_{i}"] for i in range(4))
+    assert rejected["status"] == "rejected" and rejected["resolution"]["reason"] == "wrong account"
+    assert edited["status"] == "approved" and edited["context"]["original_arguments"] == {"amount": 2, "to_account": "b"}
+    assert edited["context"]["arguments"] == {"amount": 3, "to_account": "b"}
+    assert edited["arguments_digest"] == digest({"amount": 3, "to_account": "b"})
+    assert booked["requirement_kind"] == "user_input" and booked["resolution"]["input"]["time"] == "10:00"
+    assert booked["approval_type"] == "none"
+    assert deployed["requirement_kind"] == "external_execution" and deployed["resolution"]["result"] == '{"ok": true}'
+    assert {r["resolved_by"] for r in records.values()} == {"bob", "carol", "dave", "ci"}
+
+
+async def test_refused_signal_is_kept_on_the_history_and_changes_nothing(make_agent, script, running_worker, db, client):
+    """A duplicate decision by signal is refused, recorded as an attempt, and the status stays."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        handle = client.get_workflow_handle(response.run_id)
+        rid = response.requirements[0].id
+        await handle.signal("confirm", {"requirement_id": rid, "resolved_by": "ops"})
+        await handle.signal("reject", {"requirement_id": rid, "resolved_by": "mallory", "reason": "late"})
+        await handle.result()
+    [(approval_id, status)] = await settled(db, response.run_id, 1)
+    assert status == "approved"
+    events = db.get_approval_events(approval_id)
+    assert [e["kind"] for e in events] == ["requested", "confirmed", "refused"]
+    assert events[2]["payload"]["resolved_by"] == "mallory"
+    assert "already resolved" in events[2]["payload"]["reason"] or "has ended" in events[2]["payload"]["reason"]
+    assert db.get_approval(approval_id)["resolved_by"] == "ops"
+
+
+async def test_cancelled_run_marks_its_pending_approvals_cancelled(make_agent, script, running_worker, db, client):
+    """Cancelling a paused run leaves its pending approvals as cancelled."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        await client.get_workflow_handle(response.run_id).cancel()
+        await settled(db, response.run_id, 1, "cancelled")
+
+
+async def test_event_history_is_append_only_and_tampering_is_found(make_agent, script, running_worker, db):
+    """UPDATE and DELETE on events are refused; an edit made behind the trigger breaks the chain."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        response.active_requirements[0].confirm(resolved_by="alice")
+        await agent.acontinue_run(response.run_id, response.requirements)
+        [(approval_id, _)] = await settled(db, response.run_id, 1, "approved")
+    for statement in ("UPDATE {t}_events SET kind = 'x'", "DELETE FROM {t}_events", "TRUNCATE {t}_events CASCADE"):
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            sql(db, statement)
+    assert db.verify_event_chain() is None
+    sql(db, "ALTER TABLE {t}_events DISABLE TRIGGER USER")
+    sql(db, "UPDATE {t}_events SET payload = '{\"resolved_by\": \"mallory\"}' WHERE seq = 2")
+    broken = db.verify_event_chain()
+    assert broken["approval_id"] == approval_id and broken["seq"] == 2 and "content" in broken["reason"]
+
+
+async def test_writes_are_idempotent(make_agent, script, running_worker, db):
+    """Writing the same events again (a retried activity) adds nothing and changes nothing."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        [(approval_id, _)] = await settled(db, response.run_id, 1)
+    from hitl._wire import ApprovalEvent
+
+    rows = sql(db, "SELECT seq, kind, hash FROM {t}_events WHERE approval_id = %s", approval_id)
+    record = db.get_approval(approval_id)
+    replayed = ApprovalEvent(
+        approval_id=approval_id, seq=1, kind="requested", at=float(rows[0][0]), run_id=record["run_id"],
+        requirement_id=record["requirement_id"], agent_name=record["agent_name"], requirement_kind="confirmation",
+        approval_type="required", status="pending", context=record["context"], arguments_digest="x", created_at=0.0,
+    )
+    await db.write_events([replayed, replayed])
+    assert sql(db, "SELECT seq, kind, hash FROM {t}_events WHERE approval_id = %s", approval_id) == rows
+    assert db.get_approval(approval_id) == record
+
+
+async def test_query_api_filters_pages_and_sorts(make_agent, script, running_worker, db):
+    """get_approvals takes the reference's filters and Agno's keywords; bad ones are refused."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        runs = [await agent.arun(f"transfer {i}") for i in range(5)]
+        for r in runs[:3]:
+            r.active_requirements[0].confirm(resolved_by="alice")
+            await agent.acontinue_run(r.run_id, r.requirements)
+        runs[3].active_requirements[0].reject(resolved_by="bob")
+        await agent.acontinue_run(runs[3].run_id, runs[3].requirements)
+        for _ in range(100):
+            if db.get_pending_approval_count() == 1 and db.get_approvals(status="rejected")[1] == 1:
+                break
+            await asyncio.sleep(0.05)
+    approved, total = db.get_approvals(status="approved")
+    assert total == 3 and len(approved) == 3
+    assert db.get_approvals(status="rejected")[1] == 1 and db.get_pending_approval_count() == 1
+    assert db.get_approvals(filters={"tool_name": "transfer"})[1] == 5
+    assert db.get_approvals(filters={"tool_name": "other"})[1] == 0
+    assert db.get_approvals(filters={"resolved_by": "alice"})[1] == 3
+    assert db.get_approvals(run_id=runs[0].run_id)[1] == 1 and db.get_approvals(agent_id=agent.name)[1] == 5
+    assert db.get_approvals(pause_type="confirmation", approval_type="required")[1] == 5
+    created = db.get_approval(approved[0]["id"])["created_at"]
+    month = __import__("datetime").datetime.fromtimestamp(created, __import__("datetime").UTC).strftime("%Y-%m")
+    assert db.get_approvals(filters={"month": month})[1] == 5
+    assert db.get_approvals(filters={"month": "1999-01"})[1] == 0
+    assert db.get_approvals(filters={"created_at_gte": created - 3600, "created_at_lte": created + 3600})[1] == 5
+    page1, total = db.get_approvals(limit=2, page=1, sort_by="created_at", sort_order="asc")
+    page3, _ = db.get_approvals(limit=2, page=3, sort_by="created_at", sort_order="asc")
+    assert total == 5 and len(page1) == 2 and len(page3) == 1
+    with pytest.raises(InvalidDecisionError, match="unknown approval filter 'colour'"):
+        db.get_approvals(filters={"colour": "red"})
+    with pytest.raises(InvalidDecisionError, match="sort_by"):
+        db.get_approvals(sort_by="id; DROP TABLE x")
+    with pytest.raises(InvalidDecisionError, match="month"):
+        db.get_approvals(filters={"month": "November"})
+    assert db.get_approval("no-such-id") is None

@@ -1,0 +1,64 @@
+"""Approval events from requirement state: pure and deterministic, for the workflow's outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from hitl._wire import ApprovalEvent
+from hitl.run import RunRequirement
+
+STATUS = {None: "pending", "confirmed": "approved", "input_provided": "approved",
+          "result_provided": "approved", "rejected": "rejected"}
+
+
+def digest(arguments: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the arguments: binds an approval to exactly what was approved."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def event(
+    *, run_id: str, agent_name: str, session_id: str | None, user_id: str | None, approval_type: str,
+    req: RunRequirement, seq: int, kind: str, at: float, payload: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> ApprovalEvent:
+    te = req.tool_execution
+    context: dict[str, Any] = {"tool_name": te.tool_name, "tool_call_id": te.tool_call_id, "arguments": te.arguments}
+    if te.original_arguments is not None:
+        context["original_arguments"] = te.original_arguments
+    if req.note:
+        context["note"] = req.note
+    if req.user_input_schema:
+        context["user_input_fields"] = [f.name for f in req.user_input_schema]
+    resolution: dict[str, Any] | None = None
+    if req.resolution == "rejected":
+        resolution = {"decision": "rejected", "reason": req.rejection_reason}
+    elif req.resolution == "confirmed":
+        resolution = {"decision": "confirmed", "arguments_edited": te.original_arguments is not None}
+    elif req.resolution == "input_provided":
+        resolution = {"decision": "input_provided", "input": {f.name: f.value for f in req.user_input_schema or []}}
+    elif req.resolution == "result_provided":
+        resolution = {"decision": "result_provided", "result": te.result}
+    return ApprovalEvent(
+        approval_id=f"{run_id}/{req.id}",
+        seq=seq,
+        kind=kind,
+        at=at,
+        payload=payload or {},
+        run_id=run_id,
+        requirement_id=req.id,
+        session_id=session_id,
+        user_id=user_id,
+        agent_name=agent_name,
+        requirement_kind=req.kind,
+        approval_type=approval_type,
+        status=status or STATUS[req.resolution],
+        context=context,
+        arguments_digest=digest(te.arguments),
+        created_at=float(req.created_at),
+        resolved_by=req.resolved_by,
+        resolved_at=float(req.resolved_at) if req.resolved_at is not None else None,
+        resolution=resolution,
+    )
