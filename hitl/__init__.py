@@ -9,6 +9,7 @@ from hitl.approval import ApprovalType, approval
 from hitl.db.postgres import PostgresDb
 from hitl.decisions import Confirm, ContinueRunRequest, ProvideInput, ProvideResult, Reject
 from hitl.errors import (
+    ApprovalConflictError,
     ConfigurationError,
     HitlError,
     InvalidDecisionError,
@@ -34,6 +35,7 @@ __all__ = [
     "ProvideInput",
     "ProvideResult",
     "Reject",
+    "ApprovalConflictError",
     "ConfigurationError",
     "HitlError",
     "InvalidDecisionError",

@@ -68,6 +68,17 @@ async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequi
         raise await _rpc_error(client, exc, run_id) from None
 
 
+async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
+    """Apply one decision, validated by the run; returns at once with the run as it then stands."""
+    handle = client.get_workflow_handle(run_id)
+    try:
+        return await handle.execute_update("decide", decision, result_type=RunOutput)
+    except WorkflowUpdateFailedError as exc:
+        raise _translate(exc, run_id) from None
+    except RPCError as exc:
+        raise await _rpc_error(client, exc, run_id) from None
+
+
 async def get(client: Client, run_id: str) -> RunOutput:
     handle = client.get_workflow_handle(run_id)
     try:

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidDecisionError",
     "UnresolvedRequirementsError",
     "ModelRequestError",
+    "ApprovalConflictError",
 ]
 
 
@@ -57,3 +58,7 @@ class UnresolvedRequirementsError(HitlError):
 
 class ModelRequestError(HitlError):
     """The model server refused a request for good (a 4xx other than 408/409/429)."""
+
+
+class ApprovalConflictError(HitlError):
+    """update_approval found the approval no longer in the expected status: someone decided first."""

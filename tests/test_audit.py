@@ -222,3 +222,48 @@ async def test_query_api_filters_pages_and_sorts(make_agent, script, running_wor
     with pytest.raises(InvalidDecisionError, match="month"):
         db.get_approvals(filters={"month": "November"})
     assert db.get_approval("no-such-id") is None
+
+
+async def test_update_approval_is_a_decision_the_run_applies(make_agent, script, running_worker, db):
+    """The reference's db.update_approval resolves the requirement in the running workflow."""
+    import time
+
+    from hitl import ApprovalConflictError, RequirementNotFoundError, RunEndedError
+
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        [(approval_id, _)] = await settled(db, response.run_id, 1)
+        pending, _ = await asyncio.to_thread(db.get_approvals, status="pending")
+        assert [a["id"] for a in pending] == [approval_id]
+        with pytest.raises(InvalidDecisionError, match="pending -> expired"):
+            await asyncio.to_thread(db.update_approval, approval_id, expected_status="pending", status="expired")
+        updated = await asyncio.to_thread(
+            db.update_approval, approval_id, expected_status="pending", status="approved",
+            resolved_by="user_123", resolved_at=int(time.time()),
+        )
+        assert updated["status"] == "approved" and updated["resolved_by"] == "user_123"
+        for _ in range(100):
+            run = await agent.aget_run(response.run_id)
+            if run.status == RunStatus.completed:
+                break
+            await asyncio.sleep(0.05)
+        assert run.content == "sent 5000 to savings" and run.requirements[0].resolved_by == "user_123"
+        with pytest.raises((ApprovalConflictError, RunEndedError), match="approved|ended"):
+            await asyncio.to_thread(db.update_approval, approval_id, expected_status="pending", status="rejected")
+        with pytest.raises(RequirementNotFoundError):
+            await asyncio.to_thread(db.update_approval, "no-such", status="approved")
+    assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested", "confirmed"]
+
+
+async def test_update_approval_on_an_ended_run_is_refused(make_agent, script, running_worker, db, client):
+    """A pending record whose run has ended (here: terminated) cannot be decided."""
+    from hitl import RunEndedError
+
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("transfer")
+        [(approval_id, _)] = await settled(db, response.run_id, 1)
+        await client.get_workflow_handle(response.run_id).terminate("operator stopped it")
+        with pytest.raises(RunEndedError, match="ended"):
+            await asyncio.to_thread(db.update_approval, approval_id, status="rejected", reason="too late")

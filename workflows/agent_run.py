@@ -357,6 +357,22 @@ class AgentRunWorkflow:
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
 
+    @workflow.update(name="decide")
+    def decide(self, decision: Decision) -> RunOutput:
+        """Apply one decision and return at once (the audit API's update_approval uses it)."""
+        try:
+            self._apply(self._check_all([decision], whole_pause=False), "update")
+        except HitlError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        return self._output()
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        try:
+            self._check_all([decision], whole_pause=False)
+        except HitlError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+
     @workflow.update(name="wait_for_progress")
     async def wait_for_progress(self, after_pause: int) -> RunOutput:
         """Return once the run pauses for the (after_pause + 1)-th time or ends."""

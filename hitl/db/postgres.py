@@ -13,7 +13,13 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from hitl._wire import ApprovalEvent
 from hitl.db import _audit, _queries, _schema
-from hitl.errors import ConfigurationError, HitlError
+from hitl.errors import (
+    ApprovalConflictError,
+    ConfigurationError,
+    HitlError,
+    InvalidDecisionError,
+    RequirementNotFoundError,
+)
 
 __all__ = ["PostgresDb"]
 
@@ -177,3 +183,88 @@ class PostgresDb:
                 return {"approval_id": aid, "seq": row["seq"], "reason": "hash does not match the event's content"}
             last[aid] = (row["seq"], row["hash"])
         return None
+
+    # ------------------------------------------------------------------ decisions through the audit API
+    def update_approval(
+        self,
+        approval_id: str,
+        *,
+        expected_status: str = "pending",
+        status: str,
+        resolved_by: str | None = None,
+        resolved_at: int | None = None,
+        reason: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Decide an approval as the reference does, but through its run: the workflow decides.
+
+        ``status`` ``approved`` confirms the call and ``rejected`` rejects it (with ``reason``).
+        The run applies the decision exactly once, the record follows, and the updated record is
+        returned. ``resolved_at`` is accepted for compatibility with Agno's signature: the
+        record's time is the one the run decided at.
+
+        Raises:
+            RequirementNotFoundError: no approval with this id.
+            ApprovalConflictError: the approval is no longer in ``expected_status``.
+            InvalidDecisionError: a status that is not a transition from pending, or an approval
+                that needs input or an external result rather than a yes or no.
+            RunEndedError: the run has ended.
+        """
+        from hitl._sync import run_sync
+
+        return run_sync(self.aupdate_approval(
+            approval_id, expected_status=expected_status, status=status, resolved_by=resolved_by,
+            resolved_at=resolved_at, reason=reason, timeout=timeout,
+        ))
+
+    async def aupdate_approval(
+        self,
+        approval_id: str,
+        *,
+        expected_status: str = "pending",
+        status: str,
+        resolved_by: str | None = None,
+        resolved_at: int | None = None,
+        reason: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """The async form of :meth:`update_approval`."""
+        import asyncio
+
+        from hitl import _client, _runs
+        from hitl.config import Settings
+        from hitl.decisions import Confirm, Reject
+
+        record = await asyncio.to_thread(self.get_approval, approval_id)
+        if record is None:
+            raise RequirementNotFoundError(f"no approval {approval_id!r} in table {self.approvals_table!r}")
+        if record["status"] != expected_status:
+            by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
+            raise ApprovalConflictError(
+                f"approval {approval_id!r} is {record['status']}{by}, not {expected_status}: someone decided first"
+            )
+        if status not in ("approved", "rejected") or record["status"] != "pending":
+            raise InvalidDecisionError(
+                f"approval {approval_id!r}: {record['status']} -> {status} is not a decision "
+                "(only pending -> approved or rejected)"
+            )
+        if status == "approved" and record["requirement_kind"] != "confirmation":
+            raise InvalidDecisionError(
+                f"approval {approval_id!r} needs {record['requirement_kind']}; provide it with the run's "
+                "provide_input/provide_result, not update_approval"
+            )
+        decision = (
+            Confirm(requirement_id=record["requirement_id"], resolved_by=resolved_by)
+            if status == "approved"
+            else Reject(requirement_id=record["requirement_id"], reason=reason, resolved_by=resolved_by)
+        )
+        client = await _client.connect(Settings.from_env())
+        await _runs.decide(client, record["run_id"], decision)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:  # the run decided; the mirror follows within moments (or once PostgreSQL is back)
+            updated = await asyncio.to_thread(self.get_approval, approval_id)
+            if updated is not None and updated["status"] == status:
+                return updated
+            if asyncio.get_running_loop().time() > deadline:
+                raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet")
+            await asyncio.sleep(0.05)
