@@ -7,6 +7,7 @@ Needs Temporal (``TEMPORAL_ADDRESS``), PostgreSQL (``DATABASE_URL``) and a worke
 from __future__ import annotations
 
 import sys
+import time
 
 from hitl.errors import HitlError
 
@@ -15,11 +16,25 @@ def main() -> int:
     from examples import quickstart
 
     try:
-        quickstart.main()
+        response = quickstart.main()
+        print_audit(quickstart.db, response.run_id)
     except HitlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def print_audit(db, run_id: str) -> None:
+    """The run's approval records, as the reference's "Approval Database" section reads them."""
+    for _ in range(100):  # the mirror runs beside the run: give it a moment to catch up
+        records, _ = db.get_approvals(filters={"run_id": run_id})
+        if records and all(r["status"] != "pending" for r in records):
+            break
+        time.sleep(0.05)
+    for record in records:
+        print(f"Audit: approval {record['id']} {record['status']} by {record['resolved_by'] or '(unnamed)'}; "
+              f"tool {record['context']['tool_name']} {record['context']['arguments']}; "
+              f"events {[e['kind'] for e in db.get_approval_events(record['id'])]}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ agent = Agent(
 )
 
 
-def main() -> None:
+def main():
     # Agent will pause and wait for approval
     response = agent.run("Fetch the top 2 hackernews stories")
     print(f"Run {response.run_id} started")
@@ -74,6 +74,7 @@ def main() -> None:
         )
         print(f"Status: {response.status}")
         print(response.content)
+    return response
 
 
 if __name__ == "__main__":

@@ -300,3 +300,70 @@ async def test_postgres_down_while_a_run_pauses_loses_and_doubles_nothing(make_a
     finally:
         own.close()
         pg_ctl(["-w", "stop"], pgdata=server.pgdata, user=server.system_user)
+
+
+async def test_reference_approval_database_and_compliance_snippets_run(make_agent, script, running_worker, db, capsys):
+    """The reference's audit_approvals and generate_compliance_report, verbatim, against real PostgreSQL."""
+    agent = make_agent(one_transfer(script), [transfer], db=db)
+    async with running_worker():
+        for i, decide in enumerate(["approve", "approve", "reject", None]):
+            r = await agent.arun(f"transfer {i}")
+            if decide == "approve":
+                r.active_requirements[0].confirm(resolved_by="user_123")
+            elif decide == "reject":
+                r.active_requirements[0].reject(reason="User declined", resolved_by="user_456")
+            if decide:
+                await agent.acontinue_run(r.run_id, r.requirements)
+        for _ in range(100):
+            if db.get_pending_approval_count() == 1 and db.get_approvals(status="rejected")[1] == 1:
+                break
+            await asyncio.sleep(0.05)
+
+    # --- from the reference, unchanged ---
+    def audit_approvals(start_date: str, end_date: str):
+        approvals, total = db.get_approvals(
+            filters={
+                "created_at_gte": start_date,
+                "created_at_lte": end_date,
+            }
+        )
+
+        for approval in approvals:
+            print(f"Tool: {approval['context']['tool_name']}")
+            print(f"User: {approval['resolved_by']}")
+            print(f"Status: {approval['status']}")
+            print(f"Time: {approval['resolved_at']}")
+            print(f"Arguments: {approval['context']['arguments']}")
+            print("-" * 50)
+
+    def generate_compliance_report(month: str):
+        approved, _ = db.get_approvals(
+            status="approved",
+            filters={"month": month},
+        )
+        rejected, _ = db.get_approvals(
+            status="rejected",
+            filters={"month": month},
+        )
+
+        return {
+            "month": month,
+            "total_approvals": len(approved),
+            "total_rejections": len(rejected),
+            "approval_rate": len(approved) / (len(approved) + len(rejected)),
+        }
+    # --- end of the reference ---
+
+    import datetime
+
+    today = datetime.datetime.now(datetime.UTC)
+    audit_approvals((today - datetime.timedelta(days=1)).isoformat(), (today + datetime.timedelta(days=1)).isoformat())
+    printed = capsys.readouterr().out
+    assert printed.count("Tool: transfer") == 4 and "User: user_123" in printed and "Status: rejected" in printed
+    month = today.strftime("%Y-%m")
+    assert generate_compliance_report(month) == {
+        "month": month, "total_approvals": 2, "total_rejections": 1, "approval_rate": 2 / 3,
+    }
+    [row] = db.compliance_report(month)
+    assert (row["tool_name"], row["total"], row["approved"], row["rejected"], row["pending"]) == ("transfer", 4, 2, 1, 1)
+    assert row["approval_rate"] == 2 / 3 and row["median_wait_s"] >= 0 and row["p95_wait_s"] >= row["median_wait_s"]

@@ -76,4 +76,6 @@ def test_quick_start_runs_end_to_end(temporal_server, model_server, database_url
     lines = out.stdout.splitlines()
     assert "Status: paused" in lines and "Tool: get_top_hackernews_stories" in lines
     assert "Args: {'num_stories': 2}" in lines and "Status: completed" in lines
-    assert "Durable execution for AI agents" in lines[-1] and "Human approvals that survive deploys" in lines[-1]
+    assert "Durable execution for AI agents" in lines[-2] and "Human approvals that survive deploys" in lines[-2]
+    assert lines[-1].startswith("Audit: approval run-") and " approved " in lines[-1]
+    assert "events ['requested', 'confirmed']" in lines[-1]

@@ -268,3 +268,33 @@ class PostgresDb:
             if asyncio.get_running_loop().time() > deadline:
                 raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet")
             await asyncio.sleep(0.05)
+
+    # ------------------------------------------------------------------ compliance
+    def compliance_report(self, month: str | None = None) -> list[dict[str, Any]]:
+        """Per tool and month: counts by status, approval rate, median and p95 wait in seconds.
+
+        ``approval_rate`` is approved / (approved + rejected), None when neither happened; waits
+        count decided approvals only.
+        """
+        clause, params = _queries.where(None, {"month": month} if month else {})
+        wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
+        rows = self._query(
+            sql.SQL(
+                "SELECT context ->> 'tool_name' AS tool_name,"
+                " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*) AS total,"
+                " count(*) FILTER (WHERE status = 'approved') AS approved,"
+                " count(*) FILTER (WHERE status = 'rejected') AS rejected,"
+                " count(*) FILTER (WHERE status = 'pending') AS pending,"
+                " count(*) FILTER (WHERE status = 'expired') AS expired,"
+                " count(*) FILTER (WHERE status = 'cancelled') AS cancelled,"
+                " percentile_cont(0.5) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS median_wait_s,"
+                " percentile_cont(0.95) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS p95_wait_s"
+                " FROM {t}"
+            ).format(w=wait, t=self._t()) + clause + sql.SQL(" GROUP BY 1, 2 ORDER BY 2, 1"),
+            params,
+        )
+        report = []
+        for r in rows:
+            decided = r["approved"] + r["rejected"]
+            report.append({**r, "approval_rate": r["approved"] / decided if decided else None})
+        return report
