@@ -367,3 +367,27 @@ async def test_reference_approval_database_and_compliance_snippets_run(make_agen
     [row] = db.compliance_report(month)
     assert (row["tool_name"], row["total"], row["approved"], row["rejected"], row["pending"]) == ("transfer", 4, 2, 1, 1)
     assert row["approval_rate"] == 2 / 3 and row["median_wait_s"] >= 0 and row["p95_wait_s"] >= row["median_wait_s"]
+
+
+async def test_audit_approval_records_the_call_without_blocking(make_agent, script, running_worker, db):
+    """@approval(type=ApprovalType.audit): the tool runs at once and the call is recorded."""
+    from hitl.approval import ApprovalType
+
+    @approval(type=ApprovalType.audit)
+    @tool
+    def read_ledger(account: str) -> str:
+        """Read a ledger."""
+        return f"ledger of {account}: 42"
+
+    model = script({"turns": [{"tool_calls": [{"name": "read_ledger", "arguments": {"account": "acme"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [read_ledger], db=db)
+    async with running_worker():
+        response = await agent.arun("read it")
+        assert response.status == RunStatus.completed and response.pauses == 0
+        [(approval_id, status)] = await settled(db, response.run_id, 1, "approved")
+    record = db.get_approval(approval_id)
+    assert record["approval_type"] == "audit" and record["requirement_kind"] == "none"
+    assert record["resolved_by"] == "policy:audit" and record["context"]["arguments"] == {"account": "acme"}
+    assert record["resolution"]["outcome"] == "ledger of acme: 42"
+    assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["executed"]

@@ -143,7 +143,10 @@ class AgentRunWorkflow:
             workflow.continue_as_new(self._carry())
 
     # ----------------------------------------------------------------------------- audit mirror
-    def _record(self, req: RunRequirement, kind: str, *, payload: dict | None = None, status: str | None = None) -> None:
+    def _record(
+        self, req: RunRequirement, kind: str, *, payload: dict | None = None, status: str | None = None,
+        requirement_kind: str | None = None,
+    ) -> None:
         """Queue an event on the requirement's approval record (when the agent has a database)."""
         if not self._input.audit:
             return
@@ -153,8 +156,19 @@ class AgentRunWorkflow:
         self._outbox.append(audit.event(
             run_id=self._run_id, agent_name=self._input.agent_name, session_id=self._input.session_id,
             user_id=self._input.user_id, approval_type=req.approval_type, req=req, seq=seq, kind=kind,
-            at=workflow.now().timestamp(), payload=payload, status=status,
+            at=workflow.now().timestamp(), payload=payload, status=status, requirement_kind=requirement_kind,
         ))
+
+    def _record_audited_call(self, call: PendingCall) -> None:
+        """A call of an ``@approval(type=audit)`` tool that ran with no human step: recorded, not blocked."""
+        now = int(workflow.now().timestamp())
+        req = RunRequirement(
+            id=f"audit-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation", approval_type="audit",
+            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
+                                         arguments=dict(call.arguments), result=call.output),
+            created_at=now, resolution="confirmed", confirmed=True, resolved_by="policy:audit", resolved_at=now,
+        )
+        self._record(req, "executed", payload={"allowed_by": "policy:audit"}, requirement_kind="none")
 
     async def _mirror(self) -> None:
         """Drain the outbox into PostgreSQL, in order, beside the main loop (never on its path)."""
@@ -238,6 +252,8 @@ class AgentRunWorkflow:
                     summary=plan.tool_name,
                 )
             call.state, call.output = "done", result.output
+            if plan.approval_type == "audit" and call.requirement_id is None:
+                self._record_audited_call(call)
         except _ACTIVITY_FAILURES as exc:
             if not plan.idempotent and isinstance(_root(exc), TimeoutError):
                 call.state = "needs_human"

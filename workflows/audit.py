@@ -22,7 +22,7 @@ def digest(arguments: dict[str, Any]) -> str:
 def event(
     *, run_id: str, agent_name: str, session_id: str | None, user_id: str | None, approval_type: str,
     req: RunRequirement, seq: int, kind: str, at: float, payload: dict[str, Any] | None = None,
-    status: str | None = None,
+    status: str | None = None, requirement_kind: str | None = None,
 ) -> ApprovalEvent:
     te = req.tool_execution
     context: dict[str, Any] = {"tool_name": te.tool_name, "tool_call_id": te.tool_call_id, "arguments": te.arguments}
@@ -41,6 +41,8 @@ def event(
         resolution = {"decision": "input_provided", "input": {f.name: f.value for f in req.user_input_schema or []}}
     elif req.resolution == "result_provided":
         resolution = {"decision": "result_provided", "result": te.result}
+    if req.resolution is not None and te.result is not None and "result" not in (resolution or {}):
+        resolution = {**(resolution or {}), "outcome": te.result[:2000]}
     return ApprovalEvent(
         approval_id=f"{run_id}/{req.id}",
         seq=seq,
@@ -52,7 +54,7 @@ def event(
         session_id=session_id,
         user_id=user_id,
         agent_name=agent_name,
-        requirement_kind=req.kind,
+        requirement_kind=requirement_kind or req.kind,
         approval_type=approval_type,
         status=status or STATUS[req.resolution],
         context=context,

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from hitl.errors import InvalidDecisionError
 
-SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by"}
+SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
     "id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type, status,"
     " context, arguments_digest, created_at, resolved_by, resolved_at, resolution"
@@ -45,11 +45,8 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
     for key, value in filters.items():
         if value is None:
             continue
-        if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind"):
+        if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind", "tool_name"):
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(AGNO_KEYWORDS.get(key, key))))
-            params.append(value)
-        elif key == "tool_name":
-            clauses.append(sql.SQL("context ->> 'tool_name' = %s"))
             params.append(value)
         elif key == "created_at_gte":
             clauses.append(sql.SQL("created_at >= %s"))

@@ -24,6 +24,7 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals_agent": sql.Identifier(f"{base}_agent_idx"),
         "approvals_resolved_by": sql.Identifier(f"{base}_resolved_by_idx"),
         "approvals_pending": sql.Identifier(f"{base}_pending_idx"),
+        "approvals_user": sql.Identifier(f"{base}_user_idx"),
         "events_append_only": sql.Identifier(f"{base}_events_append_only"),
         "events_no_truncate": sql.Identifier(f"{base}_events_no_truncate"),
     }

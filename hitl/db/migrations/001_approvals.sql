@@ -8,10 +8,11 @@ CREATE TABLE IF NOT EXISTS {approvals} (
     session_id          text,
     user_id             text,                      -- the user the run was started for
     agent_name          text NOT NULL,
-    requirement_kind    text NOT NULL CHECK (requirement_kind IN ('confirmation', 'user_input', 'external_execution')),
+    requirement_kind    text NOT NULL CHECK (requirement_kind IN ('confirmation', 'user_input', 'external_execution', 'none')),
     approval_type       text NOT NULL CHECK (approval_type IN ('required', 'audit', 'none')),
     status              text NOT NULL CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'cancelled')),
     context             jsonb NOT NULL,            -- tool_name, arguments, original_arguments, note
+    tool_name           text GENERATED ALWAYS AS (context ->> 'tool_name') STORED,
     arguments_digest    text NOT NULL,             -- sha256 of the canonical arguments approved
     created_at          timestamptz NOT NULL,
     resolved_by         text,
@@ -22,7 +23,8 @@ CREATE TABLE IF NOT EXISTS {approvals} (
 CREATE INDEX IF NOT EXISTS {approvals_status_created} ON {approvals} (status, created_at DESC);
 CREATE INDEX IF NOT EXISTS {approvals_created} ON {approvals} (created_at DESC);
 CREATE INDEX IF NOT EXISTS {approvals_run} ON {approvals} (run_id);
-CREATE INDEX IF NOT EXISTS {approvals_tool} ON {approvals} ((context ->> 'tool_name'), created_at DESC);
+CREATE INDEX IF NOT EXISTS {approvals_tool} ON {approvals} (tool_name, created_at DESC);
+CREATE INDEX IF NOT EXISTS {approvals_user} ON {approvals} (user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS {approvals_agent} ON {approvals} (agent_name, created_at DESC);
 CREATE INDEX IF NOT EXISTS {approvals_resolved_by} ON {approvals} (resolved_by, created_at DESC);
 CREATE INDEX IF NOT EXISTS {approvals_pending} ON {approvals} (created_at) WHERE status = 'pending';
