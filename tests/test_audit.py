@@ -391,3 +391,39 @@ async def test_audit_approval_records_the_call_without_blocking(make_agent, scri
     assert record["resolved_by"] == "policy:audit" and record["context"]["arguments"] == {"account": "acme"}
     assert record["resolution"]["outcome"] == "ledger of acme: 42"
     assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["executed"]
+
+
+def test_migrations_are_safe_from_several_workers_at_once(database_url):
+    """Four processes' worth of first uses migrate one fresh schema concurrently, once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = f"approvals_{uuid.uuid4().hex[:8]}"
+    dbs = [PostgresDb(database_url, approvals_table=table) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda d: d.migrate(), dbs))
+    assert sql(dbs[0], "SELECT version FROM hitl_schema_migrations WHERE approvals_table = %s", table) == [(1,)]
+    assert dbs[0].get_pending_approval_count() == 0
+    for d in dbs:
+        d.close()
+
+
+async def test_sequential_approvals_leave_one_record_per_pause(make_agent, script, running_worker, db):
+    """A run that pauses twice leaves two records, each with its own pause's decision."""
+    model = script({"turns": [
+        {"tool_calls": [{"name": "transfer", "arguments": {"amount": 1, "to_account": "a"}}]},
+        {"tool_calls": [{"name": "transfer", "arguments": {"amount": 2, "to_account": "b"}}]},
+        {"content": "{results}"}]})
+    agent = make_agent(model, [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("two transfers")
+        response.active_requirements[0].confirm(resolved_by="first")
+        response = await agent.acontinue_run(response.run_id, response.requirements)
+        response.active_requirements[0].reject(reason="enough", resolved_by="second")
+        await agent.acontinue_run(response.run_id, response.requirements)
+        for _ in range(100):
+            records, total = db.get_approvals(run_id=response.run_id, sort_by="created_at", sort_order="asc")
+            if total == 2 and all(r["status"] != "pending" for r in records):
+                break
+            await asyncio.sleep(0.05)
+    assert [(r["status"], r["resolved_by"], r["context"]["arguments"]["amount"]) for r in records] == [
+        ("approved", "first", 1), ("rejected", "second", 2)]
