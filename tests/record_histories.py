@@ -1,7 +1,8 @@
 """Record the histories the replay test checks: ``python -m tests.record_histories``.
 
-Run it when a change to the workflow is meant to be compatible, to add new shapes of history;
-never to paper over a replay failure (that means running workflows would break).
+Run it to add new shapes of history (it writes only files that do not exist yet, so histories
+recorded by older code stay and keep proving compatibility); never to paper over a replay
+failure, which means running workflows would break.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ async def record() -> None:
     server = ScriptedModelServer(scripts={"replay-script": replay_agents.SCRIPT}).start()
     os.environ["OPENAI_BASE_URL"] = server.base_url
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["DATABASE_URL"] = devstack.postgres_url(Path(tmp) / "pg")
         proc, port = devstack.start_temporal(Path(tmp) / "t.db")
         try:
             client = await _client.connect(Settings.from_env(temporal_address=f"127.0.0.1:{port}"))
@@ -63,6 +65,15 @@ async def record() -> None:
 
                 r = await agent.arun("fail please")
                 runs["model_error"] = r.run_id
+
+                audited = replay_agents.audited_agent
+                audited._overrides["temporal_address"] = f"127.0.0.1:{port}"
+                r = await audited.arun("audited call and payment")
+                handle = client.get_workflow_handle(r.run_id)
+                await handle.signal("confirm", {"requirement_id": r.requirements[0].id, "resolved_by": "ops"})
+                await handle.signal("reject", {"requirement_id": r.requirements[0].id, "resolved_by": "late"})
+                await handle.result()
+                runs["audited_signals"] = r.run_id
                 for name, run_id in runs.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()
@@ -70,7 +81,9 @@ async def record() -> None:
                     count = 0
                     while run:
                         history = await client.get_workflow_handle(run_id, run_id=run).fetch_history()
-                        (OUT / f"{name}-{count}.json").write_text(json.dumps(history.to_json_dict(), indent=1))
+                        target = OUT / f"{name}-{count}.json"
+                        if not target.exists():
+                            target.write_text(json.dumps(history.to_json_dict(), indent=1))
                         count += 1
                         last = history.events[-1]
                         run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hitl import Agent, OpenAIChat, tool
+from hitl import Agent, OpenAIChat, PostgresDb, tool
+from hitl.approval import ApprovalType, approval
 
 QUEUE = "hitl-replay-recording"
 
@@ -43,6 +44,21 @@ SCRIPT = {"rules": [
         {"content": "{results}"}]},
     {"match": "fail", "turns": [{"content": "x", "fail": {"status": 400, "times": 100, "message": "bad request"}}]},
 ]}
+
+@approval(type=ApprovalType.audit)
+@tool
+def read_ledger(account: str) -> str:
+    """Read a ledger."""
+    return f"ledger of {account}"
+
+
+SCRIPT["rules"].insert(0, {"match": "audited", "turns": [
+    {"tool_calls": [{"name": "read_ledger", "arguments": {"account": "acme"}},
+                    {"name": "pay", "arguments": {"amount": 9, "to": "c"}}]},
+    {"content": "{results}"}]})
+
+audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger],
+                      task_queue=QUEUE, db=PostgresDb(approvals_table="replay_approvals"))
 
 agent = Agent(OpenAIChat("replay-script"), name="replay-agent", tools=[pay, book, deploy, lookup],
               task_queue=QUEUE, history_event_limit=20)
