@@ -58,21 +58,19 @@ def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
 
 
 async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:
-    request = ContinueRunRequest(decisions=decisions_of(requirements))
-    handle = client.get_workflow_handle(run_id)
-    try:
-        return await handle.execute_update("continue_run", request, result_type=RunOutput)
-    except WorkflowUpdateFailedError as exc:
-        raise _translate(exc, run_id) from None
-    except RPCError as exc:
-        raise await _rpc_error(client, exc, run_id) from None
+    """Send the decisions that resolve the pause; returns when the run next pauses or ends."""
+    return await _update(client, run_id, "continue_run", ContinueRunRequest(decisions=decisions_of(requirements)))
 
 
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
+    return await _update(client, run_id, "decide", decision)
+
+
+async def _update(client: Client, run_id: str, name: str, argument: object) -> RunOutput:
     handle = client.get_workflow_handle(run_id)
     try:
-        return await handle.execute_update("decide", decision, result_type=RunOutput)
+        return await handle.execute_update(name, argument, result_type=RunOutput)
     except WorkflowUpdateFailedError as exc:
         raise _translate(exc, run_id) from None
     except RPCError as exc:

@@ -50,3 +50,21 @@ async def test_invalid_tool_arguments_go_back_to_the_model(make_agent, script, r
         response = await make_agent(model, [echo]).arun("hi")
     assert response.status == RunStatus.completed
     assert "text: Field required" in response.content and "txt" in response.content
+
+
+async def test_api_key_reaches_the_model_server_but_never_history(make_agent, script, running_worker, model_server, client):
+    """api_key= is sent as the bearer token and appears nowhere in the run's Temporal history."""
+    import json
+
+    from hitl import OpenAIChat
+
+    secret = "sk-test-very-secret-0042"
+    model = script({"turns": [{"content": "ok"}]})
+    agent = make_agent(model, [echo], api=lambda id, base_url: OpenAIChat(id=id, base_url=base_url, api_key=secret))
+    async with running_worker():
+        response = await agent.arun("hi")
+    assert response.content == "ok"
+    assert f"Bearer {secret}" in model_server.authorizations
+    history = await client.get_workflow_handle(response.run_id).fetch_history()
+    assert secret not in json.dumps(history.to_json_dict())
+    assert secret not in repr(agent.model)

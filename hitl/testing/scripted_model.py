@@ -30,6 +30,8 @@ class ScriptedModelServer:
         self.static: dict[str, Any] = dict(static or {})
         """Fixed JSON answers to GET by path: stand-ins for the APIs a demo's tools call."""
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
+        """The Authorization header of each request, in order (to check which key a client sent)."""
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         for name, script in (scripts or {}).items():
@@ -134,6 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(200, {"ok": True})
         elif path in ("/v1/chat/completions", "/v1/responses"):
+            self.owner.authorizations.append(self.headers.get("authorization"))
             self._send(*self.owner.answer(path, body))
         else:
             self._send(404, _error(f"no route {self.path}", "not_found"))
