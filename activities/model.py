@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities._agents import agent_named
 from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.models.openai import OpenAIModel
-from hitl.run import UserInputField
+from hitl.run import RequirementKind, UserInputField
 from hitl.tools import Tool
 
 _RETRYABLE_STATUS = {408, 409, 429}
@@ -78,7 +78,11 @@ async def _chat(
         model=model.id, messages=[*system, *messages], **kwargs  # type: ignore[list-item]
     )
     message = response.choices[0].message
-    calls = [(tc.id, tc.function.name, tc.function.arguments or "{}") for tc in (message.tool_calls or [])]
+    calls = [
+        (tc.id, tc.function.name, tc.function.arguments or "{}")
+        for tc in (message.tool_calls or [])
+        if tc.type == "function"  # we offer no custom tools
+    ]
     return message.content, calls
 
 
@@ -132,9 +136,14 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
             raise ValueError("arguments must be a JSON object")
     except ValueError as exc:
         return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=f"Arguments are not a JSON object: {exc}")
-    approval_type = t.approval.value if t.approval is not None else "none"
-    base = {"tool_call_id": call_id, "tool_name": name, "idempotent": t.idempotent, "approval_type": approval_type,
-            "timeout_seconds": t.timeout.total_seconds(), "max_attempts": t.max_attempts if t.idempotent else 1}
+    base = ToolCallPlan(
+        tool_call_id=call_id,
+        tool_name=name,
+        idempotent=t.idempotent,
+        approval_type=t.approval.value if t.approval is not None else "none",
+        timeout_seconds=t.timeout.total_seconds(),
+        max_attempts=t.max_attempts if t.idempotent else 1,
+    )
     if t.requires_user_input:
         # The model never saw these fields; whatever it put there is dropped, not trusted.
         known = {k: v for k, v in arguments.items() if k not in t.user_input_fields and k in t.args_model.model_fields}
@@ -147,11 +156,12 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
             )
             for f in t.args_model.model_fields
         ]
-        return ToolCallPlan(**base, arguments=known, kind="user_input", user_input_schema=schema)
+        return base.model_copy(update={"arguments": known, "kind": "user_input", "user_input_schema": schema})
     try:
         arguments = t.validate_arguments(arguments, context=f"tool call {call_id}")
     except Exception as exc:
-        return ToolCallPlan(**base, arguments=arguments, invalid=str(exc))
+        return base.model_copy(update={"arguments": arguments, "invalid": str(exc)})
+    kind: RequirementKind | None
     if t.external_execution:
         kind = "external_execution"
     else:
@@ -159,14 +169,14 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
             kind = "confirmation" if t.needs_confirmation(arguments) else None
         except Exception:  # a broken rule must not let a sensitive call through
             kind = "confirmation"
-    return ToolCallPlan(**base, arguments=arguments, kind=kind)
+    return base.model_copy(update={"arguments": arguments, "kind": kind})
 
 
 def _status_error(model: OpenAIModel, exc: openai.APIStatusError) -> ApplicationError:
     status = exc.status_code
     detail = exc.message
     if isinstance(exc.body, dict):
-        detail = exc.body.get("message") or (exc.body.get("error") or {}).get("message") or detail
+        detail = str(exc.body.get("message") or (exc.body.get("error") or {}).get("message") or detail)
     message = f"model {model.id!r} answered HTTP {status}: {detail}"
     if status in _RETRYABLE_STATUS or status >= 500:
         return ApplicationError(message, type="ModelServerError", next_retry_delay=_retry_after(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from collections.abc import Sequence
 
 from temporalio.client import (
@@ -32,7 +33,7 @@ def new_run_id() -> str:
 
 async def start(client: Client, task_queue: str, run_input: RunInput, run_id: str) -> RunOutput:
     """Start a run and return when it first pauses or ends: one round trip (update-with-start)."""
-    operation = WithStartWorkflowOperation(
+    operation: WithStartWorkflowOperation[Any, RunOutput] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
         run_input,
         id=run_id,

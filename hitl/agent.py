@@ -52,7 +52,7 @@ class Agent:
         namespace: str | None = None,
         history_event_limit: int = 10_000,
     ) -> None:
-        self.model = model if model is not None else OpenAIChat()
+        self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
             raise ConfigurationError(f"Agent model must be OpenAIChat or OpenAIResponses, got {type(model).__name__}")
         self.tools: dict[str, Tool] = {}

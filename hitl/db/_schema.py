@@ -33,7 +33,9 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
 def _statements(name: str, names: dict[str, sql.Identifier]) -> list[sql.Composed]:
     text = resources.files("hitl.db.migrations").joinpath(name).read_text()
     # Split on the blank-line-free ';\n' of each statement, keeping $$-quoted function bodies whole.
-    parts, current, in_body = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    in_body = False
     for line in text.splitlines():
         if line.strip().startswith("--") and not current:
             continue

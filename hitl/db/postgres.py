@@ -108,9 +108,9 @@ class PostgresDb:
             self._pool.close()
             self._pool = None
 
-    def _query(self, query: sql.Composable, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._sync_pool().connection() as conn:
-            return list(conn.execute(query, params).fetchall())
+    def _query(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._sync_pool().connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(query, params).fetchall()
 
     def _t(self, suffix: str = "") -> sql.Identifier:
         return sql.Identifier(self.approvals_table + suffix)
