@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities._agents import agent_named
 from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.models.openai import OpenAIModel
+from hitl.policy import ApprovalPolicy
 from hitl.run import RequirementKind, UserInputField
 from hitl.tools import Tool
 
@@ -143,6 +144,8 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
         approval_type=t.approval.value if t.approval is not None else "none",
         timeout_seconds=t.timeout.total_seconds(),
         max_attempts=t.max_attempts if t.idempotent else 1,
+        # Only a policy that says something crosses into history.
+        policy=t.approval_policy if t.approval_policy is not None and t.approval_policy != ApprovalPolicy() else None,
     )
     if t.requires_user_input:
         # The model never saw these fields; whatever it put there is dropped, not trusted.

@@ -11,6 +11,7 @@ from hitl.decisions import Confirm, ContinueRunRequest, ProvideInput, ProvideRes
 from hitl.errors import (
     ApprovalConflictError,
     ConfigurationError,
+    DecisionNotAllowedError,
     HitlError,
     InvalidDecisionError,
     ModelRequestError,
@@ -37,6 +38,7 @@ __all__ = [
     "Reject",
     "ApprovalConflictError",
     "ConfigurationError",
+    "DecisionNotAllowedError",
     "HitlError",
     "InvalidDecisionError",
     "ModelRequestError",

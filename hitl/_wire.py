@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hitl.policy import ApprovalPolicy
 from hitl.run import RequirementKind, RunRequirement, UserInputField
 
 Message = dict[str, Any]
@@ -41,6 +42,7 @@ class ToolCallPlan(BaseModel):
     idempotent: bool = True
     approval_type: str = "none"
     """required, audit or none (no @approval): recorded on the approval record."""
+    policy: ApprovalPolicy | None = None
     timeout_seconds: float = 300.0
     max_attempts: int = 3
 

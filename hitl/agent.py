@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from temporalio.client import Client
+
 from hitl import _client, _registry, _runs
 from hitl._sync import run_sync
 from hitl._wire import RunInput
@@ -31,6 +33,8 @@ class Agent:
         role: What the agent does, for teams.
         task_queue, temporal_address, namespace: Override ``TEMPORAL_TASK_QUEUE``,
             ``TEMPORAL_ADDRESS`` and ``TEMPORAL_NAMESPACE``.
+        client: A connected Temporal client to use instead of connecting (it must use the
+            pydantic data converter); async calls then run on its event loop.
         history_event_limit: Continue-as-new past this many history events.
 
     Raises:
@@ -51,6 +55,7 @@ class Agent:
         temporal_address: str | None = None,
         namespace: str | None = None,
         history_event_limit: int = 10_000,
+        client: Client | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
@@ -67,6 +72,7 @@ class Agent:
         self.db = db
         self.history_event_limit = history_event_limit
         self.name = name or self._default_name()
+        self._temporal_client = client
         self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
         _registry.register(self)
 
@@ -88,12 +94,15 @@ class Agent:
     def task_queue(self) -> str:
         return self._settings.task_queue
 
+    async def _connect(self) -> Client:
+        return self._temporal_client or await _client.connect(self._settings)
+
     # ------------------------------------------------------------------ async API
     async def arun(
         self, message: str, *, run_id: str | None = None, session_id: str | None = None, user_id: str | None = None
     ) -> RunOutput:
         """Start a run; return when it completes, fails or first pauses."""
-        client = await _client.connect(self._settings)
+        client = await self._connect()
         run_input = RunInput(
             agent_name=self.name,
             message=message,
@@ -118,12 +127,12 @@ class Agent:
             RequirementAlreadyResolvedError, InvalidDecisionError, UnresolvedRequirementsError.
         """
         rid, reqs = _continue_args(run_id, requirements, run_response)
-        client = await _client.connect(self._settings)
+        client = await self._connect()
         return await _runs.continue_(client, rid, reqs)
 
     async def aget_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""
-        client = await _client.connect(self._settings)
+        client = await self._connect()
         return await _runs.get(client, run_id)
 
     # ------------------------------------------------------------------ sync API

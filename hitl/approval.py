@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from enum import Enum
 from typing import Any, overload
 
+from hitl.policy import ApprovalPolicy
 from hitl.tools import Tool, as_tool
 
 __all__ = ["approval", "ApprovalType"]
@@ -23,21 +25,46 @@ def approval(fn: Tool | Callable[..., Any], /) -> Tool: ...
 
 
 @overload
-def approval(*, type: ApprovalType = ApprovalType.required) -> Callable[[Tool | Callable[..., Any]], Tool]: ...
+def approval(
+    *,
+    type: ApprovalType = ApprovalType.required,  # noqa: A002
+    approvers: list[str] | None = None,
+    timeout: timedelta | None = None,
+    on_timeout: str = "reject",
+    separation_of_duties: bool = False,
+) -> Callable[[Tool | Callable[..., Any]], Tool]: ...
 
 
 def approval(
-    fn: Tool | Callable[..., Any] | None = None, /, *, type: ApprovalType = ApprovalType.required  # noqa: A002
+    fn: Tool | Callable[..., Any] | None = None,
+    /,
+    *,
+    type: ApprovalType = ApprovalType.required,  # noqa: A002
+    approvers: list[str] | None = None,
+    timeout: timedelta | None = None,
+    on_timeout: str = "reject",
+    separation_of_duties: bool = False,
 ) -> Tool | Callable[[Tool | Callable[..., Any]], Tool]:
     """Mark a tool as needing an approval record (``@approval`` or ``@approval(type=...)``).
 
     Stacks with ``@tool(...)`` in either order. A ``required`` approval on a tool with no other
     human flag makes it require confirmation.
+
+    Args:
+        type: ``required`` blocks the run until decided; ``audit`` records the call only.
+        approvers: User ids and ``group:NAME`` entries allowed to decide (see
+            ``hitl.policy.set_group_resolver``); a decision by anyone else is refused and recorded.
+        timeout: How long a pause waits for this approval, on a durable timer.
+        on_timeout: ``reject`` (default: the model is told the request expired), ``approve``
+            (only when said here), or ``cancel`` the run.
+        separation_of_duties: Bar the run's requesting user from deciding on it.
     """
+    policy = ApprovalPolicy.build(approvers, timeout, on_timeout, separation_of_duties)
 
     def wrap(f: Tool | Callable[..., Any]) -> Tool:
         t = as_tool(f)
         t.approval = ApprovalType(type)
+        t.approval_policy = policy
         if t.approval is ApprovalType.required and not (
             t.requires_confirmation or t.requires_user_input or t.external_execution
         ):

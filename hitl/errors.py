@@ -17,6 +17,7 @@ __all__ = [
     "UnresolvedRequirementsError",
     "ModelRequestError",
     "ApprovalConflictError",
+    "DecisionNotAllowedError",
 ]
 
 
@@ -62,3 +63,7 @@ class ModelRequestError(HitlError):
 
 class ApprovalConflictError(HitlError):
     """update_approval found the approval no longer in the expected status: someone decided first."""
+
+
+class DecisionNotAllowedError(HitlError):
+    """The decider is not among the approvers, or is the requester barred by separation of duties."""

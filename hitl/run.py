@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
 from hitl.errors import InvalidDecisionError, RequirementAlreadyResolvedError
+from hitl.policy import ApprovalPolicy
 
 __all__ = ["RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RequirementKind"]
 
@@ -68,10 +69,19 @@ class RunRequirement(BaseModel):
     uncertain_outcome: bool = False
     approval_type: Literal["required", "audit", "none"] = "none"
     """How the tool's ``@approval`` marks it (``none`` without one)."""
+    policy: ApprovalPolicy | None = None
+    """Who may decide and what the deadline does (``@approval(approvers=..., timeout=...)``)."""
+    deadline: float | None = None
+    """Epoch seconds at which the policy's ``on_timeout`` acts, if nobody decided."""
+
+    @property
+    def approvers(self) -> list[str]:
+        """Who may decide; empty means anyone."""
+        return list(self.policy.approvers) if self.policy else []
     pause: int = 0
     """The pause (1, 2, ...) of the run that raised it."""
     created_at: int = 0
-    resolution: Literal["confirmed", "rejected", "input_provided", "result_provided"] | None = None
+    resolution: Literal["confirmed", "rejected", "input_provided", "result_provided", "expired"] | None = None
     confirmed: bool | None = None
     rejection_reason: str | None = None
     resolved_by: str | None = None

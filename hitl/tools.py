@@ -81,6 +81,7 @@ class Tool:
         self.max_attempts = max_attempts
         self.is_async = inspect.iscoroutinefunction(fn)
         self.approval: Any = None  # set by @approval; recorded by the audit trail
+        self.approval_policy: Any = None  # hitl.policy.ApprovalPolicy, set by @approval
         self.schema = model_facing_schema(self.args_model, set(self.user_input_fields))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -180,6 +181,7 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Tool | Call
             # @tool(...) above @approval: rebuild with these options, keep the approval mark.
             rebuilt = Tool(f.fn, **options)
             rebuilt.approval = f.approval
+            rebuilt.approval_policy = f.approval_policy
             if f.approval.value == "required" and not (
                 rebuilt.requires_confirmation or rebuilt.requires_user_input or rebuilt.external_execution
             ):

@@ -35,7 +35,14 @@ with workflow.unsafe.imports_passed_through():
         ToolRunResult,
     )
     from hitl.decisions import Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
-    from hitl.errors import HitlError, InvalidDecisionError, RunEndedError, UnresolvedRequirementsError
+    from hitl.errors import (
+        DecisionNotAllowedError,
+        HitlError,
+        InvalidDecisionError,
+        RunEndedError,
+        UnresolvedRequirementsError,
+    )
+    from hitl.policy import SYSTEM_TIMEOUT
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
     from workflows import audit, decisions
 
@@ -66,6 +73,7 @@ class AgentRunWorkflow:
         self._content: str | None = None
         self._error: str | None = None
         self._unsealed_tools = False
+        self._cancel_by_policy: str | None = None
         self._outbox = list(carried.outbox)
         self._audit_seq = dict(carried.audit_seq)
         self._mirroring = False
@@ -86,6 +94,9 @@ class AgentRunWorkflow:
                         break
                     self._calls = [self._start_call(plan) for plan in turn.tool_calls]
                 await self._settle_calls()
+                if self._cancel_by_policy is not None:
+                    self._status, self._content = RunStatus.cancelled, self._cancel_by_policy
+                    break
                 self._messages.extend(
                     {"role": "tool", "tool_call_id": c.plan.tool_call_id, "content": c.output or ""} for c in self._calls
                 )
@@ -281,11 +292,47 @@ class AgentRunWorkflow:
             # pause are answered first.
             await workflow.wait_condition(workflow.all_handlers_finished)
             await self._continue_as_new_if_due()
-        await workflow.wait_condition(lambda: all(r.resolution is not None for r in self._requirements))
+        await self._wait_for_decisions()
         self._status = RunStatus.running
         by_id = {r.id: r for r in self._requirements}
         for call in waiting:
             self._resolve_call(call, by_id[call.requirement_id or ""])
+
+    async def _wait_for_decisions(self) -> None:
+        """Until every requirement of the pause is decided, by a person or by its deadline."""
+        decided = lambda: all(r.resolution is not None for r in self._requirements)  # noqa: E731
+        while not decided():
+            deadlines = [r.deadline for r in self._requirements if r.resolution is None and r.deadline is not None]
+            if not deadlines:
+                await workflow.wait_condition(decided)
+                return
+            remaining = min(deadlines) - workflow.now().timestamp()
+            if remaining > 0:
+                try:
+                    # A durable timer: it fires once, on whichever worker holds the run then.
+                    await workflow.wait_condition(decided, timeout=timedelta(seconds=remaining))
+                    return
+                except asyncio.TimeoutError:
+                    pass
+            self._expire_due()
+
+    def _expire_due(self) -> None:
+        now = workflow.now().timestamp()
+        for r in self._requirements:
+            if r.resolution is not None or r.deadline is None or r.deadline > now or r.policy is None:
+                continue
+            waited = f"nobody decided within {r.policy.timeout_seconds:g} s"
+            if r.policy.on_timeout == "approve":
+                patch = decisions.Patch(requirement_id=r.id, resolution="confirmed", resolved_by=SYSTEM_TIMEOUT)
+                decisions.apply(r, patch, int(now))
+                self._record(r, "confirmed", payload={"via": "deadline", "reason": waited})
+                continue
+            patch = decisions.Patch(requirement_id=r.id, resolution="expired", resolved_by=SYSTEM_TIMEOUT,
+                                    reason=f"the request expired: {waited}")
+            decisions.apply(r, patch, int(now))
+            self._record(r, "expired", payload={"via": "deadline", "on_timeout": r.policy.on_timeout})
+            if r.policy.on_timeout == "cancel":
+                self._cancel_by_policy = f"run cancelled: approval {r.id} ({r.tool_execution.tool_name}) expired, {waited}"
 
     def _requirement(self, call: PendingCall, now: int) -> RunRequirement:
         call.asks += 1
@@ -309,6 +356,12 @@ class AgentRunWorkflow:
             pause=self._pauses,
             created_at=now,
             approval_type=call.plan.approval_type,  # type: ignore[arg-type]
+            policy=call.plan.policy,
+            deadline=(
+                workflow.now().timestamp() + call.plan.policy.timeout_seconds
+                if call.plan.policy is not None and call.plan.policy.timeout_seconds is not None
+                else None
+            ),
         )
 
     def _resolve_call(self, call: PendingCall, req: RunRequirement) -> None:
@@ -318,6 +371,8 @@ class AgentRunWorkflow:
             reason = f" Reason: {req.rejection_reason}" if req.rejection_reason else ""
             prefix = "The earlier attempt's outcome is unknown and it was not run again. " if req.uncertain_outcome else ""
             call.state, call.output = "done", f"{prefix}The call to {name} was rejected{who}.{reason}"
+        elif req.resolution == "expired":
+            call.state, call.output = "done", f"The call to {name} was not run: {req.rejection_reason}."
         elif req.resolution == "result_provided":
             call.state, call.output = "done", req.tool_execution.result or ""
         else:
@@ -337,7 +392,11 @@ class AgentRunWorkflow:
                 )
             seen.add(d.requirement_id)
             req = decisions.find(self._requirements, self._resolved_ids, self._run_id, d.requirement_id)
-            patches.append(decisions.check(self._input.agent_name, self._run_id, req, d))
+            try:
+                patches.append(decisions.check(self._input.agent_name, self._run_id, req, d, self._input.user_id))
+            except HitlError as exc:
+                exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
+                raise
         if whole_pause:
             left = [r for r in self._requirements if r.resolution is None and r.id not in seen]
             if left:
@@ -354,13 +413,33 @@ class AgentRunWorkflow:
             decisions.apply(by_id[p.requirement_id], p, now)
             self._record(by_id[p.requirement_id], p.resolution, payload={"via": via, "resolved_by": p.resolved_by})
 
+    def _validate(self, items: list[Decision], *, whole_pause: bool) -> None:
+        try:
+            self._check_all(items, whole_pause=whole_pause)
+        except DecisionNotAllowedError:
+            return  # accepted, so that the handler can record the refused attempt
+        except HitlError as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+
+    def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
+        """Check (again: another caller may have decided since validation) and apply, or refuse."""
+        try:
+            self._apply(self._check_all(items, whole_pause=whole_pause), via)
+        except HitlError as exc:
+            refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
+            for r in self._requirements:
+                if refused is not None and r.id == refused.requirement_id:
+                    # Kept on the approval's history; it changes nothing else.
+                    self._record(r, "refused", payload={
+                        "action": refused.action, "resolved_by": refused.resolved_by, "reason": str(exc), "via": via})
+            raise
+
     @workflow.update(name="continue_run")
     async def continue_run(self, request: ContinueRunRequest) -> RunOutput:
         """Apply decisions that resolve the pause; return when the run next pauses or ends."""
         pause = self._pauses
         try:
-            # Checked again here: another update may have been accepted in between.
-            self._apply(self._check_all(request.decisions, whole_pause=True), "update")
+            self._decide_now(request.decisions, whole_pause=True, via="update")
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         await workflow.wait_condition(lambda: self._progressed(pause))
@@ -368,26 +447,20 @@ class AgentRunWorkflow:
 
     @continue_run.validator
     def _validate_continue_run(self, request: ContinueRunRequest) -> None:
-        try:
-            self._check_all(request.decisions, whole_pause=True)
-        except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        self._validate(request.decisions, whole_pause=True)
 
     @workflow.update(name="decide")
     def decide(self, decision: Decision) -> RunOutput:
         """Apply one decision and return at once (the audit API's update_approval uses it)."""
         try:
-            self._apply(self._check_all([decision], whole_pause=False), "update")
+            self._decide_now([decision], whole_pause=False, via="update")
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         return self._output()
 
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
-        try:
-            self._check_all([decision], whole_pause=False)
-        except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        self._validate([decision], whole_pause=False)
 
     @workflow.update(name="wait_for_progress")
     async def wait_for_progress(self, after_pause: int) -> RunOutput:
@@ -400,15 +473,10 @@ class AgentRunWorkflow:
 
     def _signal(self, decision: Decision) -> None:
         try:
-            self._apply(self._check_all([decision], whole_pause=False), "signal")
+            self._decide_now([decision], whole_pause=False, via="signal")
         except HitlError as exc:
-            # A signal has no caller to answer: a duplicate or bad decision is logged and changes
-            # nothing, but the attempt is kept on the approval's history.
+            # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
             workflow.logger.warning("decision refused: %s", exc)
-            for r in self._requirements:
-                if r.id == decision.requirement_id:
-                    self._record(r, "refused", payload={
-                        "action": decision.action, "resolved_by": decision.resolved_by, "reason": str(exc)})
 
     @workflow.signal(name="confirm")
     def confirm(self, decision: Confirm) -> None:

@@ -10,7 +10,7 @@ from hitl._wire import ApprovalEvent
 from hitl.run import RunRequirement
 
 STATUS = {None: "pending", "confirmed": "approved", "input_provided": "approved",
-          "result_provided": "approved", "rejected": "rejected"}
+          "result_provided": "approved", "rejected": "rejected", "expired": "expired"}
 
 
 def digest(arguments: dict[str, Any]) -> str:
@@ -32,9 +32,12 @@ def event(
         context["note"] = req.note
     if req.user_input_schema:
         context["user_input_fields"] = [f.name for f in req.user_input_schema]
+    if req.policy is not None:
+        context["policy"] = req.policy.model_dump()
+        context["deadline"] = req.deadline
     resolution: dict[str, Any] | None = None
-    if req.resolution == "rejected":
-        resolution = {"decision": "rejected", "reason": req.rejection_reason}
+    if req.resolution in ("rejected", "expired"):
+        resolution = {"decision": req.resolution, "reason": req.rejection_reason}
     elif req.resolution == "confirmed":
         resolution = {"decision": "confirmed", "arguments_edited": te.original_arguments is not None}
     elif req.resolution == "input_provided":

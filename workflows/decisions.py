@@ -13,10 +13,12 @@ from pydantic import BaseModel
 from hitl import _registry
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
 from hitl.errors import (
+    DecisionNotAllowedError,
     InvalidDecisionError,
     RequirementAlreadyResolvedError,
     RequirementNotFoundError,
 )
+from hitl.policy import may_decide
 from hitl.run import RunRequirement
 from hitl.tools import render_result
 
@@ -46,10 +48,14 @@ def find(requirements: list[RunRequirement], resolved_ids: set[str], run_id: str
     raise RequirementNotFoundError(f"run {run_id} has no requirement {rid!r}")
 
 
-def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision) -> Patch:
+def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None) -> Patch:
     """The patch a decision makes, or an error that says why it is refused."""
     where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
     by = decision.resolved_by
+    if req.policy is not None:
+        why_not = may_decide(req.policy, by, requester)
+        if why_not is not None:
+            raise DecisionNotAllowedError(f"{where}: {why_not}")
     if isinstance(decision, Reject):
         return Patch(requirement_id=req.id, resolution="rejected", reason=decision.reason, resolved_by=by)
     if isinstance(decision, Confirm):
@@ -105,8 +111,8 @@ def apply(req: RunRequirement, patch: Patch, now: int) -> None:
     req.resolution = patch.resolution  # type: ignore[assignment]
     req.resolved_by = patch.resolved_by
     req.resolved_at = now
-    req.confirmed = patch.resolution != "rejected"
-    if patch.resolution == "rejected":
+    req.confirmed = patch.resolution not in ("rejected", "expired")
+    if patch.resolution in ("rejected", "expired"):
         req.rejection_reason = patch.reason
     if patch.arguments is not None:
         if req.kind == "confirmation" and patch.arguments != req.tool_execution.arguments:

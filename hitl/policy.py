@@ -1,0 +1,87 @@
+"""Who may decide an approval, and what happens when nobody does in time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["ApprovalPolicy", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
+
+SYSTEM_TIMEOUT = "system:timeout"
+"""``resolved_by`` of decisions the deadline made."""
+
+GroupResolver = Callable[[str], Iterable[str]]
+_resolver: GroupResolver | None = None
+
+
+class ApprovalPolicy(BaseModel):
+    """Serialisable policy of an ``@approval`` tool; shown on its requirements and audit records.
+
+    Args:
+        approvers: User ids and ``group:NAME`` entries allowed to decide; empty means anyone.
+        timeout_seconds: How long a pause may wait for this approval; None waits forever.
+        on_timeout: At the deadline: ``reject`` (the model is told the request expired),
+            ``approve`` (only when set explicitly), or ``cancel`` the run.
+        separation_of_duties: True bars the run's own requesting user (``user_id``) from deciding.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approvers: list[str] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    on_timeout: Literal["reject", "approve", "cancel"] = "reject"
+    separation_of_duties: bool = False
+
+    @field_validator("approvers")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not entry or entry != entry.strip() or entry == "group:":
+                raise ValueError(f"approver {entry!r} must be a user id or 'group:NAME'")
+        return value
+
+    @classmethod
+    def build(
+        cls,
+        approvers: list[str] | None,
+        timeout: timedelta | None,
+        on_timeout: str,
+        separation_of_duties: bool,
+    ) -> ApprovalPolicy:
+        return cls(
+            approvers=list(approvers or []),
+            timeout_seconds=timeout.total_seconds() if timeout is not None else None,
+            on_timeout=on_timeout,  # type: ignore[arg-type]
+            separation_of_duties=separation_of_duties,
+        )
+
+
+def set_group_resolver(resolver: GroupResolver | None) -> None:
+    """Register how a user id maps to group names (for ``group:NAME`` approvers), in every worker.
+
+    The resolver runs inside workflow code when a decision is checked: it must be a pure lookup
+    (a dict, a static directory), not a network call.
+    """
+    global _resolver
+    _resolver = resolver
+
+
+def groups_of(user: str) -> set[str]:
+    return set(_resolver(user)) if _resolver is not None else set()
+
+
+def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None) -> str | None:
+    """None when ``user`` may decide under ``policy``, else why not."""
+    if policy.approvers and user is None:
+        return f"only {policy.approvers} may decide: the decision must say who made it (resolved_by)"
+    if policy.separation_of_duties and user is not None and user == requester:
+        return f"{user} requested this run and may not decide on it (separation of duties)"
+    if not policy.approvers or user in policy.approvers:
+        return None
+    groups = groups_of(user or "")
+    if any(a.startswith("group:") and a.removeprefix("group:") in groups for a in policy.approvers):
+        return None
+    return f"{user} is not among the approvers {policy.approvers}"
