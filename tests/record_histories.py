@@ -74,6 +74,15 @@ async def record() -> None:
                 await handle.signal("reject", {"requirement_id": r.requirements[0].id, "resolved_by": "late"})
                 await handle.result()
                 runs["audited_signals"] = r.run_id
+
+                r = await audited.arun("guarded payment")
+                r.active_requirements[0].confirm(resolved_by="mallory")
+                try:
+                    await audited.acontinue_run(r.run_id, r.requirements)
+                except Exception as exc:  # refused: mallory is no approver
+                    print("refused as expected:", type(exc).__name__)
+                await client.get_workflow_handle(r.run_id).result()  # the 1 s deadline expires it
+                runs["policy_refused_then_expired"] = r.run_id
                 for name, run_id in runs.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()

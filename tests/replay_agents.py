@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from hitl import Agent, OpenAIChat, PostgresDb, tool
 from hitl.approval import ApprovalType, approval
 
@@ -57,7 +59,17 @@ SCRIPT["rules"].insert(0, {"match": "audited", "turns": [
                     {"name": "pay", "arguments": {"amount": 9, "to": "c"}}]},
     {"content": "{results}"}]})
 
-audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger],
+@approval(approvers=["alice"], timeout=timedelta(seconds=1))
+@tool(requires_confirmation=True)
+def guarded_pay(amount: int) -> str:
+    """Pay, if alice says so in time."""
+    return f"paid {amount}"
+
+
+SCRIPT["rules"].insert(0, {"match": "guarded", "turns": [
+    {"tool_calls": [{"name": "guarded_pay", "arguments": {"amount": 7}}]}, {"content": "{results}"}]})
+
+audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger, guarded_pay],
                       task_queue=QUEUE, db=PostgresDb(approvals_table="replay_approvals"))
 
 agent = Agent(OpenAIChat("replay-script"), name="replay-agent", tools=[pay, book, deploy, lookup],

@@ -19,7 +19,8 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_there_are_histories_to_replay():
     """The replay test is only worth something with histories of every shape."""
     names = {p.name.rsplit("-", 1)[0] for p in HISTORIES}
-    assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals"} <= names
+    assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
+            "policy_refused_then_expired"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
