@@ -427,3 +427,27 @@ async def test_sequential_approvals_leave_one_record_per_pause(make_agent, scrip
             await asyncio.sleep(0.05)
     assert [(r["status"], r["resolved_by"], r["context"]["arguments"]["amount"]) for r in records] == [
         ("approved", "first", 1), ("rejected", "second", 2)]
+
+
+async def test_records_survive_continue_as_new(make_agent, script, running_worker, db, client):
+    """A run that continues-as-new several times leaves every pause's record, each decided once."""
+    model = script({"turns": [
+        *[{"tool_calls": [{"name": "transfer", "arguments": {"amount": n, "to_account": "a"}}]} for n in range(1, 7)],
+        {"content": "{results}"}]})
+    agent = make_agent(model, [transfer], db=db, history_event_limit=20)
+    async with running_worker():
+        response = await agent.arun("six transfers")
+        first_run = (await client.get_workflow_handle(response.run_id).describe()).run_id
+        while response.is_paused:
+            response.active_requirements[0].confirm(resolved_by=f"approver-{response.pauses}")
+            response = await agent.acontinue_run(response.run_id, response.requirements)
+        assert (await client.get_workflow_handle(response.run_id).describe()).run_id != first_run
+        for _ in range(100):
+            records, total = db.get_approvals(run_id=response.run_id, sort_by="created_at", sort_order="asc")
+            if total == 6 and all(r["status"] == "approved" for r in records):
+                break
+            await asyncio.sleep(0.05)
+    assert sorted(r["resolved_by"] for r in records) == [f"approver-{n}" for n in range(1, 7)]
+    for r in records:
+        assert [e["kind"] for e in db.get_approval_events(r["id"])] == ["requested", "confirmed"]
+    assert db.verify_event_chain() is None

@@ -147,7 +147,8 @@ class AgentRunWorkflow:
     async def _continue_as_new_if_due(self) -> None:
         if not self._history_full():
             return
-        await self._mirrored()
+        # The audit outbox is carried over, in-flight batch included: its writes are idempotent,
+        # so the new run simply writes it again rather than holding this boundary for PostgreSQL.
         await self._seal()
         # A decision may have arrived during the seal; its handler must answer before we go.
         if workflow.all_handlers_finished():
