@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -20,12 +21,10 @@ with workflow.unsafe.imports_passed_through():
     import pydantic
 
     from hitl._wire import (
-        AUDIT,
         CALL_MODEL,
         RUN_TOOL,
         WORKFLOW_NAME,
         CarriedState,
-        MirrorRequest,
         ModelRequest,
         ModelTurn,
         PendingCall,
@@ -44,10 +43,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from hitl.policy import SYSTEM_TIMEOUT
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
-    from workflows import audit, decisions
+    from workflows import decisions
+    from workflows.outbox import AuditOutbox
 
-# Keep mirroring until PostgreSQL is back: a run never closes with an approval unrecorded.
-AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=60),
@@ -74,15 +72,13 @@ class AgentRunWorkflow:
         self._error: str | None = None
         self._unsealed_tools = False
         self._cancel_by_policy: str | None = None
-        self._outbox = list(carried.outbox)
-        self._audit_seq = dict(carried.audit_seq)
-        self._mirroring = False
+        self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutput:
         if inp.audit:
-            self._mirror_task = asyncio.create_task(self._mirror())
+            self._mirror_task = asyncio.create_task(self._audit.mirror_forever())
         try:
             while True:
                 if not self._calls:
@@ -126,10 +122,10 @@ class AgentRunWorkflow:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._mirrored()
+            await self._audit.drained()
             await self._seal()
             # A decision may have come in meanwhile (refused, but recorded): go round again.
-            if not self._outbox and not self._mirroring and workflow.all_handlers_finished():
+            if self._audit.empty and workflow.all_handlers_finished():
                 return
 
     async def _seal(self) -> None:
@@ -154,22 +150,9 @@ class AgentRunWorkflow:
         if workflow.all_handlers_finished():
             workflow.continue_as_new(self._carry())
 
-    # ----------------------------------------------------------------------------- audit mirror
-    def _record(
-        self, req: RunRequirement, kind: str, *, payload: dict | None = None, status: str | None = None,
-        requirement_kind: str | None = None,
-    ) -> None:
-        """Queue an event on the requirement's approval record (when the agent has a database)."""
-        if not self._input.audit:
-            return
-        approval_id = f"{self._run_id}/{req.id}"
-        seq = self._audit_seq.get(approval_id, 0) + 1
-        self._audit_seq[approval_id] = seq
-        self._outbox.append(audit.event(
-            run_id=self._run_id, agent_name=self._input.agent_name, session_id=self._input.session_id,
-            user_id=self._input.user_id, approval_type=req.approval_type, req=req, seq=seq, kind=kind,
-            at=workflow.now().timestamp(), payload=payload, status=status, requirement_kind=requirement_kind,
-        ))
+    # ----------------------------------------------------------------------------- audit
+    def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
+        self._audit.record(req, kind, **details)
 
     def _record_audited_call(self, call: PendingCall) -> None:
         """A call of an ``@approval(type=audit)`` tool that ran with no human step: recorded, not blocked."""
@@ -181,28 +164,6 @@ class AgentRunWorkflow:
             created_at=now, resolution="confirmed", confirmed=True, resolved_by="policy:audit", resolved_at=now,
         )
         self._record(req, "executed", payload={"allowed_by": "policy:audit"}, requirement_kind="none")
-
-    async def _mirror(self) -> None:
-        """Drain the outbox into PostgreSQL, in order, beside the main loop (never on its path)."""
-        while True:
-            await workflow.wait_condition(lambda: bool(self._outbox))
-            batch = self._outbox[:100]
-            self._mirroring = True
-            try:
-                await workflow.execute_activity(
-                    AUDIT, MirrorRequest(agent_name=self._input.agent_name, events=batch),
-                    start_to_close_timeout=timedelta(seconds=30), retry_policy=AUDIT_RETRY, summary="audit mirror",
-                )
-            except _ACTIVITY_FAILURES as exc:  # only a non-retryable failure: wait for a fixed worker
-                workflow.logger.error("audit mirror failed, retrying in a minute: %s", _cause_message(exc))
-                await workflow.sleep(timedelta(minutes=1))
-                continue
-            finally:
-                self._mirroring = False
-            del self._outbox[: len(batch)]
-
-    async def _mirrored(self) -> None:
-        await workflow.wait_condition(lambda: not self._outbox and not self._mirroring)
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -524,8 +485,8 @@ class AgentRunWorkflow:
             resolved_ids=sorted(self._resolved_ids),
             pauses=self._pauses,
             paused=self._status == RunStatus.paused,
-            outbox=self._outbox,
-            audit_seq=self._audit_seq,
+            outbox=self._audit.events,
+            audit_seq=self._audit.seq,
             turn=self._turn,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
