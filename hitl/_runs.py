@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from hitl import errors
 from hitl._wire import WORKFLOW_NAME, RunInput
-from hitl.decisions import ContinueRunRequest, Decision
+from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
@@ -66,6 +66,11 @@ async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequi
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
     return await _update(client, run_id, "decide", decision)
+
+
+async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutput:
+    """Reassign a pending approval or extend its deadline."""
+    return await _update(client, run_id, "change_approval", change)
 
 
 async def _update(client: Client, run_id: str, name: str, argument: object) -> RunOutput:

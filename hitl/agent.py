@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
+from hitl.decisions import ChangeApproval
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
@@ -135,7 +137,39 @@ class Agent:
         client = await self._connect()
         return await _runs.get(client, run_id)
 
+    async def achange_approval(
+        self,
+        run_id: str,
+        requirement_id: str,
+        *,
+        approvers: list[str] | None = None,
+        extend_by: timedelta | None = None,
+        changed_by: str | None = None,
+    ) -> RunOutput:
+        """Reassign a pending approval (``approvers``) or move its deadline later (``extend_by``)."""
+        change = ChangeApproval(
+            requirement_id=requirement_id,
+            approvers=approvers,
+            extend_by_seconds=extend_by.total_seconds() if extend_by is not None else None,
+            changed_by=changed_by,
+        )
+        return await _runs.change(await self._connect(), run_id, change)
+
     # ------------------------------------------------------------------ sync API
+    def change_approval(
+        self,
+        run_id: str,
+        requirement_id: str,
+        *,
+        approvers: list[str] | None = None,
+        extend_by: timedelta | None = None,
+        changed_by: str | None = None,
+    ) -> RunOutput:
+        """Reassign a pending approval or move its deadline later."""
+        return run_sync(self.achange_approval(
+            run_id, requirement_id, approvers=approvers, extend_by=extend_by, changed_by=changed_by
+        ))
+
     def run(
         self, message: str, *, run_id: str | None = None, session_id: str | None = None, user_id: str | None = None
     ) -> RunOutput:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Confirm", "Reject", "ProvideInput", "ProvideResult", "Decision", "ContinueRunRequest"]
+__all__ = ["Confirm", "Reject", "ProvideInput", "ProvideResult", "Decision", "ContinueRunRequest", "ChangeApproval"]
 
 
 class _DecisionBase(BaseModel):
@@ -58,3 +58,18 @@ class ContinueRunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[Decision] = Field(default_factory=list, max_length=1000)
+
+
+class ChangeApproval(BaseModel):
+    """The ``change_approval`` signal and update: reassign a pending approval or move its deadline.
+
+    ``approvers`` replaces the list of who may decide; ``extend_by_seconds`` moves the deadline
+    later (a requirement without one gets one from now). The run's timers follow.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    requirement_id: str = Field(min_length=1)
+    approvers: list[str] | None = Field(default=None, max_length=1000)
+    extend_by_seconds: float | None = Field(default=None, gt=0)
+    changed_by: str | None = Field(default=None, max_length=256)

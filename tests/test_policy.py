@@ -168,3 +168,37 @@ async def test_expiry_and_refused_attempts_are_on_the_audit_trail(skipping, mode
     assert events[1]["payload"]["resolved_by"] == "mallory" and "not among the approvers" in events[1]["payload"]["reason"]
     assert db.verify_event_chain(approval_id) is None
     db.close()
+
+
+async def test_extending_the_deadline_moves_the_timer(skipping, model_server, script):
+    """An extension by update: the old deadline passes quietly, the new one acts."""
+    agent = skipping_agent(skipping, model_server, pay_script(script), [payment_tool(timeout=timedelta(hours=1))])
+    async with create_worker(skipping.client, agent.task_queue):
+        paused = await agent.arun("pay acme")
+        [req] = paused.requirements
+        moved = await agent.achange_approval(paused.run_id, req.id, extend_by=timedelta(hours=2), changed_by="ops")
+        assert moved.requirements[0].deadline == pytest.approx(req.deadline + 7200, abs=1)
+        await skipping.sleep(timedelta(hours=2))
+        assert (await agent.aget_run(paused.run_id)).is_paused  # the first deadline did nothing
+        await skipping.sleep(timedelta(hours=1, minutes=1))
+        result = await agent.aget_run(paused.run_id)
+    assert result.status == RunStatus.completed and result.requirements[0].resolution == "expired"
+
+
+async def test_reassignment_changes_who_may_decide(skipping, model_server, script):
+    """Reassigned by signal from alice to dana: alice is refused, dana decides."""
+    from hitl.decisions import ChangeApproval
+
+    agent = skipping_agent(skipping, model_server, pay_script(script), [payment_tool(approvers=["alice"])])
+    async with create_worker(skipping.client, agent.task_queue):
+        paused = await agent.arun("pay acme")
+        [req] = paused.requirements
+        await skipping.client.get_workflow_handle(paused.run_id).signal(
+            "change_approval", ChangeApproval(requirement_id=req.id, approvers=["dana"], changed_by="ops"))
+        req.confirm(resolved_by="alice")
+        with pytest.raises(DecisionNotAllowedError, match=r"\['dana'\]"):
+            await agent.acontinue_run(paused.run_id, paused.requirements)
+        req._decision = None
+        req.confirm(resolved_by="dana")
+        done = await agent.acontinue_run(paused.run_id, paused.requirements)
+    assert done.content == "paid 500 to acme" and done.requirements[0].approvers == ["dana"]

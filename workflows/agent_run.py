@@ -33,7 +33,16 @@ with workflow.unsafe.imports_passed_through():
         ToolRunRequest,
         ToolRunResult,
     )
-    from hitl.decisions import Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
+    from hitl.decisions import (
+        ChangeApproval,
+        Confirm,
+        ContinueRunRequest,
+        Decision,
+        ProvideInput,
+        ProvideResult,
+        Reject,
+    )
+    from hitl.policy import ApprovalPolicy
     from hitl.errors import (
         DecisionNotAllowedError,
         HitlError,
@@ -72,6 +81,7 @@ class AgentRunWorkflow:
         self._error: str | None = None
         self._unsealed_tools = False
         self._cancel_by_policy: str | None = None
+        self._policy_changes = 0
         self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
 
     # ----------------------------------------------------------------------------- main loop
@@ -270,10 +280,14 @@ class AgentRunWorkflow:
                 return
             remaining = min(deadlines) - workflow.now().timestamp()
             if remaining > 0:
+                seen = self._policy_changes
                 try:
-                    # A durable timer: it fires once, on whichever worker holds the run then.
-                    await workflow.wait_condition(decided, timeout=timedelta(seconds=remaining))
-                    return
+                    # A durable timer: it fires once, on whichever worker holds the run then. A
+                    # reassignment or an extension wakes the loop, which sets the timer anew.
+                    await workflow.wait_condition(
+                        lambda: decided() or self._policy_changes != seen, timeout=timedelta(seconds=remaining)
+                    )
+                    continue
                 except asyncio.TimeoutError:
                     pass
             self._expire_due()
@@ -423,6 +437,50 @@ class AgentRunWorkflow:
     @decide.validator
     def _validate_decide(self, decision: Decision) -> None:
         self._validate([decision], whole_pause=False)
+
+    def _change(self, change: ChangeApproval) -> None:
+        if self._status.is_final:
+            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
+        req = decisions.find(self._requirements, self._resolved_ids, self._run_id, change.requirement_id)
+        policy = req.policy or ApprovalPolicy()
+        details: dict[str, Any] = {"changed_by": change.changed_by}
+        if change.approvers is not None:
+            policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
+            details["approvers"] = change.approvers
+        if change.extend_by_seconds is not None:
+            base = req.deadline if req.deadline is not None else workflow.now().timestamp()
+            req.deadline = base + change.extend_by_seconds
+            details["deadline"] = req.deadline
+        req.policy = policy
+        self._policy_changes += 1
+        self._record(req, "changed", payload=details)
+
+    @workflow.update(name="change_approval")
+    def change_approval(self, change: ChangeApproval) -> RunOutput:
+        """Reassign a pending approval or extend its deadline; the timers follow."""
+        try:
+            self._change(change)
+        except (HitlError, pydantic.ValidationError) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        return self._output()
+
+    @change_approval.validator
+    def _validate_change_approval(self, change: ChangeApproval) -> None:
+        try:
+            if self._status.is_final:
+                raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
+            decisions.find(self._requirements, self._resolved_ids, self._run_id, change.requirement_id)
+            if change.approvers is not None:
+                ApprovalPolicy(approvers=change.approvers)
+        except (HitlError, pydantic.ValidationError) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+
+    @workflow.signal(name="change_approval")
+    def change_approval_signal(self, change: ChangeApproval) -> None:
+        try:
+            self._change(change)
+        except (HitlError, pydantic.ValidationError) as exc:
+            workflow.logger.warning("approval change refused: %s", exc)
 
     @workflow.update(name="wait_for_progress")
     async def wait_for_progress(self, after_pause: int) -> RunOutput:
