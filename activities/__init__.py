@@ -5,8 +5,9 @@ from typing import Any
 
 from activities.audit import mirror_approvals
 from activities.model import call_model
+from activities.notify import send_notification
 from activities.tools import run_tool
 
-__all__ = ["call_model", "run_tool", "mirror_approvals", "ALL"]
+__all__ = ["call_model", "run_tool", "mirror_approvals", "send_notification", "ALL"]
 
-ALL: list[Callable[..., Any]] = [call_model, run_tool, mirror_approvals]
+ALL: list[Callable[..., Any]] = [call_model, run_tool, mirror_approvals, send_notification]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hitl.notify import Notification
 from hitl.policy import ApprovalPolicy
 from hitl.run import RequirementKind, RunRequirement, UserInputField
 
@@ -90,6 +91,7 @@ class CarriedState(BaseModel):
     paused: bool = False
     """Continued-as-new while paused: the new run starts paused on the same requirements."""
     outbox: list[ApprovalEvent] = Field(default_factory=list)
+    notices: list[Notification] = Field(default_factory=list)
     audit_seq: dict[str, int] = Field(default_factory=dict)
     turn: int = 0
 
@@ -104,11 +106,14 @@ class RunInput(BaseModel):
     carried: CarriedState | None = None
     audit: bool = False
     """Mirror approvals into the agent's database (set when the Agent has ``db=``)."""
+    notify: bool = False
+    """Send notifications to the agent's notifiers (set when the Agent has ``notifiers=``)."""
     history_event_limit: int = Field(default=10_000, ge=20)
     """Continue-as-new once the history holds this many events, at the next clean boundary."""
 
 
 AUDIT = "hitl.mirror_approvals"
+NOTIFY = "hitl.notify"
 
 
 class ApprovalEvent(BaseModel):
@@ -137,6 +142,11 @@ class ApprovalEvent(BaseModel):
     resolved_by: str | None = None
     resolved_at: float | None = None
     resolution: dict[str, Any] | None = None
+
+
+class NotifyRequest(BaseModel):
+    agent_name: str
+    notification: Notification
 
 
 class MirrorRequest(BaseModel):

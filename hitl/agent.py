@@ -15,6 +15,7 @@ from hitl._wire import RunInput
 from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
 from hitl.decisions import ChangeApproval
+from hitl.notify import Notifier
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
@@ -37,6 +38,8 @@ class Agent:
             ``TEMPORAL_ADDRESS`` and ``TEMPORAL_NAMESPACE``.
         client: A connected Temporal client to use instead of connecting (it must use the
             pydantic data converter); async calls then run on its event loop.
+        notifiers: Told when an approval is requested, reminded, escalated or expires
+            (``hitl.notify.WebhookNotifier`` or any async callable); they run in the worker.
         history_event_limit: Continue-as-new past this many history events.
 
     Raises:
@@ -58,6 +61,7 @@ class Agent:
         namespace: str | None = None,
         history_event_limit: int = 10_000,
         client: Client | None = None,
+        notifiers: Sequence[Notifier] | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
@@ -73,6 +77,7 @@ class Agent:
         self.description = description
         self.db = db
         self.history_event_limit = history_event_limit
+        self.notifiers: list[Notifier] = list(notifiers or [])
         self.name = name or self._default_name()
         self._temporal_client = client
         self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
@@ -112,6 +117,7 @@ class Agent:
             user_id=user_id,
             history_event_limit=self.history_event_limit,
             audit=self.db is not None,
+            notify=bool(self.notifiers),
         )
         return await _runs.start(client, self.task_queue, run_input, run_id or _runs.new_run_id())
 

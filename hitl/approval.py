@@ -7,7 +7,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any, overload
 
-from hitl.policy import ApprovalPolicy
+from hitl.policy import ApprovalPolicy, EscalationStep
 from hitl.tools import Tool, as_tool
 
 __all__ = ["approval", "ApprovalType"]
@@ -32,6 +32,7 @@ def approval(
     timeout: timedelta | None = None,
     on_timeout: str = "reject",
     separation_of_duties: bool = False,
+    escalation: list[EscalationStep] | None = None,
 ) -> Callable[[Tool | Callable[..., Any]], Tool]: ...
 
 
@@ -44,6 +45,7 @@ def approval(
     timeout: timedelta | None = None,
     on_timeout: str = "reject",
     separation_of_duties: bool = False,
+    escalation: list[EscalationStep] | None = None,
 ) -> Tool | Callable[[Tool | Callable[..., Any]], Tool]:
     """Mark a tool as needing an approval record (``@approval`` or ``@approval(type=...)``).
 
@@ -58,8 +60,10 @@ def approval(
         on_timeout: ``reject`` (default: the model is told the request expired), ``approve``
             (only when said here), or ``cancel`` the run.
         separation_of_duties: Bar the run's requesting user from deciding on it.
+        escalation: Steps on durable timers from when the pause began: ``remind(after=...)``,
+            ``escalate(after=..., to=[...])`` (see ``hitl.policy``).
     """
-    policy = ApprovalPolicy.build(approvers, timeout, on_timeout, separation_of_duties)
+    policy = ApprovalPolicy.build(approvers, timeout, on_timeout, separation_of_duties, escalation)
 
     def wrap(f: Tool | Callable[..., Any]) -> Tool:
         t = as_tool(f)

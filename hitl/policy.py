@@ -8,13 +8,40 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ApprovalPolicy", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
+__all__ = ["ApprovalPolicy", "EscalationStep", "remind", "escalate", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
 
 SYSTEM_TIMEOUT = "system:timeout"
 """``resolved_by`` of decisions the deadline made."""
 
 GroupResolver = Callable[[str], Iterable[str]]
 _resolver: GroupResolver | None = None
+
+
+class EscalationStep(BaseModel):
+    """One step on the approval's clock, measured from when the pause began.
+
+    ``remind`` notifies the current approvers again; ``escalate`` adds ``to`` to the approvers
+    (or replaces them when ``replace``) and notifies them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    action: Literal["remind", "escalate"]
+    after_seconds: float = Field(gt=0)
+    to: list[str] = Field(default_factory=list)
+    replace: bool = False
+
+
+def remind(after: timedelta) -> EscalationStep:
+    """Notify the current approvers again ``after`` the pause began."""
+    return EscalationStep(action="remind", after_seconds=after.total_seconds())
+
+
+def escalate(after: timedelta, to: list[str], *, replace: bool = False) -> EscalationStep:
+    """Add ``to`` to the approvers (or replace them) ``after`` the pause began, and notify them."""
+    if not to:
+        raise ValueError("escalate() needs someone to escalate to")
+    return EscalationStep(action="escalate", after_seconds=after.total_seconds(), to=list(to), replace=replace)
 
 
 class ApprovalPolicy(BaseModel):
@@ -34,6 +61,7 @@ class ApprovalPolicy(BaseModel):
     timeout_seconds: float | None = Field(default=None, gt=0)
     on_timeout: Literal["reject", "approve", "cancel"] = "reject"
     separation_of_duties: bool = False
+    escalation: list[EscalationStep] = Field(default_factory=list)
 
     @field_validator("approvers")
     @classmethod
@@ -50,8 +78,10 @@ class ApprovalPolicy(BaseModel):
         timeout: timedelta | None,
         on_timeout: str,
         separation_of_duties: bool,
+        escalation: list[EscalationStep] | None = None,
     ) -> ApprovalPolicy:
         return cls(
+            escalation=sorted(escalation or [], key=lambda step: step.after_seconds),
             approvers=list(approvers or []),
             timeout_seconds=timeout.total_seconds() if timeout is not None else None,
             on_timeout=on_timeout,  # type: ignore[arg-type]

@@ -73,6 +73,10 @@ class RunRequirement(BaseModel):
     """Who may decide and what the deadline does (``@approval(approvers=..., timeout=...)``)."""
     deadline: float | None = None
     """Epoch seconds at which the policy's ``on_timeout`` acts, if nobody decided."""
+    escalation_level: int = 0
+    """How many of the policy's escalation steps have fired."""
+    paused_at: float | None = None
+    """Epoch seconds the pause began: escalation steps are measured from here."""
 
     @property
     def approvers(self) -> list[str]:

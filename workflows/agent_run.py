@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.policy import SYSTEM_TIMEOUT
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
     from workflows import decisions
-    from workflows.outbox import AuditOutbox
+    from workflows.outbox import AuditOutbox, NoticeQueue
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -83,12 +83,15 @@ class AgentRunWorkflow:
         self._cancel_by_policy: str | None = None
         self._policy_changes = 0
         self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
+        self._notices = NoticeQueue(inp, carried.notices)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
     async def run(self, inp: RunInput) -> RunOutput:
         if inp.audit:
             self._mirror_task = asyncio.create_task(self._audit.mirror_forever())
+        if inp.notify:
+            self._notify_task = asyncio.create_task(self._notices.send_forever())
         try:
             while True:
                 if not self._calls:
@@ -132,6 +135,8 @@ class AgentRunWorkflow:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._input.notify:
+                await self._notices.drained(within=timedelta(minutes=5))
             await self._audit.drained()
             await self._seal()
             # A decision may have come in meanwhile (refused, but recorded): go round again.
@@ -258,6 +263,8 @@ class AgentRunWorkflow:
             self._requirements = [self._requirement(c, now) for c in waiting]
             for r in self._requirements:
                 self._record(r, "requested")
+                if r.policy is not None:
+                    self._notices.send(r, "requested", self._run_id)
             self._status = RunStatus.paused
         if self._history_full():
             # The cleanest boundary there is: nothing running, and the callers waiting for this
@@ -271,26 +278,46 @@ class AgentRunWorkflow:
             self._resolve_call(call, by_id[call.requirement_id or ""])
 
     async def _wait_for_decisions(self) -> None:
-        """Until every requirement of the pause is decided, by a person or by its deadline."""
+        """Until every requirement of the pause is decided: by a person, or by its deadline.
+
+        Escalation steps and deadlines are durable timers measured from when the pause began;
+        each step fires once. A reassignment or extension wakes the loop to set them anew.
+        """
         decided = lambda: all(r.resolution is not None for r in self._requirements)  # noqa: E731
         while not decided():
-            deadlines = [r.deadline for r in self._requirements if r.resolution is None and r.deadline is not None]
-            if not deadlines:
+            due = [t for r in self._requirements if r.resolution is None for t in _clock(r)]
+            if not due:
                 await workflow.wait_condition(decided)
                 return
-            remaining = min(deadlines) - workflow.now().timestamp()
+            remaining = min(due) - workflow.now().timestamp()
             if remaining > 0:
                 seen = self._policy_changes
                 try:
-                    # A durable timer: it fires once, on whichever worker holds the run then. A
-                    # reassignment or an extension wakes the loop, which sets the timer anew.
                     await workflow.wait_condition(
                         lambda: decided() or self._policy_changes != seen, timeout=timedelta(seconds=remaining)
                     )
                     continue
                 except asyncio.TimeoutError:
                     pass
+            self._escalate_due()
             self._expire_due()
+
+    def _escalate_due(self) -> None:
+        now = workflow.now().timestamp()
+        for r in self._requirements:
+            steps = r.policy.escalation if r.policy is not None else []
+            while r.resolution is None and r.escalation_level < len(steps) and r.paused_at is not None \
+                    and r.paused_at + steps[r.escalation_level].after_seconds <= now:
+                step = steps[r.escalation_level]
+                r.escalation_level += 1
+                if step.action == "escalate":
+                    approvers = list(step.to) if step.replace else [*r.approvers, *(a for a in step.to if a not in r.approvers)]
+                    r.policy = r.policy.model_copy(update={"approvers": approvers})  # type: ignore[union-attr]
+                    self._record(r, "escalated", payload={"level": r.escalation_level, "approvers": approvers})
+                    self._notices.send(r, "escalated", self._run_id)
+                else:
+                    self._record(r, "reminded", payload={"level": r.escalation_level, "approvers": r.approvers})
+                    self._notices.send(r, "reminder", self._run_id)
 
     def _expire_due(self) -> None:
         now = workflow.now().timestamp()
@@ -307,6 +334,7 @@ class AgentRunWorkflow:
                                     reason=f"the request expired: {waited}")
             decisions.apply(r, patch, int(now))
             self._record(r, "expired", payload={"via": "deadline", "on_timeout": r.policy.on_timeout})
+            self._notices.send(r, "expired", self._run_id)
             if r.policy.on_timeout == "cancel":
                 self._cancel_by_policy = f"run cancelled: approval {r.id} ({r.tool_execution.tool_name}) expired, {waited}"
 
@@ -333,6 +361,7 @@ class AgentRunWorkflow:
             created_at=now,
             approval_type=call.plan.approval_type,  # type: ignore[arg-type]
             policy=call.plan.policy,
+            paused_at=workflow.now().timestamp(),
             deadline=(
                 workflow.now().timestamp() + call.plan.policy.timeout_seconds
                 if call.plan.policy is not None and call.plan.policy.timeout_seconds is not None
@@ -544,10 +573,20 @@ class AgentRunWorkflow:
             pauses=self._pauses,
             paused=self._status == RunStatus.paused,
             outbox=self._audit.events,
+            notices=self._notices.notices,
             audit_seq=self._audit.seq,
             turn=self._turn,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
+
+
+def _clock(req: RunRequirement) -> list[float]:
+    """When this requirement's next escalation step and its deadline fall due."""
+    times = [req.deadline] if req.deadline is not None else []
+    steps = req.policy.escalation if req.policy is not None else []
+    if req.paused_at is not None and req.escalation_level < len(steps):
+        times.append(req.paused_at + steps[req.escalation_level].after_seconds)
+    return times
 
 
 # A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.

@@ -15,7 +15,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from hitl._wire import AUDIT, ApprovalEvent, MirrorRequest, RunInput
+    from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, NotifyRequest, RunInput
+    from hitl.notify import Notification
     from hitl.run import RunRequirement
     from workflows import audit
 
@@ -76,3 +77,47 @@ class AuditOutbox:
 
     async def drained(self) -> None:
         await workflow.wait_condition(lambda: self.empty)
+
+
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1), maximum_attempts=5)
+
+
+class NoticeQueue:
+    """Notifications to approvers, sent one by one beside the main loop; failures are given up on."""
+
+    def __init__(self, run_input: RunInput, notices: list[Notification]) -> None:
+        self._input = run_input
+        self.notices = list(notices)
+
+    def send(self, req: RunRequirement, kind: str, run_id: str) -> None:
+        if not self._input.notify:
+            return
+        self.notices.append(Notification(
+            kind=kind,  # type: ignore[arg-type]
+            run_id=run_id, agent_name=self._input.agent_name, requirement_id=req.id,
+            tool_name=req.tool_execution.tool_name, arguments=req.tool_execution.arguments,
+            approvers=req.approvers, deadline=req.deadline, escalation_level=req.escalation_level,
+            at=workflow.now().timestamp(),
+        ))
+
+    async def send_forever(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self.notices))
+            notice = self.notices[0]
+            try:
+                await workflow.execute_activity(
+                    NOTIFY, NotifyRequest(agent_name=self._input.agent_name, notification=notice),
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=NOTIFY_RETRY, summary="notify",
+                )
+            except (ActivityError, ApplicationError) as exc:
+                # A notifier that keeps failing never holds up a decision or the audit trail.
+                workflow.logger.warning("notification %s for %s given up: %s", notice.kind, notice.requirement_id, exc)
+            del self.notices[0]
+
+    async def drained(self, within: timedelta) -> None:
+        """Give pending notifications a bounded time to go out before the run closes."""
+        if self.notices:
+            try:
+                await workflow.wait_condition(lambda: not self.notices, timeout=within)
+            except TimeoutError:
+                workflow.logger.warning("closing with %d notifications unsent", len(self.notices))
