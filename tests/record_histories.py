@@ -83,6 +83,11 @@ async def record() -> None:
                     print("refused as expected:", type(exc).__name__)
                 await client.get_workflow_handle(r.run_id).result()  # the 1 s deadline expires it
                 runs["policy_refused_then_expired"] = r.run_id
+
+                r = await audited.arun("escalating payment")
+                await client.get_workflow_handle(r.run_id).result()  # remind at 1 s, escalate at 2 s, expire at 3 s
+                print("notified:", [n.kind for n in replay_agents.NOTIFIED])
+                runs["escalation_steps_expired"] = r.run_id
                 for name, run_id in runs.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from hitl import Agent, OpenAIChat, PostgresDb, tool
 from hitl.approval import ApprovalType, approval
+from hitl.policy import escalate, remind
 
 QUEUE = "hitl-replay-recording"
 
@@ -69,8 +70,27 @@ def guarded_pay(amount: int) -> str:
 SCRIPT["rules"].insert(0, {"match": "guarded", "turns": [
     {"tool_calls": [{"name": "guarded_pay", "arguments": {"amount": 7}}]}, {"content": "{results}"}]})
 
-audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger, guarded_pay],
-                      task_queue=QUEUE, db=PostgresDb(approvals_table="replay_approvals"))
+@approval(approvers=["alice"], timeout=timedelta(seconds=3),
+          escalation=[remind(after=timedelta(seconds=1)), escalate(after=timedelta(seconds=2), to=["group:ops"])])
+@tool(requires_confirmation=True)
+def escalating_pay(amount: int) -> str:
+    """Pay, once someone answers."""
+    return f"paid {amount}"
+
+
+SCRIPT["rules"].insert(0, {"match": "escalating", "turns": [
+    {"tool_calls": [{"name": "escalating_pay", "arguments": {"amount": 3}}]}, {"content": "{results}"}]})
+
+
+async def _collect(notification: object) -> None:
+    NOTIFIED.append(notification)
+
+
+NOTIFIED: list[object] = []
+
+audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger, guarded_pay, escalating_pay],
+                      task_queue=QUEUE, db=PostgresDb(approvals_table="replay_approvals"),
+                      notifiers=[_collect])
 
 agent = Agent(OpenAIChat("replay-script"), name="replay-agent", tools=[pay, book, deploy, lookup],
               task_queue=QUEUE, history_event_limit=20)

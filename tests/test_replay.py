@@ -20,7 +20,7 @@ def test_there_are_histories_to_replay():
     """The replay test is only worth something with histories of every shape."""
     names = {p.name.rsplit("-", 1)[0] for p in HISTORIES}
     assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
-            "policy_refused_then_expired"} <= names
+            "policy_refused_then_expired", "escalation_steps_expired"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
