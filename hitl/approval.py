@@ -33,6 +33,7 @@ def approval(
     on_timeout: str = "reject",
     separation_of_duties: bool = False,
     escalation: list[EscalationStep] | None = None,
+    quorum: int = 1,
 ) -> Callable[[Tool | Callable[..., Any]], Tool]: ...
 
 
@@ -46,6 +47,7 @@ def approval(
     on_timeout: str = "reject",
     separation_of_duties: bool = False,
     escalation: list[EscalationStep] | None = None,
+    quorum: int = 1,
 ) -> Tool | Callable[[Tool | Callable[..., Any]], Tool]:
     """Mark a tool as needing an approval record (``@approval`` or ``@approval(type=...)``).
 
@@ -62,8 +64,9 @@ def approval(
         separation_of_duties: Bar the run's requesting user from deciding on it.
         escalation: Steps on durable timers from when the pause began: ``remind(after=...)``,
             ``escalate(after=..., to=[...])`` (see ``hitl.policy``).
+        quorum: Distinct approvers who must confirm before the tool runs; any one may reject.
     """
-    policy = ApprovalPolicy.build(approvers, timeout, on_timeout, separation_of_duties, escalation)
+    policy = ApprovalPolicy.build(approvers, timeout, on_timeout, separation_of_duties, escalation, quorum)
 
     def wrap(f: Tool | Callable[..., Any]) -> Tool:
         t = as_tool(f)

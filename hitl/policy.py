@@ -53,6 +53,8 @@ class ApprovalPolicy(BaseModel):
         on_timeout: At the deadline: ``reject`` (the model is told the request expired),
             ``approve`` (only when set explicitly), or ``cancel`` the run.
         separation_of_duties: True bars the run's own requesting user (``user_id``) from deciding.
+        escalation: Reminder and escalation steps, from when the pause began.
+        quorum: How many distinct approvers must confirm before the tool runs; any one may reject.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -62,6 +64,7 @@ class ApprovalPolicy(BaseModel):
     on_timeout: Literal["reject", "approve", "cancel"] = "reject"
     separation_of_duties: bool = False
     escalation: list[EscalationStep] = Field(default_factory=list)
+    quorum: int = Field(default=1, ge=1, le=100)
 
     @field_validator("approvers")
     @classmethod
@@ -79,8 +82,10 @@ class ApprovalPolicy(BaseModel):
         on_timeout: str,
         separation_of_duties: bool,
         escalation: list[EscalationStep] | None = None,
+        quorum: int = 1,
     ) -> ApprovalPolicy:
         return cls(
+            quorum=quorum,
             escalation=sorted(escalation or [], key=lambda step: step.after_seconds),
             approvers=list(approvers or []),
             timeout_seconds=timeout.total_seconds() if timeout is not None else None,

@@ -73,6 +73,8 @@ class RunRequirement(BaseModel):
     """Who may decide and what the deadline does (``@approval(approvers=..., timeout=...)``)."""
     deadline: float | None = None
     """Epoch seconds at which the policy's ``on_timeout`` acts, if nobody decided."""
+    approvals: list[str] = Field(default_factory=list)
+    """Who has confirmed so far, when the policy asks for a quorum."""
     escalation_level: int = 0
     """How many of the policy's escalation steps have fired."""
     paused_at: float | None = None

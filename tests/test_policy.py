@@ -202,3 +202,31 @@ async def test_reassignment_changes_who_may_decide(skipping, model_server, scrip
         req.confirm(resolved_by="dana")
         done = await agent.acontinue_run(paused.run_id, paused.requirements)
     assert done.content == "paid 500 to acme" and done.requirements[0].approvers == ["dana"]
+
+
+async def test_quorum_needs_distinct_approvers_and_any_may_reject(make_agent, script, running_worker):
+    """quorum=2: one confirmation leaves the run paused, the same person twice is refused, a second runs it."""
+    from hitl import InvalidDecisionError
+
+    agent = make_agent(pay_script(script), [payment_tool(approvers=["alice", "bob", "carol"], quorum=2)])
+    async with running_worker():
+        paused = await agent.arun("pay acme")
+        [req] = paused.requirements
+        req.confirm(resolved_by="alice")
+        half = await agent.acontinue_run(paused.run_id, paused.requirements)
+        assert half.is_paused and half.requirements[0].approvals == ["alice"] and half.active_requirements
+        [again] = half.requirements
+        again.confirm(resolved_by="alice")
+        with pytest.raises(InvalidDecisionError, match="already approved"):
+            await agent.acontinue_run(half.run_id, half.requirements)
+        again._decision = None
+        again.confirm(resolved_by="bob")
+        done = await agent.acontinue_run(half.run_id, half.requirements)
+        assert done.content == "paid 500 to acme" and done.requirements[0].approvals == ["alice", "bob"]
+
+        rejected = await agent.arun("pay acme again")
+        rejected.requirements[0].confirm(resolved_by="alice")
+        still = await agent.acontinue_run(rejected.run_id, rejected.requirements)
+        still.requirements[0].reject(reason="not this one", resolved_by="carol")
+        final = await agent.acontinue_run(still.run_id, still.requirements)
+    assert "rejected by carol" in final.content

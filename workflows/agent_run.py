@@ -447,6 +447,8 @@ class AgentRunWorkflow:
             self._decide_now(request.decisions, whole_pause=True, via="update")
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+        if any(r.resolution is None for r in self._requirements):
+            return self._output()  # a quorum still short of approvers: the pause goes on
         await workflow.wait_condition(lambda: self._progressed(pause))
         return self._output()
 

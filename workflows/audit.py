@@ -32,6 +32,8 @@ def event(
         context["note"] = req.note
     if req.user_input_schema:
         context["user_input_fields"] = [f.name for f in req.user_input_schema]
+    if req.approvals:
+        context["approvals"] = list(req.approvals)
     if req.policy is not None:
         context["policy"] = req.policy.model_dump()
         context["deadline"] = req.deadline

@@ -61,6 +61,16 @@ def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision,
     if isinstance(decision, Confirm):
         if req.kind != "confirmation":
             raise InvalidDecisionError(f"{where} needs {req.kind}, not a confirmation")
+        quorum = req.policy.quorum if req.policy is not None else 1
+        if quorum > 1:
+            if by is None:
+                raise InvalidDecisionError(f"{where} needs {quorum} distinct approvers: say who confirms (resolved_by)")
+            if by in req.approvals:
+                raise InvalidDecisionError(f"{where}: {by} has already approved; {quorum} distinct approvers are needed")
+            if decision.arguments is not None:
+                raise InvalidDecisionError(f"{where}: arguments cannot be edited when {quorum} approvers must agree")
+            if len(req.approvals) + 1 < quorum:
+                return Patch(requirement_id=req.id, resolution="approval_added", resolved_by=by)
         arguments = None
         if decision.arguments is not None:
             arguments = _tool(agent_name, req).validate_arguments(decision.arguments, context=where)
@@ -108,6 +118,12 @@ def _merge_input(where: str, req: RunRequirement, value: Any) -> dict[str, Any]:
 
 def apply(req: RunRequirement, patch: Patch, now: int) -> None:
     """Write a checked decision onto its requirement."""
+    if patch.resolution == "approval_added":  # one more approver of a quorum; still pending
+        req.approvals.append(patch.resolved_by or "")
+        return
+    if patch.resolution == "confirmed" and patch.resolved_by is not None and req.policy is not None \
+            and req.policy.quorum > 1:
+        req.approvals.append(patch.resolved_by)
     req.resolution = patch.resolution  # type: ignore[assignment]
     req.resolved_by = patch.resolved_by
     req.resolved_at = now
