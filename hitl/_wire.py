@@ -92,6 +92,8 @@ class CarriedState(BaseModel):
     """Continued-as-new while paused: the new run starts paused on the same requirements."""
     outbox: list[ApprovalEvent] = Field(default_factory=list)
     notices: list[Notification] = Field(default_factory=list)
+    remembered: dict[str, dict[str, str | None]] = Field(default_factory=dict)
+    """Tools approved for the rest of the run: tool name -> {approval_id, resolved_by} that said so."""
     audit_seq: dict[str, int] = Field(default_factory=dict)
     turn: int = 0
 

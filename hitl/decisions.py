@@ -26,6 +26,8 @@ class Confirm(_DecisionBase):
 
     action: Literal["confirm"] = "confirm"
     arguments: dict[str, Any] | None = None
+    remember: bool = False
+    """Approve this tool for the rest of the run: later calls run without asking (and are recorded)."""
 
 
 class Reject(_DecisionBase):

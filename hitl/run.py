@@ -127,9 +127,19 @@ class RunRequirement(BaseModel):
             )
         self._decision = decision
 
-    def confirm(self, arguments: dict[str, Any] | None = None, *, resolved_by: str | None = None) -> None:
-        """Approve the call, optionally with corrected ``arguments`` (validated when sent)."""
-        self._decide(Confirm(requirement_id=self.id, arguments=arguments, resolved_by=resolved_by), "confirmation", "confirm")
+    def confirm(
+        self, arguments: dict[str, Any] | None = None, *, resolved_by: str | None = None, remember: bool = False
+    ) -> None:
+        """Approve the call, optionally with corrected ``arguments`` (validated when sent).
+
+        ``remember=True`` approves this tool for the rest of the run: its later calls run without
+        a pause, each recorded on the audit trail as approved by that decision.
+        """
+        self._decide(
+            Confirm(requirement_id=self.id, arguments=arguments, resolved_by=resolved_by, remember=remember),
+            "confirmation",
+            "confirm",
+        )
 
     def reject(self, reason: str | None = None, *, note: str | None = None, resolved_by: str | None = None) -> None:
         """Refuse the call; the model is told, with ``reason`` (Agno's ``note=`` works too)."""

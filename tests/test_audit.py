@@ -451,3 +451,28 @@ async def test_records_survive_continue_as_new(make_agent, script, running_worke
     for r in records:
         assert [e["kind"] for e in db.get_approval_events(r["id"])] == ["requested", "confirmed"]
     assert db.verify_event_chain() is None
+
+
+async def test_remembered_approval_runs_later_calls_and_records_them(make_agent, script, running_worker, db):
+    """confirm(remember=True): later calls of the tool in this run do not pause and are recorded as remembered."""
+    model = script({"turns": [
+        *[{"tool_calls": [{"name": "transfer", "arguments": {"amount": n, "to_account": "a"}}]} for n in (1, 2, 3)],
+        {"content": "{results}"}]})
+    agent = make_agent(model, [transfer], db=db)
+    async with running_worker():
+        response = await agent.arun("three transfers")
+        response.active_requirements[0].confirm(resolved_by="alice", remember=True)
+        done = await agent.acontinue_run(response.run_id, response.requirements)
+        assert done.status == RunStatus.completed and done.pauses == 1
+        for _ in range(100):
+            records, total = db.get_approvals(run_id=response.run_id, sort_by="created_at", sort_order="asc")
+            if total == 3 and all(r["status"] == "approved" for r in records):
+                break
+            await asyncio.sleep(0.05)
+    assert done.content == "sent 3 to a"
+    assert [r["resolved_by"] for r in records] == ["alice", "alice", "alice"]
+    first, *later = records
+    assert db.get_approval_events(first["id"])[1]["payload"]["remember"] is True
+    for r in later:
+        [event] = db.get_approval_events(r["id"])
+        assert event["payload"] == {"via": "remembered", "remembered_from": first["id"]}

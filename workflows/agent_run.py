@@ -82,6 +82,7 @@ class AgentRunWorkflow:
         self._unsealed_tools = False
         self._cancel_by_policy: str | None = None
         self._policy_changes = 0
+        self._remembered = dict(carried.remembered)
         self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
         self._notices = NoticeQueue(inp, carried.notices)
 
@@ -194,9 +195,23 @@ class AgentRunWorkflow:
         call = PendingCall(plan=plan, arguments=dict(plan.arguments))
         if plan.invalid is not None:
             call.state, call.output = "done", f"Error: {plan.invalid}"
+        elif plan.kind == "confirmation" and plan.tool_name in self._remembered:
+            self._record_remembered_call(call, self._remembered[plan.tool_name])
         elif plan.kind is not None:
             call.state = "needs_human"
         return call
+
+    def _record_remembered_call(self, call: PendingCall, by: dict[str, str | None]) -> None:
+        """A call approved by an earlier "for the rest of this run" decision: runs at once, recorded as such."""
+        now = int(workflow.now().timestamp())
+        req = RunRequirement(
+            id=f"req-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation",
+            approval_type=call.plan.approval_type,  # type: ignore[arg-type]
+            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
+                                         arguments=dict(call.arguments)),
+            created_at=now, resolution="confirmed", confirmed=True, resolved_by=by["resolved_by"], resolved_at=now,
+        )
+        self._record(req, "confirmed", payload={"via": "remembered", "remembered_from": by["approval_id"]})
 
     async def _settle_calls(self) -> None:
         """Run what can run, pause for what needs a person, until every call of the turn has a result."""
@@ -415,8 +430,14 @@ class AgentRunWorkflow:
         now = int(workflow.now().timestamp())
         by_id = {r.id: r for r in self._requirements}
         for p in patches:
-            decisions.apply(by_id[p.requirement_id], p, now)
-            self._record(by_id[p.requirement_id], p.resolution, payload={"via": via, "resolved_by": p.resolved_by})
+            req = by_id[p.requirement_id]
+            decisions.apply(req, p, now)
+            details: dict[str, Any] = {"via": via, "resolved_by": p.resolved_by}
+            if p.remember:
+                self._remembered[req.tool_execution.tool_name] = {
+                    "approval_id": f"{self._run_id}/{req.id}", "resolved_by": p.resolved_by}
+                details["remember"] = True
+            self._record(req, p.resolution, payload=details)
 
     def _validate(self, items: list[Decision], *, whole_pause: bool) -> None:
         try:
@@ -576,6 +597,7 @@ class AgentRunWorkflow:
             paused=self._status == RunStatus.paused,
             outbox=self._audit.events,
             notices=self._notices.notices,
+            remembered=self._remembered,
             audit_seq=self._audit.seq,
             turn=self._turn,
         )

@@ -32,6 +32,7 @@ class Patch(BaseModel):
     result: str | None = None
     reason: str | None = None
     resolved_by: str | None = None
+    remember: bool = False
 
 
 def find(requirements: list[RunRequirement], resolved_ids: set[str], run_id: str, rid: str) -> RunRequirement:
@@ -67,14 +68,20 @@ def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision,
                 raise InvalidDecisionError(f"{where} needs {quorum} distinct approvers: say who confirms (resolved_by)")
             if by in req.approvals:
                 raise InvalidDecisionError(f"{where}: {by} has already approved; {quorum} distinct approvers are needed")
-            if decision.arguments is not None:
-                raise InvalidDecisionError(f"{where}: arguments cannot be edited when {quorum} approvers must agree")
+            if decision.arguments is not None or decision.remember:
+                raise InvalidDecisionError(
+                    f"{where}: with {quorum} approvers, a confirmation can neither edit arguments nor be remembered"
+                )
             if len(req.approvals) + 1 < quorum:
                 return Patch(requirement_id=req.id, resolution="approval_added", resolved_by=by)
         arguments = None
         if decision.arguments is not None:
             arguments = _tool(agent_name, req).validate_arguments(decision.arguments, context=where)
-        return Patch(requirement_id=req.id, resolution="confirmed", arguments=arguments, resolved_by=by)
+        if decision.remember and req.uncertain_outcome:
+            raise InvalidDecisionError(f"{where}: an uncertain outcome is decided once, not remembered")
+        return Patch(
+            requirement_id=req.id, resolution="confirmed", arguments=arguments, resolved_by=by, remember=decision.remember
+        )
     if isinstance(decision, ProvideInput):
         if req.kind != "user_input":
             raise InvalidDecisionError(f"{where} needs {req.kind}, not user input")
