@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities._agents import agent_named
 from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.models.openai import OpenAIModel
-from hitl.policy import ApprovalPolicy
+from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind, UserInputField
 from hitl.tools import Tool
 
@@ -55,7 +55,7 @@ async def call_model(request: ModelRequest) -> ModelTurn:
         assistant["tool_calls"] = [
             {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
         ]
-    plans = [_plan(agent.tools, cid, name, args) for cid, name, args in calls]
+    plans = [_gate(agent.approval_rules, _plan(agent.tools, cid, name, args)) for cid, name, args in calls]
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
 
 
@@ -173,6 +173,20 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
         except Exception:  # a broken rule must not let a sensitive call through
             kind = "confirmation"
     return base.model_copy(update={"arguments": arguments, "kind": kind})
+
+
+def _gate(rules: list[ApprovalRule], plan: ToolCallPlan) -> ToolCallPlan:
+    """The Agent's approval rules: a call that would run at once may need an approval after all."""
+    if plan.kind is not None or plan.invalid is not None:
+        return plan
+    for rule in rules:
+        if rule.gates(plan.tool_name, plan.arguments):
+            return plan.model_copy(update={
+                "kind": "confirmation",
+                "approval_type": "required",
+                "policy": plan.policy or (rule.policy if rule.policy != ApprovalPolicy() else None),
+            })
+    return plan
 
 
 def _status_error(model: OpenAIModel, exc: openai.APIStatusError) -> ApplicationError:

@@ -16,6 +16,7 @@ from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
 from hitl.decisions import ChangeApproval
 from hitl.notify import Notifier
+from hitl.policy import ApprovalRule
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
@@ -40,6 +41,8 @@ class Agent:
             pydantic data converter); async calls then run on its event loop.
         notifiers: Told when an approval is requested, reminded, escalated or expires
             (``hitl.notify.WebhookNotifier`` or any async callable); they run in the worker.
+        approval_rules: Gate tools that carry no ``@approval`` by name or by a predicate over
+            their arguments (``hitl.policy.ApprovalRule``); evaluated in the worker.
         history_event_limit: Continue-as-new past this many history events.
 
     Raises:
@@ -62,6 +65,7 @@ class Agent:
         history_event_limit: int = 10_000,
         client: Client | None = None,
         notifiers: Sequence[Notifier] | None = None,
+        approval_rules: Sequence[ApprovalRule] | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
@@ -78,6 +82,7 @@ class Agent:
         self.db = db
         self.history_event_limit = history_event_limit
         self.notifiers: list[Notifier] = list(notifiers or [])
+        self.approval_rules: list[ApprovalRule] = list(approval_rules or [])
         self.name = name or self._default_name()
         self._temporal_client = client
         self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ApprovalPolicy", "EscalationStep", "remind", "escalate", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
+__all__ = ["ApprovalRule", "ApprovalPolicy", "EscalationStep", "remind", "escalate", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
 
 SYSTEM_TIMEOUT = "system:timeout"
 """``resolved_by`` of decisions the deadline made."""
@@ -92,6 +92,39 @@ class ApprovalPolicy(BaseModel):
             on_timeout=on_timeout,  # type: ignore[arg-type]
             separation_of_duties=separation_of_duties,
         )
+
+
+class ApprovalRule:
+    """An Agent-level gate: calls of tools that carry no decorator can still need an approval.
+
+    Args:
+        tools: Tool names the rule covers; None covers every tool.
+        when: A predicate over a call's arguments; None means always.
+        policy: The approval policy of the calls it gates (approvers, timeout, ...).
+
+    Example: ``Agent(..., approval_rules=[ApprovalRule(tools=["transfer"], when=lambda a: a["amount"] > 1000)])``
+    """
+
+    def __init__(
+        self,
+        tools: list[str] | None = None,
+        when: Callable[[dict[str, object]], bool] | None = None,
+        policy: ApprovalPolicy | None = None,
+    ) -> None:
+        self.tools = set(tools) if tools is not None else None
+        self.when = when
+        self.policy = policy
+
+    def __repr__(self) -> str:
+        return f"ApprovalRule(tools={sorted(self.tools) if self.tools is not None else 'all'})"
+
+    def gates(self, tool_name: str, arguments: dict[str, object]) -> bool:
+        if self.tools is not None and tool_name not in self.tools:
+            return False
+        try:
+            return self.when is None or bool(self.when(arguments))
+        except Exception:  # a broken rule must not let a call through
+            return True
 
 
 def set_group_resolver(resolver: GroupResolver | None) -> None:

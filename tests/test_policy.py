@@ -230,3 +230,35 @@ async def test_quorum_needs_distinct_approvers_and_any_may_reject(make_agent, sc
         still.requirements[0].reject(reason="not this one", resolved_by="carol")
         final = await agent.acontinue_run(still.run_id, still.requirements)
     assert "rejected by carol" in final.content
+
+
+async def test_agent_rules_gate_undecorated_tools_by_name_and_by_arguments(make_agent, script, running_worker):
+    """ApprovalRule on the Agent: a named tool always asks; another asks only above an amount."""
+    from hitl.policy import ApprovalPolicy, ApprovalRule
+
+    @tool
+    def delete_user(user_id: str) -> str:
+        """Delete a user."""
+        return f"deleted {user_id}"
+
+    @tool
+    def transfer(amount: int) -> str:
+        """Transfer money."""
+        return f"sent {amount}"
+
+    model = script(
+        {"match": "delete", "turns": [{"tool_calls": [{"name": "delete_user", "arguments": {"user_id": "u1"}}]},
+                                      {"content": "{results}"}]},
+        {"match": r"\$(\d+)", "turns": [{"tool_calls": [{"name": "transfer", "arguments": {"amount": "{num:1}"}}]},
+                                          {"content": "{results}"}]},
+    )
+    rules = [ApprovalRule(tools=["delete_user"], policy=ApprovalPolicy(approvers=["admin"])),
+             ApprovalRule(tools=["transfer"], when=lambda args: args["amount"] > 1000)]
+    agent = make_agent(model, [delete_user, transfer], approval_rules=rules)
+    async with running_worker():
+        deletion = await agent.arun("delete u1")
+        assert deletion.is_paused and deletion.requirements[0].approvers == ["admin"]
+        assert deletion.requirements[0].approval_type == "required"
+        assert (await agent.arun("transfer $50")).content == "sent 50"
+        large = await agent.arun("transfer $5000")
+        assert large.is_paused and large.requirements[0].tool_execution.arguments == {"amount": 5000}
