@@ -11,6 +11,9 @@ import time
 from datetime import timedelta
 
 from hitl import Agent, OpenAIChat, tool
+from hitl.approval import approval
+from hitl.notify import Notification
+from hitl.policy import escalate, remind
 
 QUEUE = "hitl-durability-tests"
 SCRIPTS = {
@@ -18,6 +21,8 @@ SCRIPTS = {
         {"tool_calls": [{"name": "ship", "arguments": {"order_id": "o-1"}}]}, {"content": "{results}"}]}]},
     "crash-slow": {"rules": [{"turns": [
         {"tool_calls": [{"name": "slow_write", "arguments": {"key": "k"}}]}, {"content": "{results}"}]}]},
+    "crash-escalate": {"rules": [{"turns": [
+        {"tool_calls": [{"name": "wire", "arguments": {"amount": 9}}]}, {"content": "{results}"}]}]},
     "crash-charge": {"rules": [{"turns": [
         {"tool_calls": [{"name": "charge", "arguments": {"amount": 42}}]}, {"content": "{results}"}]}]},
 }
@@ -53,6 +58,21 @@ def charge(amount: int) -> str:
     return f"charged {amount}"
 
 
+async def log_notification(notification: Notification) -> None:
+    _log(f"notified {notification.kind} level {notification.escalation_level}")
+
+
+@approval(approvers=["alice"], timeout=timedelta(seconds=9),
+          escalation=[remind(after=timedelta(seconds=2)), escalate(after=timedelta(seconds=5), to=["bob"])])
+@tool(requires_confirmation=True)
+def wire(amount: int) -> str:
+    """Wire money (reminds, escalates, expires)."""
+    _log(f"wire {amount}")
+    return f"wired {amount}"
+
+
+escalate_agent = Agent(OpenAIChat("crash-escalate"), name="crash-escalate", tools=[wire], task_queue=QUEUE,
+                       notifiers=[log_notification])
 ship_agent = Agent(OpenAIChat("crash-ship"), name="crash-ship", tools=[ship], task_queue=QUEUE)
 slow_agent = Agent(OpenAIChat("crash-slow"), name="crash-slow", tools=[slow_write], task_queue=QUEUE)
 charge_agent = Agent(OpenAIChat("crash-charge"), name="crash-charge", tools=[charge], task_queue=QUEUE)

@@ -223,3 +223,24 @@ async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_ser
         assert done.content == "archived a.txt"
     finally:
         devstack.stop(proc)
+
+
+async def test_worker_killed_between_escalation_steps_fires_the_next_step_once(workers, tool_log):
+    """SIGKILL after the reminder: a new worker fires the escalation and the expiry, each once."""
+    first = workers()
+    response = await crash_agents.escalate_agent.arun("wire 9")
+    assert response.is_paused
+    await _wait_for(tool_log, "notified reminder level 1")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    workers()
+    await _wait_for(tool_log, "notified expired", timeout=40)
+    for _ in range(100):
+        done = await crash_agents.escalate_agent.aget_run(response.run_id)
+        if done.status == RunStatus.completed:
+            break
+        await asyncio.sleep(0.1)
+    lines = tool_log.read_text().splitlines()
+    assert lines == ["notified requested level 0", "notified reminder level 1", "notified escalated level 2",
+                     "notified expired level 2"]
+    assert done.requirements[0].approvers == ["alice", "bob"] and done.requirements[0].resolution == "expired"
