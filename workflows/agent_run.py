@@ -172,14 +172,21 @@ class AgentRunWorkflow:
 
     def _record_audited_call(self, call: PendingCall) -> None:
         """A call of an ``@approval(type=audit)`` tool that ran with no human step: recorded, not blocked."""
-        now = int(workflow.now().timestamp())
-        req = RunRequirement(
-            id=f"audit-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation", approval_type="audit",
-            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
-                                         arguments=dict(call.arguments), result=call.output),
-            created_at=now, resolution="confirmed", confirmed=True, resolved_by="policy:audit", resolved_at=now,
-        )
+        req = self._decided_without_pause(call, "audit", "audit", "policy:audit", result=call.output)
         self._record(req, "executed", payload={"allowed_by": "policy:audit"}, requirement_kind="none")
+
+    def _decided_without_pause(
+        self, call: PendingCall, id_prefix: str, approval_type: str, resolved_by: str | None, result: str | None = None
+    ) -> RunRequirement:
+        """The approval record of a call that needed no pause: already confirmed, for the audit trail."""
+        now = int(workflow.now().timestamp())
+        return RunRequirement(
+            id=f"{id_prefix}-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation",
+            approval_type=approval_type,  # type: ignore[arg-type]
+            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
+                                         arguments=dict(call.arguments), result=result),
+            created_at=now, resolution="confirmed", confirmed=True, resolved_by=resolved_by, resolved_at=now,
+        )
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -203,14 +210,7 @@ class AgentRunWorkflow:
 
     def _record_remembered_call(self, call: PendingCall, by: dict[str, str | None]) -> None:
         """A call approved by an earlier "for the rest of this run" decision: runs at once, recorded as such."""
-        now = int(workflow.now().timestamp())
-        req = RunRequirement(
-            id=f"req-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation",
-            approval_type=call.plan.approval_type,  # type: ignore[arg-type]
-            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
-                                         arguments=dict(call.arguments)),
-            created_at=now, resolution="confirmed", confirmed=True, resolved_by=by["resolved_by"], resolved_at=now,
-        )
+        req = self._decided_without_pause(call, "req", call.plan.approval_type, by["resolved_by"])
         self._record(req, "confirmed", payload={"via": "remembered", "remembered_from": by["approval_id"]})
 
     async def _settle_calls(self) -> None:
