@@ -21,6 +21,7 @@ import activities
 from hitl import _client
 from hitl.agent import Agent
 from hitl.config import Settings
+from hitl.visibility import register_search_attributes
 from workflows import AgentRunWorkflow
 
 
@@ -75,6 +76,7 @@ async def serve(module_names: Sequence[str], settings: Settings) -> None:
     if not agents:
         raise SystemExit(f"no Agent found in {list(module_names)}")
     client = await _client.connect(settings)
+    await register_search_attributes(client)
     queues = sorted({a.task_queue for a in agents})
     workers = [create_worker(client, q) for q in queues]
     logging.info("serving %s on %s at %s", [a.name for a in agents], queues, settings.temporal_address)

@@ -17,6 +17,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+
 from hitl import errors
 from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
@@ -84,13 +87,12 @@ async def _update(client: Client, run_id: str, name: str, argument: object) -> R
 
 
 async def get(client: Client, run_id: str) -> RunOutput:
-    handle = client.get_workflow_handle(run_id)
     try:
-        description = await handle.describe()
+        status = await _status(client, run_id)
     except RPCError as exc:
         raise await _rpc_error(client, exc, run_id) from None
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        return await handle.query("get_run", result_type=RunOutput)
+    if status == WorkflowExecutionStatus.RUNNING:
+        return await client.get_workflow_handle(run_id).query("get_run", result_type=RunOutput)
     try:
         return await client.get_workflow_handle(run_id, result_type=RunOutput).result()
     except WorkflowFailureError as exc:
@@ -111,8 +113,16 @@ async def _rpc_error(client: Client, exc: RPCError, run_id: str) -> Exception:
     if exc.status != RPCStatusCode.NOT_FOUND:
         return exc
     try:
-        description = await client.get_workflow_handle(run_id).describe()
+        status = await _status(client, run_id)
     except RPCError:
         return errors.RunNotFoundError(f"no run with id {run_id!r} in namespace {client.namespace!r}")
-    status = description.status.name.lower() if description.status else "closed"
-    return errors.RunEndedError(f"run {run_id} has ended ({status}); it takes no decisions")
+    return errors.RunEndedError(f"run {run_id} has ended ({status.name.lower()}); it takes no decisions")
+
+
+async def _status(client: Client, run_id: str) -> WorkflowExecutionStatus:
+    # Not handle.describe(): it decodes search attributes, and the time-skipping server returns an
+    # unset datetime attribute as a null that does not decode.
+    response = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=run_id))
+    )
+    return WorkflowExecutionStatus(response.workflow_execution_info.status)

@@ -112,6 +112,10 @@ class RunInput(BaseModel):
     """Send notifications to the agent's notifiers (set when the Agent has ``notifiers=``)."""
     history_event_limit: int = Field(default=10_000, ge=20)
     """Continue-as-new once the history holds this many events, at the next clean boundary."""
+    search_attributes: bool = False
+    """Keep hitl's search attributes current (set when they are registered in the namespace)."""
+    team_run_id: str | None = None
+    """A team member's run: the team run it works for."""
 
 
 AUDIT = "hitl.mirror_approvals"

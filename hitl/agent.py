@@ -21,6 +21,7 @@ from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement
 from hitl.tools import Tool, as_tool
+from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
 
@@ -123,6 +124,7 @@ class Agent:
             history_event_limit=self.history_event_limit,
             audit=self.db is not None,
             notify=bool(self.notifiers),
+            search_attributes=await register_search_attributes(client),
         )
         return await _runs.start(client, self.task_queue, run_input, run_id or _runs.new_run_id())
 

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
     from workflows import decisions
     from workflows.outbox import AuditOutbox, NoticeQueue
+    from workflows.visibility import PATCH, SearchAttributes
 
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -85,6 +86,7 @@ class AgentRunWorkflow:
         self._remembered = dict(carried.remembered)
         self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
         self._notices = NoticeQueue(inp, carried.notices)
+        self._search = SearchAttributes(inp)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -93,6 +95,7 @@ class AgentRunWorkflow:
             self._mirror_task = asyncio.create_task(self._audit.mirror_forever())
         if inp.notify:
             self._notify_task = asyncio.create_task(self._notices.send_forever())
+        self._show()
         try:
             while True:
                 if not self._calls:
@@ -120,17 +123,23 @@ class AgentRunWorkflow:
             for r in self._requirements:
                 if r.resolution is None:
                     self._record(r, "cancelled", status="cancelled")
+            self._show()
             await self._quiesce()
             raise
         except _ACTIVITY_FAILURES as exc:
             self._status = RunStatus.error
             self._error = _cause_message(exc)
+            self._show()
             await self._quiesce()
             raise ApplicationError(
                 f"run {self._run_id} failed: {self._error}", type=_cause_type(exc), non_retryable=True
             ) from None
+        self._show()
         await self._quiesce()
         return self._output()
+
+    def _show(self) -> None:
+        self._search.publish(self._status, self._requirements)
 
     async def _quiesce(self) -> None:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
@@ -288,6 +297,7 @@ class AgentRunWorkflow:
             await self._continue_as_new_if_due()
         await self._wait_for_decisions()
         self._status = RunStatus.running
+        self._show()
         by_id = {r.id: r for r in self._requirements}
         for call in waiting:
             self._resolve_call(call, by_id[call.requirement_id or ""])
@@ -299,18 +309,21 @@ class AgentRunWorkflow:
         each step fires once. A reassignment or extension wakes the loop to set them anew.
         """
         decided = lambda: all(r.resolution is not None for r in self._requirements)  # noqa: E731
+        # Histories from before search attributes woke only when all was decided.
+        each_decision = workflow.patched(PATCH)
         while not decided():
+            self._show()
+            seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
+            changed = lambda: decided() or seen != (  # noqa: E731
+                self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
             due = [t for r in self._requirements if r.resolution is None for t in _clock(r)]
             if not due:
-                await workflow.wait_condition(decided)
-                return
+                await workflow.wait_condition(changed if each_decision else decided)
+                continue
             remaining = min(due) - workflow.now().timestamp()
             if remaining > 0:
-                seen = self._policy_changes
                 try:
-                    await workflow.wait_condition(
-                        lambda: decided() or self._policy_changes != seen, timeout=timedelta(seconds=remaining)
-                    )
+                    await workflow.wait_condition(changed, timeout=timedelta(seconds=remaining))
                     continue
                 except asyncio.TimeoutError:
                     pass
