@@ -17,7 +17,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities._agents import agent_named
-from hitl._wire import CALL_MODEL, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
 from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind, UserInputField
@@ -55,7 +56,8 @@ async def call_model(request: ModelRequest) -> ModelTurn:
         assistant["tool_calls"] = [
             {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
         ]
-    plans = [_gate(agent.approval_rules, _plan(agent.tools, cid, name, args)) for cid, name, args in calls]
+    plans = [_delegation(agent, _gate(agent.approval_rules, _plan(agent.tools, cid, name, args)))
+             for cid, name, args in calls]
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
 
 
@@ -187,6 +189,26 @@ def _gate(rules: list[ApprovalRule], plan: ToolCallPlan) -> ToolCallPlan:
                 "policy": plan.policy or (rule.policy if rule.policy != ApprovalPolicy() else None),
             })
     return plan
+
+
+def _delegation(agent: Agent, plan: ToolCallPlan) -> ToolCallPlan:
+    """A team's delegation call: name the member and how its run is set up."""
+    t = agent.tools.get(plan.tool_name)
+    if plan.invalid is not None or t is None or t.delegates_to is None:
+        return plan
+    wanted = plan.arguments.get("member_id")
+    member = t.delegates_to.get(wanted)
+    if member is None:
+        return plan.model_copy(update={
+            "invalid": f"Unknown member {wanted!r}; the team's members are {sorted(t.delegates_to)}"})
+    borrowed = member.db is None and agent.db is not None
+    return plan.model_copy(update={"member": MemberPlan(
+        agent_name=member.name,
+        audit=member.db is not None or borrowed,
+        audit_agent=agent.name if borrowed else None,
+        notify=bool(member.notifiers),
+        history_event_limit=member.history_event_limit,
+    )})
 
 
 def _status_error(model: OpenAIModel, exc: openai.APIStatusError) -> ApplicationError:

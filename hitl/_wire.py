@@ -29,6 +29,17 @@ class ModelRequest(BaseModel):
     messages: list[Message]
 
 
+class MemberPlan(BaseModel):
+    """A team's delegation call: which member runs the task, and how its run is set up."""
+
+    agent_name: str
+    audit: bool = False
+    audit_agent: str | None = None
+    """Whose database the member's approvals are mirrored into, when not its own (its team's)."""
+    notify: bool = False
+    history_event_limit: int = Field(default=10_000, ge=20)
+
+
 class ToolCallPlan(BaseModel):
     """One tool call of a model turn, with what the worker decided about it."""
 
@@ -46,6 +57,8 @@ class ToolCallPlan(BaseModel):
     policy: ApprovalPolicy | None = None
     timeout_seconds: float = 300.0
     max_attempts: int = 3
+    member: MemberPlan | None = None
+    """Set on a team's delegation call: the task runs as the member's own run, a child workflow."""
 
 
 class ModelTurn(BaseModel):
@@ -96,6 +109,8 @@ class CarriedState(BaseModel):
     """Tools approved for the rest of the run: tool name -> {approval_id, resolved_by} that said so."""
     audit_seq: dict[str, int] = Field(default_factory=dict)
     turn: int = 0
+    reported: int = 0
+    """A team member's run: the version of its latest report to the team."""
 
 
 class RunInput(BaseModel):
@@ -116,6 +131,8 @@ class RunInput(BaseModel):
     """Keep hitl's search attributes current (set when they are registered in the namespace)."""
     team_run_id: str | None = None
     """A team member's run: the team run it works for."""
+    audit_agent: str | None = None
+    """Mirror approvals into this agent's database instead (a member without one uses its team's)."""
 
 
 AUDIT = "hitl.mirror_approvals"
@@ -139,6 +156,7 @@ class ApprovalEvent(BaseModel):
     session_id: str | None = None
     user_id: str | None = None
     agent_name: str
+    team_run_id: str | None = None
     requirement_kind: str
     approval_type: str
     status: str
@@ -148,6 +166,19 @@ class ApprovalEvent(BaseModel):
     resolved_by: str | None = None
     resolved_at: float | None = None
     resolution: dict[str, Any] | None = None
+
+
+MEMBER_PROGRESS = "member_progress"
+
+
+class MemberProgress(BaseModel):
+    """A member's run tells its team run about its requirements (the ``member_progress`` signal)."""
+
+    member_run_id: str
+    agent_name: str
+    version: int
+    """Increases with each report; a team ignores a report older than one it has."""
+    requirements: list[RunRequirement] = Field(default_factory=list)
 
 
 class NotifyRequest(BaseModel):

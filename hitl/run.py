@@ -79,6 +79,10 @@ class RunRequirement(BaseModel):
     """How many of the policy's escalation steps have fired."""
     paused_at: float | None = None
     """Epoch seconds the pause began: escalation steps are measured from here."""
+    member_agent_name: str | None = None
+    """On a team run: the member whose tool call this is (decide it on the team run all the same)."""
+    member_run_id: str | None = None
+    """On a team run: the member's own run (a child workflow); the id is ``<member_run_id>/<its id>``."""
 
     @property
     def approvers(self) -> list[str]:

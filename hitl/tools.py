@@ -74,6 +74,8 @@ class Tool:
         if timeout <= timedelta(0):
             raise ToolDefinitionError(f"tool {self.name!r}: timeout must be positive, got {timeout}")
         self.requires_confirmation = requires_confirmation
+        self.delegates_to: dict[str, Any] | None = None
+        """Set on a team's delegation tool: member name -> Agent."""
         self.requires_user_input = requires_user_input
         self.external_execution = external_execution
         self.idempotent = idempotent

@@ -22,11 +22,13 @@ with workflow.unsafe.imports_passed_through():
 
     from hitl._wire import (
         CALL_MODEL,
+        MEMBER_PROGRESS,
         RUN_TOOL,
         WORKFLOW_NAME,
         CarriedState,
         ModelRequest,
         ModelTurn,
+        MemberProgress,
         PendingCall,
         RunInput,
         ToolCallPlan,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionNotAllowedError,
         HitlError,
         InvalidDecisionError,
+        RequirementNotFoundError,
         RunEndedError,
         UnresolvedRequirementsError,
     )
@@ -54,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
     from workflows import decisions
     from workflows.outbox import AuditOutbox, NoticeQueue
+    from workflows.team import MemberRuns
     from workflows.visibility import PATCH, SearchAttributes
 
 MODEL_RETRY = RetryPolicy(
@@ -87,6 +91,9 @@ class AgentRunWorkflow:
         self._audit = AuditOutbox(self._run_id, inp, carried.outbox, carried.audit_seq)
         self._notices = NoticeQueue(inp, carried.notices)
         self._search = SearchAttributes(inp)
+        self._members = MemberRuns(self._run_id, inp)
+        self._reported = carried.reported
+        self._last_report: list[dict[str, Any]] | None = None
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -115,6 +122,7 @@ class AgentRunWorkflow:
                 )
                 self._calls = []
                 self._turn += 1
+                self._resolved_ids.update(self._members.finish_turn())
                 if workflow.all_handlers_finished():
                     # Not while a continue_run waits for the next pause: it would lose its answer.
                     await self._continue_as_new_if_due()
@@ -139,7 +147,20 @@ class AgentRunWorkflow:
         return self._output()
 
     def _show(self) -> None:
-        self._search.publish(self._status, self._requirements)
+        """Keep the search attributes, and a member run's team, up to date."""
+        self._search.publish(self._effective_status(), self._all_requirements())
+        if self._input.team_run_id is not None:
+            self._report_to_team(self._input.team_run_id)
+
+    def _report_to_team(self, team_run_id: str) -> None:
+        now = [r.model_dump() for r in self._requirements]
+        if now == (self._last_report or []):
+            return
+        self._last_report = now
+        self._reported += 1
+        progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
+                                  version=self._reported, requirements=self._requirements)
+        asyncio.create_task(_tell(team_run_id, progress))
 
     async def _quiesce(self) -> None:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
@@ -235,6 +256,9 @@ class AgentRunWorkflow:
 
     async def _execute(self, call: PendingCall) -> None:
         plan = call.plan
+        if plan.member is not None:
+            call.state, call.output = "done", await self._members.run(call, self._turn)
+            return
         request = ToolRunRequest(
             run_id=self._run_id,
             agent_name=self._input.agent_name,
@@ -424,27 +448,32 @@ class AgentRunWorkflow:
                     f"run {self._run_id}: two decisions for requirement {d.requirement_id!r} in one call"
                 )
             seen.add(d.requirement_id)
-            req = decisions.find(self._requirements, self._resolved_ids, self._run_id, d.requirement_id)
+            req = self._find(d.requirement_id)
             try:
-                patches.append(decisions.check(self._input.agent_name, self._run_id, req, d, self._input.user_id))
+                agent_name = req.member_agent_name or self._input.agent_name
+                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise
         if whole_pause:
-            left = [r for r in self._requirements if r.resolution is None and r.id not in seen]
+            left = [r for r in self._all_requirements() if r.resolution is None and r.id not in seen]
             if left:
                 names = ", ".join(f"{r.id} ({r.tool_execution.tool_name})" for r in left)
                 raise UnresolvedRequirementsError(f"run {self._run_id}: requirements left without a decision: {names}")
-            if not items and self._status != RunStatus.paused:
+            if not items and self._effective_status() != RunStatus.paused:
                 raise UnresolvedRequirementsError(f"run {self._run_id} is not paused; there is nothing to continue")
         return patches
 
-    def _apply(self, patches: list[decisions.Patch], via: str) -> None:
+    def _apply(self, items: list[Decision], patches: list[decisions.Patch], via: str) -> None:
         now = int(workflow.now().timestamp())
-        by_id = {r.id: r for r in self._requirements}
-        for p in patches:
+        by_id = {r.id: r for r in self._all_requirements()}
+        for d, p in zip(items, patches, strict=True):
             req = by_id[p.requirement_id]
             decisions.apply(req, p, now)
+            if req.member_run_id is not None:
+                # The member owns it: it records the decision, runs the tool and reports back.
+                self._members.forward(req, d.action, d)
+                continue
             details: dict[str, Any] = {"via": via, "resolved_by": p.resolved_by}
             if p.remember:
                 self._remembered[req.tool_execution.tool_name] = {
@@ -463,9 +492,12 @@ class AgentRunWorkflow:
     def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
         """Check (again: another caller may have decided since validation) and apply, or refuse."""
         try:
-            self._apply(self._check_all(items, whole_pause=whole_pause), via)
+            self._apply(items, self._check_all(items, whole_pause=whole_pause), via)
         except HitlError as exc:
             refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
+            for r in self._members.requirements:
+                if refused is not None and r.id == refused.requirement_id and isinstance(exc, DecisionNotAllowedError):
+                    self._members.forward(r, refused.action, refused)  # the member refuses it and records that
             for r in self._requirements:
                 if refused is not None and r.id == refused.requirement_id:
                     # Kept on the approval's history; it changes nothing else.
@@ -481,7 +513,7 @@ class AgentRunWorkflow:
             self._decide_now(request.decisions, whole_pause=True, via="update")
         except HitlError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        if any(r.resolution is None for r in self._requirements):
+        if any(r.resolution is None for r in self._all_requirements()):
             return self._output()  # a quorum still short of approvers: the pause goes on
         await workflow.wait_condition(lambda: self._progressed(pause))
         return self._output()
@@ -506,7 +538,12 @@ class AgentRunWorkflow:
     def _change(self, change: ChangeApproval) -> None:
         if self._status.is_final:
             raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-        req = decisions.find(self._requirements, self._resolved_ids, self._run_id, change.requirement_id)
+        req = self._find(change.requirement_id)
+        if req.member_run_id is not None:
+            if change.approvers is not None:
+                ApprovalPolicy(approvers=change.approvers)
+            self._members.forward(req, "change_approval", change)
+            return
         policy = req.policy or ApprovalPolicy()
         details: dict[str, Any] = {"changed_by": change.changed_by}
         if change.approvers is not None:
@@ -534,7 +571,7 @@ class AgentRunWorkflow:
         try:
             if self._status.is_final:
                 raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-            decisions.find(self._requirements, self._resolved_ids, self._run_id, change.requirement_id)
+            self._find(change.requirement_id)
             if change.approvers is not None:
                 ApprovalPolicy(approvers=change.approvers)
         except (HitlError, pydantic.ValidationError) as exc:
@@ -554,7 +591,14 @@ class AgentRunWorkflow:
         return self._output()
 
     def _progressed(self, pause: int) -> bool:
-        return self._status.is_final or (self._status == RunStatus.paused and self._pauses > pause)
+        return self._status.is_final or (self._effective_status() == RunStatus.paused and self._pauses > pause)
+
+    @workflow.signal(name=MEMBER_PROGRESS)
+    def member_progress(self, progress: MemberProgress) -> None:
+        """A member run's requirements changed: a new pause of the team, or a decision or deadline acted."""
+        if self._members.report(progress):
+            self._pauses += 1
+        self._show()
 
     def _signal(self, decision: Decision) -> None:
         try:
@@ -589,12 +633,37 @@ class AgentRunWorkflow:
             run_id=self._run_id,
             agent_name=self._input.agent_name,
             session_id=self._input.session_id,
-            status=self._status,
+            status=self._effective_status(),
             content=self._content,
             error=self._error,
-            requirements=[r.model_copy(deep=True) for r in self._requirements],
+            requirements=[r.model_copy(deep=True) for r in self._all_requirements()],
             pauses=self._pauses,
         )
+
+    def _all_requirements(self) -> list[RunRequirement]:
+        """This run's requirements, then (on a team run) those of its members working now."""
+        return self._requirements + self._members.requirements if self._members.views else self._requirements
+
+    def _effective_status(self) -> RunStatus:
+        """A team run is paused while any member waits for a decision."""
+        if self._status == RunStatus.running and any(r.resolution is None for r in self._members.requirements):
+            return RunStatus.paused
+        return self._status
+
+    def _find(self, rid: str) -> RunRequirement:
+        """The requirement a decision names: this run's, or a member's by the team's id or its own."""
+        try:
+            return decisions.find(self._requirements, self._resolved_ids, self._run_id, rid)
+        except RequirementNotFoundError:
+            members = self._members.requirements
+            hits = [r for r in members if r.id == rid] or [r for r in members if r.id.endswith("/" + rid)]
+            if len(hits) > 1:
+                raise InvalidDecisionError(
+                    f"run {self._run_id}: requirement {rid!r} names several members' requirements "
+                    f"({', '.join(r.id for r in hits)}); use the team's id") from None
+            if not hits:
+                raise
+            return decisions.find(hits, self._resolved_ids, self._run_id, hits[0].id)
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -613,6 +682,7 @@ class AgentRunWorkflow:
             remembered=self._remembered,
             audit_seq=self._audit.seq,
             turn=self._turn,
+            reported=self._reported,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
 
@@ -624,6 +694,13 @@ def _clock(req: RunRequirement) -> list[float]:
     if req.paused_at is not None and req.escalation_level < len(steps):
         times.append(req.paused_at + steps[req.escalation_level].after_seconds)
     return times
+
+
+async def _tell(team_run_id: str, progress: MemberProgress) -> None:
+    try:
+        await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
+    except Exception as exc:  # the team run is gone: nobody to tell
+        workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
 
 
 # A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.

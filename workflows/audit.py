@@ -22,7 +22,7 @@ def digest(arguments: dict[str, Any]) -> str:
 def event(
     *, run_id: str, agent_name: str, session_id: str | None, user_id: str | None, approval_type: str,
     req: RunRequirement, seq: int, kind: str, at: float, payload: dict[str, Any] | None = None,
-    status: str | None = None, requirement_kind: str | None = None,
+    status: str | None = None, requirement_kind: str | None = None, team_run_id: str | None = None,
 ) -> ApprovalEvent:
     te = req.tool_execution
     context: dict[str, Any] = {"tool_name": te.tool_name, "tool_call_id": te.tool_call_id, "arguments": te.arguments}
@@ -59,6 +59,7 @@ def event(
         session_id=session_id,
         user_id=user_id,
         agent_name=agent_name,
+        team_run_id=team_run_id,
         requirement_kind=requirement_kind or req.kind,
         approval_type=approval_type,
         status=status or STATUS[req.resolution],

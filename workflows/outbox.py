@@ -54,6 +54,7 @@ class AuditOutbox:
             run_id=self._run_id, agent_name=self._input.agent_name, session_id=self._input.session_id,
             user_id=self._input.user_id, approval_type=req.approval_type, req=req, seq=self.seq[approval_id],
             kind=kind, at=workflow.now().timestamp(), payload=payload, status=status, requirement_kind=requirement_kind,
+            team_run_id=self._input.team_run_id,
         ))
 
     async def mirror_forever(self) -> None:
@@ -64,7 +65,7 @@ class AuditOutbox:
             self._writing = True
             try:
                 await workflow.execute_activity(
-                    AUDIT, MirrorRequest(agent_name=self._input.agent_name, events=batch),
+                    AUDIT, MirrorRequest(agent_name=self._input.audit_agent or self._input.agent_name, events=batch),
                     start_to_close_timeout=timedelta(seconds=30), retry_policy=AUDIT_RETRY, summary="audit mirror",
                 )
             except (ActivityError, ApplicationError) as exc:  # non-retryable only: wait for a fixed worker

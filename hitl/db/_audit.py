@@ -32,8 +32,8 @@ async def write_events(conn: AsyncConnection[Any], approvals: str, events: list[
     events_table = sql.Identifier(f"{approvals}_events")
     upsert = sql.SQL(
         "INSERT INTO {t} (id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type,"
-        " status, context, arguments_digest, created_at, resolved_by, resolved_at, resolution, version)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " status, context, arguments_digest, created_at, resolved_by, resolved_at, resolution, version, team_run_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, context = excluded.context,"
         " arguments_digest = excluded.arguments_digest, resolved_by = excluded.resolved_by,"
         " resolved_at = excluded.resolved_at, resolution = excluded.resolution, version = excluded.version"
@@ -50,7 +50,7 @@ async def write_events(conn: AsyncConnection[Any], approvals: str, events: list[
                 ev.approval_id, ev.run_id, ev.requirement_id, ev.session_id, ev.user_id, ev.agent_name, ev.requirement_kind,
                 ev.approval_type, ev.status, Jsonb(ev.context), ev.arguments_digest, _ts(ev.created_at),
                 ev.resolved_by, _ts(ev.resolved_at), Jsonb(ev.resolution) if ev.resolution is not None else None,
-                ev.seq,
+                ev.seq, ev.team_run_id,
             ))
             prev_hash = ""
             if ev.seq > 1:

@@ -12,7 +12,7 @@ from hitl.errors import InvalidDecisionError
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
     "id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type, status,"
-    " context, arguments_digest, created_at, resolved_by, resolved_at, resolution"
+    " context, arguments_digest, created_at, resolved_by, resolved_at, resolution, team_run_id"
 )
 # Agno's keyword filters and the column each stands for.
 AGNO_KEYWORDS = {"run_id": "run_id", "user_id": "user_id", "approval_type": "approval_type",
@@ -45,7 +45,7 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
     for key, value in filters.items():
         if value is None:
             continue
-        if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind", "tool_name"):
+        if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind", "tool_name", "team_run_id"):
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(AGNO_KEYWORDS.get(key, key))))
             params.append(value)
         elif key == "created_at_gte":
@@ -65,7 +65,7 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
             params.extend([start, end])
         else:
             raise InvalidDecisionError(
-                f"unknown approval filter {key!r}; use one of run_id, tool_name, agent_name, resolved_by, "
+                f"unknown approval filter {key!r}; use one of run_id, team_run_id, tool_name, agent_name, resolved_by, "
                 "created_at_gte, created_at_lte, month, user_id, approval_type, pause_type, agent_id, session_id"
             )
     if not clauses:

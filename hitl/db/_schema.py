@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-MIGRATIONS = ["001_approvals.sql"]
+MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 
@@ -25,6 +25,7 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals_resolved_by": sql.Identifier(f"{base}_resolved_by_idx"),
         "approvals_pending": sql.Identifier(f"{base}_pending_idx"),
         "approvals_user": sql.Identifier(f"{base}_user_idx"),
+        "approvals_team_run": sql.Identifier(f"{base}_team_run_idx"),
         "events_append_only": sql.Identifier(f"{base}_events_append_only"),
         "events_no_truncate": sql.Identifier(f"{base}_events_no_truncate"),
     }

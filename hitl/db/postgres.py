@@ -128,7 +128,7 @@ class PostgresDb:
     ) -> tuple[list[dict[str, Any]], int]:
         """Approval records matching ``status`` and ``filters``, one page of them, and how many match.
 
-        Filters: ``run_id``, ``tool_name``, ``agent_name``, ``resolved_by``, ``created_at_gte``,
+        Filters: ``run_id``, ``team_run_id`` (a team run's member approvals), ``tool_name``, ``agent_name``, ``resolved_by``, ``created_at_gte``,
         ``created_at_lte`` (epoch seconds or ISO dates), ``month`` (``"2026-11"``); Agno's keywords
         ``run_id=``, ``user_id=``, ``approval_type=``, ``pause_type=``, ``agent_id=`` work too.
         """

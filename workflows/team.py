@@ -1,0 +1,132 @@
+"""A team run's members: each delegation is a child run of the member agent.
+
+The team shows each member's requirements under the id ``<member_run_id>/<requirement_id>``
+(the member's audit id too). Decisions on them are applied to the team's copy at once, so the
+team can answer its caller, and sent on to the member by signal; the member, which owns the
+requirement, reports back whatever it then holds (``member_progress``), and that wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from hitl._wire import WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
+    from hitl.run import RunOutput, RunRequirement, RunStatus
+
+
+class MemberView:
+    """What the team knows of one member run."""
+
+    def __init__(self, member_run_id: str, agent_name: str) -> None:
+        self.member_run_id = member_run_id
+        self.agent_name = agent_name
+        self.version = 0
+        self.requirements: list[RunRequirement] = []
+        self.active = True
+
+
+class MemberRuns:
+    def __init__(self, run_id: str, run_input: RunInput) -> None:
+        self._run_id = run_id
+        self._input = run_input
+        self.views: dict[str, MemberView] = {}
+
+    # ---------------------------------------------------------------- delegation
+    async def run(self, call: PendingCall, turn: int) -> str:
+        """Run the member on its task as a child workflow; its answer is the call's result."""
+        plan = call.plan
+        member = plan.member
+        assert member is not None
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", member.agent_name).strip("-") or "member"
+        member_run_id = f"{self._run_id}.{slug}.{turn + 1}-{plan.tool_call_id}"
+        self.views[member_run_id] = MemberView(member_run_id, member.agent_name)
+        child_input = RunInput(
+            agent_name=member.agent_name,
+            message=str(call.arguments.get("task", "")),
+            session_id=self._input.session_id,
+            user_id=self._input.user_id,
+            audit=member.audit,
+            audit_agent=member.audit_agent,
+            notify=member.notify,
+            history_event_limit=member.history_event_limit,
+            search_attributes=self._input.search_attributes,
+            team_run_id=self._run_id,
+        )
+        try:
+            output = await workflow.execute_child_workflow(
+                WORKFLOW_NAME, child_input, id=member_run_id, task_queue=workflow.info().task_queue,
+                result_type=RunOutput, parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=f"{member.agent_name}: {child_input.message[:200]}",
+            )
+        except ChildWorkflowError as exc:
+            cause = exc.cause
+            detail = getattr(cause, "message", None) or str(cause or exc)
+            return f"Error: member {member.agent_name!r} failed: {detail}"
+        finally:
+            self.views[member_run_id].active = False
+        if output.status == RunStatus.completed:
+            return output.content or ""
+        return f"Member {member.agent_name!r} did not finish ({output.status.value}): {output.content or output.error}"
+
+    # ---------------------------------------------------------------- what members report
+    def report(self, progress: MemberProgress) -> bool:
+        """Take a member's report; True when it raises a requirement the team had not seen."""
+        view = self.views.get(progress.member_run_id)
+        if view is None or not view.active or progress.version <= view.version:
+            return False  # late, or out of order: what the team holds is newer
+        view.version = progress.version
+        known = {r.id: r for r in view.requirements}
+        fresh = []
+        for r in progress.requirements:
+            shown = self._shown(view, r)
+            mine = known.get(shown.id)
+            if mine is not None and mine.resolution is not None and shown.resolution is None:
+                shown = mine  # a decision the team sent is on its way to the member
+            fresh.append(shown)
+        raised = any(r.resolution is None and r.id not in known for r in fresh)
+        view.requirements = fresh
+        return raised
+
+    def _shown(self, view: MemberView, req: RunRequirement) -> RunRequirement:
+        return req.model_copy(update={
+            "id": f"{view.member_run_id}/{req.id}",
+            "member_agent_name": view.agent_name,
+            "member_run_id": view.member_run_id,
+        })
+
+    @property
+    def requirements(self) -> list[RunRequirement]:
+        return [r for v in self.views.values() for r in v.requirements]
+
+    def finish_turn(self) -> list[str]:
+        """Forget this turn's members; the ids of their requirements, now resolved for good."""
+        ids = [r.id for r in self.requirements]
+        self.views.clear()
+        return ids
+
+    # ---------------------------------------------------------------- decisions sent on
+    def owner(self, req: RunRequirement) -> MemberView | None:
+        return self.views.get(req.member_run_id or "") if req.member_run_id else None
+
+    def forward(self, req: RunRequirement, signal: str, payload: BaseModel) -> None:
+        """Send a decision (or change) on a member's requirement to the member, under its own id."""
+        view = self.owner(req)
+        assert view is not None
+        bare = req.id[len(view.member_run_id) + 1:]
+        moved = payload.model_copy(update={"requirement_id": bare})
+        asyncio.create_task(_signal(view.member_run_id, signal, moved))
+
+
+async def _signal(run_id: str, name: str, payload: Any) -> None:
+    try:
+        await workflow.get_external_workflow_handle(run_id).signal(name, payload)
+    except Exception as exc:  # the member ended meanwhile: its own report says how
+        workflow.logger.warning("could not send %s to member run %s: %s", name, run_id, exc)
