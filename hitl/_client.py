@@ -27,3 +27,9 @@ async def connect(settings: Settings) -> Client:
             ) from exc
         _clients[key] = client
     return client
+
+
+def forget(loop: asyncio.AbstractEventLoop) -> None:
+    """Drop the clients made on ``loop`` (it is shutting down)."""
+    for key in [k for k in _clients if k[0] == id(loop)]:
+        del _clients[key]

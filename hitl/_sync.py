@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import gc
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -18,9 +20,25 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="hitl-sync", daemon=True).start()
+            thread = threading.Thread(target=loop.run_forever, name="hitl-sync", daemon=True)
+            thread.start()
+            atexit.register(_shutdown, loop, thread)
             _loop = loop
         return _loop
+
+
+def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """Stop the loop and free its Temporal clients while the interpreter is still whole.
+
+    Left to interpreter finalization, the clients' native threads could call back into a
+    half-torn-down Python and abort the process after the program's work was done.
+    """
+    from hitl import _client
+
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    _client.forget(loop)
+    gc.collect()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

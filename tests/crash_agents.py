@@ -14,6 +14,7 @@ from hitl import Agent, OpenAIChat, tool
 from hitl.approval import approval
 from hitl.notify import Notification
 from hitl.policy import escalate, remind
+from hitl.team import Team
 
 QUEUE = "hitl-durability-tests"
 SCRIPTS = {
@@ -25,6 +26,11 @@ SCRIPTS = {
         {"tool_calls": [{"name": "wire", "arguments": {"amount": 9}}]}, {"content": "{results}"}]}]},
     "crash-charge": {"rules": [{"turns": [
         {"tool_calls": [{"name": "charge", "arguments": {"amount": 42}}]}, {"content": "{results}"}]}]},
+    "crash-team-leader": {"rules": [{"turns": [
+        {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": "crash-shipper", "task": "ship o-7"}}]},
+        {"content": "Team: {results}"}]}]},
+    "crash-shipper": {"rules": [{"match": "ship (\\S+)", "turns": [
+        {"tool_calls": [{"name": "ship", "arguments": {"order_id": "{1}"}}]}, {"content": "Shipper: {results}"}]}]},
 }
 
 
@@ -76,3 +82,5 @@ escalate_agent = Agent(OpenAIChat("crash-escalate"), name="crash-escalate", tool
 ship_agent = Agent(OpenAIChat("crash-ship"), name="crash-ship", tools=[ship], task_queue=QUEUE)
 slow_agent = Agent(OpenAIChat("crash-slow"), name="crash-slow", tools=[slow_write], task_queue=QUEUE)
 charge_agent = Agent(OpenAIChat("crash-charge"), name="crash-charge", tools=[charge], task_queue=QUEUE)
+shipper = Agent(OpenAIChat("crash-shipper"), name="crash-shipper", role="Ships orders", tools=[ship], task_queue=QUEUE)
+shipping_team = Team(agents=[shipper], model=OpenAIChat("crash-team-leader"), name="crash-shipping-team", task_queue=QUEUE)

@@ -68,7 +68,7 @@ async def test_pending_requirement_survives_continue_as_new(make_agent, script, 
             await handle.signal("confirm", {"requirement_id": response.active_requirements[0].id})
             for _ in range(100):
                 now = await agent.aget_run(response.run_id)
-                if now.status != "running" and now.pauses != response.pauses or not now.is_paused:
+                if now.status.is_final or (now.is_paused and now.pauses != response.pauses):
                     break
                 await asyncio.sleep(0.05)
             response = now

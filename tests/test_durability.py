@@ -244,3 +244,19 @@ async def test_worker_killed_between_escalation_steps_fires_the_next_step_once(w
     assert lines == ["notified requested level 0", "notified reminder level 1", "notified escalated level 2",
                      "notified expired level 2"]
     assert done.requirements[0].approvers == ["alice", "bob"] and done.requirements[0].resolution == "expired"
+
+
+async def test_worker_killed_while_a_team_member_is_paused(workers, tool_log):
+    """`worker.py --agents` serves Teams; SIGKILL it while a member waits, and a new worker finishes the team run."""
+    first = workers()
+    response = await crash_agents.shipping_team.arun("ship the order")
+    assert response.is_paused
+    [req] = response.active_requirements
+    assert req.member_agent_name == "crash-shipper"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    workers()
+    req.confirm(resolved_by="ops")
+    done = await crash_agents.shipping_team.acontinue_run(response.run_id, response.requirements)
+    assert done.status == RunStatus.completed and done.content == "Team: Shipper: shipped o-7"
+    assert tool_log.read_text().splitlines() == ["ship o-7"]

@@ -9,21 +9,37 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
+from datetime import timedelta
 
 import pytest
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from hitl import Agent, OpenAIChat, PostgresDb, RunStatus, tool
 from hitl.approval import approval
 from hitl.decisions import Confirm, Reject
 from hitl.errors import ConfigurationError
+from hitl.policy import SYSTEM_TIMEOUT, remind
+from hitl.run import RunOutput
 from hitl.team import Team
+from tests.test_policy import skipping  # noqa: F401 - fixture: the time-skipping server
+from worker import create_worker
 
 TRADES: list[tuple[str, int]] = []
+SEARCHES: list[str] = []
 
 
 @tool
 def search_market_data(symbol: str) -> str:
     """Look up market data for a stock."""
+    SEARCHES.append(symbol)
+    return f"{symbol} trades at 190, analysts say buy"
+
+
+@tool(requires_confirmation=True)
+def search_paid_data(symbol: str) -> str:
+    """Look up market data from a paid source (someone must approve the cost)."""
+    SEARCHES.append(symbol)
     return f"{symbol} trades at 190, analysts say buy"
 
 
@@ -46,6 +62,9 @@ LEADER = [
 MEMBERS = [
     {"match": "^Research (\\w+)", "turns": [{"tool_calls": [{"name": "search_market_data", "arguments": {"symbol": "{1}"}}]},
                                             {"content": "Research: {results}"}]},
+    {"match": "^Paid research (\\w+)", "turns": [{"tool_calls": [{"name": "search_paid_data",
+                                                                  "arguments": {"symbol": "{1}"}}]},
+                                                 {"content": "Research: {results}"}]},
     {"match": "^Buy (\\d+) (\\w+)", "turns": [{"tool_calls": [{"name": "execute_trade",
                                                                "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
                                               {"content": "Trader: {results}"}]},
@@ -61,13 +80,13 @@ def db(database_url):
 
 @pytest.fixture
 def make_team(model_server, script, task_queue, temporal_server):
-    def make(*, db=None, trader_tools=None, **kwargs):
+    def make(*, db=None, trader_tools=None, research_tools=None, **kwargs):
         base = model_server.base_url
         members_model = script(*MEMBERS)
         suffix = uuid.uuid4().hex[:6]
         research_agent = Agent(
             OpenAIChat(members_model, base_url=base), name=f"Researcher-{suffix}", role="Research stocks",
-            tools=[search_market_data], task_queue=task_queue)
+            tools=research_tools or [search_market_data], task_queue=task_queue)
         trader_agent = Agent(
             OpenAIChat(members_model, base_url=base), name=f"Trader-{suffix}", role="Execute trades",
             tools=trader_tools or [execute_trade], task_queue=task_queue)
@@ -147,3 +166,105 @@ def test_team_needs_members_with_distinct_names():
         Team(members=[a, a])
     with pytest.raises(ConfigurationError, match="not both"):
         Team(agents=[a], members=[a])
+
+
+async def test_members_without_a_human_step_keep_working_while_another_is_paused(make_team, running_worker):
+    """The leader delegates to both at once: the Researcher finishes while the Trader waits."""
+    team, researcher, _ = make_team()
+    SEARCHES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 3 shares of NVDA")
+        assert response.is_paused
+        for _ in range(100):
+            if SEARCHES:
+                break
+            await asyncio.sleep(0.05)
+        assert SEARCHES == ["NVDA"]
+        still = await team.aget_run(response.run_id)
+        assert still.is_paused and [r.member_agent_name for r in still.active_requirements] != [researcher.name]
+
+
+async def test_two_members_paused_at_once_are_decided_in_one_continue_run(make_team, running_worker):
+    leader = [{"match": "Buy (\\d+) shares of (\\w+)",
+               "turns": [{"tool_calls": [
+                   {"name": "delegate_task_to_member", "arguments": {"member_id": "Researcher", "task": "Paid research {2}"}},
+                   {"name": "delegate_task_to_member", "arguments": {"member_id": "Trader", "task": "Buy {1} {2}"}}]},
+                   {"content": "Team report: {results}"}]}]
+    team, researcher, trader = make_team(research_tools=[search_paid_data], leader=leader)
+    SEARCHES.clear()
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 2 shares of AMD")
+        for _ in range(100):
+            if len(response.active_requirements) == 2:
+                break
+            await asyncio.sleep(0.05)
+            response = await team.aget_run(response.run_id)
+        by_member = {r.member_agent_name: r for r in response.active_requirements}
+        assert set(by_member) == {researcher.name, trader.name}
+        assert SEARCHES == [] and TRADES == []
+        by_member[researcher.name].confirm()
+        by_member[trader.name].reject(reason="not today")
+        done = await team.acontinue_run(response)
+    assert done.status == RunStatus.completed
+    assert SEARCHES == ["AMD"] and TRADES == []
+    assert "Research: AMD trades at 190" in done.content and "Reason: not today" in done.content
+
+
+async def test_cancelling_the_team_run_cancels_its_members(make_team, running_worker, client, db):
+    team, _, _ = make_team(db=db)
+    async with running_worker():
+        response = await team.arun("Buy 9 shares of IBM")
+        [req] = response.active_requirements
+        await client.get_workflow_handle(response.run_id).cancel()
+        with pytest.raises(WorkflowFailureError):
+            await client.get_workflow_handle(response.run_id).result()
+        member = await client.get_workflow_handle(req.member_run_id).describe()
+        assert member.status == WorkflowExecutionStatus.CANCELED
+        cancelled = await team.aget_run(response.run_id)
+    assert cancelled.status == RunStatus.cancelled
+    for _ in range(100):
+        records, _ = db.get_approvals(team_run_id=response.run_id)
+        if records and records[0]["status"] == "cancelled":
+            break
+        await asyncio.sleep(0.05)
+    assert [r["status"] for r in records] == ["cancelled"]
+
+
+@approval(timeout=timedelta(hours=1), escalation=[remind(after=timedelta(minutes=30))])
+@tool(requires_confirmation=True)
+def execute_block_trade(symbol: str, quantity: int) -> str:
+    """Execute a block trade (expires after an hour)."""
+    TRADES.append((symbol, quantity))
+    return f"bought {quantity} {symbol}"
+
+
+async def test_a_members_escalation_runs_inside_the_member_and_its_expiry_reaches_the_leader(
+        skipping, model_server, script):  # noqa: F811
+    """Time-skipping server: the member's reminder and deadline act as on an Agent; the team goes on."""
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    trader = Agent(OpenAIChat(script({"match": "^Buy (\\d+) (\\w+)", "turns": [
+        {"tool_calls": [{"name": "execute_block_trade", "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
+        {"content": "Trader: {results}"}]}), base_url=model_server.base_url),
+        name=f"BlockTrader-{queue}", tools=[execute_block_trade], task_queue=queue)
+    leader = script({"turns": [
+        {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": trader.name, "task": "Buy 50 GE"}}]},
+        {"content": "Team report: {results}"}]})
+    team = Team(agents=[trader], model=OpenAIChat(leader, base_url=model_server.base_url), name=f"team-{queue}",
+                task_queue=queue, client=skipping.client)
+    TRADES.clear()
+    async with create_worker(skipping.client, queue):
+        response = await team.arun("Buy 50 shares of GE")
+        [req] = response.active_requirements
+        assert req.deadline == pytest.approx(req.created_at + 3600, abs=1)
+        await skipping.sleep(timedelta(minutes=31))
+        reminded = await team.aget_run(response.run_id)
+        assert reminded.is_paused and reminded.active_requirements[0].escalation_level == 1
+        await skipping.sleep(timedelta(minutes=30))
+        result = RunOutput.model_validate(await skipping.client.get_workflow_handle(response.run_id).result())
+        member = RunOutput.model_validate(await skipping.client.get_workflow_handle(req.member_run_id).result())
+    assert TRADES == []
+    assert result.status == RunStatus.completed
+    assert "Trader: The call to execute_block_trade was not run: the request expired" in result.content
+    [expired] = member.requirements
+    assert expired.resolution == "expired" and expired.resolved_by == SYSTEM_TIMEOUT and expired.escalation_level == 1

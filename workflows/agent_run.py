@@ -94,6 +94,7 @@ class AgentRunWorkflow:
         self._members = MemberRuns(self._run_id, inp)
         self._reported = carried.reported
         self._last_report: list[dict[str, Any]] | None = None
+        self._reports_in_flight = 0
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -160,12 +161,23 @@ class AgentRunWorkflow:
         self._reported += 1
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
                                   version=self._reported, requirements=self._requirements)
-        asyncio.create_task(_tell(team_run_id, progress))
+        asyncio.create_task(self._tell(team_run_id, progress))
+
+    async def _tell(self, team_run_id: str, progress: MemberProgress) -> None:
+        self._reports_in_flight += 1
+        try:
+            await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
+        except Exception as exc:  # the team run is gone: nobody to tell
+            workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
+        finally:
+            self._reports_in_flight -= 1
 
     async def _quiesce(self) -> None:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
+            # A member closes only once its team has its last report: the team's view is then final.
+            await workflow.wait_condition(lambda: self._reports_in_flight == 0)
             if self._input.notify:
                 await self._notices.drained(within=timedelta(minutes=5))
             await self._audit.drained()
@@ -694,13 +706,6 @@ def _clock(req: RunRequirement) -> list[float]:
     if req.paused_at is not None and req.escalation_level < len(steps):
         times.append(req.paused_at + steps[req.escalation_level].after_seconds)
     return times
-
-
-async def _tell(team_run_id: str, progress: MemberProgress) -> None:
-    try:
-        await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
-    except Exception as exc:  # the team run is gone: nobody to tell
-        workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
 
 
 # A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.
