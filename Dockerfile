@@ -3,4 +3,4 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY . /app
 RUN pip install --no-cache-dir -e ".[dev]"
-CMD ["python", "worker.py", "--agents", "examples.quickstart"]
+CMD ["python", "worker.py", "--agents", "examples.quickstart", "--agents", "examples.team_trading"]

@@ -1,6 +1,6 @@
 """The README's two commands, on a fresh machine with only Python:
 
-    python dev.py demo    # Temporal, PostgreSQL, the scripted model, a worker, then the Quick Start
+    python dev.py demo    # Temporal, PostgreSQL, the scripted model, a worker, the Quick Start and a team
     python dev.py test    # the whole test suite against real servers
 
 Each makes ``.venv`` and installs the project into it first (skipped when up to date).
@@ -68,7 +68,8 @@ def demo() -> int:
             print("Model: OpenAI, with OPENAI_API_KEY")
         log = STATE / "worker.log"
         with open(log, "wb") as out:
-            worker = subprocess.Popen([str(PY), "worker.py", "--agents", "examples.quickstart"], cwd=ROOT, env=env,
+            worker = subprocess.Popen([str(PY), "worker.py", "--agents", "examples.quickstart",
+                                       "--agents", "examples.team_trading"], cwd=ROOT, env=env,
                                       stdout=out, stderr=subprocess.STDOUT)
         procs.append(worker)
         while b"worker ready" not in log.read_bytes():
@@ -76,7 +77,7 @@ def demo() -> int:
                 print(log.read_text(), file=sys.stderr)
                 return 1
             time.sleep(0.1)
-        print("Worker: serving examples.quickstart (log in .hitl/worker.log)\n")
+        print("Worker: serving examples.quickstart and examples.team_trading (log in .hitl/worker.log)\n")
         return subprocess.run([str(PY), "starter.py"], cwd=ROOT, env=env).returncode
     finally:
         for proc in reversed(procs):

@@ -1,7 +1,8 @@
-"""Run the reference's Quick Start end to end: ``python starter.py``.
+"""Run the reference's Quick Start, then its team example, end to end: ``python starter.py``.
 
 Needs Temporal (``TEMPORAL_ADDRESS``), PostgreSQL (``DATABASE_URL``) and a worker serving
-``examples.quickstart``; ``python dev.py demo`` starts all of them and then this.
+``examples.quickstart`` and ``examples.team_trading``; ``python dev.py demo`` starts all of
+them and then this.
 """
 
 from __future__ import annotations
@@ -13,21 +14,24 @@ from hitl.errors import HitlError
 
 
 def main() -> int:
-    from examples import quickstart
+    from examples import quickstart, team_trading
 
     try:
         response = quickstart.main()
-        print_audit(quickstart.db, response.run_id)
+        print_audit(quickstart.db, {"run_id": response.run_id})
+        print("\n--- Team approvals ---")
+        response = team_trading.main()
+        print_audit(team_trading.db, {"team_run_id": response.run_id})
     except HitlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def print_audit(db, run_id: str) -> None:
+def print_audit(db, filters: dict[str, str]) -> None:
     """The run's approval records, as the reference's "Approval Database" section reads them."""
     for _ in range(100):  # the mirror runs beside the run: give it a moment to catch up
-        records, _ = db.get_approvals(filters={"run_id": run_id})
+        records, _ = db.get_approvals(filters=filters)
         if records and all(r["status"] != "pending" for r in records):
             break
         time.sleep(0.05)

@@ -40,11 +40,12 @@ def env(temporal_server: dict[str, Any], model_server: Any, tool_log: Path) -> d
     }
 
 
-def spawn_worker(env: dict[str, str], log: Path, module: str = "tests.crash_agents") -> subprocess.Popen[bytes]:
-    """A ``worker.py --agents MODULE`` subprocess, returned once it polls."""
+def spawn_worker(env: dict[str, str], log: Path, *modules: str) -> subprocess.Popen[bytes]:
+    """A ``worker.py --agents MODULE ...`` subprocess (default tests.crash_agents), returned once it polls."""
+    args = [a for m in (modules or ("tests.crash_agents",)) for a in ("--agents", m)]
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "worker.py", "--agents", module],
+            [sys.executable, "worker.py", *args],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     for _ in range(600):

@@ -42,15 +42,15 @@ def test_compose_worker_command_runs_a_real_module():
     """The worker service runs worker.py on a module that exists and defines an Agent."""
     command = compose()["services"]["worker"]["command"]
     assert command[:2] == ["python", "worker.py"] and (ROOT / command[1]).exists()
-    module = command[command.index("--agents") + 1]
-    assert importlib.util.find_spec(module) is not None
+    modules = [command[i + 1] for i, a in enumerate(command) if a == "--agents"]
+    assert modules and all(importlib.util.find_spec(m) is not None for m in modules)
     from worker import agents_in
 
-    assert agents_in([module])
+    assert all(agents_in([m]) for m in modules)
 
 
-def test_quick_start_runs_end_to_end(temporal_server, model_server, database_url, tmp_path):
-    """The reference's Quick Start, served by worker.py and driven by starter.py, pauses and completes."""
+def test_quick_start_and_team_example_run_end_to_end(temporal_server, model_server, database_url, tmp_path):
+    """The reference's Quick Start and team snippet, served by worker.py and driven by starter.py."""
     fixtures = json.loads((ROOT / "examples" / "demo_fixtures.json").read_text())
     for name, script in fixtures["scripts"].items():
         model_server.add_script(name, script)
@@ -66,16 +66,22 @@ def test_quick_start_runs_end_to_end(temporal_server, model_server, database_url
     log = tmp_path / "worker.log"
     from tests.test_durability import spawn_worker
 
-    worker = spawn_worker(env, log, "examples.quickstart")
+    worker = spawn_worker(env, log, "examples.quickstart", "examples.team_trading")
     try:
         out = subprocess.run([sys.executable, "starter.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     finally:
         worker.kill()
         worker.wait()
     assert out.returncode == 0, out.stderr + log.read_text()[-3000:]
-    lines = out.stdout.splitlines()
+    quick, team = out.stdout.split("--- Team approvals ---")
+    lines = quick.strip().splitlines()
     assert "Status: paused" in lines and "Tool: get_top_hackernews_stories" in lines
     assert "Args: {'num_stories': 2}" in lines and "Status: completed" in lines
     assert "Durable execution for AI agents" in lines[-2] and "Human approvals that survive deploys" in lines[-2]
     assert lines[-1].startswith("Audit: approval run-") and " approved " in lines[-1]
     assert "events ['requested', 'confirmed']" in lines[-1]
+    lines = team.strip().splitlines()
+    assert "Status: paused" in lines and "Approve trade: {'symbol': 'AAPL', 'quantity': 100}" in lines
+    assert any(line.startswith("Member: Trader (run run-") for line in lines) and "Status: completed" in lines
+    assert "Researcher: AAPL: last 189.90" in lines[-2] and "Trader: Bought 100 AAPL at market" in lines[-2]
+    assert lines[-1].startswith("Audit: approval run-") and ".Trader." in lines[-1] and " approved " in lines[-1]
