@@ -20,6 +20,7 @@ from tests import replay_agents
 from worker import create_worker
 
 OUT = Path(__file__).parent / "histories"
+IDS = OUT / "workflow_ids.json"
 
 
 async def record() -> None:
@@ -88,6 +89,27 @@ async def record() -> None:
                 await client.get_workflow_handle(r.run_id).result()  # remind at 1 s, escalate at 2 s, expire at 3 s
                 print("notified:", [n.kind for n in replay_agents.NOTIFIED])
                 runs["escalation_steps_expired"] = r.run_id
+                team = replay_agents.team
+                team._overrides["temporal_address"] = f"127.0.0.1:{port}"
+                r = await team.arun("team task")
+                [req] = r.active_requirements
+                req.confirm(resolved_by="alice")
+                r = await team.acontinue_run(r.run_id, r.requirements)
+                runs["team_member_confirmed"] = r.run_id
+                runs["team_member_run"] = req.member_run_id
+
+                r = await agent.arun("batch by signals")
+                handle = client.get_workflow_handle(r.run_id)
+                for req in r.active_requirements:  # one at a time: each updates the search attributes
+                    if req.needs_confirmation:
+                        await handle.signal("confirm", {"requirement_id": req.id})
+                    elif req.needs_user_input:
+                        await handle.signal("provide_input", {"requirement_id": req.id, "value": "11:00"})
+                    else:
+                        await handle.signal("provide_result", {"requirement_id": req.id, "result": "ok"})
+                    await asyncio.sleep(0.3)
+                await handle.result()
+                runs["batch_signals_one_by_one"] = r.run_id
                 for name, run_id in runs.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()
@@ -98,6 +120,9 @@ async def record() -> None:
                         target = OUT / f"{name}-{count}.json"
                         if not target.exists():
                             target.write_text(json.dumps(history.to_json_dict(), indent=1))
+                            ids = json.loads(IDS.read_text()) if IDS.exists() else {}
+                            ids[target.name] = run_id  # a team's child ids derive from it
+                            IDS.write_text(json.dumps(ids, indent=1, sort_keys=True) + "\n")
                         count += 1
                         last = history.events[-1]
                         run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None

@@ -7,6 +7,7 @@ from datetime import timedelta
 from hitl import Agent, OpenAIChat, PostgresDb, tool
 from hitl.approval import ApprovalType, approval
 from hitl.policy import escalate, remind
+from hitl.team import Team
 
 QUEUE = "hitl-replay-recording"
 
@@ -94,3 +95,16 @@ audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=
 
 agent = Agent(OpenAIChat("replay-script"), name="replay-agent", tools=[pay, book, deploy, lookup],
               task_queue=QUEUE, history_event_limit=20)
+
+SCRIPT["rules"].insert(0, {"match": "team task", "turns": [
+    {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": "replay-member", "task": "member pays"}},
+                    {"name": "delegate_task_to_member", "arguments": {"member_id": "replay-member", "task": "member looks"}}]},
+    {"content": "team: {results}"}]})
+SCRIPT["rules"].insert(0, {"match": "member pays", "turns": [
+    {"tool_calls": [{"name": "pay", "arguments": {"amount": 4, "to": "d"}}]}, {"content": "member: {results}"}]})
+SCRIPT["rules"].insert(0, {"match": "member looks", "turns": [
+    {"tool_calls": [{"name": "lookup", "arguments": {"query": "m"}}]}, {"content": "member: {results}"}]})
+
+member = Agent(OpenAIChat("replay-script"), name="replay-member", tools=[pay, lookup], task_queue=QUEUE)
+team = Team(agents=[member], model=OpenAIChat("replay-script"), name="replay-team", task_queue=QUEUE,
+            db=PostgresDb(approvals_table="replay_approvals"))

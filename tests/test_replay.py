@@ -13,20 +13,23 @@ from temporalio.worker import Replayer
 from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
 from workflows import AgentRunWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted(p for p in (Path(__file__).parent / "histories").glob("*-*.json"))
+# The workflow id each was recorded under, where it matters (a team names its members' runs after it).
+IDS = json.loads((Path(__file__).parent / "histories" / "workflow_ids.json").read_text())
 
 
 def test_there_are_histories_to_replay():
     """The replay test is only worth something with histories of every shape."""
     names = {p.name.rsplit("-", 1)[0] for p in HISTORIES}
     assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
-            "policy_refused_then_expired", "escalation_steps_expired"} <= names
+            "policy_refused_then_expired", "escalation_steps_expired", "team_member_confirmed",
+            "team_member_run", "batch_signals_one_by_one"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path):
     """Replaying a recorded run with today's workflow code raises no non-determinism error."""
-    history = WorkflowHistory.from_json("run-replay", json.loads(path.read_text()))
+    history = WorkflowHistory.from_json(IDS.get(path.name, "run-replay"), json.loads(path.read_text()))
     replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
