@@ -53,9 +53,8 @@ with workflow.unsafe.imports_passed_through():
         RunEndedError,
         UnresolvedRequirementsError,
     )
-    from hitl.policy import SYSTEM_TIMEOUT
     from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
-    from workflows import decisions
+    from workflows import deadlines, decisions
     from workflows.outbox import AuditOutbox, NoticeQueue
     from workflows.team import MemberRuns
     from workflows.visibility import PATCH, SearchAttributes
@@ -352,7 +351,7 @@ class AgentRunWorkflow:
             seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
             changed = lambda: decided() or seen != (  # noqa: E731
                 self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
-            due = [t for r in self._requirements if r.resolution is None for t in _clock(r)]
+            due = [t for r in self._requirements if r.resolution is None for t in deadlines.clock(r)]
             if not due:
                 await workflow.wait_condition(changed if each_decision else decided)
                 continue
@@ -363,44 +362,13 @@ class AgentRunWorkflow:
                     continue
                 except asyncio.TimeoutError:
                     pass
-            self._escalate_due()
-            self._expire_due()
-
-    def _escalate_due(self) -> None:
-        now = workflow.now().timestamp()
-        for r in self._requirements:
-            steps = r.policy.escalation if r.policy is not None else []
-            while r.resolution is None and r.escalation_level < len(steps) and r.paused_at is not None \
-                    and r.paused_at + steps[r.escalation_level].after_seconds <= now:
-                step = steps[r.escalation_level]
-                r.escalation_level += 1
-                if step.action == "escalate":
-                    approvers = list(step.to) if step.replace else [*r.approvers, *(a for a in step.to if a not in r.approvers)]
-                    r.policy = r.policy.model_copy(update={"approvers": approvers})  # type: ignore[union-attr]
-                    self._record(r, "escalated", payload={"level": r.escalation_level, "approvers": approvers})
-                    self._notices.send(r, "escalated", self._run_id)
-                else:
-                    self._record(r, "reminded", payload={"level": r.escalation_level, "approvers": r.approvers})
-                    self._notices.send(r, "reminder", self._run_id)
-
-    def _expire_due(self) -> None:
-        now = workflow.now().timestamp()
-        for r in self._requirements:
-            if r.resolution is not None or r.deadline is None or r.deadline > now or r.policy is None:
-                continue
-            waited = f"nobody decided within {r.policy.timeout_seconds:g} s"
-            if r.policy.on_timeout == "approve":
-                patch = decisions.Patch(requirement_id=r.id, resolution="confirmed", resolved_by=SYSTEM_TIMEOUT)
-                decisions.apply(r, patch, int(now))
-                self._record(r, "confirmed", payload={"via": "deadline", "reason": waited})
-                continue
-            patch = decisions.Patch(requirement_id=r.id, resolution="expired", resolved_by=SYSTEM_TIMEOUT,
-                                    reason=f"the request expired: {waited}")
-            decisions.apply(r, patch, int(now))
-            self._record(r, "expired", payload={"via": "deadline", "on_timeout": r.policy.on_timeout})
-            self._notices.send(r, "expired", self._run_id)
-            if r.policy.on_timeout == "cancel":
-                self._cancel_by_policy = f"run cancelled: approval {r.id} ({r.tool_execution.tool_name}) expired, {waited}"
+            now = workflow.now().timestamp()
+            record = lambda r, kind, payload: self._record(r, kind, payload=payload)  # noqa: E731
+            notify = lambda r, kind: self._notices.send(r, kind, self._run_id)  # noqa: E731
+            deadlines.escalate_due(self._requirements, now, record, notify)
+            cancel = deadlines.expire_due(self._requirements, now, record, notify)
+            if cancel is not None:
+                self._cancel_by_policy = cancel
 
     def _requirement(self, call: PendingCall, now: int) -> RunRequirement:
         call.asks += 1
@@ -697,15 +665,6 @@ class AgentRunWorkflow:
             reported=self._reported,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
-
-
-def _clock(req: RunRequirement) -> list[float]:
-    """When this requirement's next escalation step and its deadline fall due."""
-    times = [req.deadline] if req.deadline is not None else []
-    steps = req.policy.escalation if req.policy is not None else []
-    if req.paused_at is not None and req.escalation_level < len(steps):
-        times.append(req.paused_at + steps[req.escalation_level].after_seconds)
-    return times
 
 
 # A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.
