@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from hitl import Agent, OpenAIChat, PostgresDb, RunStatus, tool
 from hitl.approval import approval
 from hitl.decisions import Confirm, Reject
-from hitl.errors import ConfigurationError
+from hitl.errors import ConfigurationError, DecisionNotAllowedError
 from hitl.policy import SYSTEM_TIMEOUT, remind
 from hitl.run import RunOutput
 from hitl.team import Team
@@ -80,9 +80,9 @@ def db(database_url):
 
 @pytest.fixture
 def make_team(model_server, script, task_queue, temporal_server):
-    def make(*, db=None, trader_tools=None, research_tools=None, **kwargs):
+    def make(*, db=None, trader_tools=None, research_tools=None, members=None, **kwargs):
         base = model_server.base_url
-        members_model = script(*MEMBERS)
+        members_model = script(*(members or MEMBERS))
         suffix = uuid.uuid4().hex[:6]
         research_agent = Agent(
             OpenAIChat(members_model, base_url=base), name=f"Researcher-{suffix}", role="Research stocks",
@@ -268,3 +268,39 @@ async def test_a_members_escalation_runs_inside_the_member_and_its_expiry_reache
     assert "Trader: The call to execute_block_trade was not run: the request expired" in result.content
     [expired] = member.requirements
     assert expired.resolution == "expired" and expired.resolved_by == SYSTEM_TIMEOUT and expired.escalation_level == 1
+
+
+@approval(approvers=["alice"])
+@tool(requires_confirmation=True)
+def execute_guarded_trade(symbol: str, quantity: int) -> str:
+    """Execute a trade only alice may approve."""
+    TRADES.append((symbol, quantity))
+    return f"bought {quantity} {symbol}"
+
+
+async def test_a_members_approvers_hold_when_deciding_on_the_team(make_team, running_worker, db):
+    """Decided on the team by someone who is no approver: refused, recorded by the member, nothing runs."""
+    members = [{"match": "^Research (\\w+)", "turns": [{"content": "Research: fine"}]},
+               {"match": "^Buy (\\d+) (\\w+)", "turns": [
+                   {"tool_calls": [{"name": "execute_guarded_trade", "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
+                   {"content": "Trader: {results}"}]}]
+    team, _, _ = make_team(db=db, trader_tools=[execute_guarded_trade], members=members)
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 1 shares of ORCL")
+        [req] = response.active_requirements
+        assert req.approvers == ["alice"]
+        req.confirm(resolved_by="mallory")
+        with pytest.raises(DecisionNotAllowedError, match="mallory"):
+            await team.acontinue_run(response)
+        for _ in range(100):
+            events = [e["kind"] for e in db.get_approval_events(req.id)]
+            if "refused" in events:
+                break
+            await asyncio.sleep(0.05)
+        assert events == ["requested", "refused"] and TRADES == []
+        again = await team.aget_run(response.run_id)
+        [req] = again.active_requirements
+        req.confirm(resolved_by="alice")
+        done = await team.acontinue_run(again)
+    assert TRADES == [("ORCL", 1)] and "Trader: bought 1 ORCL" in done.content
