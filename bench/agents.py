@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 from hitl import Agent, OpenAIChat, tool
+from hitl.team import Team
 
 QUEUE = "hitl-bench"
 SCRIPT = {"rules": [{"turns": [
@@ -21,6 +22,12 @@ def approve_refund(order_id: str) -> str:
 
 
 agent = Agent(OpenAIChat("bench-script"), name="bench-agent", tools=[approve_refund], task_queue=QUEUE)
+
+LEADER_SCRIPT = {"rules": [{"turns": [
+    {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": "bench-member", "task": "refund o-1"}}]},
+    {"content": "team: {results}"}]}]}
+member = Agent(OpenAIChat("bench-script"), name="bench-member", tools=[approve_refund], task_queue=QUEUE)
+team = Team(agents=[member], model=OpenAIChat("bench-leader"), name="bench-team", task_queue=QUEUE)
 
 
 @activity.defn(name="bench.noop")

@@ -30,7 +30,7 @@ async def stack(fast_transfer: bool) -> AsyncIterator[tuple[Client, str, Scripte
     """A fresh dev server (default dynamic config unless fast_transfer) and the scripted model."""
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = devstack.start_temporal(Path(tmp) / "bench.db", fast_transfer=fast_transfer)
-        server = ScriptedModelServer(scripts={"bench-script": agents.SCRIPT}).start()
+        server = ScriptedModelServer(scripts={"bench-script": agents.SCRIPT, "bench-leader": agents.LEADER_SCRIPT}).start()
         address = f"127.0.0.1:{port}"
         try:
             client = await _client.connect(Settings.from_env(temporal_address=address))

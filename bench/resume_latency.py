@@ -3,6 +3,8 @@
     python -m bench.resume_latency [--runs 200] [--fast-transfer]
 
 hitl: continue_run on a paused run whose confirmed tool runs and whose model then answers.
+hitl team: the same decision sent to a team run whose member (a child run) waits for it; then
+the member's tool and model, the member's end, and the leader's model.
 (a) a bare workflow: signal, one activity, complete; timed from the signal to the result.
 (b) a bare update round trip that runs nothing: the floor no Temporal design can beat.
 All on one dev server, one worker process, in the same run.
@@ -27,10 +29,11 @@ async def main(runs: int, fast_transfer: bool) -> None:
     async with stack(fast_transfer) as (client, address, server):
         os.environ["OPENAI_BASE_URL"] = server.base_url
         agents.agent._overrides["temporal_address"] = address
+        agents.team._overrides["temporal_address"] = address
         bare = Worker(client, task_queue="bench-bare", workflows=[agents.SignalThenActivity, agents.BareUpdate],
                       activities=[agents.noop])
         async with create_worker(client, agents.QUEUE), bare:
-            hitl_ms, a_ms, b_ms = [], [], []
+            hitl_ms, team_ms, a_ms, b_ms = [], [], [], []
             for i in range(runs + 10):  # the first 10 warm up
                 paused = await agents.agent.arun("refund o-1")
                 paused.active_requirements[0].confirm()
@@ -38,6 +41,13 @@ async def main(runs: int, fast_transfer: bool) -> None:
                 done = await agents.agent.acontinue_run(paused.run_id, paused.requirements)
                 elapsed = (time.perf_counter() - t0) * 1000
                 assert done.content == "done: refunded o-1", done
+
+                paused = await agents.team.arun("refund through the team")
+                paused.active_requirements[0].confirm()
+                t3 = time.perf_counter()
+                done = await agents.team.acontinue_run(paused.run_id, paused.requirements)
+                team_elapsed = (time.perf_counter() - t3) * 1000
+                assert done.content == "team: done: refunded o-1", done
 
                 handle = await client.start_workflow(agents.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
                                                      task_queue="bench-bare")
@@ -55,13 +65,16 @@ async def main(runs: int, fast_transfer: bool) -> None:
                 await h.signal(agents.BareUpdate.finish)
                 if i >= 10:
                     hitl_ms.append(elapsed)
+                    team_ms.append(team_elapsed)
                     a_ms.append(a_elapsed)
                     b_ms.append(b_elapsed)
     print(f"dev server transferProcessorMaxPollRPS: {'raised' if fast_transfer else 'default (20)'}")
     print(summary("hitl resume (decision -> tool -> model -> end)", hitl_ms))
+    print(summary("hitl team resume (decision -> member's tool, model, end -> leader's model -> end)", team_ms))
     print(summary("(a) bare signal -> activity -> result", a_ms))
     print(summary("(b) bare update round trip", b_ms))
-    print(f"ratio hitl/(a) p50: {pct(hitl_ms, 50) / pct(a_ms, 50):.2f}   hitl/(b) p50: {pct(hitl_ms, 50) / pct(b_ms, 50):.2f}")
+    print(f"ratio hitl/(a) p50: {pct(hitl_ms, 50) / pct(a_ms, 50):.2f}   hitl/(b) p50: {pct(hitl_ms, 50) / pct(b_ms, 50):.2f}"
+          f"   team/(a) p50: {pct(team_ms, 50) / pct(a_ms, 50):.2f}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from hitl.notify import Notification
 from hitl.policy import ApprovalPolicy
-from hitl.run import RequirementKind, RunRequirement, UserInputField
+from hitl.run import RequirementKind, RunOutput, RunRequirement, UserInputField
 
 Message = dict[str, Any]
 """A conversation message in Chat Completions form (role, content, tool_calls, tool_call_id)."""
@@ -179,6 +179,11 @@ class MemberProgress(BaseModel):
     version: int
     """Increases with each report; a team ignores a report older than one it has."""
     requirements: list[RunRequirement] = Field(default_factory=list)
+    outcome: RunOutput | None = None
+    """Set once the member's run has ended (completed, error or cancelled): its answer.
+
+    The team goes on with it at once, without waiting for the member's run to close (closing
+    commits the member's tool results behind a timer, which servers fire on a 1 s grain)."""
 
 
 class NotifyRequest(BaseModel):

@@ -72,7 +72,24 @@ def start_temporal(
     else:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for_port(port, 60, proc)
+    wait_until_serving(port, 60, proc)
     return proc, port
+
+
+def wait_until_serving(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    """The port opens before the frontend is healthy; a client connecting then is refused."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"Temporal on port {port} exited with code {proc.returncode}")
+        check = subprocess.run(
+            [binary("temporal"), "operator", "cluster", "health", "--address", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=30,
+        )
+        if check.returncode == 0 and "SERVING" in check.stdout:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"Temporal on port {port} not healthy after {timeout}s")
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

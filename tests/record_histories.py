@@ -95,8 +95,9 @@ async def record() -> None:
                 [req] = r.active_requirements
                 req.confirm(resolved_by="alice")
                 r = await team.acontinue_run(r.run_id, r.requirements)
-                runs["team_member_confirmed"] = r.run_id
-                runs["team_member_run"] = req.member_run_id
+                # (team_member_confirmed/-_run were recorded before members reported their answer.)
+                runs["team_outcome_confirmed"] = r.run_id
+                runs["team_outcome_member_run"] = req.member_run_id
 
                 r = await agent.arun("batch by signals")
                 handle = client.get_workflow_handle(r.run_id)

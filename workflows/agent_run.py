@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.team import MemberRuns
     from workflows.visibility import PATCH, SearchAttributes
 
+MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=60),
@@ -94,6 +95,7 @@ class AgentRunWorkflow:
         self._reported = carried.reported
         self._last_report: list[dict[str, Any]] | None = None
         self._reports_in_flight = 0
+        self._reported_end = False
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -154,12 +156,16 @@ class AgentRunWorkflow:
 
     def _report_to_team(self, team_run_id: str) -> None:
         now = [r.model_dump() for r in self._requirements]
-        if now == (self._last_report or []):
+        # The last report, with the member's answer, is newer than histories recorded without it.
+        ended = self._status.is_final and not self._reported_end and workflow.patched(MEMBER_OUTCOME_PATCH)
+        if now == (self._last_report or []) and not ended:
             return
         self._last_report = now
         self._reported += 1
+        self._reported_end = ended
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
-                                  version=self._reported, requirements=self._requirements)
+                                  version=self._reported, requirements=self._requirements,
+                                  outcome=self._output() if ended else None)
         asyncio.create_task(self._tell(team_run_id, progress))
 
     async def _tell(self, team_run_id: str, progress: MemberProgress) -> None:

@@ -31,6 +31,7 @@ class MemberView:
         self.version = 0
         self.requirements: list[RunRequirement] = []
         self.active = True
+        self.outcome: RunOutput | None = None
 
 
 class MemberRuns:
@@ -60,18 +61,27 @@ class MemberRuns:
             search_attributes=self._input.search_attributes,
             team_run_id=self._run_id,
         )
+        view = self.views[member_run_id]
+        # Abandon, not cancel, on the team's close: a member that has answered may still be
+        # committing its last tool results; the team's own cancellation cancels it below.
+        handle = await workflow.start_child_workflow(
+            WORKFLOW_NAME, child_input, id=member_run_id, task_queue=workflow.info().task_queue,
+            result_type=RunOutput, parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{member.agent_name}: {child_input.message[:200]}",
+        )
+        closed = asyncio.create_task(_closed(handle))
         try:
-            output = await workflow.execute_child_workflow(
-                WORKFLOW_NAME, child_input, id=member_run_id, task_queue=workflow.info().task_queue,
-                result_type=RunOutput, parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                static_summary=f"{member.agent_name}: {child_input.message[:200]}",
-            )
-        except ChildWorkflowError as exc:
-            cause = exc.cause
-            detail = getattr(cause, "message", None) or str(cause or exc)
-            return f"Error: member {member.agent_name!r} failed: {detail}"
+            # The member's last report carries its answer, before its run has closed.
+            await workflow.wait_condition(lambda: view.outcome is not None or closed.done())
+        except asyncio.CancelledError:
+            closed.cancel()  # cancels the member's run, and waits for it to close
+            await asyncio.wait([closed])
+            raise
         finally:
-            self.views[member_run_id].active = False
+            view.active = False
+        output = view.outcome or closed.result()
+        if isinstance(output, str):
+            return output
         if output.status == RunStatus.completed:
             return output.content or ""
         return f"Member {member.agent_name!r} did not finish ({output.status.value}): {output.content or output.error}"
@@ -83,6 +93,8 @@ class MemberRuns:
         if view is None or not view.active or progress.version <= view.version:
             return False  # late, or out of order: what the team holds is newer
         view.version = progress.version
+        if progress.outcome is not None:
+            view.outcome = progress.outcome
         known = {r.id: r for r in view.requirements}
         fresh = []
         for r in progress.requirements:
@@ -123,6 +135,16 @@ class MemberRuns:
         bare = req.id[len(view.member_run_id) + 1:]
         moved = payload.model_copy(update={"requirement_id": bare})
         asyncio.create_task(_signal(view.member_run_id, signal, moved))
+
+
+async def _closed(handle: Any) -> RunOutput | str:
+    """The member run's result once it closes, or what went wrong, as the leader reads it."""
+    try:
+        return await handle
+    except ChildWorkflowError as exc:
+        cause = exc.cause
+        detail = getattr(cause, "message", None) or str(cause or exc)
+        return f"Error: member run {handle.id} failed: {detail}"
 
 
 async def _signal(run_id: str, name: str, payload: Any) -> None:
