@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -74,8 +75,12 @@ class MemberRuns:
             # The member's last report carries its answer, before its run has closed.
             await workflow.wait_condition(lambda: view.outcome is not None or closed.done())
         except asyncio.CancelledError:
-            closed.cancel()  # cancels the member's run, and waits for it to close
-            await asyncio.wait([closed])
+            # The team is cancelled: so is the member, and the team closes after it.
+            await workflow.get_external_workflow_handle(member_run_id).cancel()
+            try:
+                await workflow.wait_condition(closed.done, timeout=timedelta(minutes=5))
+            except asyncio.TimeoutError:
+                workflow.logger.warning("member run %s did not close within 5 minutes of its cancellation", member_run_id)
             raise
         finally:
             view.active = False
