@@ -24,9 +24,11 @@ from hitl.errors import (
 )
 from hitl.models.openai import OpenAIChat, OpenAIResponses
 from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution, UserInputField
+from hitl.team import Team
 from hitl.tools import Tool, tool
 
 __all__ = [
+    "Team",
     "Agent",
     "ApprovalType",
     "approval",

@@ -304,3 +304,26 @@ async def test_a_members_approvers_hold_when_deciding_on_the_team(make_team, run
         req.confirm(resolved_by="alice")
         done = await team.acontinue_run(again)
     assert TRADES == [("ORCL", 1)] and "Trader: bought 1 ORCL" in done.content
+
+
+async def test_reassigning_a_members_approval_on_the_team_reaches_the_member(make_team, running_worker):
+    members = [{"match": "^Research (\\w+)", "turns": [{"content": "Research: fine"}]},
+               {"match": "^Buy (\\d+) (\\w+)", "turns": [
+                   {"tool_calls": [{"name": "execute_guarded_trade", "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
+                   {"content": "Trader: {results}"}]}]
+    team, _, _ = make_team(trader_tools=[execute_guarded_trade], members=members)
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 2 shares of SAP")
+        [req] = response.active_requirements
+        await team.achange_approval(response.run_id, req.id, approvers=["dana"], changed_by="ops")
+        for _ in range(100):
+            now = await team.aget_run(response.run_id)
+            if now.active_requirements and now.active_requirements[0].approvers == ["dana"]:
+                break
+            await asyncio.sleep(0.05)
+        [req] = now.active_requirements
+        assert req.approvers == ["dana"]
+        req.confirm(resolved_by="dana")
+        done = await team.acontinue_run(now)
+    assert TRADES == [("SAP", 2)] and "Trader: bought 2 SAP" in done.content
