@@ -265,7 +265,13 @@ class AgentRunWorkflow:
         while True:
             ready = [c for c in self._calls if c.state == "ready"]
             if ready:
-                await asyncio.gather(*(self._execute(c) for c in ready))
+                running = [asyncio.create_task(self._execute(c)) for c in ready]
+                try:
+                    await asyncio.gather(*running)
+                except asyncio.CancelledError:
+                    # gather gives up at the first cancelled call; a team's members each close first.
+                    await workflow.wait_condition(lambda: all(t.done() for t in running))
+                    raise
             waiting = [c for c in self._calls if c.state == "needs_human"]
             if not waiting:
                 return
