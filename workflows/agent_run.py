@@ -17,46 +17,29 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
+from workflows.handlers import DecisionHandlers
+
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
     from hitl._wire import (
         CALL_MODEL,
-        MEMBER_PROGRESS,
         RUN_TOOL,
         WORKFLOW_NAME,
         CarriedState,
         ModelRequest,
         ModelTurn,
-        MemberProgress,
         PendingCall,
         RunInput,
         ToolCallPlan,
         ToolRunRequest,
         ToolRunResult,
     )
-    from hitl.decisions import (
-        ChangeApproval,
-        Confirm,
-        ContinueRunRequest,
-        Decision,
-        ProvideInput,
-        ProvideResult,
-        Reject,
-    )
-    from hitl.policy import ApprovalPolicy
-    from hitl.errors import (
-        DecisionNotAllowedError,
-        HitlError,
-        InvalidDecisionError,
-        RequirementNotFoundError,
-        RunEndedError,
-        UnresolvedRequirementsError,
-    )
-    from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
-    from workflows import deadlines, decisions
+    from hitl.errors import HitlError
+    from hitl.run import RunOutput, RunRequirement, RunStatus
+    from workflows import deadlines, requirements
     from workflows.outbox import AuditOutbox, NoticeQueue
-    from workflows.team import MemberRuns
+    from workflows.team import MemberRuns, TeamReporter
     from workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
@@ -69,7 +52,7 @@ MODEL_RETRY = RetryPolicy(
 
 
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[HitlError, pydantic.ValidationError])
-class AgentRunWorkflow:
+class AgentRunWorkflow(DecisionHandlers):
     @workflow.init
     def __init__(self, inp: RunInput) -> None:
         self._input = inp
@@ -92,10 +75,7 @@ class AgentRunWorkflow:
         self._notices = NoticeQueue(inp, carried.notices)
         self._search = SearchAttributes(inp)
         self._members = MemberRuns(self._run_id, inp)
-        self._reported = carried.reported
-        self._last_report: list[dict[str, Any]] | None = None
-        self._reports_in_flight = 0
-        self._reported_end = False
+        self._team = TeamReporter(self._run_id, inp, carried.reported)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -152,37 +132,16 @@ class AgentRunWorkflow:
         """Keep the search attributes, and a member run's team, up to date."""
         self._search.publish(self._effective_status(), self._all_requirements())
         if self._input.team_run_id is not None:
-            self._report_to_team(self._input.team_run_id)
-
-    def _report_to_team(self, team_run_id: str) -> None:
-        now = [r.model_dump() for r in self._requirements]
-        # The last report, with the member's answer, is newer than histories recorded without it.
-        ended = self._status.is_final and not self._reported_end and workflow.patched(MEMBER_OUTCOME_PATCH)
-        if now == (self._last_report or []) and not ended:
-            return
-        self._last_report = now
-        self._reported += 1
-        self._reported_end = ended
-        progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
-                                  version=self._reported, requirements=self._requirements,
-                                  outcome=self._output() if ended else None)
-        asyncio.create_task(self._tell(team_run_id, progress))
-
-    async def _tell(self, team_run_id: str, progress: MemberProgress) -> None:
-        self._reports_in_flight += 1
-        try:
-            await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
-        except Exception as exc:  # the team run is gone: nobody to tell
-            workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
-        finally:
-            self._reports_in_flight -= 1
+            # The last report, with the member's answer, is newer than histories recorded without it.
+            ended = self._status.is_final and workflow.patched(MEMBER_OUTCOME_PATCH)
+            self._team.report(self._requirements, self._output() if ended else None)
 
     async def _quiesce(self) -> None:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""
         while True:
             await workflow.wait_condition(workflow.all_handlers_finished)
             # A member closes only once its team has its last report: the team's view is then final.
-            await workflow.wait_condition(lambda: self._reports_in_flight == 0)
+            await self._team.delivered()
             if self._input.notify:
                 await self._notices.drained(within=timedelta(minutes=5))
             await self._audit.drained()
@@ -219,21 +178,10 @@ class AgentRunWorkflow:
 
     def _record_audited_call(self, call: PendingCall) -> None:
         """A call of an ``@approval(type=audit)`` tool that ran with no human step: recorded, not blocked."""
-        req = self._decided_without_pause(call, "audit", "audit", "policy:audit", result=call.output)
+        req = requirements.decided_without_pause(call, turn=self._turn, id_prefix="audit", approval_type="audit",
+                                                 resolved_by="policy:audit", now=workflow.now().timestamp(),
+                                                 result=call.output)
         self._record(req, "executed", payload={"allowed_by": "policy:audit"}, requirement_kind="none")
-
-    def _decided_without_pause(
-        self, call: PendingCall, id_prefix: str, approval_type: str, resolved_by: str | None, result: str | None = None
-    ) -> RunRequirement:
-        """The approval record of a call that needed no pause: already confirmed, for the audit trail."""
-        now = int(workflow.now().timestamp())
-        return RunRequirement(
-            id=f"{id_prefix}-{self._turn + 1}-{call.plan.tool_call_id}", kind="confirmation",
-            approval_type=approval_type,  # type: ignore[arg-type]
-            tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
-                                         arguments=dict(call.arguments), result=result),
-            created_at=now, resolution="confirmed", confirmed=True, resolved_by=resolved_by, resolved_at=now,
-        )
 
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
@@ -257,7 +205,8 @@ class AgentRunWorkflow:
 
     def _record_remembered_call(self, call: PendingCall, by: dict[str, str | None]) -> None:
         """A call approved by an earlier "for the rest of this run" decision: runs at once, recorded as such."""
-        req = self._decided_without_pause(call, "req", call.plan.approval_type, by["resolved_by"])
+        req = requirements.decided_without_pause(call, turn=self._turn, id_prefix="req", approval_type=call.plan.approval_type,
+                                                 resolved_by=by["resolved_by"], now=workflow.now().timestamp())
         self._record(req, "confirmed", payload={"via": "remembered", "remembered_from": by["approval_id"]})
 
     async def _settle_calls(self) -> None:
@@ -329,9 +278,9 @@ class AgentRunWorkflow:
                 # below closes in the task that answers them, leaving no time for a new decision.
                 await self._seal()
             self._pauses += 1
-            now = int(workflow.now().timestamp())
+            at = workflow.now().timestamp()
             self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
-            self._requirements = [self._requirement(c, now) for c in waiting]
+            self._requirements = [requirements.for_call(c, turn=self._turn, pause=self._pauses, now=at) for c in waiting]
             for r in self._requirements:
                 self._record(r, "requested")
                 if r.policy is not None:
@@ -347,7 +296,7 @@ class AgentRunWorkflow:
         self._show()
         by_id = {r.id: r for r in self._requirements}
         for call in waiting:
-            self._resolve_call(call, by_id[call.requirement_id or ""])
+            requirements.resolve_call(call, by_id[call.requirement_id or ""])
 
     async def _wait_for_decisions(self) -> None:
         """Until every requirement of the pause is decided: by a person, or by its deadline.
@@ -382,243 +331,6 @@ class AgentRunWorkflow:
             if cancel is not None:
                 self._cancel_by_policy = cancel
 
-    def _requirement(self, call: PendingCall, now: int) -> RunRequirement:
-        call.asks += 1
-        uncertain = call.uncertain
-        rid = f"req-{self._turn + 1}-{call.plan.tool_call_id}" + (f"-{call.asks}" if call.asks > 1 else "")
-        call.requirement_id = rid
-        return RunRequirement(
-            id=rid,
-            kind=call.plan.kind or "confirmation",
-            tool_execution=ToolExecution(
-                tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id, arguments=dict(call.arguments)
-            ),
-            user_input_schema=call.plan.user_input_schema,
-            uncertain_outcome=uncertain,
-            note=(
-                f"The outcome of {call.plan.tool_name!r} is uncertain: an attempt may have run (its worker died or it "
-                "timed out) and the tool is not idempotent. Confirm to run it again, reject to not run it."
-                if uncertain
-                else None
-            ),
-            pause=self._pauses,
-            created_at=now,
-            approval_type=call.plan.approval_type,  # type: ignore[arg-type]
-            policy=call.plan.policy,
-            paused_at=workflow.now().timestamp(),
-            deadline=(
-                workflow.now().timestamp() + call.plan.policy.timeout_seconds
-                if call.plan.policy is not None and call.plan.policy.timeout_seconds is not None
-                else None
-            ),
-        )
-
-    def _resolve_call(self, call: PendingCall, req: RunRequirement) -> None:
-        name = call.plan.tool_name
-        if req.resolution == "rejected":
-            who = f" by {req.resolved_by}" if req.resolved_by else ""
-            reason = f" Reason: {req.rejection_reason}" if req.rejection_reason else ""
-            prefix = "The earlier attempt's outcome is unknown and it was not run again. " if req.uncertain_outcome else ""
-            call.state, call.output = "done", f"{prefix}The call to {name} was rejected{who}.{reason}"
-        elif req.resolution == "expired":
-            call.state, call.output = "done", f"The call to {name} was not run: {req.rejection_reason}."
-        elif req.resolution == "result_provided":
-            call.state, call.output = "done", req.tool_execution.result or ""
-        else:
-            call.arguments = dict(req.tool_execution.arguments)
-            call.state, call.output = "ready", None
-
-    # ----------------------------------------------------------------------------- decisions
-    def _check_all(self, items: list[Decision], *, whole_pause: bool) -> list[decisions.Patch]:
-        if self._status.is_final:
-            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value}); it takes no decisions")
-        seen: set[str] = set()
-        patches = []
-        for d in items:
-            if d.requirement_id in seen:
-                raise InvalidDecisionError(
-                    f"run {self._run_id}: two decisions for requirement {d.requirement_id!r} in one call"
-                )
-            seen.add(d.requirement_id)
-            req = self._find(d.requirement_id)
-            try:
-                agent_name = req.member_agent_name or self._input.agent_name
-                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id))
-            except HitlError as exc:
-                exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
-                raise
-        if whole_pause:
-            left = [r for r in self._all_requirements() if r.resolution is None and r.id not in seen]
-            if left:
-                names = ", ".join(f"{r.id} ({r.tool_execution.tool_name})" for r in left)
-                raise UnresolvedRequirementsError(f"run {self._run_id}: requirements left without a decision: {names}")
-            if not items and self._effective_status() != RunStatus.paused:
-                raise UnresolvedRequirementsError(f"run {self._run_id} is not paused; there is nothing to continue")
-        return patches
-
-    def _apply(self, items: list[Decision], patches: list[decisions.Patch], via: str) -> None:
-        now = int(workflow.now().timestamp())
-        by_id = {r.id: r for r in self._all_requirements()}
-        for d, p in zip(items, patches, strict=True):
-            req = by_id[p.requirement_id]
-            decisions.apply(req, p, now)
-            if req.member_run_id is not None:
-                # The member owns it: it records the decision, runs the tool and reports back.
-                self._members.forward(req, d.action, d)
-                continue
-            details: dict[str, Any] = {"via": via, "resolved_by": p.resolved_by}
-            if p.remember:
-                self._remembered[req.tool_execution.tool_name] = {
-                    "approval_id": f"{self._run_id}/{req.id}", "resolved_by": p.resolved_by}
-                details["remember"] = True
-            self._record(req, p.resolution, payload=details)
-
-    def _validate(self, items: list[Decision], *, whole_pause: bool) -> None:
-        try:
-            self._check_all(items, whole_pause=whole_pause)
-        except DecisionNotAllowedError:
-            return  # accepted, so that the handler can record the refused attempt
-        except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-
-    def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
-        """Check (again: another caller may have decided since validation) and apply, or refuse."""
-        try:
-            self._apply(items, self._check_all(items, whole_pause=whole_pause), via)
-        except HitlError as exc:
-            refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
-            for r in self._members.requirements:
-                if refused is not None and r.id == refused.requirement_id and isinstance(exc, DecisionNotAllowedError):
-                    self._members.forward(r, refused.action, refused)  # the member refuses it and records that
-            for r in self._requirements:
-                if refused is not None and r.id == refused.requirement_id:
-                    # Kept on the approval's history; it changes nothing else.
-                    self._record(r, "refused", payload={
-                        "action": refused.action, "resolved_by": refused.resolved_by, "reason": str(exc), "via": via})
-            raise
-
-    @workflow.update(name="continue_run")
-    async def continue_run(self, request: ContinueRunRequest) -> RunOutput:
-        """Apply decisions that resolve the pause; return when the run next pauses or ends."""
-        pause = self._pauses
-        try:
-            self._decide_now(request.decisions, whole_pause=True, via="update")
-        except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        if any(r.resolution is None for r in self._all_requirements()):
-            return self._output()  # a quorum still short of approvers: the pause goes on
-        await workflow.wait_condition(lambda: self._progressed(pause))
-        return self._output()
-
-    @continue_run.validator
-    def _validate_continue_run(self, request: ContinueRunRequest) -> None:
-        self._validate(request.decisions, whole_pause=True)
-
-    @workflow.update(name="decide")
-    def decide(self, decision: Decision) -> RunOutput:
-        """Apply one decision and return at once (the audit API's update_approval uses it)."""
-        try:
-            self._decide_now([decision], whole_pause=False, via="update")
-        except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        return self._output()
-
-    @decide.validator
-    def _validate_decide(self, decision: Decision) -> None:
-        self._validate([decision], whole_pause=False)
-
-    def _change(self, change: ChangeApproval) -> None:
-        if self._status.is_final:
-            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-        req = self._find(change.requirement_id)
-        if req.member_run_id is not None:
-            if change.approvers is not None:
-                ApprovalPolicy(approvers=change.approvers)
-            self._members.forward(req, "change_approval", change)
-            return
-        policy = req.policy or ApprovalPolicy()
-        details: dict[str, Any] = {"changed_by": change.changed_by}
-        if change.approvers is not None:
-            policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
-            details["approvers"] = change.approvers
-        if change.extend_by_seconds is not None:
-            base = req.deadline if req.deadline is not None else workflow.now().timestamp()
-            req.deadline = base + change.extend_by_seconds
-            details["deadline"] = req.deadline
-        req.policy = policy
-        self._policy_changes += 1
-        self._record(req, "changed", payload=details)
-
-    @workflow.update(name="change_approval")
-    def change_approval(self, change: ChangeApproval) -> RunOutput:
-        """Reassign a pending approval or extend its deadline; the timers follow."""
-        try:
-            self._change(change)
-        except (HitlError, pydantic.ValidationError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        return self._output()
-
-    @change_approval.validator
-    def _validate_change_approval(self, change: ChangeApproval) -> None:
-        try:
-            if self._status.is_final:
-                raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-            self._find(change.requirement_id)
-            if change.approvers is not None:
-                ApprovalPolicy(approvers=change.approvers)
-        except (HitlError, pydantic.ValidationError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-
-    @workflow.signal(name="change_approval")
-    def change_approval_signal(self, change: ChangeApproval) -> None:
-        try:
-            self._change(change)
-        except (HitlError, pydantic.ValidationError) as exc:
-            workflow.logger.warning("approval change refused: %s", exc)
-
-    @workflow.update(name="wait_for_progress")
-    async def wait_for_progress(self, after_pause: int) -> RunOutput:
-        """Return once the run pauses for the (after_pause + 1)-th time or ends."""
-        await workflow.wait_condition(lambda: self._progressed(after_pause))
-        return self._output()
-
-    def _progressed(self, pause: int) -> bool:
-        return self._status.is_final or (self._effective_status() == RunStatus.paused and self._pauses > pause)
-
-    @workflow.signal(name=MEMBER_PROGRESS)
-    def member_progress(self, progress: MemberProgress) -> None:
-        """A member run's requirements changed: a new pause of the team, or a decision or deadline acted."""
-        if self._members.report(progress):
-            self._pauses += 1
-        self._show()
-
-    def _signal(self, decision: Decision) -> None:
-        try:
-            self._decide_now([decision], whole_pause=False, via="signal")
-        except HitlError as exc:
-            # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
-            workflow.logger.warning("decision refused: %s", exc)
-
-    @workflow.signal(name="confirm")
-    def confirm(self, decision: Confirm) -> None:
-        self._signal(decision)
-
-    @workflow.signal(name="reject")
-    def reject(self, decision: Reject) -> None:
-        self._signal(decision)
-
-    @workflow.signal(name="provide_input")
-    def provide_input(self, decision: ProvideInput) -> None:
-        self._signal(decision)
-
-    @workflow.signal(name="provide_result")
-    def provide_result(self, decision: ProvideResult) -> None:
-        self._signal(decision)
-
-    @workflow.query(name="get_run")
-    def get_run(self) -> RunOutput:
-        return self._output()
-
     # ----------------------------------------------------------------------------- helpers
     def _output(self) -> RunOutput:
         return RunOutput(
@@ -631,31 +343,6 @@ class AgentRunWorkflow:
             requirements=[r.model_copy(deep=True) for r in self._all_requirements()],
             pauses=self._pauses,
         )
-
-    def _all_requirements(self) -> list[RunRequirement]:
-        """This run's requirements, then (on a team run) those of its members working now."""
-        return self._requirements + self._members.requirements if self._members.views else self._requirements
-
-    def _effective_status(self) -> RunStatus:
-        """A team run is paused while any member waits for a decision."""
-        if self._status == RunStatus.running and any(r.resolution is None for r in self._members.requirements):
-            return RunStatus.paused
-        return self._status
-
-    def _find(self, rid: str) -> RunRequirement:
-        """The requirement a decision names: this run's, or a member's by the team's id or its own."""
-        try:
-            return decisions.find(self._requirements, self._resolved_ids, self._run_id, rid)
-        except RequirementNotFoundError:
-            members = self._members.requirements
-            hits = [r for r in members if r.id == rid] or [r for r in members if r.id.endswith("/" + rid)]
-            if len(hits) > 1:
-                raise InvalidDecisionError(
-                    f"run {self._run_id}: requirement {rid!r} names several members' requirements "
-                    f"({', '.join(r.id for r in hits)}); use the team's id") from None
-            if not hits:
-                raise
-            return decisions.find(hits, self._resolved_ids, self._run_id, hits[0].id)
 
     def _history_full(self) -> bool:
         info = workflow.info()
@@ -674,7 +361,7 @@ class AgentRunWorkflow:
             remembered=self._remembered,
             audit_seq=self._audit.seq,
             turn=self._turn,
-            reported=self._reported,
+            reported=self._team.version,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
 

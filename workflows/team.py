@@ -19,7 +19,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hitl._wire import WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
+    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
     from hitl.run import RunOutput, RunRequirement, RunStatus
 
 
@@ -140,6 +140,47 @@ class MemberRuns:
         bare = req.id[len(view.member_run_id) + 1:]
         moved = payload.model_copy(update={"requirement_id": bare})
         asyncio.create_task(_signal(view.member_run_id, signal, moved))
+
+
+class TeamReporter:
+    """A member run's side: report its requirements, and at the end its answer, to its team run."""
+
+    def __init__(self, run_id: str, run_input: RunInput, version: int) -> None:
+        self._run_id = run_id
+        self._input = run_input
+        self.version = version
+        self._last: list[dict[str, Any]] | None = None
+        self._ended = False
+        self._in_flight = 0
+
+    def report(self, requirements: list[RunRequirement], outcome: RunOutput | None) -> None:
+        """Tell the team when the requirements changed, and once with the outcome when the run ends."""
+        team_run_id = self._input.team_run_id
+        assert team_run_id is not None
+        now = [r.model_dump() for r in requirements]
+        final = outcome is not None and not self._ended
+        if now == (self._last or []) and not final:
+            return
+        self._last = now
+        self._ended = self._ended or final
+        self.version += 1
+        progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
+                                  version=self.version, requirements=requirements,
+                                  outcome=outcome if final else None)
+        asyncio.create_task(self._send(team_run_id, progress))
+
+    async def _send(self, team_run_id: str, progress: MemberProgress) -> None:
+        self._in_flight += 1
+        try:
+            await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
+        except Exception as exc:  # the team run is gone: nobody to tell
+            workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
+        finally:
+            self._in_flight -= 1
+
+    async def delivered(self) -> None:
+        """Until every report sent has reached the team (a member closes only after its last)."""
+        await workflow.wait_condition(lambda: self._in_flight == 0)
 
 
 async def _closed(handle: Any) -> RunOutput | str:
