@@ -150,19 +150,23 @@ class DecisionHandlers:
     def _validate_decide(self, decision: Decision) -> None:
         self._validate([decision], whole_pause=False)
 
-    def _change(self, change: ChangeApproval) -> None:
+    def _check_change(self, change: ChangeApproval) -> tuple[RunRequirement, ApprovalPolicy]:
+        """The requirement a change names and its policy after the change, or why it is refused."""
         if self._status.is_final:
             raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
         req = self._find(change.requirement_id)
-        if req.member_run_id is not None:
-            if change.approvers is not None:
-                ApprovalPolicy(approvers=change.approvers)
-            self._members.forward(req, "change_approval", change)
-            return
         policy = req.policy or ApprovalPolicy()
-        details: dict[str, Any] = {"changed_by": change.changed_by}
         if change.approvers is not None:
             policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
+        return req, policy
+
+    def _change(self, change: ChangeApproval) -> None:
+        req, policy = self._check_change(change)
+        if req.member_run_id is not None:
+            self._members.forward(req, "change_approval", change)  # the member owns it, and reports back
+            return
+        details: dict[str, Any] = {"changed_by": change.changed_by}
+        if change.approvers is not None:
             details["approvers"] = change.approvers
         if change.extend_by_seconds is not None:
             base = req.deadline if req.deadline is not None else workflow.now().timestamp()
@@ -184,11 +188,7 @@ class DecisionHandlers:
     @change_approval.validator
     def _validate_change_approval(self, change: ChangeApproval) -> None:
         try:
-            if self._status.is_final:
-                raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-            self._find(change.requirement_id)
-            if change.approvers is not None:
-                ApprovalPolicy(approvers=change.approvers)
+            self._check_change(change)
         except (HitlError, pydantic.ValidationError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
 
