@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from hitl import Agent, OpenAIChat, PostgresDb, RunStatus, tool
 from hitl.approval import approval
 from hitl.decisions import Confirm, Reject
-from hitl.errors import ConfigurationError, DecisionNotAllowedError
+from hitl.errors import ConfigurationError, DecisionNotAllowedError, RequirementAlreadyResolvedError
 from hitl.policy import SYSTEM_TIMEOUT, remind
 from hitl.run import RunOutput
 from hitl.team import Team
@@ -121,6 +121,9 @@ async def test_team_pauses_for_the_traders_approval_and_finishes(make_team, runn
     assert done.status == RunStatus.completed, done
     assert TRADES == [("AAPL", 100)]
     assert "Research: AAPL trades at 190" in done.content and "Trader: bought 100 AAPL" in done.content
+    # The team's answer still shows the member's decided requirement, as an agent's shows its own.
+    [shown] = done.requirements
+    assert shown.id == req.id and shown.resolution == "confirmed" and shown.resolved_by == "alice"
     # Audit: the member's approval, keyed by the member run, carries the team run id.
     records, total = db.get_approvals(team_run_id=response.run_id)
     assert total == 1
@@ -327,3 +330,27 @@ async def test_reassigning_a_members_approval_on_the_team_reaches_the_member(mak
         req.confirm(resolved_by="dana")
         done = await team.acontinue_run(now)
     assert TRADES == [("SAP", 2)] and "Trader: bought 2 SAP" in done.content
+
+
+async def test_a_member_paused_in_two_turns_shows_each_pause_in_turn(make_team, running_worker):
+    leader = [{"match": "two trades", "turns": [
+        {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": "Trader", "task": "Buy 1 IBM"}}]},
+        {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": "Trader", "task": "Buy 2 HPQ"}}]},
+        {"content": "Team report: {results}"}]}]
+    team, _, _ = make_team(leader=leader)
+    TRADES.clear()
+    async with running_worker():
+        first = await team.arun("two trades")
+        [a] = first.active_requirements
+        a.confirm()
+        second = await team.acontinue_run(first)
+        assert second.is_paused and [r.tool_execution.arguments for r in second.requirements] == [
+            {"symbol": "HPQ", "quantity": 2}]
+        [b] = second.active_requirements
+        assert b.member_run_id != a.member_run_id
+        with pytest.raises(RequirementAlreadyResolvedError):
+            await team.acontinue_run(second.run_id, [a])
+        b.confirm()
+        done = await team.acontinue_run(second)
+    assert TRADES == [("IBM", 1), ("HPQ", 2)] and done.content == "Team report: Trader: bought 2 HPQ"
+    assert [r.id for r in done.requirements] == [b.id]

@@ -104,7 +104,6 @@ class AgentRunWorkflow(DecisionHandlers):
                 )
                 self._calls = []
                 self._turn += 1
-                self._resolved_ids.update(self._members.finish_turn())
                 if workflow.all_handlers_finished():
                     # Not while a continue_run waits for the next pause: it would lose its answer.
                     await self._continue_as_new_if_due()
@@ -280,6 +279,7 @@ class AgentRunWorkflow(DecisionHandlers):
             self._pauses += 1
             at = workflow.now().timestamp()
             self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
+            self._resolved_ids.update(self._members.drop_finished())
             self._requirements = [requirements.for_call(c, turn=self._turn, pause=self._pauses, now=at) for c in waiting]
             for r in self._requirements:
                 self._record(r, "requested")
@@ -353,7 +353,8 @@ class AgentRunWorkflow(DecisionHandlers):
             messages=self._messages,
             calls=self._calls,
             requirements=self._requirements,
-            resolved_ids=sorted(self._resolved_ids),
+            # A team's members have all answered by now; their requirements are resolved for good.
+            resolved_ids=sorted(self._resolved_ids | {r.id for r in self._members.requirements}),
             pauses=self._pauses,
             paused=self._status == RunStatus.paused,
             outbox=self._audit.events,

@@ -213,6 +213,7 @@ class DecisionHandlers:
         """A member run's requirements changed: a new pause of the team, or a decision or deadline acted."""
         if self._members.report(progress):
             self._pauses += 1
+            self._resolved_ids.update(self._members.drop_finished())
         self._show()
 
     def _signal(self, decision: Decision) -> None:

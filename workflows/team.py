@@ -123,11 +123,12 @@ class MemberRuns:
     def requirements(self) -> list[RunRequirement]:
         return [r for v in self.views.values() for r in v.requirements]
 
-    def finish_turn(self) -> list[str]:
-        """Forget this turn's members; the ids of their requirements, now resolved for good."""
-        ids = [r.id for r in self.requirements]
-        self.views.clear()
-        return ids
+    def drop_finished(self) -> list[str]:
+        """Forget members that have answered (a new pause begins); the ids of their requirements."""
+        done = [v for v in self.views.values() if not v.active]
+        for v in done:
+            del self.views[v.member_run_id]
+        return [r.id for v in done for r in v.requirements]
 
     # ---------------------------------------------------------------- decisions sent on
     def owner(self, req: RunRequirement) -> MemberView | None:
