@@ -354,3 +354,19 @@ async def test_a_member_paused_in_two_turns_shows_each_pause_in_turn(make_team, 
         done = await team.acontinue_run(second)
     assert TRADES == [("IBM", 1), ("HPQ", 2)] and done.content == "Team report: Trader: bought 2 HPQ"
     assert [r.id for r in done.requirements] == [b.id]
+
+
+async def test_a_paused_team_and_its_member_are_listed_by_search_attributes(make_team, running_worker, temporal_server):
+    from tests.test_visibility import eventually
+
+    team, _, trader = make_team()
+    address = temporal_server["address"]
+    async with running_worker():
+        response = await team.arun("Buy 4 shares of INTC")
+        [req] = response.active_requirements
+        await eventually(address, f'HitlStatus = "paused" AND HitlPendingTools = "execute_trade" AND HitlAgent = "{team.name}"',
+                         response.run_id)
+        await eventually(address, f'HitlTeamRunId = "{response.run_id}" AND HitlAgent = "{trader.name}"', req.member_run_id)
+        req.confirm()
+        await team.acontinue_run(response)
+    await eventually(address, 'HitlStatus = "completed"', response.run_id)
