@@ -70,6 +70,9 @@ class Team(Agent):
         if not found:
             raise ConfigurationError(f"Team {name or ''}: give it at least one member (agents=[...])")
         for m in found:
+            if isinstance(m, Team):
+                # A member team's own members would pause unseen by this one: refuse rather than hang.
+                raise ConfigurationError(f"Team {name or ''}: member {m.name!r} is a Team; teams of teams are not supported")
             if not isinstance(m, Agent):
                 raise ConfigurationError(f"Team {name or ''}: members must be Agents, got {type(m).__name__}")
         names = [m.name for m in found]

@@ -169,6 +169,10 @@ def test_team_needs_members_with_distinct_names():
         Team(members=[a, a])
     with pytest.raises(ConfigurationError, match="not both"):
         Team(agents=[a], members=[a])
+    with pytest.raises(ConfigurationError, match="teams of teams are not supported"):
+        Team(agents=[Team(agents=[a], name="inner")], name="outer")
+    with pytest.raises(ConfigurationError, match="must be Agents"):
+        Team(agents=["Researcher"])
 
 
 async def test_members_without_a_human_step_keep_working_while_another_is_paused(make_team, running_worker):
@@ -234,6 +238,11 @@ async def test_cancelling_the_team_run_cancels_its_members(make_team, running_wo
     assert [r["status"] for r in records] == ["cancelled"]
 
 
+class Notified(list):
+    async def append_async(self, notification) -> None:
+        self.append(notification)
+
+
 @approval(timeout=timedelta(hours=1), escalation=[remind(after=timedelta(minutes=30))])
 @tool(requires_confirmation=True)
 def execute_block_trade(symbol: str, quantity: int) -> str:
@@ -246,10 +255,11 @@ async def test_a_members_escalation_runs_inside_the_member_and_its_expiry_reache
         skipping, model_server, script):  # noqa: F811
     """Time-skipping server: the member's reminder and deadline act as on an Agent; the team goes on."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
+    notified = Notified()
     trader = Agent(OpenAIChat(script({"match": "^Buy (\\d+) (\\w+)", "turns": [
         {"tool_calls": [{"name": "execute_block_trade", "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
         {"content": "Trader: {results}"}]}), base_url=model_server.base_url),
-        name=f"BlockTrader-{queue}", tools=[execute_block_trade], task_queue=queue)
+        name=f"BlockTrader-{queue}", tools=[execute_block_trade], task_queue=queue, notifiers=[notified.append_async])
     leader = script({"turns": [
         {"tool_calls": [{"name": "delegate_task_to_member", "arguments": {"member_id": trader.name, "task": "Buy 50 GE"}}]},
         {"content": "Team report: {results}"}]})
@@ -271,6 +281,8 @@ async def test_a_members_escalation_runs_inside_the_member_and_its_expiry_reache
     assert "Trader: The call to execute_block_trade was not run: the request expired" in result.content
     [expired] = member.requirements
     assert expired.resolution == "expired" and expired.resolved_by == SYSTEM_TIMEOUT and expired.escalation_level == 1
+    # The member's own notifiers were told, by the member's run.
+    assert [(n.kind, n.run_id) for n in notified] == [(k, req.member_run_id) for k in ("requested", "reminder", "expired")]
 
 
 @approval(approvers=["alice"])
@@ -370,3 +382,17 @@ async def test_a_paused_team_and_its_member_are_listed_by_search_attributes(make
         req.confirm()
         await team.acontinue_run(response)
     await eventually(address, 'HitlStatus = "completed"', response.run_id)
+
+
+async def test_a_failing_member_is_reported_to_the_leader_and_the_team_finishes(make_team, running_worker):
+    members = [{"match": "^Research (\\w+)", "turns": [{"content": "x", "fail": {"status": 400, "times": 100,
+                                                                                "message": "bad request"}}]},
+               *MEMBERS[1:]]
+    team, researcher, _ = make_team(members=members)
+    async with running_worker():
+        response = await team.arun("Buy 6 shares of AMZN")
+        for r in response.active_requirements:
+            r.reject(reason="not now")
+        done = await team.acontinue_run(response)
+    assert done.status == RunStatus.completed
+    assert f"Member {researcher.name!r} did not finish (error)" in done.content and "bad request" in done.content
