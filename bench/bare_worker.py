@@ -8,13 +8,13 @@ import sys
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench import agents
+from bench import floors
 
 
 async def main(address: str) -> None:
     client = await Client.connect(address)
-    async with Worker(client, task_queue="bench-bare", workflows=[agents.SignalThenActivity, agents.BareUpdate],
-                      activities=[agents.noop]):
+    async with Worker(client, task_queue="bench-bare", workflows=[floors.SignalThenActivity, floors.BareUpdate],
+                      activities=[floors.noop]):
         print("worker ready", flush=True)
         await asyncio.Event().wait()
 

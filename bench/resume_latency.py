@@ -20,7 +20,7 @@ import uuid
 
 from temporalio.worker import Worker
 
-from bench import agents
+from bench import agents, floors
 from bench.common import pct, stack, summary
 from worker import create_worker
 
@@ -30,8 +30,8 @@ async def main(runs: int, fast_transfer: bool) -> None:
         os.environ["OPENAI_BASE_URL"] = server.base_url
         agents.agent._overrides["temporal_address"] = address
         agents.team._overrides["temporal_address"] = address
-        bare = Worker(client, task_queue="bench-bare", workflows=[agents.SignalThenActivity, agents.BareUpdate],
-                      activities=[agents.noop])
+        bare = Worker(client, task_queue="bench-bare", workflows=[floors.SignalThenActivity, floors.BareUpdate],
+                      activities=[floors.noop])
         async with create_worker(client, agents.QUEUE), bare:
             hitl_ms, team_ms, a_ms, b_ms = [], [], [], []
             for i in range(runs + 10):  # the first 10 warm up
@@ -49,20 +49,20 @@ async def main(runs: int, fast_transfer: bool) -> None:
                 team_elapsed = (time.perf_counter() - t3) * 1000
                 assert done.content == "team: done: refunded o-1", done
 
-                handle = await client.start_workflow(agents.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
+                handle = await client.start_workflow(floors.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
                                                      task_queue="bench-bare")
                 await asyncio.sleep(0.01)  # let the first task settle so the signal starts the clock alone
                 t1 = time.perf_counter()
-                await handle.signal(agents.SignalThenActivity.decide)
+                await handle.signal(floors.SignalThenActivity.decide)
                 await handle.result()
                 a_elapsed = (time.perf_counter() - t1) * 1000
 
-                h = await client.start_workflow(agents.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue="bench-bare")
-                await h.execute_update(agents.BareUpdate.ping)  # first task done
+                h = await client.start_workflow(floors.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue="bench-bare")
+                await h.execute_update(floors.BareUpdate.ping)  # first task done
                 t2 = time.perf_counter()
-                await h.execute_update(agents.BareUpdate.ping)
+                await h.execute_update(floors.BareUpdate.ping)
                 b_elapsed = (time.perf_counter() - t2) * 1000
-                await h.signal(agents.BareUpdate.finish)
+                await h.signal(floors.BareUpdate.finish)
                 if i >= 10:
                     hitl_ms.append(elapsed)
                     team_ms.append(team_elapsed)

@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import agents
+from bench import agents, floors
 from bench.common import stack
 from tests.test_durability import spawn_worker
 
@@ -86,11 +86,11 @@ async def main(runs: int, concurrency: int, cache: int, fast: bool) -> None:
 
                 handles: list = []
                 await bounded(runs, concurrency, lambda i: _append(handles, client.start_workflow(
-                    agents.SignalThenActivity.run, id=f"a-{uuid.uuid4()}", task_queue="bench-bare")))
+                    floors.SignalThenActivity.run, id=f"a-{uuid.uuid4()}", task_queue="bench-bare")))
                 await asyncio.sleep(1)
 
                 async def release(i: int) -> None:
-                    await handles[i].signal(agents.SignalThenActivity.decide)
+                    await handles[i].signal(floors.SignalThenActivity.decide)
                     await handles[i].result()
 
                 t2 = time.perf_counter()

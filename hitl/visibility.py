@@ -14,6 +14,8 @@ from that client skip them: a run whose attributes are missing from its namespac
 from __future__ import annotations
 
 import logging
+import os
+import weakref
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -40,18 +42,21 @@ _INDEXED = {
     "KEYWORD_LIST": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
     "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
-_registered: dict[tuple[int, str], bool] = {}
+# Per client object (not its id: a new client may reuse a collected one's id).
+_registered: weakref.WeakKeyDictionary[Client, bool] = weakref.WeakKeyDictionary()
 log = logging.getLogger(__name__)
 
 
 async def register_search_attributes(client: Client) -> bool:
     """Register hitl's search attributes in the client's namespace; True when they are there.
 
-    Idempotent and cached per client. False (with a warning) where the server refuses.
+    Idempotent and cached per client. False (with a warning) where the server refuses, and
+    without asking when ``HITL_SEARCH_ATTRIBUTES=0``: runs started then go without them.
     """
-    key = (id(client), client.namespace)
-    if key in _registered:
-        return _registered[key]
+    if os.environ.get("HITL_SEARCH_ATTRIBUTES", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if client in _registered:
+        return _registered[client]
     wanted = {k.name: _INDEXED[k.indexed_value_type.name] for k in _KEYS}
     try:
         try:
@@ -75,5 +80,5 @@ async def register_search_attributes(client: Client) -> bool:
             log.warning("hitl search attributes not registered in namespace %r (%s); runs started here will "
                         "not set them", client.namespace, exc.message)
             ok = False
-    _registered[key] = ok
+    _registered[client] = ok
     return ok

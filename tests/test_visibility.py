@@ -72,3 +72,21 @@ async def test_paused_runs_are_listed_by_status_tool_and_deadline(make_agent, sc
     await eventually(address, 'HitlStatus = "completed"', run_id)
     await eventually(address, 'HitlStatus = "paused"', run_id, present=False)
     await eventually(address, 'HitlPendingTools = "restart_service"', run_id, present=False)
+
+
+async def test_search_attributes_can_be_turned_off(monkeypatch, make_agent, script, running_worker, client):
+    """HITL_SEARCH_ATTRIBUTES=0: nothing is registered or asked of the server, and runs set none."""
+    from hitl.visibility import register_search_attributes
+
+    monkeypatch.setenv("HITL_SEARCH_ATTRIBUTES", "0")
+    assert await register_search_attributes(object()) is False  # type: ignore[arg-type]  # never touched
+    model = script({"turns": [{"tool_calls": [{"name": "restart_service", "arguments": {"name": "db"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [restart_service])
+    async with running_worker():
+        paused = await agent.arun("restart")
+        history = await client.get_workflow_handle(paused.run_id).fetch_history()
+        for r in paused.active_requirements:
+            r.confirm()
+        await agent.acontinue_run(paused)
+    assert not any(e.HasField("upsert_workflow_search_attributes_event_attributes") for e in history.events)

@@ -58,12 +58,12 @@ class DecisionHandlers:
         seen: set[str] = set()
         patches = []
         for d in items:
-            if d.requirement_id in seen:
+            req = self._find(d.requirement_id)
+            if req.id in seen:  # by the same id, or a member's requirement by both of its ids
                 raise InvalidDecisionError(
                     f"run {self._run_id}: two decisions for requirement {d.requirement_id!r} in one call"
                 )
-            seen.add(d.requirement_id)
-            req = self._find(d.requirement_id)
+            seen.add(req.id)
             try:
                 agent_name = req.member_agent_name or self._input.agent_name
                 patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id))
@@ -110,9 +110,10 @@ class DecisionHandlers:
             self._apply(items, self._check_all(items, whole_pause=whole_pause), via)
         except HitlError as exc:
             refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
-            for r in self._members.requirements:
-                if refused is not None and r.id == refused.requirement_id and isinstance(exc, DecisionNotAllowedError):
-                    self._members.forward(r, refused.action, refused)  # the member refuses it and records that
+            if refused is not None and isinstance(exc, DecisionNotAllowedError):
+                target = self._find(refused.requirement_id)  # found: it was checked, and refused
+                if target.member_run_id is not None:
+                    self._members.forward(target, refused.action, refused)  # the member refuses it and records that
             for r in self._requirements:
                 if refused is not None and r.id == refused.requirement_id:
                     # Kept on the approval's history; it changes nothing else.
