@@ -396,3 +396,22 @@ async def test_a_failing_member_is_reported_to_the_leader_and_the_team_finishes(
         done = await team.acontinue_run(response)
     assert done.status == RunStatus.completed
     assert f"Member {researcher.name!r} did not finish (error)" in done.content and "bad request" in done.content
+
+
+async def test_update_approval_on_a_members_audit_record_resumes_the_team(make_team, running_worker, db, client):
+    """The compliance API decides the member's approval by its audit id; the team sees it and finishes."""
+    team, _, _ = make_team(db=db)
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 8 shares of CSCO")
+        [req] = response.active_requirements
+        for _ in range(100):
+            if db.get_approval(req.id) is not None:
+                break
+            await asyncio.sleep(0.05)
+        record = await db.aupdate_approval(req.id, status="approved", resolved_by="compliance")
+        assert record["status"] == "approved" and record["team_run_id"] == response.run_id
+        result = await client.get_workflow_handle(response.run_id).result()
+    assert TRADES == [("CSCO", 8)] and "Trader: bought 8 CSCO" in result["content"]
+    [shown] = result["requirements"]
+    assert shown["resolved_by"] == "compliance"
