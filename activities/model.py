@@ -25,6 +25,7 @@ from hitl.run import RequirementKind, UserInputField
 from hitl.tools import Tool
 
 _RETRYABLE_STATUS = {408, 409, 429}
+MAX_TASK_CHARS = 100_000
 _clients: dict[tuple[str | None, str, float], openai.AsyncOpenAI] = {}
 
 
@@ -201,6 +202,11 @@ def _delegation(agent: Agent, plan: ToolCallPlan) -> ToolCallPlan:
     if member is None:
         return plan.model_copy(update={
             "invalid": f"Unknown member {wanted!r}; the team's members are {sorted(t.delegates_to)}"})
+    task = plan.arguments.get("task")
+    if not isinstance(task, str) or not task.strip() or len(task) > MAX_TASK_CHARS:
+        # It becomes the member run's input: bounded, so it never nears Temporal's payload limit.
+        return plan.model_copy(update={
+            "invalid": f"The task for {wanted!r} must be non-empty text of at most {MAX_TASK_CHARS} characters"})
     borrowed = member.db is None and agent.db is not None
     return plan.model_copy(update={"member": MemberPlan(
         agent_name=member.name,

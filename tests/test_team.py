@@ -17,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from hitl import Agent, OpenAIChat, PostgresDb, RunStatus, tool
 from hitl.approval import approval
-from hitl.decisions import Confirm, Reject
+from hitl.decisions import Confirm
 from hitl.errors import ConfigurationError, DecisionNotAllowedError, RequirementAlreadyResolvedError
 from hitl.policy import SYSTEM_TIMEOUT, remind
 from hitl.run import RunOutput
@@ -415,3 +415,21 @@ async def test_update_approval_on_a_members_audit_record_resumes_the_team(make_t
     assert TRADES == [("CSCO", 8)] and "Trader: bought 8 CSCO" in result["content"]
     [shown] = result["requirements"]
     assert shown["resolved_by"] == "compliance"
+
+
+def test_a_delegation_names_a_known_member_and_a_bounded_task():
+    """What the leader's model asks for is checked in the worker, and told back to it when wrong."""
+    from activities.model import MAX_TASK_CHARS, _delegation
+    from hitl._wire import ToolCallPlan
+
+    member = Agent(name=f"m-{uuid.uuid4().hex[:6]}")
+    team = Team(agents=[member], name=f"t-{uuid.uuid4().hex[:6]}")
+
+    def plan(**arguments):
+        return _delegation(team, ToolCallPlan(tool_call_id="c", tool_name="delegate_task_to_member", arguments=arguments))
+
+    ok = plan(member_id=member.name, task="do it")
+    assert ok.invalid is None and ok.member is not None and ok.member.agent_name == member.name
+    assert "Unknown member 'nobody'" in plan(member_id="nobody", task="x").invalid
+    assert f"at most {MAX_TASK_CHARS}" in plan(member_id=member.name, task="x" * (MAX_TASK_CHARS + 1)).invalid
+    assert "non-empty" in plan(member_id=member.name, task="  ").invalid
