@@ -1,4 +1,4 @@
-"""Client side of a run: start it, decide on it, read it. Shared by Agent (and later Team)."""
+"""Client side of a run: start it, decide on it, read it. Shared by Agent and Team."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import uuid
 from typing import Any
 from collections.abc import Sequence
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -16,9 +18,6 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
-
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 
 from hitl import errors
 from hitl._wire import WORKFLOW_NAME, RunInput
