@@ -17,8 +17,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
-from workflows.handlers import DecisionHandlers
-
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
@@ -37,7 +35,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from hitl.errors import HitlError
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    from workflows import deadlines, requirements
+    import workflows.deadlines as deadlines
+    import workflows.requirements as requirements
+    from workflows.handlers import DecisionHandlers
     from workflows.outbox import AuditOutbox, NoticeQueue
     from workflows.team import MemberRuns, TeamReporter
     from workflows.visibility import PATCH, SearchAttributes

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    from workflows import decisions
+    import workflows.decisions as decisions
     from workflows.team import MemberRuns
 
 
