@@ -95,9 +95,10 @@ async def record() -> None:
                 [req] = r.active_requirements
                 req.confirm(resolved_by="alice")
                 r = await team.acontinue_run(r.run_id, r.requirements)
-                # (team_member_confirmed/-_run were recorded before members reported their answer.)
-                runs["team_outcome_confirmed"] = r.run_id
-                runs["team_outcome_member_run"] = req.member_run_id
+                # Earlier shapes of this run: team_member_* (before members reported their answer),
+                # team_outcome_* (before their reports went one at a time, in order).
+                runs["team_in_order_confirmed"] = r.run_id
+                runs["team_in_order_member_run"] = req.member_run_id
 
                 r = await agent.arun("batch by signals")
                 handle = client.get_workflow_handle(r.run_id)

@@ -23,7 +23,8 @@ def test_there_are_histories_to_replay():
     names = {p.name.rsplit("-", 1)[0] for p in HISTORIES}
     assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
             "policy_refused_then_expired", "escalation_steps_expired", "team_member_confirmed",
-            "team_member_run", "batch_signals_one_by_one", "team_outcome_confirmed", "team_outcome_member_run"} <= names
+            "team_member_run", "batch_signals_one_by_one", "team_outcome_confirmed", "team_outcome_member_run",
+            "team_in_order_confirmed", "team_in_order_member_run"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

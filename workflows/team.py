@@ -143,8 +143,18 @@ class MemberRuns:
         asyncio.create_task(_signal(view.member_run_id, signal, moved))
 
 
+IN_ORDER_PATCH = "hitl-member-reports-in-order"
+
+
 class TeamReporter:
-    """A member run's side: report its requirements, and at the end its answer, to its team run."""
+    """A member run's side: report its requirements, and at the end its answer, to its team run.
+
+    Reports go one at a time, each after the team has taken the previous one, and a report
+    waiting its turn is replaced by a newer one (each carries the whole state). Sent together,
+    two reports could reach the team out of order, the answer first: the team then closes, the
+    server refuses the close because of the late report, and the team's last task, its leader's
+    model call included, runs again.
+    """
 
     def __init__(self, run_id: str, run_input: RunInput, version: int) -> None:
         self._run_id = run_id
@@ -152,6 +162,8 @@ class TeamReporter:
         self.version = version
         self._last: list[dict[str, Any]] | None = None
         self._ended = False
+        self._queued: MemberProgress | None = None
+        self._sending = False
         self._in_flight = 0
 
     def report(self, requirements: list[RunRequirement], outcome: RunOutput | None) -> None:
@@ -166,22 +178,40 @@ class TeamReporter:
         self._ended = self._ended or final
         self.version += 1
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
-                                  version=self.version, requirements=requirements,
+                                  version=self.version, requirements=[r.model_copy(deep=True) for r in requirements],
                                   outcome=outcome if final else None)
-        asyncio.create_task(self._send(team_run_id, progress))
+        if not workflow.patched(IN_ORDER_PATCH):  # histories recorded before reports went in order
+            self._in_flight += 1
+            asyncio.create_task(self._send_now(team_run_id, progress))
+            return
+        self._queued = progress
+        if not self._sending:
+            self._sending = True
+            asyncio.create_task(self._send_in_order(team_run_id))
 
-    async def _send(self, team_run_id: str, progress: MemberProgress) -> None:
-        self._in_flight += 1
+    async def _send_in_order(self, team_run_id: str) -> None:
+        try:
+            while self._queued is not None:
+                progress, self._queued = self._queued, None
+                await self._signal(team_run_id, progress)
+        finally:
+            self._sending = False
+
+    async def _send_now(self, team_run_id: str, progress: MemberProgress) -> None:
+        try:
+            await self._signal(team_run_id, progress)
+        finally:
+            self._in_flight -= 1
+
+    async def _signal(self, team_run_id: str, progress: MemberProgress) -> None:
         try:
             await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
         except Exception as exc:  # the team run is gone: nobody to tell
             workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
-        finally:
-            self._in_flight -= 1
 
     async def delivered(self) -> None:
-        """Until every report sent has reached the team (a member closes only after its last)."""
-        await workflow.wait_condition(lambda: self._in_flight == 0)
+        """Until every report has reached the team (a member closes only after its last)."""
+        await workflow.wait_condition(lambda: self._in_flight == 0 and not self._sending and self._queued is None)
 
 
 async def _closed(handle: Any) -> RunOutput | str:
