@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from hitl.decisions import Decision
 from hitl.notify import Notification
 from hitl.policy import ApprovalPolicy
 from hitl.run import RequirementKind, RunOutput, RunRequirement, UserInputField
@@ -169,6 +170,17 @@ class ApprovalEvent(BaseModel):
 
 
 MEMBER_PROGRESS = "member_progress"
+TEAM_DECISION = "team_decision"
+
+
+class TeamDecision(BaseModel):
+    """A decision its team run checked and applied to its own view, sent on to the member run.
+
+    The ``team_decision`` signal: the member applies it as any decision and, since the team
+    made this change itself, does not report it back (its next report carries it anyway).
+    """
+
+    decision: Decision
 
 
 class MemberProgress(BaseModel):

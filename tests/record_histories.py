@@ -96,9 +96,10 @@ async def record() -> None:
                 req.confirm(resolved_by="alice")
                 r = await team.acontinue_run(r.run_id, r.requirements)
                 # Earlier shapes of this run: team_member_* (before members reported their answer),
-                # team_outcome_* (before their reports went one at a time, in order).
-                runs["team_in_order_confirmed"] = r.run_id
-                runs["team_in_order_member_run"] = req.member_run_id
+                # team_outcome_* (before their reports went one at a time, in order), team_in_order_*
+                # (before the team sent decisions on as team_decision).
+                runs["team_decision_confirmed"] = r.run_id
+                runs["team_decision_member_run"] = req.member_run_id
 
                 r = await agent.arun("batch by signals")
                 handle = client.get_workflow_handle(r.run_id)

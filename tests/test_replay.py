@@ -24,7 +24,8 @@ def test_there_are_histories_to_replay():
     assert {"batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
             "policy_refused_then_expired", "escalation_steps_expired", "team_member_confirmed",
             "team_member_run", "batch_signals_one_by_one", "team_outcome_confirmed", "team_outcome_member_run",
-            "team_in_order_confirmed", "team_in_order_member_run"} <= names
+            "team_in_order_confirmed", "team_in_order_member_run", "team_decision_confirmed",
+            "team_decision_member_run"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

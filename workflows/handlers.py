@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from hitl._wire import MEMBER_PROGRESS, MemberProgress, RunInput
+    from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
     from hitl.decisions import ChangeApproval, Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
     from hitl.errors import (
         DecisionNotAllowedError,
@@ -31,6 +31,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.team import MemberRuns
 
 
+TEAM_DECISION_PATCH = "hitl-team-decision-signal"
+
+
 class DecisionHandlers:
     # The run's state, set by AgentRunWorkflow.__init__.
     _run_id: str
@@ -42,6 +45,7 @@ class DecisionHandlers:
     _policy_changes: int
     _remembered: dict[str, dict[str, str | None]]
     _members: MemberRuns
+    _team_knows: bool
 
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         raise NotImplementedError
@@ -87,7 +91,10 @@ class DecisionHandlers:
             decisions.apply(req, p, now)
             if req.member_run_id is not None:
                 # The member owns it: it records the decision, runs the tool and reports back.
-                self._members.forward(req, d.action, d)
+                if workflow.patched(TEAM_DECISION_PATCH):
+                    self._members.forward(req, TEAM_DECISION, TeamDecision(decision=d))
+                else:  # runs recorded before the team_decision signal
+                    self._members.forward(req, d.action, d)
                 continue
             details: dict[str, Any] = {"via": via, "resolved_by": p.resolved_by}
             if p.remember:
@@ -223,6 +230,16 @@ class DecisionHandlers:
         except HitlError as exc:
             # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
             workflow.logger.warning("decision refused: %s", exc)
+
+    @workflow.signal(name=TEAM_DECISION)
+    def team_decision(self, forwarded: TeamDecision) -> None:
+        """A decision sent on by this (member) run's team."""
+        try:
+            self._decide_now([forwarded.decision], whole_pause=False, via="team")
+        except HitlError as exc:
+            workflow.logger.warning("decision from the team refused: %s", exc)
+            return
+        self._team_knows = True
 
     @workflow.signal(name="confirm")
     def confirm(self, decision: Confirm) -> None:

@@ -19,7 +19,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
+    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput, TeamDecision
     from hitl.run import RunOutput, RunRequirement, RunStatus
 
 
@@ -139,7 +139,10 @@ class MemberRuns:
         view = self.owner(req)
         assert view is not None
         bare = req.id[len(view.member_run_id) + 1:]
-        moved = payload.model_copy(update={"requirement_id": bare})
+        if isinstance(payload, TeamDecision):
+            moved: BaseModel = TeamDecision(decision=payload.decision.model_copy(update={"requirement_id": bare}))
+        else:
+            moved = payload.model_copy(update={"requirement_id": bare})
         asyncio.create_task(_signal(view.member_run_id, signal, moved))
 
 
@@ -188,6 +191,10 @@ class TeamReporter:
         if not self._sending:
             self._sending = True
             asyncio.create_task(self._send_in_order(team_run_id))
+
+    def absorb(self, requirements: list[RunRequirement]) -> None:
+        """The team made this change itself (a decision it sent on): nothing to tell it."""
+        self._last = [r.model_dump() for r in requirements]
 
     async def _send_in_order(self, team_run_id: str) -> None:
         try:
