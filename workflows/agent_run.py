@@ -76,7 +76,6 @@ class AgentRunWorkflow(DecisionHandlers):
         self._search = SearchAttributes(inp)
         self._members = MemberRuns(self._run_id, inp)
         self._team = TeamReporter(self._run_id, inp, carried.reported)
-        self._team_knows = False  # the latest change was a decision the team sent: no report needed
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -134,11 +133,7 @@ class AgentRunWorkflow(DecisionHandlers):
         if self._input.team_run_id is not None:
             # The last report, with the member's answer, is newer than histories recorded without it.
             ended = self._status.is_final and workflow.patched(MEMBER_OUTCOME_PATCH)
-            if self._team_knows and not ended:
-                self._team.absorb(self._requirements)
-            else:
-                self._team.report(self._requirements, self._output() if ended else None)
-            self._team_knows = False
+            self._team.report(self._requirements, self._output() if ended else None)
 
     async def _quiesce(self) -> None:
         """Before closing: every caller answered, every approval event mirrored, tool results sealed."""

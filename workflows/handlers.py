@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
     import workflows.decisions as decisions
-    from workflows.team import MemberRuns
+    from workflows.team import MemberRuns, TeamReporter
 
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
@@ -45,7 +45,7 @@ class DecisionHandlers:
     _policy_changes: int
     _remembered: dict[str, dict[str, str | None]]
     _members: MemberRuns
-    _team_knows: bool
+    _team: TeamReporter
 
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         raise NotImplementedError
@@ -92,7 +92,7 @@ class DecisionHandlers:
             if req.member_run_id is not None:
                 # The member owns it: it records the decision, runs the tool and reports back.
                 if workflow.patched(TEAM_DECISION_PATCH):
-                    self._members.forward(req, TEAM_DECISION, TeamDecision(decision=d))
+                    self._members.forward(req, TEAM_DECISION, d, wrap=lambda moved: TeamDecision(decision=moved))
                 else:  # runs recorded before the team_decision signal
                     self._members.forward(req, d.action, d)
                 continue
@@ -224,22 +224,21 @@ class DecisionHandlers:
             self._resolved_ids.update(self._members.drop_finished())
         self._show()
 
-    def _signal(self, decision: Decision) -> None:
+    def _signal(self, decision: Decision, via: str = "signal") -> bool:
+        """Apply a decision that came by signal; whether it was applied."""
         try:
-            self._decide_now([decision], whole_pause=False, via="signal")
+            self._decide_now([decision], whole_pause=False, via=via)
         except HitlError as exc:
             # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
-            workflow.logger.warning("decision refused: %s", exc)
+            workflow.logger.warning("decision refused (%s): %s", via, exc)
+            return False
+        return True
 
     @workflow.signal(name=TEAM_DECISION)
     def team_decision(self, forwarded: TeamDecision) -> None:
-        """A decision sent on by this (member) run's team."""
-        try:
-            self._decide_now([forwarded.decision], whole_pause=False, via="team")
-        except HitlError as exc:
-            workflow.logger.warning("decision from the team refused: %s", exc)
-            return
-        self._team_knows = True
+        """A decision sent on by this (member) run's team, which needs no report of it."""
+        if self._signal(forwarded.decision, via="team"):
+            self._team.absorb(self._requirements)
 
     @workflow.signal(name="confirm")
     def confirm(self, decision: Confirm) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput, TeamDecision
+    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
     from hitl.run import RunOutput, RunRequirement, RunStatus
 
 
@@ -134,16 +135,17 @@ class MemberRuns:
     def owner(self, req: RunRequirement) -> MemberView | None:
         return self.views.get(req.member_run_id or "") if req.member_run_id else None
 
-    def forward(self, req: RunRequirement, signal: str, payload: BaseModel) -> None:
-        """Send a decision (or change) on a member's requirement to the member, under its own id."""
+    def forward(
+        self, req: RunRequirement, signal: str, payload: BaseModel, wrap: Callable[[Any], BaseModel] | None = None
+    ) -> None:
+        """Send a decision (or change) on a member's requirement to the member, under its own id.
+
+        ``wrap`` builds the signal's payload around the renamed one (a ``TeamDecision``).
+        """
         view = self.owner(req)
         assert view is not None
-        bare = req.id[len(view.member_run_id) + 1:]
-        if isinstance(payload, TeamDecision):
-            moved: BaseModel = TeamDecision(decision=payload.decision.model_copy(update={"requirement_id": bare}))
-        else:
-            moved = payload.model_copy(update={"requirement_id": bare})
-        asyncio.create_task(_signal(view.member_run_id, signal, moved))
+        moved = payload.model_copy(update={"requirement_id": req.id[len(view.member_run_id) + 1:]})
+        asyncio.create_task(_signal(view.member_run_id, signal, wrap(moved) if wrap else moved))
 
 
 IN_ORDER_PATCH = "hitl-member-reports-in-order"
@@ -211,10 +213,7 @@ class TeamReporter:
             self._in_flight -= 1
 
     async def _signal(self, team_run_id: str, progress: MemberProgress) -> None:
-        try:
-            await workflow.get_external_workflow_handle(team_run_id).signal(MEMBER_PROGRESS, progress)
-        except Exception as exc:  # the team run is gone: nobody to tell
-            workflow.logger.warning("could not report to team run %s: %s", team_run_id, exc)
+        await _signal(team_run_id, MEMBER_PROGRESS, progress)
 
     async def delivered(self) -> None:
         """Until every report has reached the team (a member closes only after its last)."""
@@ -232,7 +231,8 @@ async def _closed(handle: Any) -> RunOutput | str:
 
 
 async def _signal(run_id: str, name: str, payload: Any) -> None:
+    """Signal another run of the team; one that has ended is told nothing (its last report said how)."""
     try:
         await workflow.get_external_workflow_handle(run_id).signal(name, payload)
-    except Exception as exc:  # the member ended meanwhile: its own report says how
-        workflow.logger.warning("could not send %s to member run %s: %s", name, run_id, exc)
+    except Exception as exc:
+        workflow.logger.warning("could not send %s to run %s: %s", name, run_id, exc)
