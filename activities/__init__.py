@@ -3,10 +3,10 @@
 from collections.abc import Callable
 from typing import Any
 
-from activities.audit import mirror_approvals
-from activities.model import call_model
-from activities.notify import send_notification
-from activities.tools import run_tool
+from hitl.activities.audit import mirror_approvals
+from hitl.activities.model import call_model
+from hitl.activities.notify import send_notification
+from hitl.activities.tools import run_tool
 
 __all__ = ["call_model", "run_tool", "mirror_approvals", "send_notification", "ALL"]
 

@@ -1,4 +1,4 @@
-"""The agent an activity serves, or a failure that tells Temporal not to retry."""
+"""The agent an activity serves, or a failure that sends the activity to a worker that has it."""
 
 from __future__ import annotations
 
@@ -13,5 +13,6 @@ def agent_named(name: str) -> Agent:
     try:
         return _registry.get(name)
     except ConfigurationError as exc:
-        # A worker without the agent will not grow it by retrying: fail fast and say how to fix it.
-        raise ApplicationError(str(exc), type="ConfigurationError", non_retryable=True) from None
+        # Retryable: on a task queue shared with workers that lack the agent, another attempt may
+        # reach one that has it, and a redeployed worker will. Nothing has run yet.
+        raise ApplicationError(str(exc), type="AgentNotServed") from None

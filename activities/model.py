@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from datetime import timedelta
 from typing import Any
 
 import openai
+import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._agents import agent_named
+from hitl import limits
+from hitl.activities._agents import agent_named
 from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
@@ -38,20 +41,38 @@ def _client(model: OpenAIModel) -> openai.AsyncOpenAI:
     return client
 
 
+TOO_LARGE_NOTE = (
+    "[hitl] Your previous answer was {size}, over the limit of {limit} for one answer, and was not used. "
+    "Answer again, more briefly: keep tool arguments small and refer to large data instead of including it."
+)
+_SAFE_CALL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
 @activity.defn(name=CALL_MODEL)
 async def call_model(request: ModelRequest) -> ModelTurn:
-    """Ask the agent's model for its next turn, and plan each tool call it makes."""
+    """Ask the agent's model for its next turn, and plan each tool call it makes.
+
+    An answer over ``hitl.limits.MAX_MODEL_TURN_BYTES`` never reaches history: the model is asked
+    once more with a note saying why, and if the second answer is too large as well the run
+    fails with a ``PayloadTooLargeError`` that says so.
+    """
     agent = agent_named(request.agent_name)
     model = agent.model
-    try:
-        if model.api == "responses":
-            content, calls = await _responses(model, agent.instructions, agent.tools, request.messages)
-        else:
-            content, calls = await _chat(model, agent.instructions, agent.tools, request.messages)
-    except openai.APIStatusError as exc:
-        raise _status_error(model, exc) from None
-    except openai.APIConnectionError as exc:
-        raise ApplicationError(f"model {model.id!r} unreachable: {exc}", type="ModelConnectionError") from None
+    content, calls = await _ask(agent, request.messages)
+    n = _turn_bytes(content, calls)
+    if n > limits.MAX_MODEL_TURN_BYTES:
+        note = TOO_LARGE_NOTE.format(size=limits.size(n), limit=limits.size(limits.MAX_MODEL_TURN_BYTES))
+        activity.logger.warning("run %s: model %r answered %s, over the limit; asking again", request.run_id, model.id,
+                                limits.size(n))
+        content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}])
+        again = _turn_bytes(content, calls)
+        if again > limits.MAX_MODEL_TURN_BYTES:
+            raise ApplicationError(
+                f"model {model.id!r} answered {limits.size(n)}, then {limits.size(again)} when asked to be brief: over "
+                f"hitl's limit of {limits.size(limits.MAX_MODEL_TURN_BYTES)} for one answer "
+                "(hitl.limits.MAX_MODEL_TURN_BYTES)", type="PayloadTooLargeError", non_retryable=True)
+    content = limits.storable(content) if content is not None else None
+    calls = [(cid if _SAFE_CALL_ID.match(cid) else f"hitl_call_{i}", name, args) for i, (cid, name, args) in enumerate(calls)]
     assistant: Message = {"role": "assistant", "content": content}
     if calls:
         assistant["tool_calls"] = [
@@ -60,6 +81,27 @@ async def call_model(request: ModelRequest) -> ModelTurn:
     plans = [_delegation(agent, _gate(agent.approval_rules, _plan(agent.tools, cid, name, args)))
              for cid, name, args in calls]
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
+
+
+async def _ask(agent: Agent, messages: list[Message]) -> tuple[str | None, list[tuple[str, str, str]]]:
+    model = agent.model
+    try:
+        if model.api == "responses":
+            return await _responses(model, agent.instructions, agent.tools, messages)
+        return await _chat(model, agent.instructions, agent.tools, messages)
+    except openai.APIStatusError as exc:
+        raise _status_error(model, exc) from None
+    except openai.APIConnectionError as exc:
+        raise ApplicationError(f"model {model.id!r} unreachable: {exc}", type="ModelConnectionError") from None
+    except (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError) as exc:
+        # A body cut short on the way (a proxy, a dropped connection) may come whole next time: retried.
+        raise ApplicationError(
+            f"model {model.id!r} at {model.resolved_base_url() or 'api.openai.com'} answered with a body that is not "
+            f"valid JSON of a {model.api} response (cut short?): {exc}", type="ModelResponseError") from None
+
+
+def _turn_bytes(content: str | None, calls: list[tuple[str, str, str]]) -> int:
+    return limits.json_bytes([content, calls])
 
 
 def _tool_specs(tools: dict[str, Tool]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -140,6 +182,11 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
             raise ValueError("arguments must be a JSON object")
     except ValueError as exc:
         return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=f"Arguments are not a JSON object: {exc}")
+    problem = limits.unstorable(arguments, "arguments")
+    if problem is not None:
+        # They would become an approval record, which cannot hold them: the model is told, and may call again.
+        return ToolCallPlan(tool_call_id=call_id, tool_name=name,
+                            invalid=f"The call was not made: {problem}, which cannot be recorded; call again without it")
     base = ToolCallPlan(
         tool_call_id=call_id,
         tool_name=name,

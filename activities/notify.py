@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities._agents import agent_named
+from hitl.activities._agents import agent_named
 from hitl._wire import NOTIFY, NotifyRequest
 
 

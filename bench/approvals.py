@@ -79,7 +79,7 @@ def time_queries(db: PostgresDb, repeat: int) -> None:
 
 async def pause_latency(pauses: int, database_url: str) -> None:
     from bench import agents
-    from worker import create_worker
+    from hitl.worker import create_worker
 
     async with stack(False) as (client, address, server):
         os.environ["OPENAI_BASE_URL"] = server.base_url

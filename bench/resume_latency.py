@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from bench import agents, floors
 from bench.common import pct, stack, summary
-from worker import create_worker
+from hitl.worker import create_worker
 
 
 async def main(runs: int, fast_transfer: bool) -> None:

@@ -2,61 +2,75 @@
 
 Agno's human-in-the-loop API with each run a Temporal workflow: pauses survive crashes and
 deploys, and decisions may come from any process or any Temporal client.
+
+The names below load on first use. Temporal's sandbox imports this package afresh for every
+run it starts or replays (it is the parent of ``hitl.workflows``): an eager import here would
+load the whole client side into every run, and give the sandbox its own, empty, agent registry.
 """
 
-from hitl.agent import Agent
-from hitl.approval import ApprovalType, approval
-from hitl.db.postgres import PostgresDb
-from hitl.decisions import Confirm, ContinueRunRequest, ProvideInput, ProvideResult, Reject
-from hitl.errors import (
-    ApprovalConflictError,
-    ConfigurationError,
-    DecisionNotAllowedError,
-    HitlError,
-    InvalidDecisionError,
-    ModelRequestError,
-    RequirementAlreadyResolvedError,
-    RequirementNotFoundError,
-    RunEndedError,
-    RunNotFoundError,
-    ToolDefinitionError,
-    UnresolvedRequirementsError,
-)
-from hitl.models.openai import OpenAIChat, OpenAIResponses
-from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution, UserInputField
-from hitl.team import Team
-from hitl.tools import Tool, tool
+from __future__ import annotations
 
-__all__ = [
-    "Team",
-    "Agent",
-    "ApprovalType",
-    "approval",
-    "PostgresDb",
-    "Confirm",
-    "ContinueRunRequest",
-    "ProvideInput",
-    "ProvideResult",
-    "Reject",
-    "ApprovalConflictError",
-    "ConfigurationError",
-    "DecisionNotAllowedError",
-    "HitlError",
-    "InvalidDecisionError",
-    "ModelRequestError",
-    "RequirementAlreadyResolvedError",
-    "RequirementNotFoundError",
-    "RunEndedError",
-    "RunNotFoundError",
-    "ToolDefinitionError",
-    "UnresolvedRequirementsError",
-    "OpenAIChat",
-    "OpenAIResponses",
-    "RunOutput",
-    "RunRequirement",
-    "RunStatus",
-    "ToolExecution",
-    "UserInputField",
-    "Tool",
-    "tool",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hitl.agent import Agent
+    from hitl.approval import ApprovalType, approval
+    from hitl.db.postgres import PostgresDb
+    from hitl.decisions import Confirm, ContinueRunRequest, ProvideInput, ProvideResult, Reject
+    from hitl.errors import (
+        ApprovalConflictError,
+        ConfigurationError,
+        DecisionNotAllowedError,
+        HitlError,
+        InvalidDecisionError,
+        InvalidInputError,
+        ModelRequestError,
+        PayloadTooLargeError,
+        RequirementAlreadyResolvedError,
+        RequirementNotFoundError,
+        RunEndedError,
+        RunNotFoundError,
+        TemporalUnavailableError,
+        ToolDefinitionError,
+        UnresolvedRequirementsError,
+    )
+    from hitl.models.openai import OpenAIChat, OpenAIResponses
+    from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution, UserInputField
+    from hitl.team import Team
+    from hitl.tools import Tool, tool
+
+_WHERE = {
+    "Agent": "hitl.agent",
+    "Team": "hitl.team",
+    "ApprovalType": "hitl.approval",
+    "approval": "hitl.approval",
+    "PostgresDb": "hitl.db.postgres",
+    "OpenAIChat": "hitl.models.openai",
+    "OpenAIResponses": "hitl.models.openai",
+    "Tool": "hitl.tools",
+    "tool": "hitl.tools",
+    **{name: "hitl.decisions" for name in ("Confirm", "ContinueRunRequest", "ProvideInput", "ProvideResult", "Reject")},
+    **{name: "hitl.run" for name in ("RunOutput", "RunRequirement", "RunStatus", "ToolExecution", "UserInputField")},
+    **{name: "hitl.errors" for name in (
+        "ApprovalConflictError", "ConfigurationError", "DecisionNotAllowedError", "HitlError", "InvalidDecisionError",
+        "InvalidInputError", "ModelRequestError", "PayloadTooLargeError", "RequirementAlreadyResolvedError",
+        "RequirementNotFoundError", "RunEndedError", "RunNotFoundError", "TemporalUnavailableError",
+        "ToolDefinitionError", "UnresolvedRequirementsError",
+    )},
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hitl' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from hitl.config import Settings
-from hitl.errors import ConfigurationError
+from hitl.errors import TemporalUnavailableError
 
 _clients: dict[tuple[int, str, str], Client] = {}
 
@@ -22,9 +22,10 @@ async def connect(settings: Settings) -> Client:
                 settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
             )
         except RuntimeError as exc:
-            raise ConfigurationError(
-                f"cannot reach Temporal at {settings.temporal_address!r} (TEMPORAL_ADDRESS): {exc}"
-            ) from exc
+            raise TemporalUnavailableError(
+                f"cannot reach Temporal at {settings.temporal_address!r} (namespace {settings.namespace!r}): start one "
+                f"(`hitl dev`) or point TEMPORAL_ADDRESS at it ({str(exc).splitlines()[0]})"
+            ) from None
         _clients[key] = client
     return client
 

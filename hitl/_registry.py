@@ -3,6 +3,12 @@
 Workers look agents up here to run their model calls and tools, and workflow code (passed
 through the sandbox) to validate decisions against a tool's schema. Agents register themselves
 when they are created, so importing the module that defines them is enough.
+
+A run is bound to its agent's *name*: the worker that takes it up uses whatever definition has
+that name now, so a redeploy with new instructions, tools or model goes on with paused runs. Two
+*different* definitions under one name would make a run's meaning depend on which one a worker
+imported last: that is a ``ConfigurationError``. The same definition registered again (a module
+imported twice, or under two names) replaces the first.
 """
 
 from __future__ import annotations
@@ -15,18 +21,59 @@ if TYPE_CHECKING:
     from hitl.agent import Agent
 
 _agents: dict[str, Agent] = {}
+_unnamed: list[Agent] = []
+"""Agents whose default name (module and variable) can only be read once their module has run."""
 
 
 def register(agent: Agent) -> None:
-    # A module imported twice (or re-run in a notebook) re-registers: the newest definition wins.
-    _agents[agent.name] = agent
+    if agent.has_explicit_name:
+        _add(agent.name, agent)
+    else:
+        _unnamed.append(agent)
+
+
+def _add(name: str, agent: Agent) -> None:
+    known = _agents.get(name)
+    if known is not None and known is not agent and known.definition() != agent.definition():
+        raise ConfigurationError(
+            f"two different agents are named {name!r} (defined in {known.defined_in} and {agent.defined_in}); "
+            "a run is bound to its agent's name, so give each agent its own name="
+        )
+    _agents[name] = agent
+
+
+def resolve_names() -> None:
+    """Name every agent registered without ``name=`` (after their modules have run); a worker does it at start.
+
+    Raises:
+        ConfigurationError: two different agents end up with one name.
+    """
+    for agent in list(_unnamed):
+        try:
+            name = agent.name
+        except ConfigurationError:
+            continue  # not bound at the top level of a module (yet): it cannot be served by name
+        _unnamed.remove(agent)
+        _add(name, agent)
+
+
+def serves(name: str) -> bool:
+    """Whether this process defines an agent of that name (workflow code asks before taking a run)."""
+    return name in _agents
+
+
+def names() -> list[str]:
+    return sorted(_agents)
 
 
 def get(name: str) -> Agent:
-    try:
-        return _agents[name]
-    except KeyError:
+    agent = _agents.get(name)
+    if agent is None:
+        resolve_names()
+        agent = _agents.get(name)
+    if agent is None:
         raise ConfigurationError(
             f"agent {name!r} is not defined in this worker; start it with "
-            f"`python worker.py --agents <module defining it>` (known: {sorted(_agents) or 'none'})"
-        ) from None
+            f"`hitl worker --agents <module defining it>` (known: {sorted(_agents) or 'none'})"
+        )
+    return agent

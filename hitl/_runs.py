@@ -1,40 +1,73 @@
-"""Client side of a run: start it, decide on it, read it. Shared by Agent and Team."""
+"""Client side of a run: start it, decide on it, read it, cancel it, list runs. Shared by Agent and Team
+(and by the CLI): every call turns Temporal's errors into ``hitl.errors`` that name the run.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Any
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import errors
+from hitl import errors, limits, visibility
 from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
-from hitl.run import RunOutput, RunRequirement, RunStatus
+from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"
 }
+# The server admits at most history.maxInFlightUpdates (default 10) updates per run at once and
+# refuses the rest before they reach the run: those are sent again, for this long at most.
+_BUSY_RETRY_FOR = timedelta(seconds=30)
+_WAITING_AFTER = timedelta(seconds=3)
+"""A run whose workflow task is scheduled this long without a worker taking it is reported as waiting."""
 
 
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex}"
 
 
+def check_start(run_input: RunInput, run_id: str) -> None:
+    """Refuse what a run must not start with: ids PostgreSQL cannot index, text it cannot hold, a message too large."""
+    for field, value in (("run_id", run_id), ("session_id", run_input.session_id), ("user_id", run_input.user_id)):
+        if value is None:
+            continue
+        if not value or len(value) > limits.MAX_ID_CHARS:
+            raise errors.InvalidInputError(f"{field} {value[:40]!r}: give 1 to {limits.MAX_ID_CHARS} characters")
+        if problem := limits.unstorable(value, field):
+            raise errors.InvalidInputError(f"run {run_id[:80]}: {problem}, which the audit trail cannot store")
+    message = run_input.message or ""
+    if (problem := limits.unstorable(message, "message")) is not None:
+        raise errors.InvalidInputError(f"run {run_id}: {problem}; send text without it")
+    if (n := limits.json_bytes(message)) > limits.MAX_MESSAGE_BYTES:
+        raise errors.PayloadTooLargeError(
+            f"run {run_id}: the message is {limits.size(n)}, over hitl's limit of {limits.size(limits.MAX_MESSAGE_BYTES)} "
+            "(hitl.limits.MAX_MESSAGE_BYTES)")
+
+
 async def start(client: Client, task_queue: str, run_input: RunInput, run_id: str) -> RunOutput:
     """Start a run and return when it first pauses or ends: one round trip (update-with-start)."""
+    check_start(run_input, run_id)
+    attributes = TypedSearchAttributes([SearchAttributePair(visibility.STATUS, RunStatus.running.value),
+                                        SearchAttributePair(visibility.AGENT, run_input.agent_name)])
     operation: WithStartWorkflowOperation[Any, RunOutput] = WithStartWorkflowOperation(
         WORKFLOW_NAME,
         run_input,
@@ -42,6 +75,8 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         result_type=RunOutput,
+        # Set from the start, so a run no worker has taken yet is listed under its agent.
+        search_attributes=attributes if run_input.search_attributes else None,
     )
     try:
         return await client.execute_update_with_start_workflow(
@@ -52,7 +87,7 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
     except RPCError as exc:
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
             raise errors.ConfigurationError(f"a run with id {run_id!r} already exists") from None
-        raise
+        raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
 
 
 def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
@@ -62,43 +97,220 @@ def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
 
 async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:
     """Send the decisions that resolve the pause; returns when the run next pauses or ends."""
-    return await _update(client, run_id, "continue_run", ContinueRunRequest(decisions=decisions_of(requirements)))
+    request = ContinueRunRequest(decisions=decisions_of(requirements))
+    n = limits.json_bytes(request.model_dump(mode="json"))
+    if n > limits.MAX_REQUEST_BYTES:
+        raise errors.PayloadTooLargeError(
+            f"run {run_id}: these {len(request.decisions)} decisions are {limits.size(n)} together, over hitl's limit "
+            f"of {limits.size(limits.MAX_REQUEST_BYTES)} per continue_run (hitl.limits.MAX_REQUEST_BYTES)")
+    return await _update(client, run_id, "continue_run", request, [d.requirement_id for d in request.decisions])
 
 
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
-    return await _update(client, run_id, "decide", decision)
+    return await _update(client, run_id, "decide", decision, [decision.requirement_id])
 
 
 async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutput:
     """Reassign a pending approval or extend its deadline."""
-    return await _update(client, run_id, "change_approval", change)
+    return await _update(client, run_id, "change_approval", change, [])
 
 
-async def _update(client: Client, run_id: str, name: str, argument: object) -> RunOutput:
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str]) -> RunOutput:
     handle = client.get_workflow_handle(run_id)
-    try:
-        return await handle.execute_update(name, argument, result_type=RunOutput)
-    except WorkflowUpdateFailedError as exc:
-        raise _translate(exc, run_id) from None
-    except RPCError as exc:
-        raise await _rpc_error(client, exc, run_id) from None
+    give_up = asyncio.get_running_loop().time() + _BUSY_RETRY_FOR.total_seconds()
+    delay = 0.05
+    while True:
+        try:
+            return await handle.execute_update(name, argument, result_type=RunOutput)
+        except WorkflowUpdateFailedError as exc:
+            raise _translate(exc, run_id) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise errors.TemporalUnavailableError(
+                f"run {run_id}: no answer to {name} in time; it may have been applied: read the run (get_run) before "
+                "sending it again (a decision already applied is refused, never applied twice)") from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and asyncio.get_running_loop().time() < give_up:
+                # Refused before it reached the run (too many updates in flight): nothing was applied.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            if _is_unavailable(exc):
+                raise _unavailable(client, exc, run_id, name, sent=True) from None
+            raise await _rpc_error(client, exc, run_id, decided) from None
+
+
+def _is_unavailable(exc: RPCError) -> bool:
+    return exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
+
+def _unavailable(client: Client, exc: RPCError, run_id: str, what: str, *, sent: bool) -> errors.TemporalUnavailableError:
+    address = getattr(client.service_client.config, "target_host", "?")
+    maybe = (" It may have been applied: read the run (get_run) before sending it again; a decision already "
+             "applied is refused, never applied twice.") if sent else ""
+    return errors.TemporalUnavailableError(
+        f"run {run_id}: Temporal at {address} could not be reached to {what} ({exc.message.splitlines()[0]}).{maybe}")
 
 
 async def get(client: Client, run_id: str) -> RunOutput:
+    """A run as it stands, open or closed; one no worker can take now says so in ``waiting_for_worker``."""
     try:
-        status = await _status(client, run_id)
+        description = await _describe(client, run_id)
     except RPCError as exc:
-        raise await _rpc_error(client, exc, run_id) from None
+        if _is_unavailable(exc):
+            raise _unavailable(client, exc, run_id, "read the run", sent=False) from None
+        raise await _rpc_error(client, exc, run_id, []) from None
+    status = WorkflowExecutionStatus(description.workflow_execution_info.status)
+    handle = client.get_workflow_handle(run_id)
     if status == WorkflowExecutionStatus.RUNNING:
-        return await client.get_workflow_handle(run_id).query("get_run", result_type=RunOutput)
-    try:
+        waiting = await _waiting_for_worker(client, description)
+        if waiting is not None:
+            return _from_search_attributes(run_id, description, waiting)
+        try:
+            return await handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=10))
+        except (WorkflowQueryFailedError, RPCError) as exc:
+            waiting = await _waiting_for_worker(client, await _describe(client, run_id), force=True)
+            if waiting is None:
+                raise errors.HitlError(f"run {run_id}: could not be read ({exc})") from None
+            return _from_search_attributes(run_id, description, waiting)
+    if status == WorkflowExecutionStatus.COMPLETED:
         return await client.get_workflow_handle(run_id, result_type=RunOutput).result()
+    try:  # cancelled or failed: the run's own view of its end, requirements included
+        return await handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=30))
+    except (WorkflowQueryFailedError, RPCError):
+        pass
+    try:
+        await handle.result()
     except WorkflowFailureError as exc:
         if isinstance(exc.cause, CancelledError):
             return RunOutput(run_id=run_id, status=RunStatus.cancelled)
         message = exc.cause.message if isinstance(exc.cause, ApplicationError) else str(exc.cause)
         return RunOutput(run_id=run_id, status=RunStatus.error, error=message, content=message)
+    return RunOutput(run_id=run_id, status=RunStatus.error, error=f"run ended {status.name.lower()}")
+
+
+async def _waiting_for_worker(client: Client, description: Any, *, force: bool = False) -> str | None:
+    """Why no worker takes the run now, or None: its task queue has no poller, or its task keeps failing."""
+    pending = description.pending_workflow_task
+    if not description.HasField("pending_workflow_task") and not force:
+        return None
+    queue = description.execution_config.task_queue.name
+    run_id = description.workflow_execution_info.execution.workflow_id
+    if pending.attempt > 1:
+        reason = await _last_task_failure(client, run_id)
+        if reason:
+            return f"its workflow task failed {pending.attempt - 1} time(s): {reason}"
+    scheduled = pending.scheduled_time.ToDatetime() if pending.HasField("scheduled_time") else None
+    if not force and scheduled is not None:
+        from datetime import datetime, timezone
+
+        if datetime.now(timezone.utc).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
+            return None
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    try:
+        queue_info = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
+    except RPCError:
+        return None
+    if not queue_info.pollers:
+        agent = _attribute(description, visibility.AGENT.name)
+        return (f"no worker polls task queue {queue!r}" + (f" for agent {agent!r}" if agent else "") +
+                "; start one that serves it (hitl worker --agents <module>)")
+    return None
+
+
+async def _last_task_failure(client: Client, run_id: str) -> str | None:
+    handle = client.get_workflow_handle(run_id)
+    last = None
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            last = event.workflow_task_failed_event_attributes.failure.message
+    return last
+
+
+def _attribute(description: Any, name: str) -> str | None:
+    field = description.workflow_execution_info.search_attributes.indexed_fields.get(name)
+    if field is None or not field.data:
+        return None
+    import json
+
+    value = json.loads(field.data)
+    return value if isinstance(value, str) else None
+
+
+def _from_search_attributes(run_id: str, description: Any, waiting: str) -> RunOutput:
+    status = _attribute(description, visibility.STATUS.name) or RunStatus.running.value
+    return RunOutput(run_id=run_id, agent_name=_attribute(description, visibility.AGENT.name) or "",
+                     status=RunStatus(status) if status in RunStatus.__members__ else RunStatus.running,
+                     waiting_for_worker=waiting)
+
+
+async def cancel(client: Client, run_id: str, *, reason: str | None = None) -> RunOutput:
+    """Cancel a run and return it once it has closed: its pending approvals are then ``cancelled``."""
+    handle = client.get_workflow_handle(run_id)
+    try:
+        await handle.cancel(reason=reason or "")
+    except RPCError as exc:
+        if _is_unavailable(exc):
+            raise _unavailable(client, exc, run_id, "cancel the run", sent=True) from None
+        raise await _rpc_error(client, exc, run_id, []) from None
+    try:
+        await handle.result(rpc_timeout=timedelta(minutes=5))
+    except WorkflowFailureError:
+        pass
+    return await get(client, run_id)
+
+
+_LIST_STATUSES = {s.value for s in RunStatus}
+
+
+def _quoted(field: str, value: str) -> str:
+    # Visibility queries have no parameters: refuse what could change the query rather than escape it.
+    if not value or any(c in value for c in "\"'\\`\n\r\t\x00") or len(value) > 1000:
+        raise errors.InvalidInputError(f"list_runs {field}={value[:60]!r}: a plain name, without quotes or backslashes")
+    return f'"{value}"'
+
+
+async def list_runs(
+    client: Client, *, status: str | None = None, tool: str | None = None, agent: str | None = None,
+    team_run_id: str | None = None, limit: int = 100,
+) -> list[RunSummary]:
+    """Runs by hitl's search attributes, newest first (see ``hitl.visibility``)."""
+    if status is not None and str(status) not in _LIST_STATUSES:
+        raise errors.InvalidInputError(f"list_runs status={status!r}: one of {sorted(_LIST_STATUSES)}")
+    if not 1 <= limit <= 10_000:
+        raise errors.InvalidInputError(f"list_runs limit={limit}: from 1 to 10,000")
+    clauses = [f"WorkflowType = {_quoted('workflow type', WORKFLOW_NAME)}"]
+    if status is not None:
+        clauses.append(f"{visibility.STATUS.name} = {_quoted('status', str(status))}")
+    if tool is not None:
+        clauses.append(f"{visibility.PENDING_TOOLS.name} = {_quoted('tool', tool)}")
+    if agent is not None:
+        clauses.append(f"{visibility.AGENT.name} = {_quoted('agent', agent)}")
+    if team_run_id is not None:
+        clauses.append(f"{visibility.TEAM_RUN_ID.name} = {_quoted('team_run_id', team_run_id)}")
+    found = []
+    try:
+        async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):
+            attrs = execution.typed_search_attributes
+            ended = execution.status not in (None, WorkflowExecutionStatus.RUNNING)
+            found.append(RunSummary(
+                run_id=execution.id, agent_name=attrs.get(visibility.AGENT),
+                status=attrs.get(visibility.STATUS) or (execution.status.name.lower() if ended and execution.status
+                                                        else RunStatus.running.value),
+                pending_tools=list(attrs.get(visibility.PENDING_TOOLS) or []),
+                next_deadline=attrs.get(visibility.NEXT_DEADLINE), team_run_id=attrs.get(visibility.TEAM_RUN_ID),
+                started_at=execution.start_time, closed_at=execution.close_time,
+            ))
+    except RPCError as exc:
+        if _is_unavailable(exc):
+            raise _unavailable(client, exc, "(list)", "list runs", sent=False) from None
+        raise errors.HitlError(f"list_runs: Temporal refused the query ({exc.message})") from None
+    return found
 
 
 def _translate(exc: WorkflowUpdateFailedError, run_id: str) -> errors.HitlError:
@@ -108,20 +320,31 @@ def _translate(exc: WorkflowUpdateFailedError, run_id: str) -> errors.HitlError:
     return errors.HitlError(f"run {run_id}: {getattr(cause, 'message', None) or exc}")
 
 
-async def _rpc_error(client: Client, exc: RPCError, run_id: str) -> Exception:
+async def _rpc_error(client: Client, exc: RPCError, run_id: str, decided: list[str]) -> Exception:
     if exc.status != RPCStatusCode.NOT_FOUND:
-        return exc
+        return errors.HitlError(f"run {run_id}: Temporal refused the call ({exc.status.name if exc.status else '?'}: "
+                                f"{exc.message})")
     try:
-        status = await _status(client, run_id)
+        description = await _describe(client, run_id)
     except RPCError:
         return errors.RunNotFoundError(f"no run with id {run_id!r} in namespace {client.namespace!r}")
-    return errors.RunEndedError(f"run {run_id} has ended ({status.name.lower()}); it takes no decisions")
+    status = WorkflowExecutionStatus(description.workflow_execution_info.status).name.lower()
+    # A caller that lost a race to a run that has since ended: say who decided first.
+    for rid in decided:
+        try:
+            how = await client.get_workflow_handle(run_id).query(
+                "resolution_of", rid, rpc_timeout=timedelta(seconds=30))
+        except (WorkflowQueryFailedError, RPCError):
+            continue
+        if how:
+            return errors.RequirementAlreadyResolvedError(
+                f"run {run_id}: requirement {rid!r} was already resolved: {how}; the run has since ended ({status})")
+    return errors.RunEndedError(f"run {run_id} has ended ({status}); it takes no decisions")
 
 
-async def _status(client: Client, run_id: str) -> WorkflowExecutionStatus:
+async def _describe(client: Client, run_id: str) -> Any:
     # Not handle.describe(): it decodes search attributes, and the time-skipping server returns an
     # unset datetime attribute as a null that does not decode.
-    response = await client.workflow_service.describe_workflow_execution(
+    return await client.workflow_service.describe_workflow_execution(
         DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=run_id))
     )
-    return WorkflowExecutionStatus(response.workflow_execution_info.status)

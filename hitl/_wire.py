@@ -101,6 +101,8 @@ class CarriedState(BaseModel):
     calls: list[PendingCall] = Field(default_factory=list)
     requirements: list[RunRequirement] = Field(default_factory=list)
     resolved_ids: list[str] = Field(default_factory=list)
+    resolutions: dict[str, str] = Field(default_factory=dict)
+    """How each requirement in ``resolved_ids`` was decided (``confirmed by alice``), where known."""
     pauses: int = 0
     paused: bool = False
     """Continued-as-new while paused: the new run starts paused on the same requirements."""
@@ -181,6 +183,8 @@ class TeamDecision(BaseModel):
     """
 
     decision: Decision
+    team_run_id: str | None = None
+    """The team run that sent it; a member refuses one from any other (unset in older histories)."""
 
 
 class MemberProgress(BaseModel):

@@ -11,13 +11,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Confirm", "Reject", "ProvideInput", "ProvideResult", "Decision", "ContinueRunRequest", "ChangeApproval"]
+from hitl import limits
+from hitl.errors import InvalidDecisionError, PayloadTooLargeError
+
+__all__ = ["Confirm", "Reject", "ProvideInput", "ProvideResult", "Decision", "ContinueRunRequest", "ChangeApproval",
+           "refuse_unsafe"]
 
 
 class _DecisionBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requirement_id: str = Field(min_length=1, description="The id of the requirement being decided.")
+    requirement_id: str = Field(min_length=1, max_length=1000, description="The id of the requirement being decided.")
     resolved_by: str | None = Field(default=None, max_length=256, description="Who decided, for the audit trail.")
 
 
@@ -71,7 +75,26 @@ class ChangeApproval(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    requirement_id: str = Field(min_length=1)
-    approvers: list[str] | None = Field(default=None, max_length=1000)
-    extend_by_seconds: float | None = Field(default=None, gt=0)
+    requirement_id: str = Field(min_length=1, max_length=1000)
+    approvers: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = Field(default=None, max_length=1000)
+    extend_by_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
     changed_by: str | None = Field(default=None, max_length=256)
+
+
+def refuse_unsafe(decision: BaseModel, where: str) -> None:
+    """Refuse a decision (or approval change) that is over hitl's size limit or holds text the
+    audit trail cannot store (``hitl.limits``): it must never reach a run's history.
+
+    Raises:
+        PayloadTooLargeError: over ``MAX_DECISION_BYTES``.
+        InvalidDecisionError: a NUL character or an unpaired surrogate, with the field that holds it.
+    """
+    data = decision.model_dump(mode="json")
+    n = limits.json_bytes(data)
+    if n > limits.MAX_DECISION_BYTES:
+        raise PayloadTooLargeError(
+            f"{where}: the decision is {limits.size(n)}, over hitl's limit of {limits.size(limits.MAX_DECISION_BYTES)} "
+            "per decision (hitl.limits.MAX_DECISION_BYTES)")
+    problem = limits.unstorable(data)
+    if problem is not None:
+        raise InvalidDecisionError(f"{where}: {problem}, which the audit trail cannot store")

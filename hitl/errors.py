@@ -13,11 +13,14 @@ __all__ = [
     "RunEndedError",
     "RequirementNotFoundError",
     "RequirementAlreadyResolvedError",
+    "InvalidInputError",
     "InvalidDecisionError",
+    "PayloadTooLargeError",
     "UnresolvedRequirementsError",
     "ModelRequestError",
     "ApprovalConflictError",
     "DecisionNotAllowedError",
+    "TemporalUnavailableError",
 ]
 
 
@@ -49,8 +52,18 @@ class RequirementAlreadyResolvedError(HitlError):
     """A decision names a requirement that was already decided (by another caller, or earlier)."""
 
 
-class InvalidDecisionError(HitlError):
+class InvalidInputError(HitlError):
+    """Input refused before it could do harm: text that cannot be stored (a NUL character), a filter
+    of the wrong type, a value out of range. Nothing was changed."""
+
+
+class InvalidDecisionError(InvalidInputError):
     """A decision is malformed: wrong kind for the requirement, or values that fail the tool's schema."""
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A decision, an input, a result or a model's answer is over one of hitl's size limits
+    (``hitl.limits``); the message names the limit. Nothing was changed."""
 
 
 class UnresolvedRequirementsError(HitlError):
@@ -67,3 +80,11 @@ class ApprovalConflictError(HitlError):
 
 class DecisionNotAllowedError(HitlError):
     """The decider is not among the approvers, or is the requester barred by separation of duties."""
+
+
+class TemporalUnavailableError(HitlError):
+    """Temporal could not be reached (or went away during the call).
+
+    For a decision, the message says whether it may have been recorded: read the run with
+    ``get_run`` before sending it again (a decision already applied is refused, never applied twice).
+    """

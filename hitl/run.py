@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
+import pydantic
 from pydantic import BaseModel, Field, PrivateAttr
 
-from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
+from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
 from hitl.errors import InvalidDecisionError, RequirementAlreadyResolvedError
 from hitl.policy import ApprovalPolicy
 
-__all__ = ["RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RequirementKind"]
+__all__ = ["RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RunSummary", "RequirementKind"]
 
 RequirementKind = Literal["confirmation", "user_input", "external_execution"]
 
@@ -120,7 +122,8 @@ class RunRequirement(BaseModel):
         """Whether the run already has a decision for this requirement, or one is made here."""
         return self.resolution is not None or self._decision is not None
 
-    def _decide(self, decision: Decision, kind: RequirementKind | None, verb: str) -> None:
+    def _decide(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> None:
+        where = f"requirement {self.id!r} ({self.tool_execution.tool_name})"
         if self.resolution is not None:
             raise RequirementAlreadyResolvedError(
                 f"requirement {self.id!r} ({self.tool_execution.tool_name}) was already resolved: {self.resolution}"
@@ -129,7 +132,13 @@ class RunRequirement(BaseModel):
             raise InvalidDecisionError(
                 f"requirement {self.id!r} ({self.tool_execution.tool_name}) needs {self.kind}; {verb}() does not apply"
             )
-        self._decision = decision
+        try:
+            decision = make(requirement_id=self.id, **fields)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise InvalidDecisionError(f"{where}: {verb}() refused: {problems}") from None
+        refuse_unsafe(decision, where)
+        self._decision = decision  # type: ignore[assignment]
 
     def confirm(
         self, arguments: dict[str, Any] | None = None, *, resolved_by: str | None = None, remember: bool = False
@@ -139,19 +148,16 @@ class RunRequirement(BaseModel):
         ``remember=True`` approves this tool for the rest of the run: its later calls run without
         a pause, each recorded on the audit trail as approved by that decision.
         """
-        self._decide(
-            Confirm(requirement_id=self.id, arguments=arguments, resolved_by=resolved_by, remember=remember),
-            "confirmation",
-            "confirm",
-        )
+        self._decide(Confirm, {"arguments": arguments, "resolved_by": resolved_by, "remember": remember},
+                     "confirmation", "confirm")
 
     def reject(self, reason: str | None = None, *, note: str | None = None, resolved_by: str | None = None) -> None:
         """Refuse the call; the model is told, with ``reason`` (Agno's ``note=`` works too)."""
-        self._decide(Reject(requirement_id=self.id, reason=reason or note, resolved_by=resolved_by), None, "reject")
+        self._decide(Reject, {"reason": reason or note, "resolved_by": resolved_by}, None, "reject")
 
     def provide_input(self, value: Any, *, resolved_by: str | None = None) -> None:
         """Fill the requested fields: a dict of field values, or one value when one field is asked."""
-        self._decide(ProvideInput(requirement_id=self.id, value=value, resolved_by=resolved_by), "user_input", "provide_input")
+        self._decide(ProvideInput, {"value": value, "resolved_by": resolved_by}, "user_input", "provide_input")
 
     def provide_user_input(self, values: Any, *, resolved_by: str | None = None) -> None:
         """Agno's spelling of :meth:`provide_input`."""
@@ -159,11 +165,7 @@ class RunRequirement(BaseModel):
 
     def provide_result(self, result: Any, *, resolved_by: str | None = None) -> None:
         """Give the result of a tool executed outside the agent."""
-        self._decide(
-            ProvideResult(requirement_id=self.id, result=result, resolved_by=resolved_by),
-            "external_execution",
-            "provide_result",
-        )
+        self._decide(ProvideResult, {"result": result, "resolved_by": resolved_by}, "external_execution", "provide_result")
 
     def set_external_execution_result(self, result: Any, *, resolved_by: str | None = None) -> None:
         """Agno's spelling of :meth:`provide_result`."""
@@ -182,6 +184,10 @@ class RunOutput(BaseModel):
     requirements: list[RunRequirement] = Field(default_factory=list)
     """The requirements of the latest pause, resolved ones included."""
     pauses: int = 0
+    waiting_for_worker: str | None = None
+    """Set by ``get_run`` when no worker can take the run now (none serves its agent): why.
+
+    The run is not failed: it goes on as soon as a worker that serves its agent polls."""
 
     @property
     def is_paused(self) -> bool:
@@ -191,3 +197,18 @@ class RunOutput(BaseModel):
     def active_requirements(self) -> list[RunRequirement]:
         """The requirements still waiting for a decision."""
         return [r for r in self.requirements if not r.is_resolved()]
+
+
+class RunSummary(BaseModel):
+    """One run as ``list_runs`` finds it, from its search attributes (no worker is asked)."""
+
+    run_id: str
+    agent_name: str | None = None
+    status: str
+    """hitl's status (running, paused, completed, cancelled, error), or Temporal's for a run that
+    ended before it set one (terminated, timed_out...)."""
+    pending_tools: list[str] = Field(default_factory=list)
+    next_deadline: datetime | None = None
+    team_run_id: str | None = None
+    started_at: datetime | None = None
+    closed_at: datetime | None = None

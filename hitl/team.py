@@ -7,7 +7,6 @@ run (``continue_run``, or the signals, with the ids the team shows) reach the me
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,7 +31,7 @@ class Team(Agent):
     Args:
         agents: The members (``members=`` is the same); each needs a distinct ``name``.
         model: The leader's model (default ``OpenAIChat("gpt-4o")``).
-        name: The team's name; defaults to one derived from its members.
+        name: The name its runs are bound to; defaults, as an Agent's, to ``<module>.<variable>``.
         db: Where approvals are recorded, the members' included (a member with its own ``db``
             records there).
         instructions: The leader's own instructions, after the list of members.
@@ -83,7 +82,7 @@ class Team(Agent):
         own = instructions if isinstance(instructions, str) or instructions is None else "\n".join(instructions)
         super().__init__(
             model,
-            name=name or "team-" + hashlib.sha256("|".join(sorted(names)).encode()).hexdigest()[:10],
+            name=name,
             tools=[_delegation_tool(found), *(tools or [])],
             db=db,
             instructions=_leader_instructions(found, own),
@@ -100,7 +99,7 @@ class Team(Agent):
         self.team_instructions = own
 
     def __repr__(self) -> str:
-        return f"Team(name={self.name!r}, members={list(self.members)})"
+        return f"Team(name={self._name or '(unnamed)'!r}, members={list(self.members)})"
 
 
 def _leader_instructions(members: list[Agent], own: str | None) -> str:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import inspect
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, overload
 
@@ -12,9 +17,35 @@ import pydantic
 import pydantic_core
 
 from hitl._schema import build_args_model, model_facing_schema, parse_docstring, type_label
-from hitl.errors import InvalidDecisionError, ToolDefinitionError
+from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
 
 __all__ = ["Tool", "tool", "ConfirmationRule"]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def reserve_tool_threads(n: int) -> None:
+    """Make sure ``n`` more sync tools can run at once, each on a thread of its own.
+
+    A worker reserves one thread per activity slot it has, so a tool starts the moment its
+    activity does: its timeout then measures the tool, never a wait for a thread (asyncio's
+    default pool has cores + 4 threads). Threads are made only when needed.
+    """
+    global _pool, _pool_size
+    with _pool_lock:
+        _pool_size += n
+        old, _pool = _pool, ThreadPoolExecutor(max_workers=max(_pool_size, 8), thread_name_prefix="hitl-tool")
+    if old is not None:
+        old.shutdown(wait=False)  # the tools running on it finish there
+
+
+def _tool_pool() -> ThreadPoolExecutor:
+    if _pool is None:
+        reserve_tool_threads(32)  # outside a worker (a test calling invoke)
+    assert _pool is not None
+    return _pool
 
 ConfirmationRule = Callable[[dict[str, Any]], bool]
 """A predicate over a call's arguments: True means the call waits for a confirmation."""
@@ -119,16 +150,26 @@ class Tool:
         return self.args_model.model_fields[field].description
 
     async def invoke(self, arguments: dict[str, Any]) -> str:
-        """Run the function on validated arguments; the result as the text the model reads."""
-        import asyncio
+        """Run the function on validated arguments; the result as the text the model reads.
 
-        validated = self.args_model.model_validate(arguments)
+        Raises:
+            InvalidInputError: the arguments no longer fit the tool (it changed while its call
+                waited for a decision); the function is not called.
+        """
+        try:
+            validated = self.args_model.model_validate(arguments)
+        except pydantic.ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
+            raise InvalidInputError(f"tool {self.name!r}: arguments {problems}") from None
         kwargs = {name: getattr(validated, name) for name in self.args_model.model_fields}
         if self.is_async:
             result = await self.fn(**kwargs)
         else:
-            # A sync tool must not block the worker's event loop (and its other runs).
-            result = await asyncio.to_thread(self.fn, **kwargs)
+            # A sync tool must not block the worker's event loop (and its other runs): it gets a
+            # thread of its own, from a pool sized to the worker's activity slots.
+            context = contextvars.copy_context()  # as asyncio.to_thread does
+            result = await asyncio.get_running_loop().run_in_executor(
+                _tool_pool(), functools.partial(context.run, self.fn, **kwargs))
         return render_result(result)
 
 

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from hitl import _client, devstack
 from hitl.config import Settings
 from hitl.testing import ScriptedModelServer
-from worker import create_worker
+from hitl.worker import create_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,7 +17,7 @@ from hitl import _client, devstack
 from hitl.config import Settings
 from hitl.testing import ScriptedModelServer
 from tests import replay_agents
-from worker import create_worker
+from hitl.worker import create_worker
 
 OUT = Path(__file__).parent / "histories"
 IDS = OUT / "workflow_ids.json"

@@ -8,9 +8,9 @@ import uuid
 import psycopg
 import pytest
 
-from hitl import InvalidDecisionError, PostgresDb, RunStatus, tool
+from hitl import InvalidDecisionError, InvalidInputError, PostgresDb, RunStatus, tool
 from hitl.approval import approval
-from workflows.audit import digest
+from hitl.workflows.audit import digest
 
 
 @approval
@@ -215,11 +215,11 @@ async def test_query_api_filters_pages_and_sorts(make_agent, script, running_wor
     page1, total = db.get_approvals(limit=2, page=1, sort_by="created_at", sort_order="asc")
     page3, _ = db.get_approvals(limit=2, page=3, sort_by="created_at", sort_order="asc")
     assert total == 5 and len(page1) == 2 and len(page3) == 1
-    with pytest.raises(InvalidDecisionError, match="unknown approval filter 'colour'"):
+    with pytest.raises(InvalidInputError, match="unknown approval filter 'colour'"):
         db.get_approvals(filters={"colour": "red"})
-    with pytest.raises(InvalidDecisionError, match="sort_by"):
+    with pytest.raises(InvalidInputError, match="sort_by"):
         db.get_approvals(sort_by="id; DROP TABLE x")
-    with pytest.raises(InvalidDecisionError, match="month"):
+    with pytest.raises(InvalidInputError, match="month"):
         db.get_approvals(filters={"month": "November"})
     assert db.get_approval("no-such-id") is None
 
@@ -402,7 +402,7 @@ def test_migrations_are_safe_from_several_workers_at_once(database_url):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda d: d.migrate(), dbs))
     versions = sql(dbs[0], "SELECT version FROM hitl_schema_migrations WHERE approvals_table = %s ORDER BY version", table)
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
     assert dbs[0].get_pending_approval_count() == 0
     for d in dbs:
         d.close()

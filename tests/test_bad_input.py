@@ -100,7 +100,7 @@ async def test_second_decision_on_a_resolved_requirement_is_refused(make_agent, 
         response.active_requirements[0].confirm()
         done = await agent.acontinue_run(response.run_id, response.requirements)
         assert done.status == RunStatus.completed
-        with pytest.raises(RunEndedError):
+        with pytest.raises(RequirementAlreadyResolvedError, match="already resolved: confirmed; the run has since ended"):
             await agent.acontinue_run(response.run_id, response.requirements)
         with pytest.raises(RequirementAlreadyResolvedError):
             done.requirements[0].confirm()

@@ -196,7 +196,7 @@ async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_ser
     """The dev server persists to a file: stop it during a pause, start it again, finish the run."""
     from hitl import _client, tool
     from hitl.config import Settings
-    from worker import create_worker
+    from hitl.worker import create_worker
 
     @tool(requires_confirmation=True)
     def archive(name: str) -> str:

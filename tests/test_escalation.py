@@ -13,7 +13,7 @@ from hitl import RunStatus
 from hitl.notify import Notification, WebhookNotifier, sign
 from hitl.policy import escalate, remind
 from tests.test_policy import pay_script, payment_tool, skipping, skipping_agent  # noqa: F401 - fixture
-from worker import create_worker
+from hitl.worker import create_worker
 
 PAYMENT_POLICY = dict(
     approvers=["alice"], timeout=timedelta(days=1),

@@ -44,7 +44,7 @@ def test_compose_worker_command_runs_a_real_module():
     assert command[:2] == ["python", "worker.py"] and (ROOT / command[1]).exists()
     modules = [command[i + 1] for i, a in enumerate(command) if a == "--agents"]
     assert modules and all(importlib.util.find_spec(m) is not None for m in modules)
-    from worker import agents_in
+    from hitl.worker import agents_in
 
     assert all(agents_in([m]) for m in modules)
 

@@ -18,7 +18,7 @@ from hitl import Agent, DecisionNotAllowedError, OpenAIChat, RunStatus, devstack
 from hitl.approval import approval
 from hitl.policy import SYSTEM_TIMEOUT, set_group_resolver
 from hitl.run import RunOutput
-from worker import create_worker
+from hitl.worker import create_worker
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,18 @@
 """The run workflow: one per agent run, its workflow id is the run id.
 
-Model calls and idempotent tools are local activities: the resume path (an update, a tool, a
-model call, the next pause) then completes without a round trip through the server's task
-queues. A tool marked ``idempotent=False`` runs as a remote activity with a single attempt, so a
-worker that dies after it started can never make it run again unseen: its timeout pauses the run
-for a person instead.
+Model calls and the tools no person had to decide on are local activities: the run then goes
+from one model turn to the next without a round trip through the server's task queues.
+
+A tool call that waited for a decision runs as a remote activity, scheduled by the workflow
+task that applied the decision: it can start only once that task, and with it the decision, is
+committed to history. A local activity would run inside the task, before the commit; if the
+server then discarded the task (an aborted update, a crash), the tool would have run for a
+decision history never recorded, and a replay could accept another one, a rejection included.
+The worker asks for such activities eagerly, so they skip the server's task queue on the way out.
+
+A tool marked ``idempotent=False`` is a remote activity with a single attempt, so a worker that
+dies after it started can never make it run again unseen: its timeout pauses the run for a
+person instead.
 """
 
 from __future__ import annotations
@@ -14,12 +22,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
+    import hitl._registry as _registry
     from hitl._wire import (
         CALL_MODEL,
         RUN_TOOL,
@@ -35,14 +44,28 @@ with workflow.unsafe.imports_passed_through():
     )
     from hitl.errors import HitlError
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    import workflows.deadlines as deadlines
-    import workflows.requirements as requirements
-    from workflows.handlers import DecisionHandlers
-    from workflows.outbox import AuditOutbox, NoticeQueue
-    from workflows.team import MemberRuns, TeamReporter
-    from workflows.visibility import PATCH, SearchAttributes
+    import hitl.workflows.deadlines as deadlines
+    import hitl.workflows.requirements as requirements
+    from hitl.workflows.handlers import DecisionHandlers
+    from hitl.workflows.outbox import AuditOutbox, NoticeQueue
+    from hitl.workflows.payloads import decode
+    from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
+GATED_REMOTE_PATCH = "hitl-decided-tools-remote"
+"""A tool call that waited for a decision runs as a remote activity (before: a local one)."""
+HEARTBEAT = timedelta(seconds=10)
+"""A remote tool's worker is known dead this soon (sooner than the tool's own timeout)."""
+
+
+class AgentNotServedHere(Exception):
+    """This worker does not define the run's agent.
+
+    Not a HitlError, so it fails the workflow *task*, never the run: Temporal gives the task to
+    another worker (one that serves the agent, on a shared task queue) or retries it here until
+    this worker is redeployed with the agent.
+    """
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=60),
@@ -54,14 +77,26 @@ MODEL_RETRY = RetryPolicy(
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[HitlError, pydantic.ValidationError])
 class AgentRunWorkflow(DecisionHandlers):
     @workflow.init
-    def __init__(self, inp: RunInput) -> None:
-        self._input = inp
+    def __init__(self, raw: RawValue) -> None:
         self._run_id = workflow.info().workflow_id
+        self._refused_input: HitlError | None = None
+        try:
+            inp = decode(raw, RunInput, f"run {self._run_id}: run input", 4 * 1024 * 1024)
+        except HitlError as exc:  # failed in run(), with its reason
+            self._refused_input, inp = exc, RunInput(agent_name="(refused)")
+        else:
+            if not _registry.serves(inp.agent_name):
+                workflow.logger.warning("run %s: agent %r is not served by this worker (it serves %s); leaving the run "
+                                        "to a worker that does", self._run_id, inp.agent_name, _registry.names())
+                raise AgentNotServedHere(
+                    f"run {self._run_id}: agent {inp.agent_name!r} is not defined in this worker "
+                    f"(it serves {_registry.names()}); the run waits for a worker that serves it")
+        self._input = inp
         carried = inp.carried or CarriedState(messages=[{"role": "user", "content": inp.message or ""}])
         self._messages = list(carried.messages)
         self._calls = list(carried.calls)
         self._requirements = list(carried.requirements)
-        self._resolved_ids = set(carried.resolved_ids)
+        self._resolved = {rid: "" for rid in carried.resolved_ids} | carried.resolutions
         self._pauses = carried.pauses
         self._turn = carried.turn
         self._status = RunStatus.paused if carried.paused else RunStatus.running
@@ -79,7 +114,10 @@ class AgentRunWorkflow(DecisionHandlers):
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
-    async def run(self, inp: RunInput) -> RunOutput:
+    async def run(self, raw: RawValue) -> RunOutput:
+        if self._refused_input is not None:
+            raise ApplicationError(str(self._refused_input), type=type(self._refused_input).__name__, non_retryable=True)
+        inp = self._input
         if inp.audit:
             self._mirror_task = asyncio.create_task(self._audit.mirror_forever())
         if inp.notify:
@@ -238,36 +276,59 @@ class AgentRunWorkflow(DecisionHandlers):
             arguments=call.arguments,
         )
         timeout = timedelta(seconds=plan.timeout_seconds)
-        try:
-            if plan.idempotent:
-                result = await workflow.execute_local_activity(
-                    RUN_TOOL,
-                    request,
-                    result_type=ToolRunResult,
-                    start_to_close_timeout=timeout,
-                    retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
-                    summary=plan.tool_name,
-                )
-                self._unsealed_tools = True
-            else:
-                result = await workflow.execute_activity(
-                    RUN_TOOL,
-                    request,
-                    result_type=ToolRunResult,
-                    start_to_close_timeout=timeout,
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                    summary=plan.tool_name,
-                )
-            call.state, call.output = "done", result.output
-            if plan.approval_type == "audit" and call.requirement_id is None:
-                self._record_audited_call(call)
-        except _ACTIVITY_FAILURES as exc:
-            if not plan.idempotent and isinstance(_root(exc), TimeoutError):
-                call.state = "needs_human"
-                call.plan = plan.model_copy(update={"kind": "confirmation"})
-                call.uncertain = True
+        remote = call.requirement_id is not None or not plan.idempotent
+        # Asked only where a remote activity may run: histories recorded before ran decided calls locally.
+        current = remote and workflow.patched(GATED_REMOTE_PATCH)
+        local = plan.idempotent and not (current and call.requirement_id is not None)
+        while True:
+            try:
+                result = await (self._run_local(request, plan, timeout) if local else
+                                self._run_remote(request, plan, timeout, heartbeat=current))
+            except _ACTIVITY_FAILURES as exc:
+                if _cause_type(exc) == "AgentNotServed":
+                    # On a task queue shared with workers that lack the agent: wait for one that has it.
+                    workflow.logger.warning("run %s: tool %s went to a worker without agent %r; trying again",
+                                            self._run_id, plan.tool_name, self._input.agent_name)
+                    await workflow.sleep(timedelta(seconds=5))
+                    continue
+                if not plan.idempotent and isinstance(_root(exc), TimeoutError):
+                    call.state = "needs_human"
+                    call.plan = plan.model_copy(update={"kind": "confirmation"})
+                    call.uncertain = True
+                    return
+                call.state, call.output = "done", f"Error: tool {plan.tool_name!r} failed: {_cause_message(exc)}"
                 return
-            call.state, call.output = "done", f"Error: tool {plan.tool_name!r} failed: {_cause_message(exc)}"
+            break
+        call.state, call.output = "done", result.output
+        if plan.approval_type == "audit" and call.requirement_id is None:
+            self._record_audited_call(call)
+
+    async def _run_local(self, request: ToolRunRequest, plan: ToolCallPlan, timeout: timedelta) -> ToolRunResult:
+        result = await workflow.execute_local_activity(
+            RUN_TOOL,
+            request,
+            result_type=ToolRunResult,
+            start_to_close_timeout=timeout,
+            retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
+            summary=plan.tool_name,
+        )
+        self._unsealed_tools = True
+        return result
+
+    async def _run_remote(self, request: ToolRunRequest, plan: ToolCallPlan, timeout: timedelta, *,
+                          heartbeat: bool) -> ToolRunResult:
+        # Scheduled by the task that applied the decision: it starts once that is in history.
+        return await workflow.execute_activity(
+            RUN_TOOL,
+            request,
+            result_type=ToolRunResult,
+            start_to_close_timeout=timeout,
+            heartbeat_timeout=min(HEARTBEAT, timeout) if heartbeat else None,
+            retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts if plan.idempotent else 1,
+                                     non_retryable_error_types=["ConfigurationError", "InvalidToolArguments"])
+            if heartbeat else RetryPolicy(maximum_attempts=1),  # as recorded before the patch
+            summary=plan.tool_name,
+        )
 
     # ----------------------------------------------------------------------------- pauses
     async def _pause(self, waiting: list[PendingCall]) -> None:
@@ -278,8 +339,8 @@ class AgentRunWorkflow(DecisionHandlers):
                 await self._seal()
             self._pauses += 1
             at = workflow.now().timestamp()
-            self._resolved_ids.update(r.id for r in self._requirements if r.resolution is not None)
-            self._resolved_ids.update(self._members.drop_finished())
+            self._resolve_earlier([r for r in self._requirements if r.resolution is not None])
+            self._resolve_earlier(self._members.drop_finished())
             self._requirements = [requirements.for_call(c, turn=self._turn, pause=self._pauses, now=at) for c in waiting]
             for r in self._requirements:
                 self._record(r, "requested")
@@ -354,7 +415,8 @@ class AgentRunWorkflow(DecisionHandlers):
             calls=self._calls,
             requirements=self._requirements,
             # A team's members have all answered by now; their requirements are resolved for good.
-            resolved_ids=sorted(self._resolved_ids | {r.id for r in self._members.requirements}),
+            resolved_ids=sorted(set(self._resolved) | {r.id for r in self._members.requirements}),
+            resolutions={k: v for k, v in self._resolved.items() if v},
             pauses=self._pauses,
             paused=self._status == RunStatus.paused,
             outbox=self._audit.events,

@@ -11,7 +11,7 @@ from typing import Any
 
 from hitl.policy import SYSTEM_TIMEOUT
 from hitl.run import RunRequirement
-import workflows.decisions as decisions
+import hitl.workflows.decisions as decisions
 
 Record = Callable[[RunRequirement, str, dict[str, Any]], None]
 Notify = Callable[[RunRequirement, str], None]

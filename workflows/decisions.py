@@ -35,17 +35,23 @@ class Patch(BaseModel):
     remember: bool = False
 
 
-def find(requirements: list[RunRequirement], resolved_ids: set[str], run_id: str, rid: str) -> RunRequirement:
+def summary(req: RunRequirement) -> str:
+    """How a resolved requirement was decided, for the message a late caller gets: ``confirmed by alice``."""
+    return f"{req.resolution}" + (f" by {req.resolved_by}" if req.resolved_by else "")
+
+
+def find(requirements: list[RunRequirement], resolved: dict[str, str], run_id: str, rid: str) -> RunRequirement:
+    """The pending requirement ``rid`` names; refused when it was decided already (saying how) or is unknown."""
     for r in requirements:
         if r.id == rid:
             if r.resolution is not None:
                 raise RequirementAlreadyResolvedError(
-                    f"run {run_id}: requirement {rid!r} ({r.tool_execution.tool_name}) was already resolved: "
-                    f"{r.resolution}" + (f" by {r.resolved_by}" if r.resolved_by else "")
+                    f"run {run_id}: requirement {rid!r} ({r.tool_execution.tool_name}) was already resolved: {summary(r)}"
                 )
             return r
-    if rid in resolved_ids:
-        raise RequirementAlreadyResolvedError(f"run {run_id}: requirement {rid!r} was resolved in an earlier pause")
+    if rid in resolved:
+        how = f": {resolved[rid]}" if resolved[rid] else ""
+        raise RequirementAlreadyResolvedError(f"run {run_id}: requirement {rid!r} was resolved in an earlier pause{how}")
     raise RequirementNotFoundError(f"run {run_id} has no requirement {rid!r}")
 
 

@@ -10,25 +10,39 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
+    from hitl import limits
     from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
-    from hitl.decisions import ChangeApproval, Confirm, ContinueRunRequest, Decision, ProvideInput, ProvideResult, Reject
+    from hitl.decisions import (
+        ChangeApproval,
+        Confirm,
+        ContinueRunRequest,
+        Decision,
+        ProvideInput,
+        ProvideResult,
+        Reject,
+        refuse_unsafe,
+    )
     from hitl.errors import (
         DecisionNotAllowedError,
         HitlError,
         InvalidDecisionError,
+        InvalidInputError,
+        PayloadTooLargeError,
         RequirementNotFoundError,
         RunEndedError,
         UnresolvedRequirementsError,
     )
     from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    import workflows.decisions as decisions
-    from workflows.team import MemberRuns, TeamReporter
+    import hitl.workflows.decisions as decisions
+    from hitl.workflows.payloads import decode
+    from hitl.workflows.team import MemberRuns, TeamReporter
 
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
@@ -40,7 +54,8 @@ class DecisionHandlers:
     _input: RunInput
     _status: RunStatus
     _requirements: list[RunRequirement]
-    _resolved_ids: set[str]
+    _resolved: dict[str, str]
+    """Requirements of earlier pauses: id -> how each was decided (``confirmed by alice``)."""
     _pauses: int
     _policy_changes: int
     _remembered: dict[str, dict[str, str | None]]
@@ -61,6 +76,7 @@ class DecisionHandlers:
             raise RunEndedError(f"run {self._run_id} has ended ({self._status.value}); it takes no decisions")
         seen: set[str] = set()
         patches = []
+        added = 0
         for d in items:
             req = self._find(d.requirement_id)
             if req.id in seen:  # by the same id, or a member's requirement by both of its ids
@@ -69,11 +85,22 @@ class DecisionHandlers:
                 )
             seen.add(req.id)
             try:
+                # Before the policy: an unstorable or oversized decision must never reach history.
+                refuse_unsafe(d, f"run {self._run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})")
                 agent_name = req.member_agent_name or self._input.agent_name
                 patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise
+            added += limits.json_bytes(d.model_dump(mode="json"))
+        if added:
+            # What every caller reads back (the RunOutput) stays far below Temporal's payload limit.
+            now = limits.json_bytes(self._output().model_dump(mode="json"))
+            if now + added > limits.MAX_OUTPUT_BYTES:
+                raise PayloadTooLargeError(
+                    f"run {self._run_id}: these decisions ({limits.size(added)}) would grow the run's output to "
+                    f"{limits.size(now + added)}, over hitl's limit of {limits.size(limits.MAX_OUTPUT_BYTES)} "
+                    "(hitl.limits.MAX_OUTPUT_BYTES); send large results by reference (a URL, an id)")
         if whole_pause:
             left = [r for r in self._all_requirements() if r.resolution is None and r.id not in seen]
             if left:
@@ -92,7 +119,8 @@ class DecisionHandlers:
             if req.member_run_id is not None:
                 # The member owns it: it records the decision, runs the tool and reports back.
                 if workflow.patched(TEAM_DECISION_PATCH):
-                    self._members.forward(req, TEAM_DECISION, d, wrap=lambda moved: TeamDecision(decision=moved))
+                    self._members.forward(
+                        req, TEAM_DECISION, d, wrap=lambda moved: TeamDecision(decision=moved, team_run_id=self._run_id))
                 else:  # runs recorded before the team_decision signal
                     self._members.forward(req, d.action, d)
                 continue
@@ -109,7 +137,7 @@ class DecisionHandlers:
         except DecisionNotAllowedError:
             return  # accepted, so that the handler can record the refused attempt
         except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            raise _refusal(exc) from None
 
     def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
         """Check (again: another caller may have decided since validation) and apply, or refuse."""
@@ -123,49 +151,71 @@ class DecisionHandlers:
                     self._members.forward(target, refused.action, refused)  # the member refuses it and records that
             for r in self._requirements:
                 if refused is not None and r.id == refused.requirement_id:
-                    # Kept on the approval's history; it changes nothing else.
+                    # Kept on the approval's history; it changes nothing else. What the caller sent may
+                    # be what was refused (a NUL in resolved_by): only storable text goes on the trail.
+                    by = limits.storable(refused.resolved_by)[:256] if refused.resolved_by is not None else None
                     self._record(r, "refused", payload={
-                        "action": refused.action, "resolved_by": refused.resolved_by, "reason": str(exc), "via": via})
+                        "action": refused.action, "resolved_by": by, "reason": limits.storable(str(exc))[:2000],
+                        "via": via})
             raise
 
+    # Every handler takes RawValue and decodes it strictly (workflows/payloads.py): a payload of
+    # another encoding or shape is refused, never allowed to fail the workflow task.
     @workflow.update(name="continue_run")
-    async def continue_run(self, request: ContinueRunRequest) -> RunOutput:
+    async def continue_run(self, raw: RawValue) -> RunOutput:
         """Apply decisions that resolve the pause; return when the run next pauses or ends."""
         pause = self._pauses
         try:
+            request = self._decode(raw, ContinueRunRequest, "continue_run")
             self._decide_now(request.decisions, whole_pause=True, via="update")
         except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            raise _refusal(exc) from None
         if any(r.resolution is None for r in self._all_requirements()):
             return self._output()  # a quorum still short of approvers: the pause goes on
         await workflow.wait_condition(lambda: self._progressed(pause))
         return self._output()
 
     @continue_run.validator
-    def _validate_continue_run(self, request: ContinueRunRequest) -> None:
+    def _validate_continue_run(self, raw: RawValue) -> None:
+        try:
+            request = self._decode(raw, ContinueRunRequest, "continue_run")
+        except HitlError as exc:
+            raise _refusal(exc) from None
         self._validate(request.decisions, whole_pause=True)
 
     @workflow.update(name="decide")
-    def decide(self, decision: Decision) -> RunOutput:
+    def decide(self, raw: RawValue) -> RunOutput:
         """Apply one decision and return at once (the audit API's update_approval uses it)."""
         try:
+            decision = self._decode(raw, Decision, "decide", limits.MAX_DECISION_BYTES + 1024)
             self._decide_now([decision], whole_pause=False, via="update")
         except HitlError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            raise _refusal(exc) from None
         return self._output()
 
     @decide.validator
-    def _validate_decide(self, decision: Decision) -> None:
+    def _validate_decide(self, raw: RawValue) -> None:
+        try:
+            decision = self._decode(raw, Decision, "decide", limits.MAX_DECISION_BYTES + 1024)
+        except HitlError as exc:
+            raise _refusal(exc) from None
         self._validate([decision], whole_pause=False)
+
+    def _decode(self, raw: RawValue, shape: Any, what: str, max_bytes: int = limits.MAX_REQUEST_BYTES) -> Any:
+        return decode(raw, shape, f"run {self._run_id}: {what}", max_bytes)
 
     def _check_change(self, change: ChangeApproval) -> tuple[RunRequirement, ApprovalPolicy]:
         """The requirement a change names and its policy after the change, or why it is refused."""
         if self._status.is_final:
             raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
         req = self._find(change.requirement_id)
+        refuse_unsafe(change, f"run {self._run_id}, requirement {req.id!r}: change_approval")
         policy = req.policy or ApprovalPolicy()
         if change.approvers is not None:
-            policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
+            try:
+                policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
+            except pydantic.ValidationError as exc:
+                raise InvalidDecisionError(f"run {self._run_id}, requirement {req.id!r}: approvers refused: {exc}") from None
         return req, policy
 
     def _change(self, change: ChangeApproval) -> None:
@@ -185,31 +235,35 @@ class DecisionHandlers:
         self._record(req, "changed", payload=details)
 
     @workflow.update(name="change_approval")
-    def change_approval(self, change: ChangeApproval) -> RunOutput:
+    def change_approval(self, raw: RawValue) -> RunOutput:
         """Reassign a pending approval or extend its deadline; the timers follow."""
         try:
-            self._change(change)
-        except (HitlError, pydantic.ValidationError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
+            raise _refusal(exc) from None
         return self._output()
 
     @change_approval.validator
-    def _validate_change_approval(self, change: ChangeApproval) -> None:
+    def _validate_change_approval(self, raw: RawValue) -> None:
         try:
-            self._check_change(change)
-        except (HitlError, pydantic.ValidationError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
+            self._check_change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
+            raise _refusal(exc) from None
 
     @workflow.signal(name="change_approval")
-    def change_approval_signal(self, change: ChangeApproval) -> None:
+    def change_approval_signal(self, raw: RawValue) -> None:
         try:
-            self._change(change)
-        except (HitlError, pydantic.ValidationError) as exc:
+            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
             workflow.logger.warning("approval change refused: %s", exc)
 
     @workflow.update(name="wait_for_progress")
-    async def wait_for_progress(self, after_pause: int) -> RunOutput:
+    async def wait_for_progress(self, raw: RawValue) -> RunOutput:
         """Return once the run pauses for the (after_pause + 1)-th time or ends."""
+        try:
+            after_pause = self._decode(raw, int, "wait_for_progress", 64)
+        except HitlError as exc:
+            raise _refusal(exc) from None
         await workflow.wait_condition(lambda: self._progressed(after_pause))
         return self._output()
 
@@ -217,16 +271,29 @@ class DecisionHandlers:
         return self._status.is_final or (self._effective_status() == RunStatus.paused and self._pauses > pause)
 
     @workflow.signal(name=MEMBER_PROGRESS)
-    def member_progress(self, progress: MemberProgress) -> None:
+    def member_progress(self, raw: RawValue) -> None:
         """A member run's requirements changed: a new pause of the team, or a decision or deadline acted."""
+        try:
+            progress = self._decode(raw, MemberProgress, MEMBER_PROGRESS, 4 * limits.MAX_OUTPUT_BYTES)
+        except HitlError as exc:
+            workflow.logger.warning("member report refused: %s", exc)
+            return
         if self._members.report(progress):
             self._pauses += 1
-            self._resolved_ids.update(self._members.drop_finished())
+            self._resolve_earlier(self._members.drop_finished())
         self._show()
 
-    def _signal(self, decision: Decision, via: str = "signal") -> bool:
+    def _resolve_earlier(self, done: list[RunRequirement]) -> None:
+        """Requirements of a pause that is over: kept by id, with how each was decided."""
+        for r in done:
+            self._resolved[r.id] = decisions.summary(r) if r.resolution is not None else ""
+
+    def _signal(self, raw: RawValue, shape: Any, via: str = "signal") -> bool:
         """Apply a decision that came by signal; whether it was applied."""
         try:
+            decision = self._decode(raw, shape, f"{via} signal", limits.MAX_DECISION_BYTES + 1024)
+            if isinstance(decision, TeamDecision):
+                decision = self._from_team(decision)
             self._decide_now([decision], whole_pause=False, via=via)
         except HitlError as exc:
             # A signal has no caller to answer: a duplicate or bad decision is logged and changes nothing.
@@ -234,31 +301,52 @@ class DecisionHandlers:
             return False
         return True
 
+    def _from_team(self, forwarded: TeamDecision) -> Decision:
+        """A decision its team sent on: only a team's member run takes one, and only from its team."""
+        team = self._input.team_run_id
+        if team is None:
+            raise InvalidInputError(f"run {self._run_id} is not a team member's run; it takes no team_decision")
+        if forwarded.team_run_id is not None and forwarded.team_run_id != team:
+            raise InvalidInputError(
+                f"run {self._run_id} works for team run {team}, not {forwarded.team_run_id}; team_decision refused")
+        return forwarded.decision
+
     @workflow.signal(name=TEAM_DECISION)
-    def team_decision(self, forwarded: TeamDecision) -> None:
+    def team_decision(self, raw: RawValue) -> None:
         """A decision sent on by this (member) run's team, which needs no report of it."""
-        if self._signal(forwarded.decision, via="team"):
+        if self._signal(raw, TeamDecision, via="team"):
             self._team.absorb(self._requirements)
 
     @workflow.signal(name="confirm")
-    def confirm(self, decision: Confirm) -> None:
-        self._signal(decision)
+    def confirm(self, raw: RawValue) -> None:
+        self._signal(raw, Confirm)
 
     @workflow.signal(name="reject")
-    def reject(self, decision: Reject) -> None:
-        self._signal(decision)
+    def reject(self, raw: RawValue) -> None:
+        self._signal(raw, Reject)
 
     @workflow.signal(name="provide_input")
-    def provide_input(self, decision: ProvideInput) -> None:
-        self._signal(decision)
+    def provide_input(self, raw: RawValue) -> None:
+        self._signal(raw, ProvideInput)
 
     @workflow.signal(name="provide_result")
-    def provide_result(self, decision: ProvideResult) -> None:
-        self._signal(decision)
+    def provide_result(self, raw: RawValue) -> None:
+        self._signal(raw, ProvideResult)
 
     @workflow.query(name="get_run")
     def get_run(self) -> RunOutput:
         return self._output()
+
+    @workflow.query(name="resolution_of")
+    def resolution_of(self, raw: RawValue) -> str | None:
+        """How a requirement was decided (``confirmed by alice``), None while pending; for a caller that lost a race."""
+        rid = self._decode(raw, str, "resolution_of", 4096)
+        for r in self._all_requirements():
+            if r.id == rid or r.id.endswith("/" + rid):
+                return decisions.summary(r) if r.resolution is not None else None
+        if rid in self._resolved:
+            return self._resolved[rid] or "resolved in an earlier pause"
+        raise RequirementNotFoundError(f"run {self._run_id} has no requirement {rid!r}")
 
     # ----------------------------------------------------------------------------- what is pending
     def _all_requirements(self) -> list[RunRequirement]:
@@ -274,7 +362,7 @@ class DecisionHandlers:
     def _find(self, rid: str) -> RunRequirement:
         """The requirement a decision names: this run's, or a member's by the team's id or its own."""
         try:
-            return decisions.find(self._requirements, self._resolved_ids, self._run_id, rid)
+            return decisions.find(self._requirements, self._resolved, self._run_id, rid)
         except RequirementNotFoundError:
             members = self._members.requirements
             hits = [r for r in members if r.id == rid] or [r for r in members if r.id.endswith("/" + rid)]
@@ -284,4 +372,9 @@ class DecisionHandlers:
                     f"({', '.join(r.id for r in hits)}); use the team's id") from None
             if not hits:
                 raise
-            return decisions.find(hits, self._resolved_ids, self._run_id, hits[0].id)
+            return decisions.find(hits, self._resolved, self._run_id, hits[0].id)
+
+
+def _refusal(exc: HitlError) -> ApplicationError:
+    """A refused update's failure: the client turns its type back into the HitlError."""
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, NotifyRequest, RunInput
     from hitl.notify import Notification
     from hitl.run import RunRequirement
-    import workflows.audit as audit
+    import hitl.workflows.audit as audit
 
 # Keep mirroring until PostgreSQL is back: a run never closes with an approval unrecorded.
 AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))

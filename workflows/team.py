@@ -124,12 +124,12 @@ class MemberRuns:
     def requirements(self) -> list[RunRequirement]:
         return [r for v in self.views.values() for r in v.requirements]
 
-    def drop_finished(self) -> list[str]:
-        """Forget members that have answered (a new pause begins); the ids of their requirements."""
+    def drop_finished(self) -> list[RunRequirement]:
+        """Forget members that have answered (a new pause begins); their requirements, as they ended."""
         done = [v for v in self.views.values() if not v.active]
         for v in done:
             del self.views[v.member_run_id]
-        return [r.id for v in done for r in v.requirements]
+        return [r for v in done for r in v.requirements]
 
     # ---------------------------------------------------------------- decisions sent on
     def owner(self, req: RunRequirement) -> MemberView | None:

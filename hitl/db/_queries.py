@@ -7,7 +7,9 @@ from typing import Any
 
 from psycopg import sql
 
-from hitl.errors import InvalidDecisionError
+from hitl import limits
+
+from hitl.errors import InvalidInputError
 
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
@@ -24,15 +26,20 @@ def _time(value: Any, field: str) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidInputError(f"filter {field}={value!r}: out of range for a time (epoch seconds)") from None
     if isinstance(value, str):
         try:
+            if "\x00" in value:
+                raise ValueError
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidDecisionError(f"filter {field}={value!r}: expected epoch seconds or an ISO date") from None
+            raise InvalidInputError(f"filter {field}={value!r}: expected epoch seconds or an ISO date") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise InvalidDecisionError(f"filter {field}={value!r}: expected epoch seconds or an ISO date")
+    raise InvalidInputError(f"filter {field}={value!r}: expected epoch seconds or an ISO date")
 
 
 def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
@@ -46,6 +53,10 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
         if value is None:
             continue
         if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind", "tool_name", "team_run_id"):
+            if not isinstance(value, str):
+                raise InvalidInputError(f"filter {key}={value!r}: expected a string, got {type(value).__name__}")
+            if (problem := limits.unstorable(value, key)) is not None or len(value) > 10_000:
+                raise InvalidInputError(f"filter {problem or key + ': too long'}")
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(AGNO_KEYWORDS.get(key, key))))
             params.append(value)
         elif key == "created_at_gte":
@@ -58,13 +69,13 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
             try:
                 year, month = (int(part) for part in str(value).split("-"))
                 start = datetime(year, month, 1, tzinfo=UTC)
-            except ValueError:
-                raise InvalidDecisionError(f"filter month={value!r}: expected 'YYYY-MM'") from None
-            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+                end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            except (ValueError, OverflowError):
+                raise InvalidInputError(f"filter month={value!r}: expected 'YYYY-MM'") from None
             clauses.append(sql.SQL("created_at >= %s AND created_at < %s"))
             params.extend([start, end])
         else:
-            raise InvalidDecisionError(
+            raise InvalidInputError(
                 f"unknown approval filter {key!r}; use one of run_id, team_run_id, tool_name, agent_name, resolved_by, "
                 "created_at_gte, created_at_lte, month, user_id, approval_type, pause_type, agent_id, session_id"
             )
@@ -75,9 +86,9 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
 
 def order(sort_by: str, sort_order: str) -> sql.Composable:
     if sort_by not in SORTABLE:
-        raise InvalidDecisionError(f"sort_by={sort_by!r}: sortable columns are {sorted(SORTABLE)}")
+        raise InvalidInputError(f"sort_by={sort_by!r}: sortable columns are {sorted(SORTABLE)}")
     if sort_order.lower() not in ("asc", "desc"):
-        raise InvalidDecisionError(f"sort_order={sort_order!r}: use 'asc' or 'desc'")
+        raise InvalidInputError(f"sort_order={sort_order!r}: use 'asc' or 'desc'")
     return sql.SQL(" ORDER BY {} {}, id").format(sql.Identifier(sort_by), sql.SQL(sort_order.upper()))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql"]
+MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 
@@ -17,6 +17,7 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
     return {
         "approvals": sql.Identifier(base),
         "events": sql.Identifier(f"{base}_events"),
+        "quarantine": sql.Identifier(f"{base}_quarantine"),
         "approvals_status_created": sql.Identifier(f"{base}_status_created_idx"),
         "approvals_created": sql.Identifier(f"{base}_created_idx"),
         "approvals_run": sql.Identifier(f"{base}_run_idx"),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from hitl import limits
 from hitl._wire import ApprovalEvent
 from hitl.db import _audit, _queries, _schema
 from hitl.errors import (
@@ -18,11 +22,14 @@ from hitl.errors import (
     ConfigurationError,
     HitlError,
     InvalidDecisionError,
+    InvalidInputError,
+    RequirementAlreadyResolvedError,
     RequirementNotFoundError,
 )
 
 __all__ = ["PostgresDb"]
 
+_log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 
@@ -34,8 +41,11 @@ class PostgresDb:
 
     Args:
         db_url: A libpq connection string or URL; defaults to ``DATABASE_URL``.
-        approvals_table: Table of approval records; ``<approvals_table>_events`` holds their history.
-        session_table: Reserved for agent sessions.
+        approvals_table: Table of approval records; ``<approvals_table>_events`` holds their history
+            and ``<approvals_table>_quarantine`` any event PostgreSQL refused as it was.
+        session_table: Accepted so that Agno code ports unchanged, and not used: hitl keeps runs
+            and their sessions in Temporal (``Agent.get_run``, ``Agent.list_runs``), so nothing is
+            written to it (said once in the log).
 
     Raises:
         ConfigurationError: a table name that is not a plain SQL identifier; on first use, no
@@ -47,11 +57,13 @@ class PostgresDb:
         db_url: str | None = None,
         *,
         approvals_table: str = "approvals",
-        session_table: str = "agent_sessions",
+        session_table: str | None = None,
     ) -> None:
-        for label, name in (("approvals_table", approvals_table), ("session_table", session_table)):
+        for label, name in (("approvals_table", approvals_table), ("session_table", session_table or "s")):
             if not _IDENTIFIER.match(name):
                 raise ConfigurationError(f"PostgresDb {label}={name!r} is not a plain SQL identifier (41 chars at most)")
+        if session_table is not None:
+            _log.info("PostgresDb(session_table=%r) is not used: hitl keeps runs and sessions in Temporal", session_table)
         self._db_url = db_url
         self.approvals_table = approvals_table
         self.session_table = session_table
@@ -88,8 +100,8 @@ class PostgresDb:
         """Create or update the schema now (it otherwise happens on first use)."""
         self._sync_pool()
 
-    async def write_events(self, events: list[ApprovalEvent]) -> None:
-        """Mirror events (used by the worker's audit activity); idempotent."""
+    async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
+        """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
         import asyncio
 
         if not self._migrated:
@@ -101,7 +113,7 @@ class PostgresDb:
             await pool.open()
             self._async_pools[loop] = pool
         async with pool.connection() as conn:
-            await _audit.write_events(conn, self.approvals_table, events)
+            return await _audit.write_events(conn, self.approvals_table, events)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -109,8 +121,16 @@ class PostgresDb:
             self._pool = None
 
     def _query(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        with self._sync_pool().connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(query, params).fetchall()
+        for p in params:
+            if isinstance(p, str) and (problem := limits.unstorable(p, "a filter value")) is not None:
+                raise InvalidInputError(f"{problem}; PostgreSQL cannot compare it")
+        try:
+            with self._sync_pool().connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+                return cursor.execute(query, params).fetchall()
+        except psycopg.DataError as exc:
+            raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
 
     def _t(self, suffix: str = "") -> sql.Identifier:
         return sql.Identifier(self.approvals_table + suffix)
@@ -132,8 +152,12 @@ class PostgresDb:
         ``created_at_lte`` (epoch seconds or ISO dates), ``month`` (``"2026-11"``); Agno's keywords
         ``run_id=``, ``user_id=``, ``approval_type=``, ``pause_type=``, ``agent_id=`` work too.
         """
-        if limit < 1 or page < 1:
-            raise HitlError(f"get_approvals: limit ({limit}) and page ({page}) start at 1")
+        if not isinstance(limit, int) or not isinstance(page, int) or not 1 <= limit <= 10_000 or not 1 <= page <= 10**9:
+            raise InvalidInputError(f"get_approvals: limit ({limit!r}) is 1 to 10,000 and page ({page!r}) starts at 1")
+        if status is not None and not isinstance(status, str):
+            raise InvalidInputError(f"get_approvals: status={status!r} is not a string")
+        if filters is not None and not isinstance(filters, dict):
+            raise InvalidInputError(f"get_approvals: filters={filters!r} is not a dict")
         clause, params = _queries.where(status, {**(filters or {}), **agno_filters})
         total = self._query(sql.SQL("SELECT count(*) AS n FROM {}").format(self._t()) + clause, params)[0]["n"]
         rows = self._query(
@@ -145,6 +169,8 @@ class PostgresDb:
 
     def get_approval(self, approval_id: str) -> dict[str, Any] | None:
         """One approval record by id, or None."""
+        if not isinstance(approval_id, str):
+            raise InvalidInputError(f"get_approval: approval_id={approval_id!r} is not a string")
         rows = self._query(
             sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(self._t()), [approval_id]
         )
@@ -231,9 +257,8 @@ class PostgresDb:
         """The async form of :meth:`update_approval`."""
         import asyncio
 
-        from hitl import _client, _runs
-        from hitl.config import Settings
-        from hitl.decisions import Confirm, Reject
+        from hitl import _runs
+        from hitl.decisions import Confirm, Reject, refuse_unsafe
 
         record = await asyncio.to_thread(self.get_approval, approval_id)
         if record is None:
@@ -258,15 +283,22 @@ class PostgresDb:
             if status == "approved"
             else Reject(requirement_id=record["requirement_id"], reason=reason, resolved_by=resolved_by)
         )
-        client = await _client.connect(Settings.from_env())
-        await _runs.decide(client, record["run_id"], decision)
+        refuse_unsafe(decision, f"approval {approval_id!r}")
+        try:
+            output = await _runs.decide(await _client_for(record["agent_name"]), record["run_id"], decision)
+        except RequirementAlreadyResolvedError as exc:
+            raise ApprovalConflictError(f"approval {approval_id!r}: someone decided first: {exc}") from None
+        mine = next((r for r in output.requirements if r.id == record["requirement_id"]), None)
+        short = mine is not None and mine.resolution is None  # a confirmation toward a quorum: still pending
         deadline = asyncio.get_running_loop().time() + timeout
         while True:  # the run decided; the mirror follows within moments (or once PostgreSQL is back)
             updated = await asyncio.to_thread(self.get_approval, approval_id)
-            if updated is not None and updated["status"] == status:
+            if updated is not None and (updated["status"] == status or (
+                    short and resolved_by in (updated["context"].get("approvals") or []))):
                 return updated
             if asyncio.get_running_loop().time() > deadline:
-                raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet")
+                raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet "
+                                f"(after {timeout:g} s): is PostgreSQL reachable from the worker?")
             await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ compliance
@@ -298,3 +330,16 @@ class PostgresDb:
             decided = r["approved"] + r["rejected"]
             report.append({**r, "approval_rate": r["approved"] / decided if decided else None})
         return report
+
+
+async def _client_for(agent_name: str) -> Any:
+    """The Temporal client of the agent that made the record (its address and namespace), else the environment's."""
+    from hitl import _client, _registry
+    from hitl.config import Settings
+    from hitl.errors import ConfigurationError
+
+    try:
+        agent = _registry.get(agent_name)
+    except ConfigurationError:
+        return await _client.connect(Settings.from_env())
+    return await agent._connect()

@@ -10,7 +10,8 @@ so the same conversation always gets the same answer (retries and replays are sa
 
 Templates: ``{1}`` a group of the match, ``{num:1}`` the group as a number (a whole string only),
 ``{results}`` the tool results of the previous turn joined by " | ". A turn may carry
-``"fail": {"status": 503, "times": 2}`` to fail the first two requests for it.
+``"fail": {"status": 503, "times": 2}`` to fail the first two requests for it, or
+``"fail": {"status": 200, "truncate": true}`` to answer with its body cut in half.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Failure(BaseModel):
     times: int = 1
     message: str = "scripted failure"
     retry_after: float | None = None
+    truncate: bool = False
+    """Answer the turn with status 200 and its JSON body cut short, as a dropped connection would."""
 
 
 class Turn(BaseModel):

@@ -80,17 +80,24 @@ class ScriptedModelServer:
             with self._lock:
                 seen = self._failures.get(key, 0)
                 self._failures[key] = seen + 1
-            if seen < turn.fail.times:
+            if seen < turn.fail.times and not turn.fail.truncate:
                 headers = {"retry-after": str(turn.fail.retry_after)} if turn.fail.retry_after is not None else {}
                 return turn.fail.status, _error(turn.fail.message, "scripted"), headers
+            truncate = seen < turn.fail.times and turn.fail.truncate
+        else:
+            truncate = False
         calls = [
             (f"call_{index}_{i}", c.name, json.dumps(render_arguments(c.arguments, found, results)))
             for i, c in enumerate(turn.tool_calls)
         ]
         content = render_text(turn.content, found, results) if turn.content is not None else None
+        cut = {_TRUNCATE: "1"} if truncate else {}
         if path.endswith("/responses"):
-            return 200, _responses_body(body, content, calls), {}
-        return 200, _chat_body(body, content, calls), {}
+            return 200, _responses_body(body, content, calls), cut
+        return 200, _chat_body(body, content, calls), cut
+
+
+_TRUNCATE = "x-hitl-truncate"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -104,6 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
+        headers = dict(headers or {})
+        if headers.pop(_TRUNCATE, None):
+            data = data[: len(data) // 2]
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))

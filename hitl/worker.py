@@ -1,0 +1,163 @@
+"""Serve agents: ``hitl worker --agents my_pkg.my_module`` (or ``python worker.py`` in a checkout).
+
+Every Agent and Team defined at the top level of those modules is served, each on its task
+queue (by default one per agent, so a run reaches only a worker that serves its agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from contextlib import AsyncExitStack
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from hitl import _client, _registry, activities
+from hitl.agent import Agent
+from hitl.config import Settings
+from hitl.errors import ConfigurationError
+from hitl.team import Team
+from hitl.tools import reserve_tool_threads
+from hitl.visibility import register_search_attributes
+from hitl.workflows import AgentRunWorkflow
+
+__all__ = ["agents_in", "create_worker", "serve", "main"]
+
+log = logging.getLogger(__name__)
+DEFAULT_CACHE = 500
+DEFAULT_TOOL_CONCURRENCY = 64
+
+
+def agents_in(module_names: Iterable[str]) -> list[Agent]:
+    """The Agents (Teams included) defined at the top level of the named modules, named.
+
+    Raises:
+        ConfigurationError: a module that cannot be imported, none of them defining an Agent, or
+            two different agents under one name.
+    """
+    found: list[Agent] = []
+    for name in module_names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigurationError(f"cannot import agent module {name!r}: {exc}") from exc
+        found.extend(v for v in vars(module).values() if isinstance(v, Agent) and v not in found)
+    _registry.resolve_names()
+    for agent in found:
+        agent.name  # noqa: B018 - a default name is read now, while the module is whole
+    return found
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 1:
+        raise ConfigurationError(f"{name}={raw!r}: expected at least 1")
+    return value
+
+
+def create_worker(
+    client: Client, task_queue: str, *, max_cached_workflows: int | None = None, tool_concurrency: int | None = None,
+) -> Worker:
+    """A worker for the run workflow and its activities on ``task_queue``.
+
+    Args:
+        max_cached_workflows: Runs kept in memory (default ``HITL_MAX_CACHED_WORKFLOWS`` or 500);
+            a paused run evicted from the cache costs nothing until a decision replays it.
+        tool_concurrency: Tool calls run at once, as remote activities and again as local ones
+            (default ``HITL_TOOL_CONCURRENCY`` or 64). Each has a thread of its own, so a sync
+            tool starts when its activity does and its timeout measures the tool alone.
+    """
+    _registry.resolve_names()
+    _compile_workflow_modules()
+    if max_cached_workflows is None:
+        max_cached_workflows = _env_int("HITL_MAX_CACHED_WORKFLOWS", DEFAULT_CACHE)
+    slots = tool_concurrency or _env_int("HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
+    reserve_tool_threads(2 * slots)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AgentRunWorkflow],
+        activities=activities.ALL,
+        # Every activity is async (no activity_executor); sync tools run on the threads reserved above.
+        # Audit and notification activities take remote slots beside the tools.
+        max_concurrent_activities=slots + 16,
+        max_concurrent_local_activities=slots + 16,
+        max_cached_workflows=max_cached_workflows,
+    )
+
+
+def _compile_workflow_modules() -> None:
+    """Write bytecode for the workflow modules, whatever PYTHONDONTWRITEBYTECODE says.
+
+    Temporal's sandbox imports the workflow's module afresh for every run it starts or replays;
+    without a .pyc each of those compiles the source again, which dominated a worker's CPU.
+    """
+    import compileall
+
+    import hitl.workflows as workflows
+
+    for path in workflows.__path__:
+        try:
+            compileall.compile_dir(path, quiet=2, workers=1)
+        except OSError:  # a read-only install: it only costs speed
+            pass
+
+
+def queues_of(agents: Sequence[Agent]) -> dict[str, list[Agent]]:
+    """The task queues these agents' runs go to, and who is on each (a team's members run on its queue)."""
+    queues: dict[str, list[Agent]] = {}
+    for agent in agents:
+        queues.setdefault(agent.task_queue, []).append(agent)
+        if isinstance(agent, Team):
+            queues[agent.task_queue].extend(m for m in agent.members.values() if m not in queues[agent.task_queue])
+    return queues
+
+
+async def serve(module_names: Sequence[str], settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Serve the modules' agents until SIGINT or SIGTERM.
+
+    Raises:
+        ConfigurationError: no Agent in the modules, or an agent module that cannot be imported.
+        TemporalUnavailableError: Temporal cannot be reached at the configured address.
+    """
+    agents = agents_in(module_names)
+    if not agents:
+        raise ConfigurationError(f"no Agent is defined at the top level of {list(module_names)}")
+    client = await _client.connect(settings)
+    await register_search_attributes(client)
+    queues = queues_of(agents)
+    # The cache is shared out: one worker per queue, each with its own.
+    cache = max(50, _env_int("HITL_MAX_CACHED_WORKFLOWS", DEFAULT_CACHE) // len(queues))
+    workers = [create_worker(client, q, max_cached_workflows=cache) for q in sorted(queues)]
+    for queue, served in sorted(queues.items()):
+        log.info("serving %s on task queue %r at %s", [a.name for a in served], queue, settings.temporal_address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(w)
+        print("worker ready", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+
+
+def main() -> None:
+    """``python worker.py --agents MODULE``: the ``hitl worker`` command."""
+    from hitl.cli import app
+
+    app(["worker", *sys.argv[1:]])

@@ -1,0 +1,46 @@
+"""Strict decoding of what other clients send a run: every signal, update and the run's input.
+
+Handlers take ``RawValue`` and decode here, because the data converter picks a converter by the
+payload's ``encoding``, not by the handler's type hint: a ``binary/plain`` payload would reach a
+handler as ``bytes`` and fail every workflow task after it, wedging the run. Anything but JSON of
+the expected shape, within hitl's size limit, is refused with an ``InvalidInputError`` that the
+handler turns into a logged, dropped signal or a rejected update; it never fails the task.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pydantic
+from temporalio.common import RawValue
+
+from hitl import limits
+from hitl.errors import InvalidInputError, PayloadTooLargeError
+
+T = TypeVar("T")
+_adapters: dict[Any, pydantic.TypeAdapter[Any]] = {}
+
+
+def decode(raw: Any, shape: Any, what: str, max_bytes: int = limits.MAX_REQUEST_BYTES) -> Any:
+    """The payload as ``shape`` (a pydantic model or any type pydantic validates), or InvalidInputError."""
+    if not isinstance(raw, RawValue):  # a replayer or test calling the handler directly
+        return _adapter(shape).validate_python(raw)
+    payload = raw.payload
+    encoding = payload.metadata.get("encoding", b"")
+    if encoding != b"json/plain":
+        raise InvalidInputError(f"{what}: payload encoding {encoding.decode(errors='replace')!r} refused; send JSON (json/plain)")
+    if len(payload.data) > max_bytes:
+        raise PayloadTooLargeError(
+            f"{what}: the payload is {limits.size(len(payload.data))}, over hitl's limit of {limits.size(max_bytes)}")
+    try:
+        return _adapter(shape).validate_json(payload.data)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(payload)'}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidInputError(f"{what}: refused: {problems}") from None
+
+
+def _adapter(shape: Any) -> pydantic.TypeAdapter[Any]:
+    adapter = _adapters.get(shape)
+    if adapter is None:
+        adapter = _adapters[shape] = pydantic.TypeAdapter(shape)
+    return adapter
