@@ -60,7 +60,42 @@ _WHERE = {
     )},
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Agent",
+    "ApprovalConflictError",
+    "ApprovalType",
+    "ConfigurationError",
+    "Confirm",
+    "ContinueRunRequest",
+    "DecisionNotAllowedError",
+    "HitlError",
+    "InvalidDecisionError",
+    "InvalidInputError",
+    "ModelRequestError",
+    "OpenAIChat",
+    "OpenAIResponses",
+    "PayloadTooLargeError",
+    "PostgresDb",
+    "ProvideInput",
+    "ProvideResult",
+    "Reject",
+    "RequirementAlreadyResolvedError",
+    "RequirementNotFoundError",
+    "RunEndedError",
+    "RunNotFoundError",
+    "RunOutput",
+    "RunRequirement",
+    "RunStatus",
+    "Team",
+    "TemporalUnavailableError",
+    "Tool",
+    "ToolDefinitionError",
+    "ToolExecution",
+    "UnresolvedRequirementsError",
+    "UserInputField",
+    "approval",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:

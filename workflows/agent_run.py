@@ -1,18 +1,8 @@
 """The run workflow: one per agent run, its workflow id is the run id.
 
 Model calls and the tools no person had to decide on are local activities: the run then goes
-from one model turn to the next without a round trip through the server's task queues.
-
-A tool call that waited for a decision runs as a remote activity, scheduled by the workflow
-task that applied the decision: it can start only once that task, and with it the decision, is
-committed to history. A local activity would run inside the task, before the commit; if the
-server then discarded the task (an aborted update, a crash), the tool would have run for a
-decision history never recorded, and a replay could accept another one, a rejection included.
-The worker asks for such activities eagerly, so they skip the server's task queue on the way out.
-
-A tool marked ``idempotent=False`` is a remote activity with a single attempt, so a worker that
-dies after it started can never make it run again unseen: its timeout pauses the run for a
-person instead.
+from one model turn to the next without a round trip through the server's task queues. A tool
+call that waited for a decision runs only once that decision is in history (``calls.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +13,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import pydantic
@@ -31,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
     import hitl._registry as _registry
     from hitl._wire import (
         CALL_MODEL,
-        RUN_TOOL,
         WORKFLOW_NAME,
         CarriedState,
         ModelRequest,
@@ -39,11 +28,10 @@ with workflow.unsafe.imports_passed_through():
         PendingCall,
         RunInput,
         ToolCallPlan,
-        ToolRunRequest,
-        ToolRunResult,
     )
     from hitl.errors import HitlError
     from hitl.run import RunOutput, RunRequirement, RunStatus
+    import hitl.workflows.calls as calls
     import hitl.workflows.deadlines as deadlines
     import hitl.workflows.requirements as requirements
     from hitl.workflows.handlers import DecisionHandlers
@@ -53,12 +41,6 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
-GATED_REMOTE_PATCH = "hitl-decided-tools-remote"
-"""A tool call that waited for a decision runs as a remote activity (before: a local one)."""
-HEARTBEAT = timedelta(seconds=10)
-"""A remote tool's worker is known dead this soon (sooner than the tool's own timeout)."""
-
-
 class AgentNotServedHere(Exception):
     """This worker does not define the run's agent.
 
@@ -153,13 +135,13 @@ class AgentRunWorkflow(DecisionHandlers):
             self._show()
             await self._quiesce()
             raise
-        except _ACTIVITY_FAILURES as exc:
+        except calls.ACTIVITY_FAILURES as exc:
             self._status = RunStatus.error
-            self._error = _cause_message(exc)
+            self._error = calls.cause_message(exc)
             self._show()
             await self._quiesce()
             raise ApplicationError(
-                f"run {self._run_id} failed: {self._error}", type=_cause_type(exc), non_retryable=True
+                f"run {self._run_id} failed: {self._error}", type=calls.cause_type(exc), non_retryable=True
             ) from None
         self._show()
         await self._quiesce()
@@ -268,67 +250,15 @@ class AgentRunWorkflow(DecisionHandlers):
         if plan.member is not None:
             call.state, call.output = "done", await self._members.run(call, self._turn)
             return
-        request = ToolRunRequest(
-            run_id=self._run_id,
-            agent_name=self._input.agent_name,
-            tool_name=plan.tool_name,
-            tool_call_id=plan.tool_call_id,
-            arguments=call.arguments,
-        )
-        timeout = timedelta(seconds=plan.timeout_seconds)
-        remote = call.requirement_id is not None or not plan.idempotent
-        # Asked only where a remote activity may run: histories recorded before ran decided calls locally.
-        current = remote and workflow.patched(GATED_REMOTE_PATCH)
-        local = plan.idempotent and not (current and call.requirement_id is not None)
-        while True:
-            try:
-                result = await (self._run_local(request, plan, timeout) if local else
-                                self._run_remote(request, plan, timeout, heartbeat=current))
-            except _ACTIVITY_FAILURES as exc:
-                if _cause_type(exc) == "AgentNotServed":
-                    # On a task queue shared with workers that lack the agent: wait for one that has it.
-                    workflow.logger.warning("run %s: tool %s went to a worker without agent %r; trying again",
-                                            self._run_id, plan.tool_name, self._input.agent_name)
-                    await workflow.sleep(timedelta(seconds=5))
-                    continue
-                if not plan.idempotent and isinstance(_root(exc), TimeoutError):
-                    call.state = "needs_human"
-                    call.plan = plan.model_copy(update={"kind": "confirmation"})
-                    call.uncertain = True
-                    return
-                call.state, call.output = "done", f"Error: tool {plan.tool_name!r} failed: {_cause_message(exc)}"
-                return
-            break
-        call.state, call.output = "done", result.output
-        if plan.approval_type == "audit" and call.requirement_id is None:
+        outcome = await calls.execute(call, self._run_id, self._input.agent_name)
+        self._unsealed_tools = self._unsealed_tools or outcome.ran_locally
+        if outcome.uncertain:
+            call.state, call.uncertain = "needs_human", True
+            call.plan = plan.model_copy(update={"kind": "confirmation"})
+            return
+        call.state, call.output = "done", outcome.output
+        if plan.approval_type == "audit" and call.requirement_id is None and outcome.ok:
             self._record_audited_call(call)
-
-    async def _run_local(self, request: ToolRunRequest, plan: ToolCallPlan, timeout: timedelta) -> ToolRunResult:
-        result = await workflow.execute_local_activity(
-            RUN_TOOL,
-            request,
-            result_type=ToolRunResult,
-            start_to_close_timeout=timeout,
-            retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
-            summary=plan.tool_name,
-        )
-        self._unsealed_tools = True
-        return result
-
-    async def _run_remote(self, request: ToolRunRequest, plan: ToolCallPlan, timeout: timedelta, *,
-                          heartbeat: bool) -> ToolRunResult:
-        # Scheduled by the task that applied the decision: it starts once that is in history.
-        return await workflow.execute_activity(
-            RUN_TOOL,
-            request,
-            result_type=ToolRunResult,
-            start_to_close_timeout=timeout,
-            heartbeat_timeout=min(HEARTBEAT, timeout) if heartbeat else None,
-            retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts if plan.idempotent else 1,
-                                     non_retryable_error_types=["ConfigurationError", "InvalidToolArguments"])
-            if heartbeat else RetryPolicy(maximum_attempts=1),  # as recorded before the patch
-            summary=plan.tool_name,
-        )
 
     # ----------------------------------------------------------------------------- pauses
     async def _pause(self, waiting: list[PendingCall]) -> None:
@@ -427,21 +357,3 @@ class AgentRunWorkflow(DecisionHandlers):
             reported=self._team.version,
         )
         return self._input.model_copy(update={"carried": state, "message": None})
-
-
-# A remote activity's failure arrives as ActivityError(cause=...); a local one's as its cause.
-_ACTIVITY_FAILURES = (ActivityError, ApplicationError, TimeoutError)
-
-
-def _root(exc: BaseException) -> BaseException:
-    return exc.cause if isinstance(exc, ActivityError) and exc.cause is not None else exc
-
-
-def _cause_message(exc: BaseException) -> str:
-    cause = _root(exc)
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
-
-
-def _cause_type(exc: BaseException) -> str:
-    cause = _root(exc)
-    return (cause.type or "ActivityError") if isinstance(cause, ApplicationError) else type(cause).__name__
