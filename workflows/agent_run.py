@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode
     from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.verdicts import Verdicts
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
@@ -93,6 +94,7 @@ class AgentRunWorkflow(DecisionHandlers):
         self._search = SearchAttributes(inp)
         self._members = MemberRuns(self._run_id, inp)
         self._team = TeamReporter(self._run_id, inp, carried.reported)
+        self._verdicts = Verdicts()
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from hitl import _registry
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
 from hitl.errors import (
+    ConfigurationError,
     DecisionNotAllowedError,
     InvalidDecisionError,
     RequirementAlreadyResolvedError,
@@ -55,11 +56,19 @@ def find(requirements: list[RunRequirement], resolved: dict[str, str], run_id: s
     raise RequirementNotFoundError(f"run {run_id} has no requirement {rid!r}")
 
 
-def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None) -> Patch:
-    """The patch a decision makes, or an error that says why it is refused."""
+def check(
+    agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None,
+    *, lenient: bool = False,
+) -> Patch:
+    """The patch a decision makes, or an error that says why it is refused.
+
+    ``lenient``: the decision was accepted when first received (a replay says so): what depends
+    on the worker's definitions (the approvers' groups, the tool's schema) is not asked again,
+    since a redeploy may have changed them; what depends on the run's state still is.
+    """
     where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
     by = decision.resolved_by
-    if req.policy is not None:
+    if req.policy is not None and not lenient:
         why_not = may_decide(req.policy, by, requester)
         if why_not is not None:
             raise DecisionNotAllowedError(f"{where}: {why_not}")
@@ -82,7 +91,7 @@ def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision,
                 return Patch(requirement_id=req.id, resolution="approval_added", resolved_by=by)
         arguments = None
         if decision.arguments is not None:
-            arguments = _tool(agent_name, req).validate_arguments(decision.arguments, context=where)
+            arguments = _validated(agent_name, req, decision.arguments, where, lenient)
         if decision.remember and req.uncertain_outcome:
             raise InvalidDecisionError(f"{where}: an uncertain outcome is decided once, not remembered")
         return Patch(
@@ -92,7 +101,7 @@ def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision,
         if req.kind != "user_input":
             raise InvalidDecisionError(f"{where} needs {req.kind}, not user input")
         merged = _merge_input(where, req, decision.value)
-        arguments = _tool(agent_name, req).validate_arguments(merged, context=where)
+        arguments = _validated(agent_name, req, merged, where, lenient)
         return Patch(requirement_id=req.id, resolution="input_provided", arguments=arguments, resolved_by=by)
     if isinstance(decision, ProvideResult):
         if req.kind != "external_execution":
@@ -101,6 +110,15 @@ def check(agent_name: str, run_id: str, req: RunRequirement, decision: Decision,
             requirement_id=req.id, resolution="result_provided", result=render_result(decision.result), resolved_by=by
         )
     raise InvalidDecisionError(f"{where}: unknown decision {decision!r}")
+
+
+def _validated(agent_name: str, req: RunRequirement, arguments: dict[str, Any], where: str, lenient: bool) -> dict[str, Any]:
+    try:
+        return _tool(agent_name, req).validate_arguments(arguments, context=where)  # type: ignore[no-any-return]
+    except (InvalidDecisionError, ConfigurationError):
+        if lenient:  # accepted when first received, under the definition of that day
+            return arguments
+        raise
 
 
 def _tool(agent_name: str, req: RunRequirement) -> Any:

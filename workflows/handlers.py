@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         InvalidDecisionError,
         InvalidInputError,
         PayloadTooLargeError,
+        RequirementAlreadyResolvedError,
         RequirementNotFoundError,
         RunEndedError,
         UnresolvedRequirementsError,
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.decisions as decisions
     from hitl.workflows.payloads import decode
     from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.verdicts import Verdicts
 
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
@@ -61,6 +63,7 @@ class DecisionHandlers:
     _remembered: dict[str, dict[str, str | None]]
     _members: MemberRuns
     _team: TeamReporter
+    _verdicts: Verdicts
 
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         raise NotImplementedError
@@ -71,8 +74,15 @@ class DecisionHandlers:
     def _output(self) -> RunOutput:
         raise NotImplementedError
 
-    def _check_all(self, items: list[Decision], *, whole_pause: bool) -> list[decisions.Patch]:
+    def _check_all(self, items: list[Decision], *, whole_pause: bool, lenient: bool = False) -> list[decisions.Patch]:
         if self._status.is_final:
+            for d in items:  # a caller that lost a race to a run that has since ended: say who won
+                try:
+                    self._find(d.requirement_id)
+                except RequirementAlreadyResolvedError as exc:
+                    raise RequirementAlreadyResolvedError(f"{exc}; the run has since ended ({self._status.value})") from None
+                except HitlError:
+                    pass
             raise RunEndedError(f"run {self._run_id} has ended ({self._status.value}); it takes no decisions")
         seen: set[str] = set()
         patches = []
@@ -88,7 +98,7 @@ class DecisionHandlers:
                 # Before the policy: an unstorable or oversized decision must never reach history.
                 refuse_unsafe(d, f"run {self._run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})")
                 agent_name = req.member_agent_name or self._input.agent_name
-                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id))
+                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id, lenient=lenient))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise
@@ -140,11 +150,22 @@ class DecisionHandlers:
             raise _refusal(exc) from None
 
     def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
-        """Check (again: another caller may have decided since validation) and apply, or refuse."""
+        """Check (again: another caller may have decided since validation) and apply, or refuse.
+
+        The verdict is recorded in history (``verdicts.py``), so a replay after a redeploy that
+        changed a tool's schema or the approvers' groups reaches the verdict the run reached.
+        """
+        verdict = self._verdicts.replayed(len(items))
         try:
-            self._apply(items, self._check_all(items, whole_pause=whole_pause), via)
+            if verdict is not None and verdict.refused is not None:
+                raise verdict.refusal(self._run_id, items)
+            patches = self._check_all(items, whole_pause=whole_pause, lenient=verdict is not None)
+            self._verdicts.accepted()
+            self._apply(items, patches, via)
         except HitlError as exc:
             refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
+            if verdict is None:
+                self._verdicts.refused(exc, items.index(refused) if refused in items else None)
             if refused is not None and isinstance(exc, DecisionNotAllowedError):
                 target = self._find(refused.requirement_id)  # found: it was checked, and refused
                 if target.member_run_id is not None:

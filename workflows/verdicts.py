@@ -1,0 +1,71 @@
+"""Each decision's verdict, recorded in history so that a replay reaches it again whatever was redeployed.
+
+Checking a decision asks things a redeploy may change: the tool's schema (edited arguments, user
+input) and the approvers' groups (``set_group_resolver``). A run replayed by a newer worker would
+otherwise check an old decision against the new definitions, reach another verdict, and fail
+with a non-determinism error, wedged. So the first time a decision is checked, its verdict goes
+into history as a marker: accepted, or refused as not allowed (which the run forwards to a
+member, a command of its own). On replay the marker decides; only checks on the run's own state
+run again. Runs recorded before this (``hitl-recorded-verdicts``) check as they always did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio import workflow
+
+from hitl.decisions import Decision
+from hitl.errors import DecisionNotAllowedError, HitlError, InvalidDecisionError
+
+PATCH = "hitl-recorded-verdicts"
+
+
+@dataclass
+class Verdict:
+    """What a replayed decision was judged when first received."""
+
+    refused: str | None = None
+    """None: accepted; "not_allowed" or "refused" otherwise."""
+    index: int | None = None
+    """Which decision of the call was not allowed."""
+
+    def refusal(self, run_id: str, items: list[Decision]) -> HitlError:
+        if self.refused == "not_allowed":
+            exc: HitlError = DecisionNotAllowedError(f"run {run_id}: decision not allowed (as when first received)")
+            if self.index is not None and self.index < len(items):
+                exc.decision = items[self.index]  # type: ignore[attr-defined]
+            return exc
+        return InvalidDecisionError(f"run {run_id}: decision refused (as when first received)")
+
+
+class Verdicts:
+    def __init__(self) -> None:
+        self._seen = 0
+
+    def _on(self) -> bool:
+        return workflow.patched(PATCH)
+
+    def replayed(self, count: int) -> Verdict | None:
+        """The recorded verdict of the next decision (a call of ``count`` decisions), when replaying
+        a run that records them; else None (check it now)."""
+        self._seen += 1
+        if not self._on() or not workflow.unsafe.is_replaying():
+            return None
+        n = self._seen
+        if workflow.patched(f"hitl-verdict-{n}-accepted"):
+            return Verdict()
+        if workflow.patched(f"hitl-verdict-{n}-not-allowed"):
+            which = next((i for i in range(count) if workflow.patched(f"hitl-verdict-{n}-not-allowed-{i}")), None)
+            return Verdict(refused="not_allowed", index=which)
+        return Verdict(refused="refused")
+
+    def accepted(self) -> None:
+        if self._on() and not workflow.unsafe.is_replaying():
+            workflow.patched(f"hitl-verdict-{self._seen}-accepted")
+
+    def refused(self, exc: HitlError, index: int | None) -> None:
+        """Only a refusal as not allowed is recorded: the run acts on it; any other refusal changes nothing."""
+        if isinstance(exc, DecisionNotAllowedError) and self._on() and not workflow.unsafe.is_replaying():
+            workflow.patched(f"hitl-verdict-{self._seen}-not-allowed")
+            workflow.patched(f"hitl-verdict-{self._seen}-not-allowed-{index if index is not None else 0}")
