@@ -10,7 +10,7 @@ import os
 import time
 from datetime import timedelta
 
-from hitl import Agent, OpenAIChat, tool
+from hitl import Agent, OpenAIChat, PostgresDb, tool
 from hitl.approval import approval
 from hitl.notify import Notification
 from hitl.policy import escalate, remind
@@ -84,3 +84,19 @@ slow_agent = Agent(OpenAIChat("crash-slow"), name="crash-slow", tools=[slow_writ
 charge_agent = Agent(OpenAIChat("crash-charge"), name="crash-charge", tools=[charge], task_queue=QUEUE)
 shipper = Agent(OpenAIChat("crash-shipper"), name="crash-shipper", role="Ships orders", tools=[ship], task_queue=QUEUE)
 shipping_team = Team(agents=[shipper], model=OpenAIChat("crash-team-leader"), name="crash-shipping-team", task_queue=QUEUE)
+
+SCRIPTS["crash-vault"] = {"rules": [{"match": r"pay (\d+)", "turns": [
+    {"tool_calls": [{"name": "pay_out", "arguments": {"amount": "{num:1}"}}]}, {"content": "{results}"}]}]}
+
+
+@tool(requires_confirmation=True, idempotent=False)
+def pay_out(amount: int) -> str:
+    """Pay money out (never twice)."""
+    _log(f"pay_out start {amount}")
+    time.sleep(float(os.environ.get("HITL_PAY_SECONDS", "0")))
+    _log(f"pay_out end {amount}")
+    return f"paid {amount}"
+
+
+vault_agent = Agent(OpenAIChat("crash-vault"), name="crash-vault", tools=[pay_out], task_queue=QUEUE,
+                    db=PostgresDb(approvals_table="crash_approvals"))

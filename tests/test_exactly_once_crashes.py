@@ -1,0 +1,121 @@
+"""No tool runs for a decision history does not hold: a worker SIGKILLed in a storm, the server SIGKILLed in a burst."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from hitl import (
+    HitlError,
+    RequirementAlreadyResolvedError,
+    RunOutput,
+    RunStatus,
+    TemporalUnavailableError,
+    _client,
+    devstack,
+    tool,
+)
+from hitl.config import Settings
+from hitl.worker import create_worker
+from tests import crash_agents
+from tests.storm import storm, wait_for_record
+from tests.test_durability import env, tool_log, workers  # noqa: F401 - fixtures
+
+STARTS = "pay_out start"
+
+
+async def test_worker_sigkilled_during_a_storm_runs_no_tool_for_an_unrecorded_decision(
+        workers, tool_log, database_url, client):  # noqa: F811
+    """SIGKILL the worker while 20 callers decide; a new worker finishes: one decision, the tool at most once, iff confirmed."""
+    agent = crash_agents.vault_agent
+    for trial in range(2):
+        first = workers()
+        paused = await agent.arun(f"pay {trial + 7}")
+        await wait_for_record(agent.db, f"{paused.run_id}/{paused.requirements[0].id}")
+        running = asyncio.ensure_future(storm(agent, agent.db, client, paused, 20, seed=trial + 77))
+        await asyncio.sleep(0.05 * (trial + 1))
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        workers()
+        s = await asyncio.wait_for(running, 120)
+        done = RunOutput.model_validate(await asyncio.wait_for(client.get_workflow_handle(paused.run_id).result(), 120))
+        [req] = [r for r in done.requirements if r.pause == 1] or done.requirements
+        lines = [line for line in tool_log.read_text().splitlines() if line.endswith(f" {trial + 7}")]
+        assert done.status == RunStatus.completed, done
+        if done.pauses == 1:
+            assert req.resolution in ("confirmed", "rejected")
+            expected = [f"{STARTS} {trial + 7}", f"pay_out end {trial + 7}"] if req.resolution == "confirmed" else []
+            assert lines == expected, (req.resolution, lines)
+        else:  # killed while the tool ran: an uncertain outcome, decided again by someone, never re-run unseen
+            assert lines.count(f"{STARTS} {trial + 7}") <= 2 and done.requirements[0].uncertain_outcome
+        winner = req.resolved_by
+        for c in s.callers:
+            if c.via != "signal" and c.name != winner:
+                assert isinstance(c.error, HitlError), (c.name, c.via, repr(c.error))
+
+
+ran: list[str] = []
+
+
+@tool(requires_confirmation=True)
+def settle(invoice: int) -> str:
+    """Settle an invoice."""
+    ran.append(str(invoice))
+    return f"settled {invoice}"
+
+
+async def test_server_sigkilled_during_a_burst_of_decisions_runs_no_tool_whose_decision_was_lost(
+        tmp_path: Path, model_server, script, make_agent):
+    """Nine decisions in flight when the server dies (three made before): after its restart, a tool has run iff its confirmation is in history, once."""
+    ran.clear()
+    db = tmp_path / "burst.db"
+    proc, port = devstack.start_temporal(db)
+    address = f"127.0.0.1:{port}"
+    model = script({"match": r"settle (\d+)", "turns": [{"tool_calls": [{"name": "settle", "arguments": {"invoice": "{num:1}"}}]},
+                                                         {"content": "{results}"}]})
+    agent = make_agent(model, [settle], temporal_address=address)
+    try:
+        client = await _client.connect(Settings.from_env(temporal_address=address))
+        async with create_worker(client, agent.task_queue):
+            paused = await asyncio.gather(*(agent.arun(f"settle {i}") for i in range(12)))
+            for i, p in enumerate(paused):
+                r = p.active_requirements[0]
+                r.confirm(resolved_by="ops") if i % 2 == 0 else r.reject(reason="no", resolved_by="ops")
+            for p in paused[:3]:  # decided and done before the burst: in history for sure
+                await agent.acontinue_run(p.run_id, p.requirements)
+            burst = [asyncio.ensure_future(agent.acontinue_run(p.run_id, p.requirements)) for p in paused[3:]]
+            await asyncio.sleep(0.03)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            outcomes = await asyncio.gather(*burst, return_exceptions=True)
+            for o in outcomes:  # answered before the kill, or told Temporal was lost: never a raw RPC error
+                assert isinstance(o, (RunOutput, TemporalUnavailableError)), repr(o)
+            proc, _ = devstack.start_temporal(db, port)
+            for i, p in enumerate(paused):
+                for _ in range(300):  # until it has finished, or is still paused on an undecided requirement
+                    now = await agent.aget_run(p.run_id)
+                    if now.status.is_final or (now.is_paused and now.requirements[0].resolution is None):
+                        break
+                    await asyncio.sleep(0.1)
+                decided = now.requirements[0].resolution
+                if decided is None:  # the decision never reached history: nothing ran, and it can be decided anew
+                    assert str(i) not in ran, (i, ran)
+                    now.requirements[0].reject(reason="decided again", resolved_by="ops")
+                    final = await agent.acontinue_run(now.run_id, now.requirements)
+                    assert final.status == RunStatus.completed and str(i) not in ran
+                    continue
+                final = RunOutput.model_validate(await asyncio.wait_for(client.get_workflow_handle(p.run_id).result(), 60))
+                assert ran.count(str(i)) == (1 if decided == "confirmed" else 0), (i, decided, ran)
+                assert final.requirements[0].resolution == decided
+                if decided == "confirmed":  # sending the confirmation again runs nothing again
+                    again = RunOutput.model_validate(p.model_dump())
+                    again.requirements[0].confirm(resolved_by="ops")
+                    try:
+                        await agent.acontinue_run(again.run_id, again.requirements)
+                        raise AssertionError("a second confirmation was accepted")
+                    except RequirementAlreadyResolvedError:
+                        pass
+                    assert ran.count(str(i)) == 1
+    finally:
+        devstack.stop(proc)
