@@ -51,7 +51,7 @@ def size(n: int) -> str:
     if n >= 1024 * KiB:
         return f"{n / (1024 * KiB):.1f} MiB"
     if n >= KiB:
-        return f"{n / KiB:.0f} KiB"
+        return f"{n / KiB:.0f} KiB" if n % KiB == 0 else f"{n / KiB:.1f} KiB"
     return f"{n} bytes"
 
 
