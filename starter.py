@@ -11,6 +11,7 @@ import sys
 import time
 
 from hitl.errors import HitlError
+from hitl.run import RunOutput, RunStatus
 
 
 def main() -> int:
@@ -18,14 +19,27 @@ def main() -> int:
 
     try:
         response = quickstart.main()
+        if not finished(response):
+            return 1
         print_audit(quickstart.db, {"run_id": response.run_id})
         print("\n--- Team approvals ---")
         response = team_trading.main()
+        if not finished(response):
+            return 1
         print_audit(team_trading.db, {"team_run_id": response.run_id})
     except HitlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def finished(response: RunOutput) -> bool:
+    """A run that did not complete is said so, and the demo fails (a worker lacking the agent, a model error...)."""
+    if response.status == RunStatus.completed:
+        return True
+    why = response.error or response.waiting_for_worker or response.content or ""
+    print(f"error: run {response.run_id} ended {response.status}: {why}", file=sys.stderr)
+    return False
 
 
 def print_audit(db, filters: dict[str, str]) -> None:

@@ -22,9 +22,11 @@ async def connect(settings: Settings) -> Client:
                 settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
             )
         except RuntimeError as exc:
+            text = str(exc)
+            why = "connection refused" if "Connection refused" in text else (text.splitlines() or ["?"])[0][:200]
             raise TemporalUnavailableError(
-                f"cannot reach Temporal at {settings.temporal_address!r} (namespace {settings.namespace!r}): start one "
-                f"(`hitl dev`) or point TEMPORAL_ADDRESS at it ({str(exc).splitlines()[0]})"
+                f"cannot reach Temporal at {settings.temporal_address} ({why}): start one with `hitl dev`, "
+                "or point TEMPORAL_ADDRESS at it"
             ) from None
         _clients[key] = client
     return client

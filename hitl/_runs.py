@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -37,6 +38,7 @@ _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
 # The server admits at most history.maxInFlightUpdates (default 10) updates per run at once and
 # refuses the rest before they reach the run: those are sent again, for this long at most.
 _BUSY_RETRY_FOR = timedelta(seconds=30)
+log = logging.getLogger("hitl")
 _WAITING_AFTER = timedelta(seconds=3)
 """A run whose workflow task is scheduled this long without a worker taking it is reported as waiting."""
 
@@ -78,16 +80,32 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
         # Set from the start, so a run no worker has taken yet is listed under its agent.
         search_attributes=attributes if run_input.search_attributes else None,
     )
+    call = asyncio.ensure_future(client.execute_update_with_start_workflow(
+        "wait_for_progress", 0, start_workflow_operation=operation, result_type=RunOutput))
     try:
-        return await client.execute_update_with_start_workflow(
-            "wait_for_progress", 0, start_workflow_operation=operation, result_type=RunOutput
-        )
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=_WAITING_AFTER.total_seconds())
+            if done:
+                return call.result()
+            # No answer yet: a long first turn, or no worker that serves the agent. Not a silent hang.
+            try:
+                description = await _describe(client, run_id)
+            except RPCError:
+                continue
+            waiting = await _waiting_for_worker(client, description)
+            if waiting is not None:
+                call.cancel()
+                log.warning("run %s waits: %s", run_id, waiting)
+                return _from_search_attributes(run_id, description, waiting)
     except WorkflowUpdateFailedError as exc:
         raise _translate(exc, run_id) from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
             raise errors.ConfigurationError(f"a run with id {run_id!r} already exists") from None
         raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
+    finally:
+        if not call.done():
+            call.cancel()
 
 
 def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:

@@ -36,7 +36,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="JSON for scripts instead o
 
 
 def _fail(exc: BaseException) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
 

@@ -85,3 +85,36 @@ def test_quick_start_and_team_example_run_end_to_end(temporal_server, model_serv
     assert any(line.startswith("Member: Trader (run run-") for line in lines) and "Status: completed" in lines
     assert "Researcher: AAPL: last 189.90" in lines[-2] and "Trader: Bought 100 AAPL at market" in lines[-2]
     assert lines[-1].startswith("Audit: approval run-") and ".Trader." in lines[-1] and " approved " in lines[-1]
+
+
+def test_worker_without_temporal_says_what_to_start_in_one_line():
+    """`python worker.py` with nothing listening: one line naming the address and `hitl dev`, exit code 1."""
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{devstack.free_port()}"}
+    out = subprocess.run([sys.executable, "worker.py", "--agents", "examples.quickstart"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and env["TEMPORAL_ADDRESS"] in errors[0] and "hitl dev" in errors[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_starter_beside_a_worker_that_lacks_the_team_fails_and_says_why(temporal_server, model_server, database_url, tmp_path):
+    """The Quick Start completes; the team's run has no worker: the starter says so and exits non-zero."""
+    fixtures = json.loads((ROOT / "examples" / "demo_fixtures.json").read_text())
+    for name, script in fixtures["scripts"].items():
+        model_server.add_script(name, script)
+    model_server.static.update(fixtures["static"])
+    env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "DATABASE_URL": database_url,
+           "OPENAI_BASE_URL": model_server.base_url, "HN_API_URL": model_server.base_url.removesuffix("/v1") + "/hn/v0",
+           "TEMPORAL_TASK_QUEUE": "starter-lacks-team"}
+    from tests.test_durability import spawn_worker
+
+    worker = spawn_worker(env, tmp_path / "worker.log", "examples.quickstart")
+    try:
+        out = subprocess.run([sys.executable, "starter.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Status: completed" in out.stdout.split("--- Team approvals ---")[0]
+    assert "error: run run-" in out.stderr and "no worker polls task queue" in out.stderr, out.stderr

@@ -85,28 +85,24 @@ async def test_a_paused_run_goes_on_after_a_redeploy_that_changed_instructions_a
 
 
 async def test_a_run_no_worker_serves_waits_visibly_and_goes_on_when_one_comes(redeploy_env):
-    """Started with no worker for its agent: get_run says why it waits; a worker that serves it then takes it."""
+    """Started with no worker for its agent: run() returns saying why it waits, so does get_run; a worker then takes it."""
     env, log = redeploy_env
     agent = redeploy_agents.agent
-    run_id = f"run-{uuid.uuid4().hex}"
-    started = asyncio.ensure_future(agent.arun("refund o-9", run_id=run_id))
-    waiting = None
-    for _ in range(100):
-        await asyncio.sleep(0.1)
-        try:
-            waiting = await agent.aget_run(run_id)
-        except Exception:  # not started yet
-            continue
-        if waiting.waiting_for_worker:
-            break
-    assert waiting is not None and waiting.status == RunStatus.running
+    waiting = await asyncio.wait_for(agent.arun("refund o-9"), 30)
+    assert waiting.status == RunStatus.running and waiting.waiting_for_worker
     assert "no worker polls task queue" in waiting.waiting_for_worker and agent.name in waiting.waiting_for_worker
+    again = await agent.aget_run(waiting.run_id)
+    assert again.waiting_for_worker == waiting.waiting_for_worker
     listed = await agent.alist_runs(status="running")
-    assert run_id in [r.run_id for r in listed]
+    assert waiting.run_id in [r.run_id for r in listed]
     worker = spawn_worker({**env, "HITL_REDEPLOY": "1"}, log.parent / "worker.log", "tests.redeploy_agents")
     try:
-        paused = await asyncio.wait_for(started, 60)
-        assert paused.is_paused and paused.run_id == run_id
+        for _ in range(300):
+            paused = await agent.aget_run(waiting.run_id)
+            if paused.is_paused:
+                break
+            await asyncio.sleep(0.1)
+        assert paused.is_paused and paused.waiting_for_worker is None and len(paused.requirements) == 2
     finally:
         worker.kill()
         worker.wait()
@@ -128,24 +124,17 @@ async def test_a_worker_without_the_agent_on_a_shared_queue_fails_the_task_not_t
             "        await asyncio.sleep(3600)\nasyncio.run(main())\n")
     with open(tmp_path / "w.log", "wb") as out:
         proc = subprocess.Popen([__import__("sys").executable, "-c", code], env=env, stdout=out, stderr=subprocess.STDOUT)
-    run_id = f"run-{uuid.uuid4().hex}"
     try:
-        started = asyncio.ensure_future(agent.arun("hello", run_id=run_id))
-        run = None
-        for _ in range(150):
-            await asyncio.sleep(0.2)
-            try:
-                run = await agent.aget_run(run_id)
-            except Exception:  # not started yet
-                continue
-            if run.waiting_for_worker:
+        for _ in range(100):
+            if b"worker ready" in (tmp_path / "w.log").read_bytes():
                 break
-        assert run is not None and run.status == RunStatus.running
+            await asyncio.sleep(0.1)
+        run = await asyncio.wait_for(agent.arun("hello"), 60)
+        assert run.status == RunStatus.running
         assert "is not defined in this worker" in (run.waiting_for_worker or ""), run
-        description = await client.get_workflow_handle(run_id).describe()
+        description = await client.get_workflow_handle(run.run_id).describe()
         assert description.status.name == "RUNNING"
-        started.cancel()
-        await client.get_workflow_handle(run_id).terminate("test over")
+        await client.get_workflow_handle(run.run_id).terminate("test over")
     finally:
         proc.kill()
         proc.wait()

@@ -134,6 +134,7 @@ async def test_team_pauses_for_the_traders_approval_and_finishes(make_team, runn
 
 
 async def test_rejection_reason_reaches_the_member_and_the_leaders_answer(make_team, running_worker, db):
+    """The reason reaches the member and the leader's answer; the member's record says rejected, once mirrored."""
     team, _, trader = make_team(db=db)
     TRADES.clear()
     async with running_worker():
@@ -142,9 +143,15 @@ async def test_rejection_reason_reaches_the_member_and_the_leaders_answer(make_t
         for r in response.active_requirements:
             r.reject(reason="too volatile this week", resolved_by="bob")
         done = await team.acontinue_run(response)
+        # The member's mirror runs beside it: wait until it has written the decision (never a sleep).
+        for _ in range(400):
+            records = (await asyncio.to_thread(db.get_approvals, team_run_id=response.run_id))[0]
+            if records and records[0]["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
     assert TRADES == []
     assert "rejected by bob. Reason: too volatile this week" in done.content
-    [record] = db.get_approvals(team_run_id=response.run_id)[0]
+    [record] = records
     assert record["status"] == "rejected" and record["resolution"]["reason"] == "too volatile this week"
 
 
