@@ -271,6 +271,10 @@ async def cancel(client: Client, run_id: str, *, reason: str | None = None) -> R
     """Cancel a run and return it once it has closed: its pending approvals are then ``cancelled``."""
     handle = client.get_workflow_handle(run_id)
     try:
+        description = await _describe(client, run_id)
+        status = WorkflowExecutionStatus(description.workflow_execution_info.status)
+        if status != WorkflowExecutionStatus.RUNNING:
+            raise errors.RunEndedError(f"run {run_id} has ended ({status.name.lower()}); there is nothing to cancel")
         await handle.cancel(reason=reason or "")
     except RPCError as exc:
         if _is_unavailable(exc):
