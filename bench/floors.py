@@ -51,3 +51,36 @@ class BareUpdate:
     @workflow.signal
     def finish(self) -> None:
         self.done = True
+
+
+@activity.defn(name="bench.noop_local")
+async def noop_local(x: str) -> str:
+    return x
+
+
+@workflow.defn(name="BenchUpdateEagerTool")
+class UpdateEagerTool:
+    """Reference (c): exactly once by construction, bare. An update whose handler runs the "tool" as a
+    remote activity (scheduled by the task that accepted the update, so it starts once that is
+    committed; eager, so it skips the task queue on the way out), then the "model" as a local
+    activity, and returns."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.done)
+
+    @workflow.update
+    async def decide(self) -> str:
+        tool = await workflow.execute_activity(noop, "tool", start_to_close_timeout=timedelta(seconds=30))
+        return await workflow.execute_local_activity(noop_local, tool, start_to_close_timeout=timedelta(seconds=30))
+
+    @workflow.update
+    def ping(self) -> int:
+        return 1
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True

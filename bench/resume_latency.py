@@ -7,6 +7,8 @@ hitl team: the same decision sent to a team run whose member (a child run) waits
 the member's tool and model, the member's end, and the leader's model.
 (a) a bare workflow: signal, one activity, complete; timed from the signal to the result.
 (b) a bare update round trip that runs nothing: the floor no Temporal design can beat.
+(c) a bare update whose handler runs an eager remote activity (the tool, once the decision is
+committed) then a local one (the model): what exactly-once by construction costs at least.
 All on one dev server, one worker process, in the same run.
 """
 
@@ -30,10 +32,11 @@ async def main(runs: int, fast_transfer: bool) -> None:
         os.environ["OPENAI_BASE_URL"] = server.base_url
         agents.agent._overrides["temporal_address"] = address
         agents.team._overrides["temporal_address"] = address
-        bare = Worker(client, task_queue="bench-bare", workflows=[floors.SignalThenActivity, floors.BareUpdate],
-                      activities=[floors.noop])
+        bare = Worker(client, task_queue="bench-bare",
+                      workflows=[floors.SignalThenActivity, floors.BareUpdate, floors.UpdateEagerTool],
+                      activities=[floors.noop, floors.noop_local])
         async with create_worker(client, agents.QUEUE), bare:
-            hitl_ms, team_ms, a_ms, b_ms = [], [], [], []
+            hitl_ms, team_ms, a_ms, b_ms, c_ms = [], [], [], [], []
             for i in range(runs + 10):  # the first 10 warm up
                 paused = await agents.agent.arun("refund o-1")
                 paused.active_requirements[0].confirm()
@@ -63,7 +66,15 @@ async def main(runs: int, fast_transfer: bool) -> None:
                 await h.execute_update(floors.BareUpdate.ping)
                 b_elapsed = (time.perf_counter() - t2) * 1000
                 await h.signal(floors.BareUpdate.finish)
+
+                h = await client.start_workflow(floors.UpdateEagerTool.run, id=f"c-{uuid.uuid4()}", task_queue="bench-bare")
+                await h.execute_update(floors.UpdateEagerTool.ping)  # first task done
+                t4 = time.perf_counter()
+                await h.execute_update(floors.UpdateEagerTool.decide)
+                c_elapsed = (time.perf_counter() - t4) * 1000
+                await h.signal(floors.UpdateEagerTool.finish)
                 if i >= 10:
+                    c_ms.append(c_elapsed)
                     hitl_ms.append(elapsed)
                     team_ms.append(team_elapsed)
                     a_ms.append(a_elapsed)
@@ -73,8 +84,9 @@ async def main(runs: int, fast_transfer: bool) -> None:
     print(summary("hitl team resume (decision -> member's tool, model, end -> leader's model -> end)", team_ms))
     print(summary("(a) bare signal -> activity -> result", a_ms))
     print(summary("(b) bare update round trip", b_ms))
+    print(summary("(c) bare update -> eager remote tool -> local model", c_ms))
     print(f"ratio hitl/(a) p50: {pct(hitl_ms, 50) / pct(a_ms, 50):.2f}   hitl/(b) p50: {pct(hitl_ms, 50) / pct(b_ms, 50):.2f}"
-          f"   team/(a) p50: {pct(team_ms, 50) / pct(a_ms, 50):.2f}")
+          f"   hitl/(c) p50: {pct(hitl_ms, 50) / pct(c_ms, 50):.2f}   team/(a) p50: {pct(team_ms, 50) / pct(a_ms, 50):.2f}")
 
 
 if __name__ == "__main__":

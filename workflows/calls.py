@@ -77,7 +77,8 @@ async def _run_local(request: ToolRunRequest, plan: ToolCallPlan, timeout: timed
         request,
         result_type=ToolRunResult,
         start_to_close_timeout=timeout,
-        retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts, non_retryable_error_types=["ConfigurationError"]),
+        retry_policy=RetryPolicy(maximum_attempts=plan.max_attempts,
+                                 non_retryable_error_types=["ConfigurationError", "InvalidToolArguments"]),
         summary=plan.tool_name,
     )
 
