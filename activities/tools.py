@@ -52,9 +52,9 @@ async def _heartbeating():  # type: ignore[no-untyped-def]
     every = max(0.5, info.heartbeat_timeout.total_seconds() / 3)
 
     async def beat() -> None:
-        while True:
-            activity.heartbeat()
+        while True:  # the first beat after `every`: a short tool costs no heartbeat at all
             await asyncio.sleep(every)
+            activity.heartbeat()
 
     task = asyncio.create_task(beat())
     try:
