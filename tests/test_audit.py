@@ -477,3 +477,36 @@ async def test_remembered_approval_runs_later_calls_and_records_them(make_agent,
     for r in later:
         [event] = db.get_approval_events(r["id"])
         assert event["payload"] == {"via": "remembered", "remembered_from": first["id"]}
+
+
+async def test_update_approval_toward_a_quorum_returns_the_pending_record_with_its_approver(make_agent, script, running_worker, db):
+    """One of two approvers confirms through update_approval: the record comes back pending, the approver on it, at once."""
+    from hitl.approval import approval as approval_of
+
+    @approval_of(approvers=["ann", "ben"], quorum=2)
+    @tool(requires_confirmation=True)
+    def wire(amount: int) -> str:
+        """Wire money."""
+        return f"wired {amount}"
+
+    model = script({"turns": [{"tool_calls": [{"name": "wire", "arguments": {"amount": 9}}]}, {"content": "{results}"}]})
+    agent = make_agent(model, [wire], db=db)
+    async with running_worker():
+        response = await agent.arun("wire")
+        [(approval_id, _)] = await settled(db, response.run_id, 1)
+        record = await db.aupdate_approval(approval_id, status="approved", resolved_by="ann", timeout=10)
+        assert record["status"] == "pending" and record["context"]["approvals"] == ["ann"]
+        record = await db.aupdate_approval(approval_id, status="approved", resolved_by="ben", timeout=10)
+        assert record["status"] == "approved"
+
+
+async def test_update_approval_reaches_the_run_through_its_agents_temporal_settings(
+        make_agent, script, running_worker, db, temporal_server, monkeypatch):
+    """The agent names its Temporal address; update_approval uses it, whatever TEMPORAL_ADDRESS says."""
+    agent = make_agent(one_transfer(script), [transfer], db=db, temporal_address=temporal_server["address"])
+    async with running_worker():
+        response = await agent.arun("transfer")
+        [(approval_id, _)] = await settled(db, response.run_id, 1)
+        monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+        record = await db.aupdate_approval(approval_id, status="rejected", resolved_by="ops", reason="no", timeout=10)
+    assert record["status"] == "rejected" and record["resolved_by"] == "ops"
