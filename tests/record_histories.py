@@ -2,7 +2,8 @@
 
 Run it to add new shapes of history (it writes only files that do not exist yet, so histories
 recorded by older code stay and keep proving compatibility); never to paper over a replay
-failure, which means running workflows would break.
+failure, which means running workflows would break. ``--as NAME`` records every shape again
+under ``NAME_<shape>``: after a workflow change, so histories of the new code are kept too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ OUT = Path(__file__).parent / "histories"
 IDS = OUT / "workflow_ids.json"
 
 
-async def record() -> None:
+async def record(prefix: str = "") -> None:
     server = ScriptedModelServer(scripts={"replay-script": replay_agents.SCRIPT}).start()
     os.environ["OPENAI_BASE_URL"] = server.base_url
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +114,7 @@ async def record() -> None:
                     await asyncio.sleep(0.3)
                 await handle.result()
                 runs["batch_signals_one_by_one"] = r.run_id
-                for name, run_id in runs.items():
+                for name, run_id in {prefix + k: v for k, v in runs.items()}.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()
                     run: str | None = desc.raw_description.workflow_execution_info.first_run_id
@@ -136,4 +137,9 @@ async def record() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--as", dest="prefix", default="", help="record every shape again as PREFIX_<shape>")
+    args = parser.parse_args()
+    asyncio.run(record(f"{args.prefix}_" if args.prefix else ""))

@@ -26,6 +26,11 @@ def test_there_are_histories_to_replay():
             "team_member_run", "batch_signals_one_by_one", "team_outcome_confirmed", "team_outcome_member_run",
             "team_in_order_confirmed", "team_in_order_member_run", "team_decision_confirmed",
             "team_decision_member_run"} <= names
+    # Recorded after decided tools became remote activities and verdicts were recorded (hitl-decided-tools-remote,
+    # hitl-recorded-verdicts): every shape again.
+    assert {f"exactly_once_{n}" for n in ("batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
+            "policy_refused_then_expired", "escalation_steps_expired", "team_decision_confirmed",
+            "team_decision_member_run", "batch_signals_one_by_one")} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
