@@ -82,6 +82,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """A PostgresDb on fresh tables of the real PostgreSQL, migrated."""
+    from hitl import PostgresDb
+
+    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
+    database.migrate()
+    yield database
+    database.close()
+
+
+@pytest.fixture
 def make_agent(model_server: ScriptedModelServer, task_queue: str, temporal_server: dict[str, Any]) -> Callable[..., Any]:
     """An Agent on the test's task queue whose model is a script of the scripted server."""
     from hitl import Agent, OpenAIChat

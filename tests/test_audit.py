@@ -32,14 +32,6 @@ def deploy(service: str) -> str:
     return "never"
 
 
-@pytest.fixture
-def db(database_url):
-    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    database.migrate()
-    yield database
-    database.close()
-
-
 def sql(db: PostgresDb, query: str, *params):
     with psycopg.connect(db.db_url, autocommit=True) as conn:
         cursor = conn.execute(query.replace("{t}", db.approvals_table), params)

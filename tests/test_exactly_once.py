@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,14 +19,6 @@ def transfer(amount: int, to: str) -> str:
     """Move money."""
     ran.append(f"{amount}->{to}")
     return f"sent {amount} to {to}"
-
-
-@pytest.fixture
-def db(database_url):
-    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    database.migrate()
-    yield database
-    database.close()
 
 
 def one_transfer(script):

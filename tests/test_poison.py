@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-import uuid
 
 import pytest
 
@@ -13,7 +12,6 @@ from hitl import (
     InvalidDecisionError,
     InvalidInputError,
     PayloadTooLargeError,
-    PostgresDb,
     RunOutput,
     RunStatus,
     devstack,
@@ -48,14 +46,6 @@ def build(target: str) -> str:
 def dump(size: int) -> str:
     """Return a lot of text."""
     return "é" * size
-
-
-@pytest.fixture
-def db(database_url):
-    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    database.migrate()
-    yield database
-    database.close()
 
 
 def calls(script, *tool_calls, content="{results}"):

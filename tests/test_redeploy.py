@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from hitl import Agent, ConfigurationError, OpenAIChat, RunStatus, _registry, devstack, tool
+from hitl import Agent, ConfigurationError, OpenAIChat, RunStatus, tool
 from hitl.policy import set_group_resolver
 from hitl.workflows import AgentRunWorkflow
 from tests import redeploy_agents

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import uuid
 
 import pytest
 
-from hitl import InvalidInputError, PostgresDb, RunEndedError, RunNotFoundError, RunStatus, devstack, tool
+from hitl import InvalidInputError, RunEndedError, RunNotFoundError, RunStatus, devstack, tool
 from tests.test_team import make_team  # noqa: F401 - fixture
 
 
@@ -17,14 +16,6 @@ from tests.test_team import make_team  # noqa: F401 - fixture
 def refund(order: str) -> str:
     """Refund an order."""
     return f"refunded {order}"
-
-
-@pytest.fixture
-def db(database_url):
-    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    database.migrate()
-    yield database
-    database.close()
 
 
 def refunds(script):

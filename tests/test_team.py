@@ -15,7 +15,7 @@ import pytest
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from hitl import Agent, OpenAIChat, PostgresDb, RunStatus, tool
+from hitl import Agent, OpenAIChat, RunStatus, tool
 from hitl.approval import approval
 from hitl.decisions import Confirm
 from hitl.errors import ConfigurationError, DecisionNotAllowedError, RequirementAlreadyResolvedError
@@ -69,13 +69,6 @@ MEMBERS = [
                                                                "arguments": {"symbol": "{2}", "quantity": "{num:1}"}}]},
                                               {"content": "Trader: {results}"}]},
 ]
-
-
-@pytest.fixture
-def db(database_url):
-    database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    yield database
-    database.close()
 
 
 @pytest.fixture
