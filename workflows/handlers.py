@@ -11,15 +11,18 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    import pydantic
+
+    import hitl.workflows.decisions as decisions
+    from hitl.workflows.changes import ApprovalChanges
+    from hitl.workflows.payloads import decode, refusal
+    from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.verdicts import Verdicts
 
     from hitl import limits
     from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
     from hitl.decisions import (
-        ChangeApproval,
         Confirm,
         ContinueRunRequest,
         Decision,
@@ -39,18 +42,13 @@ with workflow.unsafe.imports_passed_through():
         RunEndedError,
         UnresolvedRequirementsError,
     )
-    from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    import hitl.workflows.decisions as decisions
-    from hitl.workflows.payloads import decode
-    from hitl.workflows.team import MemberRuns, TeamReporter
-    from hitl.workflows.verdicts import Verdicts
 
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
 
 
-class DecisionHandlers:
+class DecisionHandlers(ApprovalChanges):
     # The run's state, set by AgentRunWorkflow.__init__.
     _run_id: str
     _input: RunInput
@@ -147,7 +145,7 @@ class DecisionHandlers:
         except DecisionNotAllowedError:
             return  # accepted, so that the handler can record the refused attempt
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
 
     def _decide_now(self, items: list[Decision], *, whole_pause: bool, via: str) -> None:
         """Check (again: another caller may have decided since validation) and apply, or refuse.
@@ -190,7 +188,7 @@ class DecisionHandlers:
             request = self._decode(raw, ContinueRunRequest, "continue_run")
             self._decide_now(request.decisions, whole_pause=True, via="update")
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         if any(r.resolution is None for r in self._all_requirements()):
             return self._output()  # a quorum still short of approvers: the pause goes on
         await workflow.wait_condition(lambda: self._progressed(pause))
@@ -201,7 +199,7 @@ class DecisionHandlers:
         try:
             request = self._decode(raw, ContinueRunRequest, "continue_run")
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         self._validate(request.decisions, whole_pause=True)
 
     @workflow.update(name="decide")
@@ -211,7 +209,7 @@ class DecisionHandlers:
             decision = self._decode(raw, Decision, "decide", limits.MAX_DECISION_BYTES + 1024)
             self._decide_now([decision], whole_pause=False, via="update")
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         return self._output()
 
     @decide.validator
@@ -219,64 +217,11 @@ class DecisionHandlers:
         try:
             decision = self._decode(raw, Decision, "decide", limits.MAX_DECISION_BYTES + 1024)
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         self._validate([decision], whole_pause=False)
 
     def _decode(self, raw: RawValue, shape: Any, what: str, max_bytes: int = limits.MAX_REQUEST_BYTES) -> Any:
         return decode(raw, shape, f"run {self._run_id}: {what}", max_bytes)
-
-    def _check_change(self, change: ChangeApproval) -> tuple[RunRequirement, ApprovalPolicy]:
-        """The requirement a change names and its policy after the change, or why it is refused."""
-        if self._status.is_final:
-            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
-        req = self._find(change.requirement_id)
-        refuse_unsafe(change, f"run {self._run_id}, requirement {req.id!r}: change_approval")
-        policy = req.policy or ApprovalPolicy()
-        if change.approvers is not None:
-            try:
-                policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
-            except pydantic.ValidationError as exc:
-                raise InvalidDecisionError(f"run {self._run_id}, requirement {req.id!r}: approvers refused: {exc}") from None
-        return req, policy
-
-    def _change(self, change: ChangeApproval) -> None:
-        req, policy = self._check_change(change)
-        if req.member_run_id is not None:
-            self._members.forward(req, "change_approval", change)  # the member owns it, and reports back
-            return
-        details: dict[str, Any] = {"changed_by": change.changed_by}
-        if change.approvers is not None:
-            details["approvers"] = change.approvers
-        if change.extend_by_seconds is not None:
-            base = req.deadline if req.deadline is not None else workflow.now().timestamp()
-            req.deadline = base + change.extend_by_seconds
-            details["deadline"] = req.deadline
-        req.policy = policy
-        self._policy_changes += 1
-        self._record(req, "changed", payload=details)
-
-    @workflow.update(name="change_approval")
-    def change_approval(self, raw: RawValue) -> RunOutput:
-        """Reassign a pending approval or extend its deadline; the timers follow."""
-        try:
-            self._change(self._decode(raw, ChangeApproval, "change_approval"))
-        except HitlError as exc:
-            raise _refusal(exc) from None
-        return self._output()
-
-    @change_approval.validator
-    def _validate_change_approval(self, raw: RawValue) -> None:
-        try:
-            self._check_change(self._decode(raw, ChangeApproval, "change_approval"))
-        except HitlError as exc:
-            raise _refusal(exc) from None
-
-    @workflow.signal(name="change_approval")
-    def change_approval_signal(self, raw: RawValue) -> None:
-        try:
-            self._change(self._decode(raw, ChangeApproval, "change_approval"))
-        except HitlError as exc:
-            workflow.logger.warning("approval change refused: %s", exc)
 
     @workflow.update(name="wait_for_progress")
     async def wait_for_progress(self, raw: RawValue) -> RunOutput:
@@ -284,7 +229,7 @@ class DecisionHandlers:
         try:
             after_pause = self._decode(raw, int, "wait_for_progress", 64)
         except HitlError as exc:
-            raise _refusal(exc) from None
+            raise refusal(exc) from None
         await workflow.wait_condition(lambda: self._progressed(after_pause))
         return self._output()
 
@@ -394,8 +339,3 @@ class DecisionHandlers:
             if not hits:
                 raise
             return decisions.find(hits, self._resolved, self._run_id, hits[0].id)
-
-
-def _refusal(exc: HitlError) -> ApplicationError:
-    """A refused update's failure: the client turns its type back into the HitlError."""
-    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 import pydantic
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from hitl import limits
-from hitl.errors import InvalidInputError, PayloadTooLargeError
+from hitl.errors import HitlError, InvalidInputError, PayloadTooLargeError
 
 T = TypeVar("T")
 _adapters: dict[Any, pydantic.TypeAdapter[Any]] = {}
@@ -44,3 +45,8 @@ def _adapter(shape: Any) -> pydantic.TypeAdapter[Any]:
     if adapter is None:
         adapter = _adapters[shape] = pydantic.TypeAdapter(shape)
     return adapter
+
+
+def refusal(exc: HitlError) -> ApplicationError:
+    """A refused update's failure: the client turns its type back into the HitlError."""
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)

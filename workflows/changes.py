@@ -1,0 +1,91 @@
+"""Reassigning a pending approval or moving its deadline: the ``change_approval`` update and signal.
+
+A mixin of the run's handlers; what it needs of the run is the ``_Run`` protocol.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from temporalio import workflow
+from temporalio.common import RawValue
+
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    from hitl import limits
+    from hitl.decisions import ChangeApproval, refuse_unsafe
+    from hitl.errors import HitlError, InvalidDecisionError, RunEndedError
+    from hitl.policy import ApprovalPolicy
+    from hitl.run import RunOutput, RunRequirement, RunStatus
+    from hitl.workflows.payloads import refusal
+    from hitl.workflows.team import MemberRuns
+
+
+class _Run(Protocol):
+    _run_id: str
+    _status: RunStatus
+    _policy_changes: int
+    _members: MemberRuns
+
+    def _find(self, rid: str) -> RunRequirement: ...
+    def _record(self, req: RunRequirement, kind: str, **details: Any) -> None: ...
+    def _output(self) -> RunOutput: ...
+    def _decode(self, raw: RawValue, shape: Any, what: str, max_bytes: int = limits.MAX_REQUEST_BYTES) -> Any: ...
+    def _check_change(self, change: ChangeApproval) -> tuple[RunRequirement, ApprovalPolicy]: ...
+    def _change(self, change: ChangeApproval) -> None: ...
+
+
+class ApprovalChanges:
+    def _check_change(self: _Run, change: ChangeApproval) -> tuple[RunRequirement, ApprovalPolicy]:
+        """The requirement a change names and its policy after the change, or why it is refused."""
+        if self._status.is_final:
+            raise RunEndedError(f"run {self._run_id} has ended ({self._status.value})")
+        req = self._find(change.requirement_id)
+        refuse_unsafe(change, f"run {self._run_id}, requirement {req.id!r}: change_approval")
+        policy = req.policy or ApprovalPolicy()
+        if change.approvers is not None:
+            try:
+                policy = ApprovalPolicy.model_validate({**policy.model_dump(), "approvers": change.approvers})
+            except pydantic.ValidationError as exc:
+                raise InvalidDecisionError(f"run {self._run_id}, requirement {req.id!r}: approvers refused: {exc}") from None
+        return req, policy
+
+    def _change(self: _Run, change: ChangeApproval) -> None:
+        req, policy = self._check_change(change)
+        if req.member_run_id is not None:
+            self._members.forward(req, "change_approval", change)  # the member owns it, and reports back
+            return
+        details: dict[str, Any] = {"changed_by": change.changed_by}
+        if change.approvers is not None:
+            details["approvers"] = change.approvers
+        if change.extend_by_seconds is not None:
+            base = req.deadline if req.deadline is not None else workflow.now().timestamp()
+            req.deadline = base + change.extend_by_seconds
+            details["deadline"] = req.deadline
+        req.policy = policy
+        self._policy_changes += 1
+        self._record(req, "changed", payload=details)
+
+    @workflow.update(name="change_approval")
+    def change_approval(self: _Run, raw: RawValue) -> RunOutput:
+        """Reassign a pending approval or extend its deadline; the timers follow."""
+        try:
+            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
+            raise refusal(exc) from None
+        return self._output()
+
+    @change_approval.validator
+    def _validate_change_approval(self: _Run, raw: RawValue) -> None:
+        try:
+            self._check_change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
+            raise refusal(exc) from None
+
+    @workflow.signal(name="change_approval")
+    def change_approval_signal(self: _Run, raw: RawValue) -> None:
+        try:
+            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+        except HitlError as exc:
+            workflow.logger.warning("approval change refused: %s", exc)
