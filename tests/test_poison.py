@@ -91,7 +91,7 @@ async def test_a_binary_encoded_signal_is_refused_and_the_run_goes_on(make_agent
                 capture_output=True, text=True, timeout=30)
             assert out.returncode == 0, out.stderr
         still = await healthy(agent, paused.run_id)
-        assert still.is_paused and still.requirements[0].resolution is None
+        assert still.is_paused and still.requirements[0].resolution is None, still
         still.requirements[0].confirm(resolved_by="alice")
         done = await agent.acontinue_run(still.run_id, still.requirements)
         assert done.status == RunStatus.completed and done.requirements[0].resolved_by == "alice"

@@ -1,11 +1,12 @@
 """Reassigning a pending approval or moving its deadline: the ``change_approval`` update and signal.
 
-A mixin of the run's handlers; what it needs of the run is the ``_Run`` protocol.
+A mixin of the run's handlers; what it needs of the run is the ``_Run`` protocol. (Temporal reads
+a handler's parameters from its type hints: a handler's own ``self`` stays unannotated.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -68,24 +69,27 @@ class ApprovalChanges:
         self._record(req, "changed", payload=details)
 
     @workflow.update(name="change_approval")
-    def change_approval(self: _Run, raw: RawValue) -> RunOutput:
+    def change_approval(self, raw: RawValue) -> RunOutput:
         """Reassign a pending approval or extend its deadline; the timers follow."""
         try:
-            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+            run = cast(_Run, self)
+            run._change(run._decode(raw, ChangeApproval, "change_approval"))
         except HitlError as exc:
             raise refusal(exc) from None
-        return self._output()
+        return cast(_Run, self)._output()
 
     @change_approval.validator
-    def _validate_change_approval(self: _Run, raw: RawValue) -> None:
+    def _validate_change_approval(self, raw: RawValue) -> None:
         try:
-            self._check_change(self._decode(raw, ChangeApproval, "change_approval"))
+            run = cast(_Run, self)
+            run._check_change(run._decode(raw, ChangeApproval, "change_approval"))
         except HitlError as exc:
             raise refusal(exc) from None
 
     @workflow.signal(name="change_approval")
-    def change_approval_signal(self: _Run, raw: RawValue) -> None:
+    def change_approval_signal(self, raw: RawValue) -> None:
         try:
-            self._change(self._decode(raw, ChangeApproval, "change_approval"))
+            run = cast(_Run, self)
+            run._change(run._decode(raw, ChangeApproval, "change_approval"))
         except HitlError as exc:
             workflow.logger.warning("approval change refused: %s", exc)

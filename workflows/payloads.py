@@ -24,8 +24,13 @@ _adapters: dict[Any, pydantic.TypeAdapter[Any]] = {}
 
 def decode(raw: Any, shape: Any, what: str, max_bytes: int = limits.MAX_REQUEST_BYTES) -> Any:
     """The payload as ``shape`` (a pydantic model or any type pydantic validates), or InvalidInputError."""
-    if not isinstance(raw, RawValue):  # a replayer or test calling the handler directly
-        return _adapter(shape).validate_python(raw)
+    if not isinstance(raw, RawValue):  # a handler whose type hints did not say RawValue: never trust it
+        if isinstance(raw, (bytes, bytearray)):
+            raise InvalidInputError(f"{what}: a binary payload refused; send JSON (json/plain)")
+        try:
+            return _adapter(shape).validate_python(raw)
+        except pydantic.ValidationError as exc:
+            raise InvalidInputError(f"{what}: refused: {exc.errors()[0]['msg'] if exc.errors() else exc}") from None
     payload = raw.payload
     encoding = payload.metadata.get("encoding", b"")
     if encoding != b"json/plain":
