@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -35,10 +37,10 @@ from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"
 }
+log = logging.getLogger("hitl")
 # The server admits at most history.maxInFlightUpdates (default 10) updates per run at once and
 # refuses the rest before they reach the run: those are sent again, for this long at most.
 _BUSY_RETRY_FOR = timedelta(seconds=30)
-log = logging.getLogger("hitl")
 _WAITING_AFTER = timedelta(seconds=3)
 """A run whose workflow task is scheduled this long without a worker taking it is reported as waiting."""
 
@@ -219,15 +221,8 @@ async def _waiting_for_worker(client: Client, description: Any, *, force: bool =
         if reason:
             return f"its workflow task failed {pending.attempt - 1} time(s): {reason}"
     scheduled = pending.scheduled_time.ToDatetime() if pending.HasField("scheduled_time") else None
-    if not force and scheduled is not None:
-        from datetime import datetime, timezone
-
-        if datetime.now(timezone.utc).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
-            return None
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
+    if not force and scheduled is not None and datetime.now(timezone.utc).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
+        return None
     try:
         queue_info = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueue(name=queue),
@@ -254,8 +249,6 @@ def _attribute(description: Any, name: str) -> str | None:
     field = description.workflow_execution_info.search_attributes.indexed_fields.get(name)
     if field is None or not field.data:
         return None
-    import json
-
     value = json.loads(field.data)
     return value if isinstance(value, str) else None
 

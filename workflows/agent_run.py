@@ -42,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
+
+
 class AgentNotServedHere(Exception):
     """This worker does not define the run's agent.
 
@@ -49,6 +51,8 @@ class AgentNotServedHere(Exception):
     another worker (one that serves the agent, on a shared task queue) or retries it here until
     this worker is redeployed with the agent.
     """
+
+
 MODEL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=60),
