@@ -117,7 +117,12 @@ def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
 
 async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:
     """Send the decisions that resolve the pause; returns when the run next pauses or ends."""
-    request = ContinueRunRequest(decisions=decisions_of(requirements))
+    return await continue_with(client, run_id, decisions_of(requirements))
+
+
+async def continue_with(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
+    """:func:`continue_` with the decisions themselves (the service's and the CLI's path)."""
+    request = ContinueRunRequest(decisions=list(decisions))
     n = limits.json_bytes(request.model_dump(mode="json"))
     if n > limits.MAX_REQUEST_BYTES:
         raise errors.PayloadTooLargeError(
@@ -292,9 +297,12 @@ def _quoted(field: str, value: str) -> str:
 
 async def list_runs(
     client: Client, *, status: str | None = None, tool: str | None = None, agent: str | None = None,
-    team_run_id: str | None = None, limit: int = 100,
+    team_run_id: str | None = None, deadline_before: datetime | None = None, limit: int = 100,
 ) -> list[RunSummary]:
-    """Runs by hitl's search attributes, newest first (see ``hitl.visibility``)."""
+    """Runs by hitl's search attributes, newest first (see ``hitl.visibility``).
+
+    ``deadline_before``: only runs with a pending approval whose deadline is earlier.
+    """
     if status is not None and str(status) not in _LIST_STATUSES:
         raise errors.InvalidInputError(f"list_runs status={status!r}: one of {sorted(_LIST_STATUSES)}")
     if not 1 <= limit <= 10_000:
@@ -308,6 +316,9 @@ async def list_runs(
         clauses.append(f"{visibility.AGENT.name} = {_quoted('agent', agent)}")
     if team_run_id is not None:
         clauses.append(f"{visibility.TEAM_RUN_ID.name} = {_quoted('team_run_id', team_run_id)}")
+    if deadline_before is not None:
+        when = deadline_before if deadline_before.tzinfo else deadline_before.replace(tzinfo=timezone.utc)
+        clauses.append(f'{visibility.NEXT_DEADLINE.name} < "{when.astimezone(timezone.utc).isoformat()}"')
     found = []
     try:
         async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):

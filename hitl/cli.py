@@ -4,6 +4,8 @@
     hitl dev [--agents my_pkg.agents]           # a local stack: Temporal, PostgreSQL, optionally a worker
     hitl runs list --status paused              # runs, by their search attributes
     hitl runs show RUN_ID | hitl runs cancel RUN_ID
+    hitl serve --agents my_pkg.agents           # the decision service (REST API, event stream)
+    hitl tokens create alice -s approvals:decide | hitl tokens list | hitl tokens revoke ID
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ app = typer.Typer(help="Durable human-in-the-loop for LLM agents, on Temporal.",
                   pretty_exceptions_enable=False, add_completion=False)
 runs_app = typer.Typer(help="List, show and cancel runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+tokens_app = typer.Typer(help="API tokens of the decision service (straight to its PostgreSQL).", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 err = Console(stderr=True)
 
 Modules = Annotated[list[str], typer.Option("--agents", "-a", metavar="MODULE", help="A module defining Agents (repeat for more).")]
 Address = Annotated[str | None, typer.Option(help="Temporal address (default TEMPORAL_ADDRESS or localhost:7233).")]
 Namespace = Annotated[str | None, typer.Option(help="Temporal namespace (default TEMPORAL_NAMESPACE or default).")]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON for scripts instead of a table.")]
+ApprovalsTable = Annotated[str | None, typer.Option(help="The approvals table (default HITL_APPROVALS_TABLE or approvals).")]
 
 
-def _fail(exc: BaseException) -> typer.Exit:
+def _fail(exc: BaseException | str) -> typer.Exit:
     err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(1)
 
@@ -109,6 +114,109 @@ def _wait_for_stop() -> None:
             signal.pause()
     except KeyboardInterrupt:
         pass
+
+
+@app.command()
+def serve(
+    agents: Annotated[list[str] | None, typer.Option("--agents", "-a", metavar="MODULE",
+                                                     help="Modules whose Agents runs may be started for (POST /runs).")] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8000,
+    approvals_table: ApprovalsTable = None,
+    address: Address = None, namespace: Namespace = None,
+) -> None:
+    """Run the decision service: the REST API and the approval event stream (DATABASE_URL, TEMPORAL_*)."""
+    try:
+        import uvicorn
+
+        from hitl.config import Settings
+        from hitl.service import ServiceConfig, create_app
+    except ImportError as exc:
+        raise _fail(f"the service needs its extra: pip install 'hitl[service]' ({exc})") from None
+    sys.path.insert(0, os.getcwd())
+    try:
+        config = ServiceConfig.from_env(temporal=Settings.from_env(temporal_address=address, namespace=namespace),
+                                        approvals_table=approvals_table, agent_modules=tuple(agents or ()))
+        application = create_app(config)
+    except HitlError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:  # pydantic: a setting out of range
+        raise _fail(f"service settings refused: {exc}") from None
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+# ---------------------------------------------------------------------------- tokens
+def _token_store(approvals_table: str | None) -> Any:
+    from hitl.db.postgres import PostgresDb
+    from hitl.tokens import TokenStore
+
+    return TokenStore(PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals"))
+
+
+def _duration(text: str) -> Any:
+    from datetime import timedelta
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        value, unit = float(text[:-1]), units[text[-1]]
+    except (ValueError, KeyError, IndexError):
+        raise _fail(f"--expires-in {text!r}: a number and a unit, s, m, h or d (90d)") from None
+    return timedelta(seconds=value * unit)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    principal: Annotated[str, typer.Argument(help="The identity the token proves (the decider of its decisions).")],
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help="approvals:read, approvals:decide, runs:start, "
+                                             "runs:read, runs:cancel or admin (repeat for more).")],
+    expires_in: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d, 12h (default: none).")] = None,
+    approvals_table: ApprovalsTable = None, as_json: AsJson = False,
+) -> None:
+    """Make an API token; its text is printed this once (only a hash is kept)."""
+    store = _token_store(approvals_table)
+    try:
+        info, secret = store.create(principal, scope, expires_in=_duration(expires_in) if expires_in else None,
+                                    created_by=os.environ.get("USER"))
+    except HitlError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps({**info.model_dump(mode="json"), "token": secret}))
+        return
+    err.print(f"token {info.id} for {info.principal} ({', '.join(info.scopes)}); shown once, keep it secret:",
+              highlight=False)
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list(
+    all_: Annotated[bool, typer.Option("--all", help="Revoked and expired ones too.")] = False,
+    approvals_table: ApprovalsTable = None, as_json: AsJson = False,
+) -> None:
+    """The tokens (never their secrets)."""
+    try:
+        tokens = _token_store(approvals_table).list(include_inactive=all_)
+    except HitlError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps([t.model_dump(mode="json") for t in tokens], indent=1))
+        return
+    table = Table("id", "principal", "scopes", "created", "expires", "revoked")
+    for t in tokens:
+        table.add_row(t.id, t.principal, " ".join(t.scopes), t.created_at.isoformat(timespec="seconds"),
+                      t.expires_at.isoformat(timespec="seconds") if t.expires_at else "",
+                      t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "")
+    Console().print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (or its full text).")],
+                  approvals_table: ApprovalsTable = None) -> None:
+    """Revoke a token: refused from the next request on."""
+    try:
+        info = _token_store(approvals_table).revoke(token_id)
+    except HitlError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{info.id} revoked")
 
 
 # ---------------------------------------------------------------------------- runs

@@ -21,6 +21,8 @@ __all__ = [
     "ApprovalConflictError",
     "DecisionNotAllowedError",
     "TemporalUnavailableError",
+    "NotAuthenticatedError",
+    "PermissionDeniedError",
 ]
 
 
@@ -75,11 +77,26 @@ class ModelRequestError(HitlError):
 
 
 class ApprovalConflictError(HitlError):
-    """update_approval found the approval no longer in the expected status: someone decided first."""
+    """The approval was already decided (someone decided first): who, when and how are attached when known."""
+
+    def __init__(self, message: str, *, status: str | None = None, resolved_by: str | None = None,
+                 resolved_at: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.resolved_by = resolved_by
+        self.resolved_at = resolved_at
 
 
-class DecisionNotAllowedError(HitlError):
+class PermissionDeniedError(HitlError):
+    """The caller is known but may not do this: a scope its credential lacks, a change it may not make."""
+
+
+class DecisionNotAllowedError(PermissionDeniedError):
     """The decider is not among the approvers, or is the requester barred by separation of duties."""
+
+
+class NotAuthenticatedError(HitlError):
+    """No credential, or one that proves nothing: malformed, unknown, revoked, expired, badly signed."""
 
 
 class TemporalUnavailableError(HitlError):

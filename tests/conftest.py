@@ -107,3 +107,55 @@ def make_agent(model_server: ScriptedModelServer, task_queue: str, temporal_serv
         )
 
     return make
+
+
+class RunningService:
+    """The decision service on a real port of this machine, in a thread of its own (its own event loop)."""
+
+    def __init__(self, db: Any, **settings: Any) -> None:
+        import threading
+
+        import uvicorn
+
+        from hitl.service import ServiceConfig, create_app
+        from hitl.tokens import TokenStore
+
+        self.db = db
+        self.tokens = TokenStore(db)
+        config = ServiceConfig(database_url=db.db_url, approvals_table=db.approvals_table,
+                               temporal=Settings.from_env(), **settings)
+        self.app = create_app(config)
+        self.port = devstack.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the service did not start")
+            time.sleep(0.02)
+
+    def token(self, principal: str, *scopes: str, **options: Any) -> str:
+        return self.tokens.create(principal, scopes or ("approvals:read", "approvals:decide"), **options)[1]
+
+    def client(self, token: str | None = None, **options: Any) -> Any:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=options.pop("timeout", 60), **options)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture
+def service(db: Any, temporal_server: dict[str, Any]) -> Iterator[RunningService]:
+    """The decision service over the test's own tables, on a free port."""
+    running = RunningService(db)
+    yield running
+    running.stop()

@@ -42,8 +42,10 @@ def _time(value: Any, field: str) -> datetime:
     raise InvalidInputError(f"filter {field}={value!r}: expected epoch seconds or an ISO date")
 
 
-def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, list[Any]]:
-    """A WHERE clause and its parameters for the supported filters; anything else is refused."""
+def where(
+    status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] = (),  # type: ignore[assignment]
+) -> tuple[sql.Composable, list[Any]]:
+    """A WHERE clause and its parameters for the supported filters (and ``extra`` conditions); anything else is refused."""
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     if status is not None:
@@ -79,6 +81,9 @@ def where(status: str | None, filters: dict[str, Any]) -> tuple[sql.Composable, 
                 f"unknown approval filter {key!r}; use one of run_id, team_run_id, tool_name, agent_name, resolved_by, "
                 "created_at_gte, created_at_lte, month, user_id, approval_type, pause_type, agent_id, session_id"
             )
+    for condition, values in extra:
+        clauses.append(condition)
+        params.extend(values)
     if not clauses:
         return sql.SQL(""), params
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
@@ -99,3 +104,38 @@ def as_record(row: dict[str, Any]) -> dict[str, Any]:
         if record.get(key) is not None:
             record[key] = int(record[key].timestamp())
     return record
+
+
+def approver_among(names: list[str]) -> tuple[sql.Composable, list[Any]]:
+    """Approvals ``names`` may decide: those without approvers, and those whose approvers include one of them."""
+    return (sql.SQL("(coalesce(jsonb_array_length(context -> 'policy' -> 'approvers'), 0) = 0"
+                    " OR (context -> 'policy' -> 'approvers') ?| %s::text[])"), [names])
+
+
+# Sort keys of the keyset (cursor) listing: an expression, and how a row's value is read back.
+_DEADLINE = sql.SQL("coalesce((context ->> 'deadline')::float8, 'Infinity'::float8)")
+KEYSET = {"created_at": sql.Identifier("created_at"), "deadline": _DEADLINE}
+
+
+def keyset(sort_by: str, sort_order: str, after: tuple[Any, str] | None) -> tuple[sql.Composable, sql.Composable, list[Any]]:
+    """(a condition for rows after the cursor, the ORDER BY, its parameters) of a keyset page."""
+    if sort_by not in KEYSET:
+        raise InvalidInputError(f"sort_by={sort_by!r}: a cursor pages by {sorted(KEYSET)}")
+    if sort_order.lower() not in ("asc", "desc"):
+        raise InvalidInputError(f"sort_order={sort_order!r}: use 'asc' or 'desc'")
+    key = KEYSET[sort_by]
+    direction = sql.SQL(sort_order.upper())
+    order = sql.SQL(" ORDER BY {k} {d}, id {d}").format(k=key, d=direction)
+    if after is None:
+        return sql.SQL("TRUE"), order, []
+    op = sql.SQL(">" if sort_order.lower() == "asc" else "<")
+    value = _time(after[0], "cursor") if sort_by == "created_at" else float(after[0])
+    return sql.SQL("({k}, id) {op} (%s, %s)").format(k=key, op=op), order, [value, after[1]]
+
+
+def keyset_value(sort_by: str, row: dict[str, Any]) -> Any:
+    """The cursor value of a row as selected (before ``as_record``)."""
+    if sort_by == "created_at":
+        return row["created_at"].isoformat()
+    deadline = (row.get("context") or {}).get("deadline")
+    return float(deadline) if deadline is not None else float("inf")

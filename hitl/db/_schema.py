@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql"]
+MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 
@@ -18,6 +18,10 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals": sql.Identifier(base),
         "events": sql.Identifier(f"{base}_events"),
         "quarantine": sql.Identifier(f"{base}_quarantine"),
+        "tokens": sql.Identifier(f"{base}_tokens"),
+        "idempotency": sql.Identifier(f"{base}_idempotency"),
+        "idempotency_created": sql.Identifier(f"{base}_idempotency_created_idx"),
+        "events_cursor": sql.Identifier(f"{base}_events_cursor_idx"),
         "approvals_status_created": sql.Identifier(f"{base}_status_created_idx"),
         "approvals_created": sql.Identifier(f"{base}_created_idx"),
         "approvals_run": sql.Identifier(f"{base}_run_idx"),

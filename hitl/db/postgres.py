@@ -100,8 +100,8 @@ class PostgresDb:
         """Create or update the schema now (it otherwise happens on first use)."""
         self._sync_pool()
 
-    async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
-        """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
+    async def _apool(self) -> AsyncConnectionPool:
+        """This event loop's async pool, on a migrated schema."""
         import asyncio
 
         if not self._migrated:
@@ -112,13 +112,39 @@ class PostgresDb:
             pool = AsyncConnectionPool(self.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
             await pool.open()
             self._async_pools[loop] = pool
-        async with pool.connection() as conn:
+        return pool
+
+    async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
+        """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
+        async with (await self._apool()).connection() as conn:
             return await _audit.write_events(conn, self.approvals_table, events)
+
+    async def _aquery(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """:meth:`_query` on the async pool (the service's reads and writes)."""
+        for p in params:
+            if isinstance(p, str) and (problem := limits.unstorable(p, "a value")) is not None:
+                raise InvalidInputError(f"{problem}; PostgreSQL cannot hold it")
+        try:
+            async with (await self._apool()).connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchall() if cursor.description is not None else []
+        except psycopg.DataError as exc:
+            raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    async def aclose(self) -> None:
+        """Close this event loop's async pool (the sync pool stays: :meth:`close`)."""
+        import asyncio
+
+        pool = self._async_pools.pop(id(asyncio.get_running_loop()), None)
+        if pool is not None:
+            await pool.close()
 
     def _query(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         for p in params:

@@ -1,0 +1,304 @@
+"""Approvals as a caller sees them: which it may see, the decision a resolve makes, the run after it.
+
+The core under the decision service (and the CLI): no HTTP here. The decider is always the
+authenticated principal; who may decide a given approval is that approval's own policy, which
+the run checks when the decision reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.client import Client
+
+from hitl import _runs
+from hitl.db import _queries
+from hitl.db.postgres import PostgresDb
+from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
+from hitl.errors import (
+    ApprovalConflictError,
+    HitlError,
+    InvalidDecisionError,
+    InvalidInputError,
+    PermissionDeniedError,
+    RequirementAlreadyResolvedError,
+    RequirementNotFoundError,
+    RunEndedError,
+    UnresolvedRequirementsError,
+)
+from hitl.identity import Principal
+from hitl.run import RunOutput
+
+__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "decision_for", "get",
+           "resolve", "listing", "count", "events"]
+
+
+class ResolveRequest(BaseModel):
+    """A decision on one approval. The decider is the caller's identity, never a field of this body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["approved", "rejected"]
+    arguments: dict[str, Any] | None = Field(
+        default=None, description="Corrected arguments to run the tool with (a confirmation); checked against the tool's schema.")
+    reason: str | None = Field(default=None, max_length=4000, description="Why (told to the model on a rejection).")
+    user_input: Any = Field(default=None, description="The fields a person must fill (a user-input approval).")
+    external_result: Any = Field(default=None, description="The result of a tool executed elsewhere (an external execution).")
+    remember: bool = Field(default=False, description="Approve this tool for the rest of the run.")
+    resolved_by: str | None = Field(
+        default=None, max_length=256,
+        description="Optional; if given it must be the caller's own identity (a decision is always made as the caller).")
+
+
+class ResolveResult(BaseModel):
+    """The decision as the run took it, and the run's state after it."""
+
+    approval_id: str
+    run_id: str = Field(description="The run that took the decision: the team run for a team member's approval.")
+    decision: str
+    resolved_by: str
+    waiting: bool = Field(description="True when the run had not paused again or ended within the wait.")
+    run: RunOutput
+
+
+def approvers_of(record: dict[str, Any]) -> list[str]:
+    return list(((record.get("context") or {}).get("policy") or {}).get("approvers") or [])
+
+
+def is_approver(record: dict[str, Any], principal: Principal) -> bool:
+    """Whether the approval's current approvers name the principal (no approvers: anyone may decide)."""
+    approvers = approvers_of(record)
+    return not approvers or any(name in approvers for name in principal.approver_names())
+
+
+def may_see(record: dict[str, Any], principal: Principal) -> bool:
+    """``approvals:read`` sees every approval; a decider alone sees those it is an approver of."""
+    return principal.has("approvals:read") or (principal.has("approvals:decide") and is_approver(record, principal))
+
+
+def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Principal) -> Decision:
+    """The run's decision a resolve makes, as the principal.
+
+    Raises:
+        PermissionDeniedError: the body names a decider other than the caller.
+        InvalidDecisionError: a field that does not fit the approval's kind.
+    """
+    where = f"approval {record['id']!r} ({(record.get('context') or {}).get('tool_name')})"
+    if request.resolved_by is not None and request.resolved_by != principal.name:
+        raise PermissionDeniedError(
+            f"{where}: resolved_by {request.resolved_by[:80]!r} is not the caller; a decision is made as the "
+            f"authenticated principal ({principal.name!r}), never as a name in the body")
+    kind = record["requirement_kind"]
+    extra = {"arguments": request.arguments, "user_input": request.user_input, "external_result": request.external_result}
+    allowed = {"confirmation": {"arguments"}, "user_input": {"user_input"}, "external_execution": {"external_result"}}
+    if request.status == "rejected":
+        allowed = {kind: set()}
+    wrong = sorted(k for k, v in extra.items() if v is not None and k not in allowed.get(kind, set()))
+    if wrong:
+        raise InvalidDecisionError(f"{where} needs {kind}: {', '.join(wrong)} does not apply to "
+                                   f"{'a rejection' if request.status == 'rejected' else 'it'}")
+    if request.remember and (request.status == "rejected" or kind != "confirmation"):
+        raise InvalidDecisionError(f"{where}: only a confirmation can be remembered")
+    rid = _requirement_id(record)
+    by = principal.name
+    if request.status == "rejected":
+        return Reject(requirement_id=rid, reason=request.reason, resolved_by=by)
+    if kind == "confirmation":
+        return Confirm(requirement_id=rid, arguments=request.arguments, remember=request.remember, resolved_by=by)
+    if kind == "user_input":
+        if request.user_input is None:
+            raise InvalidDecisionError(f"{where} needs user_input: the fields a person fills")
+        return ProvideInput(requirement_id=rid, value=request.user_input, resolved_by=by)
+    if kind == "external_execution":
+        if request.external_result is None:
+            raise InvalidDecisionError(f"{where} needs external_result: the result of the tool run elsewhere")
+        return ProvideResult(requirement_id=rid, result=request.external_result, resolved_by=by)
+    raise InvalidDecisionError(f"{where} is a record of a call that needed no decision")
+
+
+def _target(record: dict[str, Any]) -> str:
+    """The run a decision goes to: a team member's approval is decided through its team run."""
+    return record.get("team_run_id") or record["run_id"]
+
+
+def _requirement_id(record: dict[str, Any]) -> str:
+    # A team shows a member's requirement under the approval's own id, <member_run_id>/<requirement_id>.
+    return record["id"] if record.get("team_run_id") else record["requirement_id"]
+
+
+async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[str, Any]:
+    """The approval record, if the principal may see it.
+
+    Raises:
+        RequirementNotFoundError: unknown, or not visible to the principal (the same answer).
+    """
+    if len(approval_id) > 2000:
+        raise RequirementNotFoundError(f"no approval {approval_id[:80]!r}...")
+    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
+    if not rows or not may_see(rows[0], principal):
+        raise RequirementNotFoundError(f"no approval {approval_id!r}")
+    return _queries.as_record(rows[0])
+
+
+async def events(db: PostgresDb, approval_id: str) -> list[dict[str, Any]]:
+    rows = await db._aquery(
+        sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
+        .format(db._t("_events")), [approval_id])
+    return [{**r, "at": int(r["at"].timestamp())} for r in rows]
+
+
+def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflictError:
+    by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
+    when = f" at {datetime.fromtimestamp(record['resolved_at']).isoformat()}" if record.get("resolved_at") else ""
+    return ApprovalConflictError(
+        f"approval {record['id']!r} was already decided: {how or record['status'] + by + when}",
+        status=record["status"], resolved_by=record.get("resolved_by"), resolved_at=record.get("resolved_at"))
+
+
+async def _conflict(client: Client, db: PostgresDb, record: dict[str, Any], exc: HitlError) -> ApprovalConflictError:
+    """Who decided first, and when: from the run while it holds the requirement, else from the trail."""
+    try:
+        run = await _runs.get(client, _target(record))
+        mine = next((r for r in run.requirements if r.id == _requirement_id(record) and r.resolution), None)
+    except HitlError:
+        mine = None
+    if mine is not None:
+        status = {"rejected": "rejected", "expired": "expired"}.get(mine.resolution or "", "approved")
+        return ApprovalConflictError(f"approval {record['id']!r} was already decided: {exc}", status=status,
+                                     resolved_by=mine.resolved_by, resolved_at=mine.resolved_at)
+    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [record["id"]])
+    latest = _queries.as_record(rows[0]) if rows else record
+    return _already(latest, str(exc)) if latest["status"] != "pending" else ApprovalConflictError(
+        f"approval {record['id']!r} was already decided: {exc}")
+
+
+async def resolve(
+    client: Client, db: PostgresDb, principal: Principal, approval_id: str, request: ResolveRequest, *, wait: float,
+) -> ResolveResult:
+    """Decide an approval as ``principal`` through its run's validating update.
+
+    When the decision completes the pause, the answer comes once the run has paused again or
+    ended (up to ``wait`` seconds); otherwise (other approvals or a quorum still waiting) at once.
+
+    Raises:
+        RequirementNotFoundError: unknown or not visible.
+        ApprovalConflictError: decided already (who and when attached); also when its run has ended.
+        PermissionDeniedError: a body naming someone else; DecisionNotAllowedError (a kind of it)
+            when the run's policy refuses the principal (the run records the attempt as ``refused``).
+        InvalidDecisionError, PayloadTooLargeError: the decision does not fit.
+    """
+    record = await get(db, principal, approval_id)
+    decision = decision_for(record, request, principal)
+    refuse_unsafe(decision, f"approval {approval_id!r}")
+    if record["status"] != "pending":
+        raise _already(record)
+    run_id = _target(record)
+    waiting = False
+    try:
+        if wait > 0:
+            try:  # completes the pause: one round trip, answered at the run's next pause
+                call = asyncio.ensure_future(_runs.continue_with(client, run_id, [decision]))
+                done, _ = await asyncio.wait({call}, timeout=wait)
+                if done:
+                    output = call.result()
+                else:
+                    call.cancel()
+                    output, waiting = await _runs.get(client, run_id), True
+            except UnresolvedRequirementsError:  # refused by the validator: nothing entered history
+                output = await _runs.decide(client, run_id, decision)
+        else:
+            output = await _runs.decide(client, run_id, decision)
+    except (RequirementAlreadyResolvedError, RunEndedError) as exc:
+        raise await _conflict(client, db, record, exc) from None
+    return ResolveResult(approval_id=approval_id, run_id=run_id, decision=decision.action, resolved_by=principal.name,
+                         waiting=waiting, run=output)
+
+
+class ApprovalQuery(BaseModel):
+    """Filters, order and paging of ``GET /approvals`` (the names of ``PostgresDb.get_approvals``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["pending", "approved", "rejected", "expired", "cancelled"] | None = None
+    run_id: str | None = Field(default=None, max_length=1000)
+    team_run_id: str | None = Field(default=None, max_length=1000)
+    session_id: str | None = Field(default=None, max_length=1000)
+    user_id: str | None = Field(default=None, max_length=1000)
+    agent_name: str | None = Field(default=None, max_length=1000)
+    tool_name: str | None = Field(default=None, max_length=1000)
+    resolved_by: str | None = Field(default=None, max_length=1000)
+    approval_type: Literal["required", "audit", "none"] | None = None
+    pause_type: Literal["confirmation", "user_input", "external_execution"] | None = None
+    created_at_gte: datetime | None = None
+    created_at_lte: datetime | None = None
+    month: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    approver: Literal["me"] | None = Field(default=None, description="`me`: only approvals the caller may decide.")
+    sort_by: Literal["created_at", "deadline", "age"] = Field(
+        default="created_at", description="`deadline`: soonest first by default; `age`: oldest first.")
+    sort_order: Literal["asc", "desc"] | None = None
+    page: int = Field(default=1, ge=1, le=10**6)
+    limit: int = Field(default=20, ge=1, le=1000)
+    cursor: str | None = Field(default=None, max_length=2000, description="`meta.next_cursor` of the page before.")
+
+    def order(self) -> tuple[str, str]:
+        if self.sort_by == "age":
+            return "created_at", self.sort_order or "asc"
+        return self.sort_by, self.sort_order or ("asc" if self.sort_by == "deadline" else "desc")
+
+    def filters(self) -> dict[str, Any]:
+        skip = {"status", "approver", "sort_by", "sort_order", "page", "limit", "cursor"}
+        return {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
+
+
+def _encode_cursor(sort_by: str, sort_order: str, value: Any, approval_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort_by, sort_order, value, approval_id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        by, order, value, approval_id = data
+        if (by, order) != (sort_by, sort_order) or not isinstance(approval_id, str):
+            raise ValueError
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError
+    except (ValueError, TypeError):
+        raise InvalidInputError(f"cursor {cursor[:40]!r}: not a cursor of this listing (same sort_by and sort_order)") from None
+    return value, approval_id
+
+
+def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
+    extra = list(more)
+    if query.approver == "me" or not principal.has("approvals:read"):
+        extra.insert(0, _queries.approver_among(principal.approver_names()))
+    return _queries.where(query.status, query.filters(), extra)
+
+
+async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> int:
+    clause, params = _where(principal, query)
+    rows = await db._aquery(sql.SQL("SELECT count(*) AS n FROM {}").format(db._t()) + clause, params)
+    return int(rows[0]["n"])
+
+
+async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> tuple[list[dict[str, Any]], int, str | None]:
+    """One page of the approvals the principal may see: (records, how many match, the next page's cursor)."""
+    sort_by, sort_order = query.order()
+    after = _decode_cursor(query.cursor, sort_by, sort_order) if query.cursor else None
+    cond, order, key_params = _queries.keyset(sort_by, sort_order, after)
+    where, params = _where(principal, query, (cond, key_params))
+    offset = 0 if query.cursor else (query.page - 1) * query.limit
+    rows = await db._aquery(
+        sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(db._t()) + where + order
+        + sql.SQL(" LIMIT %s OFFSET %s"), [*params, query.limit + 1, offset])
+    total = await count(db, principal, query)
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    cursor = _encode_cursor(sort_by, sort_order, _queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \
+        if more and rows else None
+    return [_queries.as_record(r) for r in rows], total, cursor

@@ -1,0 +1,30 @@
+"""What every request of the service shares: the database, the token store, the OIDC verifier, Temporal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from temporalio.client import Client
+
+from hitl import _client
+from hitl.db.postgres import PostgresDb
+from hitl.oidc import OidcVerifier
+from hitl.service.config import ServiceConfig
+from hitl.tokens import TokenStore
+
+
+@dataclass
+class ServiceState:
+    config: ServiceConfig
+    db: PostgresDb
+    tokens: TokenStore
+    oidc: OidcVerifier | None
+
+    async def temporal(self) -> Client:
+        """The Temporal client (connected on first use, so the service starts while Temporal is down)."""
+        return await _client.connect(self.config.temporal)
+
+
+def state(request: Request) -> ServiceState:
+    return request.app.state.hitl  # type: ignore[no-any-return]

@@ -1,0 +1,113 @@
+"""The decision service's application: routers, error mapping, the body-size limit, start-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hitl import limits
+from hitl.db.postgres import PostgresDb
+from hitl.errors import PayloadTooLargeError
+from hitl.oidc import OidcVerifier
+from hitl.service import approvals, errors, events, runs
+from hitl.service._state import ServiceState
+from hitl.service.config import ServiceConfig
+from hitl.tokens import TokenStore
+
+DESCRIPTION = """Decisions from other services, with verified identity.
+
+Every request carries `Authorization: Bearer <token>`: an API token made with `hitl tokens create`,
+or an OIDC access token when the service is configured for one. The token's principal is the
+decider of every decision the request makes; who may decide a given approval is that approval's
+own policy, checked by its run.
+"""
+
+
+class BodyLimit:
+    """Refuse a request body over ``max_bytes`` with 413, before reading it whole (chunked ones too)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        exc = PayloadTooLargeError(f"the request body is over the service's limit of {limits.size(self.max_bytes)}")
+        response = errors.response_of(exc)
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI:
+    """The service as an ASGI application (``uvicorn.run(create_app())``); settings from the environment
+    unless ``config`` is given.
+
+    Raises:
+        ConfigurationError: no database, an unreadable OIDC key set, an agent module that fails to load.
+    """
+    config = config or ServiceConfig.from_env(**overrides)
+    db = PostgresDb(config.database_url, approvals_table=config.approvals_table)
+    hitl_state = ServiceState(config=config, db=db, tokens=TokenStore(db),
+                              oidc=OidcVerifier(config.oidc) if config.oidc is not None else None)
+    if config.agent_modules:
+        from hitl.worker import agents_in
+
+        agents_in(config.agent_modules)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(db.migrate)
+        yield
+        await db.aclose()
+        await asyncio.to_thread(db.close)
+
+    app = FastAPI(title="hitl decision service", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.hitl = hitl_state
+    errors.install(app)
+    app.include_router(events.router)  # before approvals: /approvals/{id:path} would take /approvals/events
+    app.include_router(approvals.router)
+    app.include_router(runs.router)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    return app

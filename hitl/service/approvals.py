@@ -1,0 +1,159 @@
+"""``/approvals``: list, count, read, decide and reassign approvals (AgentOS's routes where they exist).
+
+Resolving is the decision itself: it goes through the run's validating update as the caller,
+and answers with the run's state after it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from hitl import _approvals, _registry, _runs
+from hitl.decisions import ChangeApproval
+from hitl.errors import ConfigurationError, HitlError, PermissionDeniedError
+from hitl.identity import Principal
+from hitl.run import RunOutput, RunRequirement
+from hitl.service._state import ServiceState, state
+from hitl.service.auth import current_principal, require
+from hitl.service.errors import ERROR_RESPONSES, ErrorBody
+from hitl.service.idempotency import run_once
+from hitl.service.models import (
+    ApprovalDetail,
+    ApprovalRecord,
+    ApprovalStatus,
+    ChangeRequest,
+    Count,
+    Page,
+    PageMeta,
+)
+
+router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
+State = Annotated[ServiceState, Depends(state)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
+CONFLICT = {409: {"model": ErrorBody, "description": "Already decided: who and when are in the body."},
+            422: {"model": ErrorBody, "description": "The decision does not fit the approval (pydantic's message)."}}
+
+
+async def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """Reading approvals needs ``approvals:read`` (all of them) or ``approvals:decide`` (those it may decide)."""
+    if not (principal.has("approvals:read") or principal.has("approvals:decide")):
+        raise PermissionDeniedError(f"{principal.name} lacks the scope 'approvals:read' or 'approvals:decide'")
+    return principal
+
+
+Reader = Annotated[Principal, Depends(reader)]
+Decider = Annotated[Principal, Depends(require("approvals:decide"))]
+
+
+@router.get("", response_model=Page[ApprovalRecord], summary="List approvals")
+async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], principal: Reader, s: State) -> Page[Any]:
+    """Approvals the caller may see, filtered as ``PostgresDb.get_approvals``; ``approver=me`` keeps
+    those the caller may decide. Pages by ``page``/``limit``, or by ``cursor`` (``meta.next_cursor``)."""
+    records, total, cursor = await _approvals.listing(s.db, principal, query)
+    return Page(data=records, meta=PageMeta(page=query.page if not query.cursor else 0, limit=query.limit,
+                                            total_count=total, total_pages=-(-total // query.limit), next_cursor=cursor))
+
+
+@router.get("/count", response_model=Count, summary="Count approvals")
+async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], principal: Reader, s: State) -> Count:
+    """How many approvals the caller may see match the filters (``status`` defaults to ``pending``)."""
+    if query.status is None and "status" not in query.model_fields_set:
+        query = query.model_copy(update={"status": "pending"})
+    return Count(count=await _approvals.count(s.db, principal, query))
+
+
+@router.get("/{approval_id:path}/status", response_model=ApprovalStatus, summary="An approval's status")
+async def approval_status(approval_id: str, principal: Reader, s: State) -> ApprovalStatus:
+    record = await _approvals.get(s.db, principal, approval_id)
+    return ApprovalStatus.model_validate(record, from_attributes=False)
+
+
+@router.post("/{approval_id:path}/resolve", response_model=_approvals.ResolveResult, responses=CONFLICT,
+             summary="Decide an approval")
+async def resolve(
+    approval_id: str, body: _approvals.ResolveRequest, principal: Decider, s: State, request: Request,
+    idempotency_key: IdempotencyKey = None,
+    wait: Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run's next pause.")] = None,
+) -> JSONResponse:
+    """Decide as the caller, through the run: approved (optionally with corrected ``arguments``),
+    rejected (with a ``reason``), ``user_input`` or ``external_result``. The answer is the run after
+    the decision: paused again, completed... The approval's policy decides who may (403 otherwise,
+    recorded on its history as ``refused``); a second decision gets 409 with who decided and when."""
+    seconds = s.config.resolve_wait_seconds if wait is None else wait
+
+    async def call() -> _approvals.ResolveResult:
+        return await _approvals.resolve(await s.temporal(), s.db, principal, approval_id, body, wait=seconds)
+
+    return await run_once(request, s.db, principal, idempotency_key, call)
+
+
+@router.post("/{approval_id:path}/change", response_model=RunOutput, summary="Reassign an approval or extend its deadline")
+async def change(
+    approval_id: str, body: ChangeRequest, principal: Decider, s: State, request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Needs ``admin`` or being one of the approval's current approvers; recorded as changed by the caller."""
+    record = await _approvals.get(s.db, principal, approval_id)
+    if not principal.has("admin") and not _approvals.is_approver(record, principal):
+        raise PermissionDeniedError(f"approval {approval_id!r}: only an admin or a current approver may change it")
+    team = record.get("team_run_id")
+    change = ChangeApproval(requirement_id=approval_id if team else record["requirement_id"], approvers=body.approvers,
+                            extend_by_seconds=body.extend_by_seconds, changed_by=principal.name)
+
+    async def call() -> RunOutput:
+        return await _runs.change(await s.temporal(), team or record["run_id"], change)
+
+    return await run_once(request, s.db, principal, idempotency_key, call)
+
+
+@router.get("/{approval_id:path}", response_model=ApprovalDetail, summary="One approval, with its run and history")
+async def get_approval(approval_id: str, principal: Reader, s: State) -> ApprovalDetail:
+    record = await _approvals.get(s.db, principal, approval_id)
+    run_status, problem, requirement = None, None, None
+    try:
+        run = await _runs.get(await s.temporal(), record["run_id"])
+        run_status = run.status.value
+        requirement = next((r for r in run.requirements if r.id == record["requirement_id"]), None)
+    except HitlError as exc:
+        problem = str(exc)
+    context = record.get("context") or {}
+    return ApprovalDetail(
+        **record, run_status=run_status, run_status_error=problem, answer_schema=answer_schema(record, requirement),
+        policy=context.get("policy"), deadline=context.get("deadline"),
+        escalation_level=requirement.escalation_level if requirement is not None else 0,
+        approvals=list(context.get("approvals") or []), events=await _approvals.events(s.db, approval_id))
+
+
+def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) -> dict[str, Any]:
+    """The JSON Schema of the resolve body this approval takes: the tool's argument schema when this
+    process knows the agent (``hitl serve --agents``), the fields a person fills for user input."""
+    kind = record["requirement_kind"]
+    properties: dict[str, Any] = {"status": {"enum": ["approved", "rejected"]}, "reason": {"type": "string", "maxLength": 4000}}
+    if kind == "confirmation":
+        properties["arguments"] = _tool_schema(record) or {"type": "object"}
+        properties["remember"] = {"type": "boolean"}
+    elif kind == "user_input":
+        if requirement is not None:  # the fields still asked, with their types
+            fields = {f.name: {"type": _JSON_TYPES.get(f.field_type, {}), "description": f.description or f.name}
+                      for f in requirement.user_input_schema or [] if f.value is None}
+        else:  # the run could not be asked: every field the tool leaves to a person
+            fields = {name: {} for name in (record.get("context") or {}).get("user_input_fields") or []}
+        properties["user_input"] = {"type": "object", "required": list(fields), "additionalProperties": False,
+                                    "properties": {k: {key: v for key, v in f.items() if v} for k, f in fields.items()}}
+    elif kind == "external_execution":
+        properties["external_result"] = {"description": "The result of the tool executed elsewhere (any JSON)."}
+    return {"type": "object", "required": ["status"], "additionalProperties": False, "properties": properties}
+
+
+_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
+
+
+def _tool_schema(record: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        tool = _registry.get(record["agent_name"]).tools.get((record.get("context") or {}).get("tool_name"))
+    except ConfigurationError:
+        return None
+    return tool.args_model.model_json_schema() if tool is not None else None

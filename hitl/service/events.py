@@ -1,0 +1,98 @@
+"""``GET /approvals/events``: a server-sent events stream of the audit trail, for inboxes and bots.
+
+Each event of an approval's history (requested, decided, reminded, escalated, expired, refused,
+changed, cancelled) is sent once, in the order the trail committed them, with an ``id`` that
+``Last-Event-ID`` resumes after. An event is sent only once every transaction that could still
+add an earlier one has ended, so a reconnecting client never misses one that committed late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from psycopg import sql
+
+from hitl.db import _queries
+from hitl.errors import InvalidInputError
+from hitl.identity import Principal
+from hitl.service._state import ServiceState, state
+from hitl.service.approvals import reader
+from hitl.service.errors import ERROR_RESPONSES
+
+router = APIRouter(prefix="/approvals", tags=["events"], responses=ERROR_RESPONSES)
+
+# The trail's event kinds, as the stream names them (the exact kind is in the data).
+EVENT_NAMES = {"requested": "requested", "confirmed": "decided", "rejected": "decided", "input_provided": "decided",
+               "result_provided": "decided", "approval_added": "decided", "reminded": "reminded",
+               "escalated": "escalated", "expired": "expired", "refused": "refused", "changed": "changed",
+               "cancelled": "cancelled", "executed": "executed"}
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 15.0
+_BATCH = 500
+_CURSOR = re.compile(r"^(\d{1,20})\.(\d{1,20})$")
+
+
+def _cursor(text: str) -> tuple[int, int]:
+    match = _CURSOR.match(text.strip())
+    if match is None:
+        raise InvalidInputError(f"Last-Event-ID {text[:60]!r}: not an id this stream sent (<tx>.<id>)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def resume_after(
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    after: Annotated[str | None, Query(max_length=64, description="Resume after this event id (as Last-Event-ID).")] = None,
+) -> tuple[int, int] | None:
+    """Where a reconnecting client left off (checked before the stream starts, so a bad id is a 422)."""
+    resume = last_event_id or after
+    return _cursor(resume) if resume else None
+
+
+@router.get("/events", response_class=EventSourceResponse, summary="Stream approval events")
+async def stream(
+    request: Request, principal: Annotated[Principal, Depends(reader)], s: Annotated[ServiceState, Depends(state)],
+    position: Annotated[tuple[int, int] | None, Depends(resume_after)],
+) -> AsyncIterable[ServerSentEvent]:
+    """Events of the approvals the caller may see, from now on, or after ``Last-Event-ID``."""
+    if position is None:  # from now: everything that committed before this moment is history
+        [row] = await s.db._aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
+        position = (int(row["x"]), 0)
+    events, approvals = sql.Identifier(f"{s.db.approvals_table}_events"), s.db._t()
+    visible, params = sql.SQL("TRUE"), []
+    if not principal.has("approvals:read"):
+        visible, params = _queries.approver_among(principal.approver_names())
+    query = sql.SQL(
+        "SELECT e.tx::text AS tx, e.id AS n, e.approval_id, e.seq, e.kind, e.payload, e.at, a.status, a.run_id,"
+        " a.team_run_id, a.agent_name, a.requirement_kind, a.context"
+        " FROM {e} e JOIN {a} a ON a.id = e.approval_id"
+        " WHERE (e.tx, e.id) > (%s::text::xid8, %s) AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) AND {v}"
+        " ORDER BY e.tx, e.id LIMIT %s").format(e=events, a=approvals, v=visible)
+    quiet = 0.0
+    yield ServerSentEvent(comment="hitl approval events", retry=2000)
+    while not await request.is_disconnected():
+        rows = await s.db._aquery(query, [str(position[0]), position[1], *params, _BATCH])
+        for row in rows:
+            position = (int(row["tx"]), row["n"])
+            yield ServerSentEvent(id=f"{position[0]}.{position[1]}", event=EVENT_NAMES.get(row["kind"], row["kind"]),
+                                  data=_data(row))
+        if len(rows) == _BATCH:
+            continue
+        await asyncio.sleep(POLL_SECONDS)
+        quiet += POLL_SECONDS
+        if quiet >= HEARTBEAT_SECONDS:
+            quiet = 0.0
+            yield ServerSentEvent(comment="keep-alive")
+
+
+def _data(row: dict[str, Any]) -> dict[str, Any]:
+    context = row["context"] or {}
+    return {"approval_id": row["approval_id"], "seq": row["seq"], "kind": row["kind"], "payload": row["payload"],
+            "at": row["at"].timestamp(), "status": row["status"], "run_id": row["run_id"], "team_run_id": row["team_run_id"],
+            "agent_name": row["agent_name"], "requirement_kind": row["requirement_kind"],
+            "tool_name": context.get("tool_name"), "arguments": context.get("arguments"),
+            "approvers": (context.get("policy") or {}).get("approvers") or [], "deadline": context.get("deadline")}

@@ -1,0 +1,133 @@
+"""The service's request and response bodies: the OpenAPI document is built from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hitl.decisions import Decision
+from hitl.run import RunSummary
+
+T = TypeVar("T")
+
+
+class PageMeta(BaseModel):
+    """AgentOS's page meta, plus a cursor: pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    page: int
+    limit: int
+    total_count: int
+    total_pages: int
+    next_cursor: str | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    meta: PageMeta
+
+
+class ApprovalRecord(BaseModel):
+    """An approval record, as ``PostgresDb.get_approval`` returns it (times in epoch seconds)."""
+
+    id: str
+    run_id: str
+    requirement_id: str
+    session_id: str | None = None
+    user_id: str | None = None
+    agent_name: str
+    team_run_id: str | None = None
+    requirement_kind: str
+    approval_type: str
+    status: str
+    context: dict[str, Any]
+    arguments_digest: str
+    created_at: int
+    resolved_by: str | None = None
+    resolved_at: int | None = None
+    resolution: dict[str, Any] | None = None
+
+
+class ApprovalEventOut(BaseModel):
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+    at: int
+    prev_hash: str
+    hash: str
+
+
+class ApprovalDetail(ApprovalRecord):
+    """An approval with what a decider needs: its run's status, the answer it accepts, its policy and history."""
+
+    run_status: str | None = Field(description="The run's status now; None when Temporal could not be asked.")
+    run_status_error: str | None = None
+    answer_schema: dict[str, Any] = Field(description="JSON Schema of the resolve body this approval accepts.")
+    policy: dict[str, Any] | None = None
+    deadline: float | None = None
+    escalation_level: int = 0
+    approvals: list[str] = Field(default_factory=list, description="Who has confirmed toward a quorum.")
+    events: list[ApprovalEventOut]
+
+
+class ApprovalStatus(BaseModel):
+    id: str
+    status: str
+    resolved_by: str | None = None
+    resolved_at: int | None = None
+
+
+class Count(BaseModel):
+    count: int
+
+
+class ChangeRequest(BaseModel):
+    """Reassign a pending approval or move its deadline; recorded as changed by the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approvers: list[str] | None = Field(default=None, max_length=1000)
+    extend_by_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
+
+
+class StartRun(BaseModel):
+    """Start a run of an agent this service serves; the run's ``user_id`` is the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1, max_length=900)
+    message: str
+    run_id: str | None = Field(default=None, min_length=1, max_length=255)
+    session_id: str | None = Field(default=None, min_length=1, max_length=255)
+    user_id: str | None = Field(default=None, max_length=256, description="Optional; if given, the caller's own identity.")
+
+
+class ContinueRun(BaseModel):
+    """Decisions that resolve a run's pause; each is made as the caller."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decisions: list[Decision] = Field(max_length=1000)
+
+
+class CancelRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class RunPage(BaseModel):
+    data: list[RunSummary]
+    meta: dict[str, int]
+
+
+class RunFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = Field(default=None, description="running, paused, completed, cancelled or error.")
+    tool: str | None = Field(default=None, max_length=1000, description="Only runs waiting on this tool.")
+    agent: str | None = Field(default=None, max_length=1000)
+    team_run_id: str | None = Field(default=None, max_length=1000)
+    deadline_before: datetime | None = Field(default=None, description="Only runs with an approval due before this.")
+    limit: int = Field(default=100, ge=1, le=10_000)

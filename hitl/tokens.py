@@ -1,0 +1,142 @@
+"""API tokens for services that decide: created and revoked by an operator, shown once, stored as a hash.
+
+A token reads ``hitl_<id>_<secret>``: the recognisable prefix lets secret scanners find a leaked
+one, the id names it in listings and logs, and only sha256(secret) is kept in PostgreSQL.
+
+    store = TokenStore(PostgresDb())
+    token, secret = store.create("payments-backoffice", ["approvals:read", "approvals:decide"],
+                                 expires_in=timedelta(days=90))
+    store.revoke(token.id)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+
+from psycopg import sql
+from pydantic import BaseModel
+
+from hitl.db.postgres import PostgresDb
+from hitl.errors import InvalidInputError, NotAuthenticatedError, RequirementNotFoundError
+from hitl.identity import SCOPES, Principal
+
+__all__ = ["TokenStore", "TokenInfo", "PREFIX"]
+
+PREFIX = "hitl_"
+_ID_CHARS = 12
+
+
+class TokenInfo(BaseModel):
+    """What is known of a token without its secret."""
+
+    id: str
+    principal: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    created_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        now = datetime.now(timezone.utc)
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _parse(token: str) -> tuple[str, str]:
+    """(id, secret) of a well-formed token; a malformed one proves nothing."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        raise NotAuthenticatedError("not a hitl API token")
+    token_id, _, secret = token[len(PREFIX):].partition("_")
+    if len(token_id) != _ID_CHARS or not token_id.isalnum() or len(secret) < 20:
+        raise NotAuthenticatedError("not a hitl API token")
+    return token_id, secret
+
+
+class TokenStore:
+    """The API tokens of one hitl database (a table beside its approvals: ``<approvals_table>_tokens``)."""
+
+    def __init__(self, db: PostgresDb) -> None:
+        self.db = db
+
+    def _t(self) -> sql.Identifier:
+        return sql.Identifier(f"{self.db.approvals_table}_tokens")
+
+    def create(
+        self, principal: str, scopes: Iterable[str], *, expires_in: timedelta | None = None, created_by: str | None = None,
+    ) -> tuple[TokenInfo, str]:
+        """Make a token for ``principal``; returns it and its full text, which is shown this once.
+
+        Raises:
+            InvalidInputError: an empty or over-long principal, an unknown scope, no scope at all,
+                or an expiry that is not in the future.
+        """
+        scopes = sorted(set(scopes))
+        if not principal or len(principal) > 256 or principal != principal.strip():
+            raise InvalidInputError(f"token principal {principal[:60]!r}: 1 to 256 characters, no surrounding spaces")
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown or not scopes:
+            raise InvalidInputError(f"token scopes {unknown or scopes}: give one or more of {', '.join(SCOPES)}")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise InvalidInputError(f"token expiry {expires_in}: must be in the future")
+        token_id = secrets.token_hex(_ID_CHARS // 2)
+        secret = secrets.token_urlsafe(32)
+        expires_at = datetime.now(timezone.utc) + expires_in if expires_in is not None else None
+        [row] = self.db._query(
+            sql.SQL("INSERT INTO {} (id, secret_hash, principal, scopes, expires_at, created_by)"
+                    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *").format(self._t()),
+            [token_id, _hash(secret), principal, scopes, expires_at, created_by],
+        )
+        return _info(row), f"{PREFIX}{token_id}_{secret}"
+
+    def list(self, *, include_inactive: bool = False) -> list[TokenInfo]:
+        """Every token, newest first; revoked and expired ones only with ``include_inactive``."""
+        rows = self.db._query(sql.SQL("SELECT * FROM {} ORDER BY created_at DESC, id").format(self._t()))
+        tokens = [_info(r) for r in rows]
+        return tokens if include_inactive else [t for t in tokens if t.active]
+
+    def revoke(self, token_id: str) -> TokenInfo:
+        """Revoke a token by id (or by its full text); it is refused from the next request on.
+
+        Raises:
+            RequirementNotFoundError: no such token.
+        """
+        if token_id.startswith(PREFIX):
+            token_id = token_id[len(PREFIX):].partition("_")[0]
+        rows = self.db._query(
+            sql.SQL("UPDATE {} SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING *").format(self._t()),
+            [token_id],
+        )
+        if not rows:
+            raise RequirementNotFoundError(f"no API token {token_id!r}")
+        return _info(rows[0])
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal a token proves.
+
+        Raises:
+            NotAuthenticatedError: malformed, unknown, wrong secret, revoked or expired (the
+                message says which, never echoing the secret).
+        """
+        token_id, secret = _parse(token)
+        rows = await self.db._aquery(sql.SQL("SELECT * FROM {} WHERE id = %s").format(self._t()), [token_id])
+        if not rows or not hmac.compare_digest(rows[0]["secret_hash"], _hash(secret)):
+            raise NotAuthenticatedError(f"API token {token_id} is not valid")
+        info = _info(rows[0])
+        if info.revoked_at is not None:
+            raise NotAuthenticatedError(f"API token {token_id} was revoked")
+        if info.expires_at is not None and info.expires_at <= datetime.now(timezone.utc):
+            raise NotAuthenticatedError(f"API token {token_id} expired at {info.expires_at.isoformat()}")
+        return Principal(name=info.principal, scopes=frozenset(info.scopes), via="token", credential_id=token_id)
+
+
+def _info(row: dict[str, object]) -> TokenInfo:
+    return TokenInfo.model_validate({k: v for k, v in row.items() if k != "secret_hash"})
