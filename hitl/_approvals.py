@@ -34,6 +34,7 @@ from hitl.errors import (
 )
 from hitl.identity import Principal
 from hitl.run import RunOutput
+from hitl.signing import Signer
 
 __all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "decision_for", "get",
            "resolve", "listing", "count", "events"]
@@ -180,11 +181,14 @@ async def _conflict(client: Client, db: PostgresDb, record: dict[str, Any], exc:
 
 async def resolve(
     client: Client, db: PostgresDb, principal: Principal, approval_id: str, request: ResolveRequest, *, wait: float,
+    signer: Signer | None = None,
 ) -> ResolveResult:
     """Decide an approval as ``principal`` through its run's validating update.
 
     When the decision completes the pause, the answer comes once the run has paused again or
     ended (up to ``wait`` seconds); otherwise (other approvals or a quorum still waiting) at once.
+
+    ``signer`` signs the decision (strict workers take only signed ones).
 
     Raises:
         RequirementNotFoundError: unknown or not visible.
@@ -199,6 +203,9 @@ async def resolve(
     if record["status"] != "pending":
         raise _already(record)
     run_id = _target(record)
+    if signer is not None:  # proof for strict workers: this principal (and its groups) decided this
+        decision = signer.signed(decision, run_id=run_id, requirement_id=decision.requirement_id,
+                                 arguments_digest=record["arguments_digest"], groups=principal.groups)
     waiting = False
     try:
         if wait > 0:

@@ -8,9 +8,9 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, TaskQueueType
@@ -33,6 +33,8 @@ from hitl import errors, limits, visibility
 from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
+from hitl.signing import Signer
+from hitl.workflows.audit import digest
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"
@@ -108,6 +110,27 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
     finally:
         if not call.done():
             call.cancel()
+
+
+M = TypeVar("M", bound=Decision | ChangeApproval)
+
+
+def signed(
+    signer: Signer | None, run_id: str, messages: list[M], requirements: Sequence[RunRequirement], groups: Iterable[str] = (),
+) -> list[M]:
+    """``messages`` signed by ``signer`` (those not signed yet), each over its requirement's arguments."""
+    if signer is None:
+        return messages
+    arguments = {r.id: digest(r.tool_execution.arguments) for r in requirements}
+    out = []
+    for m in messages:
+        if m.signature is None:
+            if m.requirement_id not in arguments:
+                raise errors.RequirementNotFoundError(f"run {run_id} has no requirement {m.requirement_id!r} pending")
+            m = signer.signed(m, run_id=run_id, requirement_id=m.requirement_id, arguments_digest=arguments[m.requirement_id],
+                              groups=groups)
+        out.append(m)
+    return out
 
 
 def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:

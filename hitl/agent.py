@@ -23,6 +23,7 @@ from hitl.policy import ApprovalRule
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement, RunSummary
+from hitl.signing import Signer
 from hitl.tools import Tool, as_tool
 from hitl.visibility import register_search_attributes
 
@@ -53,6 +54,8 @@ class Agent:
         approval_rules: Gate tools that carry no ``@approval`` by name or by a predicate over
             their arguments (``hitl.policy.ApprovalRule``); evaluated in the worker.
         history_event_limit: Continue-as-new past this many history events.
+        signer: Signs this process's decisions and approval changes (``hitl.signing``), for runs
+            whose workers are strict (they trust its public key).
 
     Raises:
         ConfigurationError: two tools with one name, a model of an unknown kind, or a ``name``
@@ -76,6 +79,7 @@ class Agent:
         client: Client | None = None,
         notifiers: Sequence[Notifier] | None = None,
         approval_rules: Sequence[ApprovalRule] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
@@ -95,6 +99,7 @@ class Agent:
         self.history_event_limit = history_event_limit
         self.notifiers: list[Notifier] = list(notifiers or [])
         self.approval_rules: list[ApprovalRule] = list(approval_rules or [])
+        self.signer = signer
         self._name = name
         self.has_explicit_name = name is not None
         self._module, self.defined_in = _caller()
@@ -189,7 +194,7 @@ class Agent:
         """
         rid, reqs = _continue_args(run_id, requirements, run_response)
         client = await self._connect()
-        return await _runs.continue_(client, rid, reqs)
+        return await _runs.continue_with(client, rid, _runs.signed(self.signer, rid, _runs.decisions_of(reqs), reqs))
 
     async def aget_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""
@@ -234,7 +239,11 @@ class Agent:
             extend_by_seconds=extend_by.total_seconds() if extend_by is not None else None,
             changed_by=changed_by,
         )
-        return await _runs.change(await self._connect(), run_id, change)
+        client = await self._connect()
+        if self.signer is not None:  # signed over the requirement's arguments, as the run holds them
+            run = await _runs.get(client, run_id)
+            change = _runs.signed(self.signer, run_id, [change], run.requirements)[0]
+        return await _runs.change(client, run_id, change)
 
     # ------------------------------------------------------------------ sync API
     def change_approval(

@@ -31,6 +31,10 @@ runs_app = typer.Typer(help="List, show and cancel runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 tokens_app = typer.Typer(help="API tokens of the decision service (straight to its PostgreSQL).", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+keys_app = typer.Typer(help="Signing keys of decisions (strict mode).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True)
 
 Modules = Annotated[list[str], typer.Option("--agents", "-a", metavar="MODULE", help="A module defining Agents (repeat for more).")]
@@ -217,6 +221,70 @@ def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (
     except HitlError as exc:
         raise _fail(exc) from None
     typer.echo(f"{info.id} revoked")
+
+
+# ---------------------------------------------------------------------------- keys and audit
+@keys_app.command("generate")
+def keys_generate(
+    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM, readable by its owner only).")],
+    kid: Annotated[str | None, typer.Option(help="Key id (default: from the public key).")] = None,
+) -> None:
+    """Make an Ed25519 signing key for the service (HITL_SIGNING_KEY); prints the JWKS workers trust."""
+    from hitl.signing import Signer, public_jwks
+
+    if out.exists():
+        raise _fail(f"{out} exists; choose another file (a key is never overwritten)")
+    signer = Signer.generate(kid)
+    out.touch(mode=0o600)
+    out.write_bytes(signer.pem())
+    err.print(f"private key {signer.kid} written to {out}; give workers this JWKS (HITL_DECISION_KEYS):", highlight=False)
+    typer.echo(json.dumps(public_jwks([signer]), indent=1))
+
+
+@keys_app.command("public")
+def keys_public(
+    keys: Annotated[list[Path], typer.Argument(help="PEM private keys: the current one and any still trusted (rotation).")],
+    kid: Annotated[list[str] | None, typer.Option(help="Key id of each key, in order (default: from the key).")] = None,
+) -> None:
+    """Print the JWKS of the public halves of these keys (for HITL_DECISION_KEYS)."""
+    from hitl.signing import Signer, public_jwks
+
+    kids = list(kid or [])
+    try:
+        signers = [Signer.from_pem(path, kids[i] if i < len(kids) else None) for i, path in enumerate(keys)]
+    except HitlError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(public_jwks(signers), indent=1))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    keys: Annotated[Path | None, typer.Option(help="JWKS of the keys decisions may be signed by (default HITL_DECISION_KEYS).")] = None,
+    require_signed: Annotated[bool, typer.Option(help="Report decisions that carry no signature too.")] = False,
+    approvals_table: ApprovalsTable = None, as_json: AsJson = False,
+) -> None:
+    """Check every decision's signature and the hash chain of the trail; exit 1 on any problem."""
+    from hitl.db.postgres import PostgresDb
+
+    source = keys or os.environ.get("HITL_DECISION_KEYS")
+    if not source:
+        raise _fail("give --keys FILE (a JWKS) or set HITL_DECISION_KEYS")
+    db = PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
+    try:
+        problems = db.verify_decisions(str(source), require_signed=require_signed)
+    except HitlError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(problems, indent=1, default=str))
+    elif problems:
+        table = Table("approval", "seq", "kind", "problem")
+        for p in problems:
+            table.add_row(str(p["approval_id"]), str(p["seq"]), str(p.get("kind", "")), str(p["reason"]))
+        Console().print(table)
+    else:
+        typer.echo("every decision verifies and the hash chain is intact")
+    if problems:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------- runs

@@ -141,15 +141,18 @@ def groups_of(user: str) -> set[str]:
     return set(_resolver(user)) if _resolver is not None else set()
 
 
-def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None) -> str | None:
-    """None when ``user`` may decide under ``policy``, else why not."""
+def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None, groups: Iterable[str] = ()) -> str | None:
+    """None when ``user`` may decide under ``policy``, else why not.
+
+    ``groups``: groups a signed decision proves the user is in, besides the resolver's.
+    """
     if policy.approvers and user is None:
         return f"only {policy.approvers} may decide: the decision must say who made it (resolved_by)"
     if policy.separation_of_duties and user is not None and user == requester:
         return f"{user} requested this run and may not decide on it (separation of duties)"
     if not policy.approvers or user in policy.approvers:
         return None
-    groups = groups_of(user or "")
+    groups = groups_of(user or "") | set(groups)
     if any(a.startswith("group:") and a.removeprefix("group:") in groups for a in policy.approvers):
         return None
     return f"{user} is not among the approvers {policy.approvers}"

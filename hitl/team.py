@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client
 
 from hitl.agent import Agent
+from hitl.signing import Signer
 from hitl.db.postgres import PostgresDb
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel
@@ -62,6 +63,7 @@ class Team(Agent):
         client: Client | None = None,
         notifiers: Sequence[Notifier] | None = None,
         approval_rules: Sequence[ApprovalRule] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         if agents is not None and members is not None:
             raise ConfigurationError("Team takes agents= or members=, not both")
@@ -95,6 +97,7 @@ class Team(Agent):
             client=client,
             notifiers=notifiers,
             approval_rules=approval_rules,
+            signer=signer,
         )
         self.team_instructions = own
 

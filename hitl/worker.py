@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from hitl import _client, _registry, activities
+from hitl import _client, _registry, activities, signing
 from hitl.agent import Agent
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
@@ -135,6 +135,10 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
     agents = agents_in(module_names)
     if not agents:
         raise ConfigurationError(f"no Agent is defined at the top level of {list(module_names)}")
+    if os.environ.get("HITL_DECISION_KEYS"):  # strict: only decisions signed by these keys
+        keys = signing.load_jwks(os.environ["HITL_DECISION_KEYS"])
+        signing.trust(keys)
+        log.info("strict: decisions must be signed by one of %s", sorted(keys))
     client = await _client.connect(settings)
     await register_search_attributes(client)
     queues = queues_of(agents)

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode
     from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.signatures import Signatures
     from hitl.workflows.verdicts import Verdicts
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
@@ -99,6 +100,7 @@ class AgentRunWorkflow(DecisionHandlers):
         self._members = MemberRuns(self._run_id, inp)
         self._team = TeamReporter(self._run_id, inp, carried.reported)
         self._verdicts = Verdicts()
+        self._signatures = Signatures(self._run_id, inp.team_run_id)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run

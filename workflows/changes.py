@@ -16,10 +16,11 @@ with workflow.unsafe.imports_passed_through():
 
     from hitl import limits
     from hitl.decisions import ChangeApproval, refuse_unsafe
-    from hitl.errors import HitlError, InvalidDecisionError, RunEndedError
+    from hitl.errors import DecisionNotAllowedError, HitlError, InvalidDecisionError, RunEndedError
     from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
     from hitl.workflows.payloads import refusal
+    from hitl.workflows.signatures import Signatures
     from hitl.workflows.team import MemberRuns
 
 
@@ -28,6 +29,7 @@ class _Run(Protocol):
     _status: RunStatus
     _policy_changes: int
     _members: MemberRuns
+    _signatures: Signatures
 
     def _find(self, rid: str) -> RunRequirement: ...
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None: ...
@@ -54,10 +56,21 @@ class ApprovalChanges:
 
     def _change(self: _Run, change: ChangeApproval) -> None:
         req, policy = self._check_change(change)
+        where = f"run {self._run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
+        try:
+            self._signatures.take_change(where, req, change, workflow.now().timestamp())
+        except DecisionNotAllowedError as exc:
+            if req.member_run_id is None:  # kept on the approval's history (a member records its own)
+                self._record(req, "refused", payload={
+                    "action": "change_approval", "changed_by": limits.storable(change.changed_by or "")[:256] or None,
+                    "reason": limits.storable(str(exc))[:2000], **({"signed": True} if change.signature else {})})
+            raise
         if req.member_run_id is not None:
             self._members.forward(req, "change_approval", change)  # the member owns it, and reports back
             return
         details: dict[str, Any] = {"changed_by": change.changed_by}
+        if change.signature is not None:
+            details["signature"] = change.signature
         if change.approvers is not None:
             details["approvers"] = change.approvers
         if change.extend_by_seconds is not None:
@@ -82,7 +95,12 @@ class ApprovalChanges:
     def _validate_change_approval(self, raw: RawValue) -> None:
         try:
             run = cast(_Run, self)
-            run._check_change(run._decode(raw, ChangeApproval, "change_approval"))
+            change = run._decode(raw, ChangeApproval, "change_approval")
+            req, _ = run._check_change(change)
+            run._signatures.check_change(f"run {run._run_id}, requirement {req.id!r}", req, change,
+                                         workflow.now().timestamp())
+        except DecisionNotAllowedError:
+            return  # accepted, so that the handler records the refused attempt
         except HitlError as exc:
             raise refusal(exc) from None
 

@@ -58,18 +58,19 @@ def find(requirements: list[RunRequirement], resolved: dict[str, str], run_id: s
 
 def check(
     agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None,
-    *, lenient: bool = False,
+    *, lenient: bool = False, groups: list[str] | None = None,
 ) -> Patch:
     """The patch a decision makes, or an error that says why it is refused.
 
     ``lenient``: the decision was accepted when first received (a replay says so): what depends
     on the worker's definitions (the approvers' groups, the tool's schema) is not asked again,
     since a redeploy may have changed them; what depends on the run's state still is.
+    ``groups``: the decider's groups as its signature proves them (strict mode).
     """
     where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
     by = decision.resolved_by
     if req.policy is not None and not lenient:
-        why_not = may_decide(req.policy, by, requester)
+        why_not = may_decide(req.policy, by, requester, groups or ())
         if why_not is not None:
             raise DecisionNotAllowedError(f"{where}: {why_not}")
     if isinstance(decision, Reject):

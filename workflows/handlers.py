@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.decisions as decisions
     from hitl.workflows.changes import ApprovalChanges
     from hitl.workflows.payloads import decode, refusal
+    from hitl.workflows.signatures import Signatures
     from hitl.workflows.team import MemberRuns, TeamReporter
     from hitl.workflows.verdicts import Verdicts
 
@@ -62,6 +63,7 @@ class DecisionHandlers(ApprovalChanges):
     _members: MemberRuns
     _team: TeamReporter
     _verdicts: Verdicts
+    _signatures: Signatures
 
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         raise NotImplementedError
@@ -85,6 +87,7 @@ class DecisionHandlers(ApprovalChanges):
         seen: set[str] = set()
         patches = []
         added = 0
+        now = workflow.now().timestamp()
         for d in items:
             req = self._find(d.requirement_id)
             if req.id in seen:  # by the same id, or a member's requirement by both of its ids
@@ -94,9 +97,13 @@ class DecisionHandlers(ApprovalChanges):
             seen.add(req.id)
             try:
                 # Before the policy: an unstorable or oversized decision must never reach history.
-                refuse_unsafe(d, f"run {self._run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})")
+                where = f"run {self._run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
+                refuse_unsafe(d, where)
+                # Strict mode: a signature by a trusted key proves who decided (and their groups).
+                groups = [] if lenient else self._signatures.check_decision(where, req, d, now)
                 agent_name = req.member_agent_name or self._input.agent_name
-                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id, lenient=lenient))
+                patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id, lenient=lenient,
+                                               groups=groups))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise
@@ -133,6 +140,8 @@ class DecisionHandlers(ApprovalChanges):
                     self._members.forward(req, d.action, d)
                 continue
             details: dict[str, Any] = {"via": via, "resolved_by": p.resolved_by}
+            if d.signature is not None:  # kept on the approval's history: hitl audit verify checks it
+                details["signature"] = d.signature
             if p.remember:
                 self._remembered[req.tool_execution.tool_name] = {
                     "approval_id": f"{self._run_id}/{req.id}", "resolved_by": p.resolved_by}
@@ -175,7 +184,7 @@ class DecisionHandlers(ApprovalChanges):
                     by = limits.storable(refused.resolved_by)[:256] if refused.resolved_by is not None else None
                     self._record(r, "refused", payload={
                         "action": refused.action, "resolved_by": by, "reason": limits.storable(str(exc))[:2000],
-                        "via": via})
+                        "via": via, **({"signed": True} if refused.signature is not None else {})})
             raise
 
     # Every handler takes RawValue and decodes it strictly (workflows/payloads.py): a payload of

@@ -236,6 +236,35 @@ class PostgresDb:
             last[aid] = (row["seq"], row["hash"])
         return None
 
+    def verify_decisions(
+        self, keys: Any = None, *, require_signed: bool = False, approval_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Check every decision on the trail offline: its signature against ``keys`` (a JWKS dict or
+        file, or key id -> public key; default the keys this process trusts), against what the trail
+        says was decided, by whom, on which approval; and the hash chain (``verify_event_chain``).
+
+        Returns the problems found, each with ``approval_id``, ``seq``, ``kind`` and ``reason``;
+        empty when all holds. ``require_signed`` also reports decisions that carry no signature.
+        """
+        from hitl import signing
+        from hitl.db import _verify
+
+        trusted = signing.trusted() if keys is None else keys if isinstance(keys, dict) and "keys" not in keys \
+            else signing.load_jwks(keys)
+        query = sql.SQL(
+            "SELECT e.approval_id, e.seq, e.kind, e.payload, a.run_id, a.requirement_id, a.team_run_id, a.context"
+            " FROM {e} e JOIN {a} a ON a.id = e.approval_id").format(e=self._t("_events"), a=self._t())
+        params: list[Any] = []
+        if approval_id is not None:
+            query += sql.SQL(" WHERE e.approval_id = %s")
+            params.append(approval_id)
+        found = _verify.problems(self._query(query + sql.SQL(" ORDER BY e.approval_id, e.seq"), params), trusted,
+                                 require_signed=require_signed)
+        broken = self.verify_event_chain(approval_id)
+        if broken is not None:
+            found.append({**broken, "kind": "chain"})
+        return found
+
     # ------------------------------------------------------------------ decisions through the audit API
     def update_approval(
         self,
@@ -310,6 +339,10 @@ class PostgresDb:
             else Reject(requirement_id=record["requirement_id"], reason=reason, resolved_by=resolved_by)
         )
         refuse_unsafe(decision, f"approval {approval_id!r}")
+        signer = _signer_for(record["agent_name"])
+        if signer is not None:  # strict workers take only signed decisions: sign as the agent's process
+            decision = signer.signed(decision, run_id=record["run_id"], requirement_id=record["requirement_id"],
+                                     arguments_digest=record["arguments_digest"])
         try:
             output = await _runs.decide(await _client_for(record["agent_name"]), record["run_id"], decision)
         except RequirementAlreadyResolvedError as exc:
@@ -356,6 +389,17 @@ class PostgresDb:
             decided = r["approved"] + r["rejected"]
             report.append({**r, "approval_rate": r["approved"] / decided if decided else None})
         return report
+
+
+def _signer_for(agent_name: str) -> Any:
+    """The signer of the agent that made the record, if this process defines it with one."""
+    from hitl import _registry
+    from hitl.errors import ConfigurationError
+
+    try:
+        return _registry.get(agent_name).signer
+    except ConfigurationError:
+        return None
 
 
 async def _client_for(agent_name: str) -> Any:

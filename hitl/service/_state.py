@@ -11,6 +11,7 @@ from hitl import _client
 from hitl.db.postgres import PostgresDb
 from hitl.oidc import OidcVerifier
 from hitl.service.config import ServiceConfig
+from hitl.signing import Signer
 from hitl.tokens import TokenStore
 
 
@@ -20,6 +21,7 @@ class ServiceState:
     db: PostgresDb
     tokens: TokenStore
     oidc: OidcVerifier | None
+    signer: Signer | None = None
 
     async def temporal(self) -> Client:
         """The Temporal client (connected on first use, so the service starts while Temporal is down)."""

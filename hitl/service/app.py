@@ -17,6 +17,7 @@ from hitl.oidc import OidcVerifier
 from hitl.service import approvals, errors, events, runs
 from hitl.service._state import ServiceState
 from hitl.service.config import ServiceConfig
+from hitl.signing import Signer
 from hitl.tokens import TokenStore
 
 DESCRIPTION = """Decisions from other services, with verified identity.
@@ -90,7 +91,8 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     config = config or ServiceConfig.from_env(**overrides)
     db = PostgresDb(config.database_url, approvals_table=config.approvals_table)
     hitl_state = ServiceState(config=config, db=db, tokens=TokenStore(db),
-                              oidc=OidcVerifier(config.oidc) if config.oidc is not None else None)
+                              oidc=OidcVerifier(config.oidc) if config.oidc is not None else None,
+                              signer=Signer.from_pem(config.signing_key, config.signing_key_id) if config.signing_key else None)
     if config.agent_modules:
         from hitl.worker import agents_in
 

@@ -85,7 +85,8 @@ async def resolve(
     seconds = s.config.resolve_wait_seconds if wait is None else wait
 
     async def call() -> _approvals.ResolveResult:
-        return await _approvals.resolve(await s.temporal(), s.db, principal, approval_id, body, wait=seconds)
+        return await _approvals.resolve(await s.temporal(), s.db, principal, approval_id, body, wait=seconds,
+                                        signer=s.signer)
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
@@ -102,6 +103,9 @@ async def change(
     team = record.get("team_run_id")
     change = ChangeApproval(requirement_id=approval_id if team else record["requirement_id"], approvers=body.approvers,
                             extend_by_seconds=body.extend_by_seconds, changed_by=principal.name)
+    if s.signer is not None:
+        change = s.signer.signed(change, run_id=team or record["run_id"], requirement_id=change.requirement_id,
+                                 arguments_digest=record["arguments_digest"], groups=principal.groups)
 
     async def call() -> RunOutput:
         return await _runs.change(await s.temporal(), team or record["run_id"], change)

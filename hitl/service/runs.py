@@ -75,7 +75,12 @@ async def continue_run(
         decisions.append(d.model_copy(update={"resolved_by": principal.name}))
 
     async def call() -> RunOutput:
-        return await _runs.continue_with(await s.temporal(), run_id, decisions)
+        client = await s.temporal()
+        signed = decisions
+        if s.signer is not None:  # over each requirement's arguments, as the run holds them
+            run = await _runs.get(client, run_id)
+            signed = _runs.signed(s.signer, run_id, decisions, run.requirements, groups=principal.groups)
+        return await _runs.continue_with(client, run_id, signed)
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
