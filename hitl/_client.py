@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -10,12 +11,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from hitl.config import Settings
 from hitl.errors import TemporalUnavailableError
 
-_clients: dict[tuple[int, str, str], Client] = {}
+# Per loop, weakly: a loop that ends takes its clients with it, and a new loop that happens to get
+# the old one's id() never finds a client bound to the dead loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Client]] = weakref.WeakKeyDictionary()
 
 
 async def connect(settings: Settings) -> Client:
-    key = (id(asyncio.get_running_loop()), settings.temporal_address, settings.namespace)
-    client = _clients.get(key)
+    mine = _clients.setdefault(asyncio.get_running_loop(), {})
+    key = (settings.temporal_address, settings.namespace)
+    client = mine.get(key)
     if client is None:
         try:
             client = await Client.connect(
@@ -28,11 +32,10 @@ async def connect(settings: Settings) -> Client:
                 f"cannot reach Temporal at {settings.temporal_address} ({why}): start one with `hitl dev`, "
                 "or point TEMPORAL_ADDRESS at it"
             ) from None
-        _clients[key] = client
+        mine[key] = client
     return client
 
 
 def forget(loop: asyncio.AbstractEventLoop) -> None:
     """Drop the clients made on ``loop`` (it is shutting down)."""
-    for key in [k for k in _clients if k[0] == id(loop)]:
-        del _clients[key]
+    _clients.pop(loop, None)

@@ -358,6 +358,8 @@ async def list_runs(
     except RPCError as exc:
         if _is_unavailable(exc):
             raise _unavailable(client, exc, "(list)", "list runs", sent=False) from None
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise errors.InvalidInputError(f"list_runs: Temporal refused the query as invalid ({exc.message})") from None
         raise errors.HitlError(f"list_runs: Temporal refused the query ({exc.message})") from None
     return found
 
@@ -370,6 +372,8 @@ def _translate(exc: WorkflowUpdateFailedError, run_id: str) -> errors.HitlError:
 
 
 async def _rpc_error(client: Client, exc: RPCError, run_id: str, decided: list[str]) -> Exception:
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:  # a malformed id or argument: the caller's to fix
+        return errors.InvalidInputError(f"run {run_id[:200]}: Temporal refused it as invalid ({exc.message})")
     if exc.status != RPCStatusCode.NOT_FOUND:
         return errors.HitlError(f"run {run_id}: Temporal refused the call ({exc.status.name if exc.status else '?'}: "
                                 f"{exc.message})")

@@ -38,6 +38,20 @@ def test_compose_temporal_command_is_one_the_cli_accepts():
         assert flag in help_text, f"temporal server start-dev has no {flag}"
 
 
+def test_compose_service_command_is_one_hitl_serve_accepts():
+    """The service runs `hitl serve` with options the command has, on modules that define Agents."""
+    service = compose()["services"]["service"]
+    command = service["command"]
+    assert command[:2] == ["hitl", "serve"] and service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    help_text = subprocess.run([sys.executable, "-m", "hitl.cli", "serve", "--help"], capture_output=True, text=True,
+                               env={**os.environ, "COLUMNS": "200"}).stdout
+    for flag in (a for a in command if a.startswith("--")):
+        assert flag in help_text, f"hitl serve has no {flag}"
+    from hitl.worker import agents_in
+
+    assert agents_in([command[i + 1] for i, a in enumerate(command) if a == "--agents"])
+
+
 def test_compose_worker_command_runs_a_real_module():
     """The worker service runs worker.py on a module that exists and defines an Agent."""
     command = compose()["services"]["worker"]["command"]

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import limits
+from hitl import _client, limits
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
 from hitl.oidc import OidcVerifier
@@ -102,6 +102,8 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(db.migrate)
         yield
+        # Clients are cached per event loop; this one is ending, and a later loop may get its id.
+        _client.forget(asyncio.get_running_loop())
         await db.aclose()
         await asyncio.to_thread(db.close)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from hitl import _approvals, _registry, _runs
@@ -32,6 +32,7 @@ from hitl.service.models import (
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
 State = Annotated[ServiceState, Depends(state)]
+ApprovalId = Annotated[str, Path(min_length=3, max_length=2000, description="<run_id>/<requirement_id>")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 CONFLICT = {409: {"model": ErrorBody, "description": "Already decided: who and when are in the body."},
             422: {"model": ErrorBody, "description": "The decision does not fit the approval (pydantic's message)."}}
@@ -66,7 +67,7 @@ async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], p
 
 
 @router.get("/{approval_id:path}/status", response_model=ApprovalStatus, summary="An approval's status")
-async def approval_status(approval_id: str, principal: Reader, s: State) -> ApprovalStatus:
+async def approval_status(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalStatus:
     record = await _approvals.get(s.db, principal, approval_id)
     return ApprovalStatus.model_validate(record, from_attributes=False)
 
@@ -74,7 +75,7 @@ async def approval_status(approval_id: str, principal: Reader, s: State) -> Appr
 @router.post("/{approval_id:path}/resolve", response_model=_approvals.ResolveResult, responses=CONFLICT,
              summary="Decide an approval")
 async def resolve(
-    approval_id: str, body: _approvals.ResolveRequest, principal: Decider, s: State, request: Request,
+    approval_id: ApprovalId, body: _approvals.ResolveRequest, principal: Decider, s: State, request: Request,
     idempotency_key: IdempotencyKey = None,
     wait: Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run's next pause.")] = None,
 ) -> JSONResponse:
@@ -93,7 +94,7 @@ async def resolve(
 
 @router.post("/{approval_id:path}/change", response_model=RunOutput, summary="Reassign an approval or extend its deadline")
 async def change(
-    approval_id: str, body: ChangeRequest, principal: Decider, s: State, request: Request,
+    approval_id: ApprovalId, body: ChangeRequest, principal: Decider, s: State, request: Request,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Needs ``admin`` or being one of the approval's current approvers; recorded as changed by the caller."""
@@ -114,7 +115,7 @@ async def change(
 
 
 @router.get("/{approval_id:path}", response_model=ApprovalDetail, summary="One approval, with its run and history")
-async def get_approval(approval_id: str, principal: Reader, s: State) -> ApprovalDetail:
+async def get_approval(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalDetail:
     record = await _approvals.get(s.db, principal, approval_id)
     run_status, problem, requirement = None, None, None
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from hitl import _registry, _runs
@@ -19,6 +19,7 @@ from hitl.service.models import CancelRun, ContinueRun, RunFilters, RunPage, Sta
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 State = Annotated[ServiceState, Depends(state)]
+RunId = Annotated[str, Path(min_length=1, max_length=1000, description="The run's id (its Temporal workflow id).")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 
 
@@ -55,13 +56,13 @@ async def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunOutput, summary="A run as it stands")
-async def get_run(run_id: str, principal: Annotated[Principal, Depends(require("runs:read"))], s: State) -> RunOutput:
+async def get_run(run_id: RunId, principal: Annotated[Principal, Depends(require("runs:read"))], s: State) -> RunOutput:
     return await _runs.get(await s.temporal(), run_id)
 
 
 @router.post("/{run_id}/continue", response_model=RunOutput, summary="Decide a run's pause")
 async def continue_run(
-    run_id: str, body: ContinueRun, principal: Annotated[Principal, Depends(require("approvals:decide"))], s: State,
+    run_id: RunId, body: ContinueRun, principal: Annotated[Principal, Depends(require("approvals:decide"))], s: State,
     request: Request, idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Decisions that, with those already made, resolve the whole pause, each made as the caller
@@ -87,7 +88,7 @@ async def continue_run(
 
 @router.post("/{run_id}/cancel", response_model=RunOutput, summary="Cancel a run")
 async def cancel_run(
-    run_id: str, principal: Annotated[Principal, Depends(require("runs:cancel"))], s: State, request: Request,
+    run_id: RunId, principal: Annotated[Principal, Depends(require("runs:cancel"))], s: State, request: Request,
     body: CancelRun | None = None, idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Cancel a run; its pending approvals become ``cancelled``. Answers once it has closed."""
