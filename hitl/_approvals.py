@@ -273,7 +273,9 @@ def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str
         by, order, value, approval_id = data
         if (by, order) != (sort_by, sort_order) or not isinstance(approval_id, str):
             raise ValueError
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        if sort_by == "created_at":
+            datetime.fromisoformat(value)  # raises on anything but the ISO time this listing sent
+        elif not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ValueError
     except (ValueError, TypeError):
         raise InvalidInputError(f"cursor {cursor[:40]!r}: not a cursor of this listing (same sort_by and sort_order)") from None

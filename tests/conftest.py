@@ -82,13 +82,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Any]:
-    """A PostgresDb on fresh tables of the real PostgreSQL, migrated."""
+async def db(database_url: str) -> AsyncIterator[Any]:
+    """A PostgresDb on fresh tables of the real PostgreSQL, migrated; every pool it opened closed after."""
     from hitl import PostgresDb
 
     database = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
     database.migrate()
     yield database
+    await database.aclose()  # the async pool the worker's mirror opened on this loop
     database.close()
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from typing import Any
 
 import psycopg
@@ -68,7 +69,8 @@ class PostgresDb:
         self.approvals_table = approvals_table
         self.session_table = session_table
         self._pool: ConnectionPool | None = None
-        self._async_pools: dict[int, AsyncConnectionPool] = {}
+        # Per event loop, weakly: a new loop that happens to get a dead one's id() never finds its pool.
+        self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
         self._migrated = False
         self._lock = threading.Lock()
 
@@ -106,7 +108,7 @@ class PostgresDb:
 
         if not self._migrated:
             await asyncio.to_thread(self._sync_pool)
-        loop = id(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
         pool = self._async_pools.get(loop)
         if pool is None:
             pool = AsyncConnectionPool(self.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
@@ -142,7 +144,7 @@ class PostgresDb:
         """Close this event loop's async pool (the sync pool stays: :meth:`close`)."""
         import asyncio
 
-        pool = self._async_pools.pop(id(asyncio.get_running_loop()), None)
+        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
         if pool is not None:
             await pool.close()
 
