@@ -30,6 +30,7 @@ from hitl.errors import (
     RequirementAlreadyResolvedError,
     RequirementNotFoundError,
     RunEndedError,
+    TemporalUnavailableError,
     UnresolvedRequirementsError,
 )
 from hitl.identity import Principal
@@ -210,13 +211,7 @@ async def resolve(
     try:
         if wait > 0:
             try:  # completes the pause: one round trip, answered at the run's next pause
-                call = asyncio.ensure_future(_runs.continue_with(client, run_id, [decision]))
-                done, _ = await asyncio.wait({call}, timeout=wait)
-                if done:
-                    output = call.result()
-                else:
-                    call.cancel()
-                    output, waiting = await _runs.get(client, run_id), True
+                output, waiting = await continue_within(client, run_id, [decision], wait)
             except UnresolvedRequirementsError:  # refused by the validator: nothing entered history
                 output = await _runs.decide(client, run_id, decision)
         else:
@@ -225,6 +220,29 @@ async def resolve(
         raise await _conflict(client, db, record, exc) from None
     return ResolveResult(approval_id=approval_id, run_id=run_id, decision=decision.action, resolved_by=principal.name,
                          waiting=waiting, run=output)
+
+
+async def continue_within(client: Client, run_id: str, decisions: list[Decision], wait: float) -> tuple[RunOutput, bool]:
+    """``continue_run``, answered within ``wait`` seconds: (the run, whether it was still going on then).
+
+    Raises:
+        TemporalUnavailableError: no answer in time and the run does not show the decisions (no
+            worker serves it now): they may still be applied when one does.
+        The run's own refusals, as ``continue_run``.
+    """
+    call = asyncio.ensure_future(_runs.continue_with(client, run_id, decisions))
+    done, _ = await asyncio.wait({call}, timeout=wait)
+    if done:
+        return call.result(), False
+    call.cancel()
+    run = await _runs.get(client, run_id)
+    decided = {r.id for r in run.requirements if r.resolution is not None or r.approvals}
+    if all(d.requirement_id in decided for d in decisions):
+        return run, True  # applied; the run has not paused again yet (a long tool, a slow model)
+    why = f" ({run.waiting_for_worker})" if run.waiting_for_worker else ""
+    raise TemporalUnavailableError(
+        f"run {run_id}: no answer within {wait:g} s{why}; the decision may still be applied when a worker takes "
+        "the run: read it before sending the decision again (one already applied is refused, never applied twice)")
 
 
 class ApprovalQuery(BaseModel):

@@ -211,7 +211,10 @@ async def get(client: Client, run_id: str) -> RunOutput:
     status = WorkflowExecutionStatus(description.workflow_execution_info.status)
     handle = client.get_workflow_handle(run_id)
     if status == WorkflowExecutionStatus.RUNNING:
-        waiting = await _waiting_for_worker(client, description)
+        # A query needs a worker: with no task pending, ask the queue for pollers first rather than
+        # wait out the query's timeout on a run whose workers are all gone.
+        idle = not description.HasField("pending_workflow_task")
+        waiting = await _waiting_for_worker(client, description, force=idle)
         if waiting is not None:
             return _from_search_attributes(run_id, description, waiting)
         try:
@@ -288,8 +291,9 @@ def _from_search_attributes(run_id: str, description: Any, waiting: str) -> RunO
                      waiting_for_worker=waiting)
 
 
-async def cancel(client: Client, run_id: str, *, reason: str | None = None) -> RunOutput:
-    """Cancel a run and return it once it has closed: its pending approvals are then ``cancelled``."""
+async def cancel(client: Client, run_id: str, *, reason: str | None = None, wait: float = 300.0) -> RunOutput:
+    """Cancel a run and return it once it has closed (its pending approvals are then ``cancelled``),
+    or as it stands after ``wait`` seconds (no worker has taken the cancellation yet)."""
     handle = client.get_workflow_handle(run_id)
     try:
         description = await _describe(client, run_id)
@@ -302,8 +306,8 @@ async def cancel(client: Client, run_id: str, *, reason: str | None = None) -> R
             raise _unavailable(client, exc, run_id, "cancel the run", sent=True) from None
         raise await _rpc_error(client, exc, run_id, []) from None
     try:
-        await handle.result(rpc_timeout=timedelta(minutes=5))
-    except WorkflowFailureError:
+        await asyncio.wait_for(handle.result(), wait)
+    except (WorkflowFailureError, TimeoutError):
         pass
     return await get(client, run_id)
 

@@ -124,7 +124,7 @@ class RunningService:
         self.db = db
         self.tokens = TokenStore(db)
         config = ServiceConfig(database_url=db.db_url, approvals_table=db.approvals_table,
-                               temporal=Settings.from_env(), **settings)
+                               temporal=settings.pop("temporal", None) or Settings.from_env(), **settings)
         self.app = create_app(config)
         self.port = devstack.free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -12,9 +12,10 @@ import asyncio
 import json
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
-from hitl import _client, devstack
+from hitl import _client, devstack, signing
 from hitl.config import Settings
 from hitl.testing import ScriptedModelServer
 from tests import replay_agents
@@ -101,6 +102,22 @@ async def record(prefix: str = "") -> None:
                 # (before the team sent decisions on as team_decision).
                 runs["team_decision_confirmed"] = r.run_id
                 runs["team_decision_member_run"] = req.member_run_id
+
+                # Strict mode: an unsigned signal and change refused, a signed change and decision taken.
+                signer = signing.Signer.generate()
+                signing.trust([signer])
+                r = await audited.arun("signed payment")
+                handle = client.get_workflow_handle(r.run_id)
+                rid = r.requirements[0].id
+                await handle.signal("confirm", {"requirement_id": rid, "resolved_by": "alice"})
+                await handle.signal("change_approval", {"requirement_id": rid, "extend_by_seconds": 60, "changed_by": "alice"})
+                audited.signer = signer
+                await audited.achange_approval(r.run_id, rid, extend_by=timedelta(seconds=30), changed_by="alice")
+                r.active_requirements[0].confirm(resolved_by="alice")
+                await audited.acontinue_run(r.run_id, r.requirements)
+                audited.signer = None
+                signing.trust(None)
+                runs["strict_signed"] = r.run_id
 
                 r = await agent.arun("batch by signals")
                 handle = client.get_workflow_handle(r.run_id)

@@ -83,13 +83,24 @@ SCRIPT["rules"].insert(0, {"match": "escalating", "turns": [
     {"tool_calls": [{"name": "escalating_pay", "arguments": {"amount": 3}}]}, {"content": "{results}"}]})
 
 
+@approval(approvers=["alice"], timeout=timedelta(minutes=10))
+@tool(requires_confirmation=True)
+def signed_pay(amount: int) -> str:
+    """Pay, once alice's signed decision arrives (strict mode)."""
+    return f"paid {amount}"
+
+
+SCRIPT["rules"].insert(0, {"match": "signed", "turns": [
+    {"tool_calls": [{"name": "signed_pay", "arguments": {"amount": 5}}]}, {"content": "{results}"}]})
+
+
 async def _collect(notification: object) -> None:
     NOTIFIED.append(notification)
 
 
 NOTIFIED: list[object] = []
 
-audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger, guarded_pay, escalating_pay],
+audited_agent = Agent(OpenAIChat("replay-script"), name="replay-audited", tools=[pay, read_ledger, guarded_pay, escalating_pay, signed_pay],
                       task_queue=QUEUE, db=PostgresDb(approvals_table="replay_approvals"),
                       notifiers=[_collect])
 

@@ -31,6 +31,8 @@ def test_there_are_histories_to_replay():
     assert {f"exactly_once_{n}" for n in ("batch_update", "steps_signals_continue_as_new", "model_error", "audited_signals",
             "policy_refused_then_expired", "escalation_steps_expired", "team_decision_confirmed",
             "team_decision_member_run", "batch_signals_one_by_one")} <= names
+    # Strict mode (hitl-change-verdicts): refused and signed decisions and changes.
+    assert "strict_signed" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

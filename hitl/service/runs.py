@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from hitl import _registry, _runs
+from hitl import _approvals, _registry, _runs
 from hitl.errors import ConfigurationError, PermissionDeniedError, RunNotFoundError
 from hitl.identity import Principal
 from hitl.run import RunOutput
@@ -20,6 +20,7 @@ from hitl.service.models import CancelRun, ContinueRun, RunFilters, RunPage, Sta
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
 State = Annotated[ServiceState, Depends(state)]
 RunId = Annotated[str, Path(min_length=1, max_length=1000, description="The run's id (its Temporal workflow id).")]
+Wait = Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run (default HITL_RESOLVE_WAIT_SECONDS).")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 
 
@@ -63,7 +64,7 @@ async def get_run(run_id: RunId, principal: Annotated[Principal, Depends(require
 @router.post("/{run_id}/continue", response_model=RunOutput, summary="Decide a run's pause")
 async def continue_run(
     run_id: RunId, body: ContinueRun, principal: Annotated[Principal, Depends(require("approvals:decide"))], s: State,
-    request: Request, idempotency_key: IdempotencyKey = None,
+    request: Request, idempotency_key: IdempotencyKey = None, wait: Wait = None,
 ) -> JSONResponse:
     """Decisions that, with those already made, resolve the whole pause, each made as the caller
     (a decision naming anyone else in ``resolved_by`` is refused). Answers at the run's next pause or end."""
@@ -81,7 +82,9 @@ async def continue_run(
         if s.signer is not None:  # over each requirement's arguments, as the run holds them
             run = await _runs.get(client, run_id)
             signed = _runs.signed(s.signer, run_id, decisions, run.requirements, groups=principal.groups)
-        return await _runs.continue_with(client, run_id, signed)
+        run, _ = await _approvals.continue_within(client, run_id, signed, s.config.resolve_wait_seconds if wait is None
+                                                  else wait)
+        return run
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
@@ -89,12 +92,14 @@ async def continue_run(
 @router.post("/{run_id}/cancel", response_model=RunOutput, summary="Cancel a run")
 async def cancel_run(
     run_id: RunId, principal: Annotated[Principal, Depends(require("runs:cancel"))], s: State, request: Request,
-    body: CancelRun | None = None, idempotency_key: IdempotencyKey = None,
+    body: CancelRun | None = None, idempotency_key: IdempotencyKey = None, wait: Wait = None,
 ) -> JSONResponse:
-    """Cancel a run; its pending approvals become ``cancelled``. Answers once it has closed."""
+    """Cancel a run; its pending approvals become ``cancelled``. Answers once it has closed, or as it
+    stands after ``wait`` seconds (no worker has taken the cancellation yet: it will)."""
     reason = f"cancelled by {principal.name}" + (f": {body.reason}" if body and body.reason else "")
 
     async def call() -> RunOutput:
-        return await _runs.cancel(await s.temporal(), run_id, reason=reason)
+        return await _runs.cancel(await s.temporal(), run_id, reason=reason,
+                                  wait=s.config.resolve_wait_seconds if wait is None else wait)
 
     return await run_once(request, s.db, principal, idempotency_key, call)
