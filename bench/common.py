@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import tempfile
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from temporalio.client import Client
 
-from bench import agents
+from bench import agents, floors
 from hitl import _client, devstack
 from hitl.config import Settings
 from hitl.testing import ScriptedModelServer
@@ -38,3 +41,24 @@ async def stack(fast_transfer: bool) -> AsyncIterator[tuple[Client, str, Scripte
         finally:
             server.stop()
             devstack.stop(proc)
+
+
+async def floor_a(client: Client, task_queue: str = "bench-bare") -> float:
+    """(a) one bare signal -> activity -> result, in ms (a worker runs ``floors.SignalThenActivity`` on the queue)."""
+    handle = await client.start_workflow(floors.SignalThenActivity.run, id=f"a-{uuid.uuid4()}", task_queue=task_queue)
+    await asyncio.sleep(0.01)  # let the first task settle so the signal starts the clock alone
+    started = time.perf_counter()
+    await handle.signal(floors.SignalThenActivity.decide)
+    await handle.result()
+    return (time.perf_counter() - started) * 1000
+
+
+async def floor_b(client: Client, task_queue: str = "bench-bare") -> float:
+    """(b) one bare update round trip that runs nothing, in ms (``floors.BareUpdate``)."""
+    handle = await client.start_workflow(floors.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue=task_queue)
+    await handle.execute_update(floors.BareUpdate.ping)  # first task done
+    started = time.perf_counter()
+    await handle.execute_update(floors.BareUpdate.ping)
+    elapsed = (time.perf_counter() - started) * 1000
+    await handle.signal(floors.BareUpdate.finish)
+    return elapsed

@@ -23,7 +23,7 @@ import uuid
 from temporalio.worker import Worker
 
 from bench import agents, floors
-from bench.common import pct, stack, summary
+from bench.common import floor_a, floor_b, pct, stack, summary
 from hitl.worker import create_worker
 
 
@@ -52,20 +52,8 @@ async def main(runs: int, fast_transfer: bool) -> None:
                 team_elapsed = (time.perf_counter() - t3) * 1000
                 assert done.content == "team: done: refunded o-1", done
 
-                handle = await client.start_workflow(floors.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
-                                                     task_queue="bench-bare")
-                await asyncio.sleep(0.01)  # let the first task settle so the signal starts the clock alone
-                t1 = time.perf_counter()
-                await handle.signal(floors.SignalThenActivity.decide)
-                await handle.result()
-                a_elapsed = (time.perf_counter() - t1) * 1000
-
-                h = await client.start_workflow(floors.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue="bench-bare")
-                await h.execute_update(floors.BareUpdate.ping)  # first task done
-                t2 = time.perf_counter()
-                await h.execute_update(floors.BareUpdate.ping)
-                b_elapsed = (time.perf_counter() - t2) * 1000
-                await h.signal(floors.BareUpdate.finish)
+                a_elapsed = await floor_a(client)
+                b_elapsed = await floor_b(client)
 
                 h = await client.start_workflow(floors.UpdateEagerTool.run, id=f"c-{uuid.uuid4()}", task_queue="bench-bare")
                 await h.execute_update(floors.UpdateEagerTool.ping)  # first task done

@@ -28,7 +28,7 @@ from temporalio.worker import Worker
 
 from bench import floors
 from bench.approvals import SEED
-from bench.common import pct, stack, summary
+from bench.common import floor_a, floor_b, pct, stack, summary
 from hitl import Agent, OpenAIChat, PostgresDb, devstack, signing, tool
 from hitl.config import Settings
 from hitl.service import ServiceConfig, create_app
@@ -103,20 +103,8 @@ async def latency(runs: int, strict: bool) -> None:
                 python_elapsed = (time.perf_counter() - t1) * 1000
                 assert done.status.value == "completed", done
 
-                handle = await client.start_workflow(floors.SignalThenActivity.run, id=f"a-{uuid.uuid4()}",
-                                                     task_queue="bench-bare")
-                await asyncio.sleep(0.01)
-                t2 = time.perf_counter()
-                await handle.signal(floors.SignalThenActivity.decide)
-                await handle.result()
-                a_elapsed = (time.perf_counter() - t2) * 1000
-
-                h = await client.start_workflow(floors.BareUpdate.run, id=f"b-{uuid.uuid4()}", task_queue="bench-bare")
-                await h.execute_update(floors.BareUpdate.ping)
-                t3 = time.perf_counter()
-                await h.execute_update(floors.BareUpdate.ping)
-                b_elapsed = (time.perf_counter() - t3) * 1000
-                await h.signal(floors.BareUpdate.finish)
+                a_elapsed = await floor_a(client)
+                b_elapsed = await floor_b(client)
                 if i >= 10:
                     http_ms.append(http_elapsed)
                     python_ms.append(python_elapsed)

@@ -19,7 +19,7 @@ from hitl.signing import Signer, public_jwks
 from .conftest import RunningService
 from .test_audit import settled, sql
 from .test_service import RAN, paused, pay, pays
-from .test_team import TRADES
+from .test_team import TRADES, make_team  # noqa: F401  (make_team: a fixture)
 
 
 @approval(approvers=["group:finance"])
@@ -224,5 +224,3 @@ async def test_a_team_members_approval_is_decided_signed_through_the_team(make_t
         await settled(db, req.member_run_id, 1, "approved")
     assert db.verify_decisions(require_signed=True) == []
 
-
-from .test_team import make_team  # noqa: E402,F401  (the fixture)

@@ -19,13 +19,9 @@ from hitl import limits
 from hitl._wire import ApprovalEvent
 from hitl.db import _audit, _queries, _schema
 from hitl.errors import (
-    ApprovalConflictError,
     ConfigurationError,
     HitlError,
-    InvalidDecisionError,
     InvalidInputError,
-    RequirementAlreadyResolvedError,
-    RequirementNotFoundError,
 )
 
 __all__ = ["PostgresDb"]
@@ -312,55 +308,10 @@ class PostgresDb:
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         """The async form of :meth:`update_approval`."""
-        import asyncio
+        from hitl.db import _decide
 
-        from hitl import _runs
-        from hitl.decisions import Confirm, Reject, refuse_unsafe
-
-        record = await asyncio.to_thread(self.get_approval, approval_id)
-        if record is None:
-            raise RequirementNotFoundError(f"no approval {approval_id!r} in table {self.approvals_table!r}")
-        if record["status"] != expected_status:
-            by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
-            raise ApprovalConflictError(
-                f"approval {approval_id!r} is {record['status']}{by}, not {expected_status}: someone decided first"
-            )
-        if status not in ("approved", "rejected") or record["status"] != "pending":
-            raise InvalidDecisionError(
-                f"approval {approval_id!r}: {record['status']} -> {status} is not a decision "
-                "(only pending -> approved or rejected)"
-            )
-        if status == "approved" and record["requirement_kind"] != "confirmation":
-            raise InvalidDecisionError(
-                f"approval {approval_id!r} needs {record['requirement_kind']}; provide it with the run's "
-                "provide_input/provide_result, not update_approval"
-            )
-        decision = (
-            Confirm(requirement_id=record["requirement_id"], resolved_by=resolved_by)
-            if status == "approved"
-            else Reject(requirement_id=record["requirement_id"], reason=reason, resolved_by=resolved_by)
-        )
-        refuse_unsafe(decision, f"approval {approval_id!r}")
-        signer = _signer_for(record["agent_name"])
-        if signer is not None:  # strict workers take only signed decisions: sign as the agent's process
-            decision = signer.signed(decision, run_id=record["run_id"], requirement_id=record["requirement_id"],
-                                     arguments_digest=record["arguments_digest"])
-        try:
-            output = await _runs.decide(await _client_for(record["agent_name"]), record["run_id"], decision)
-        except RequirementAlreadyResolvedError as exc:
-            raise ApprovalConflictError(f"approval {approval_id!r}: someone decided first: {exc}") from None
-        mine = next((r for r in output.requirements if r.id == record["requirement_id"]), None)
-        short = mine is not None and mine.resolution is None  # a confirmation toward a quorum: still pending
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:  # the run decided; the mirror follows within moments (or once PostgreSQL is back)
-            updated = await asyncio.to_thread(self.get_approval, approval_id)
-            if updated is not None and (updated["status"] == status or (
-                    short and resolved_by in (updated["context"].get("approvals") or []))):
-                return updated
-            if asyncio.get_running_loop().time() > deadline:
-                raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet "
-                                f"(after {timeout:g} s): is PostgreSQL reachable from the worker?")
-            await asyncio.sleep(0.05)
+        return await _decide.update_approval(self, approval_id, expected_status=expected_status, status=status,
+                                             resolved_by=resolved_by, reason=reason, timeout=timeout)
 
     # ------------------------------------------------------------------ compliance
     def compliance_report(self, month: str | None = None) -> list[dict[str, Any]]:
@@ -391,27 +342,3 @@ class PostgresDb:
             decided = r["approved"] + r["rejected"]
             report.append({**r, "approval_rate": r["approved"] / decided if decided else None})
         return report
-
-
-def _signer_for(agent_name: str) -> Any:
-    """The signer of the agent that made the record, if this process defines it with one."""
-    from hitl import _registry
-    from hitl.errors import ConfigurationError
-
-    try:
-        return _registry.get(agent_name).signer
-    except ConfigurationError:
-        return None
-
-
-async def _client_for(agent_name: str) -> Any:
-    """The Temporal client of the agent that made the record (its address and namespace), else the environment's."""
-    from hitl import _client, _registry
-    from hitl.config import Settings
-    from hitl.errors import ConfigurationError
-
-    try:
-        agent = _registry.get(agent_name)
-    except ConfigurationError:
-        return await _client.connect(Settings.from_env())
-    return await agent._connect()
