@@ -56,7 +56,8 @@ _WHERE = {
     **{name: "hitl.run" for name in ("RunOutput", "RunRequirement", "RunStatus", "ToolExecution", "UserInputField")},
     **{name: "hitl.errors" for name in (
         "ApprovalConflictError", "ConfigurationError", "DecisionNotAllowedError", "HitlError", "InvalidDecisionError",
-        "InvalidInputError", "ModelRequestError", "NotAuthenticatedError", "PayloadTooLargeError", "PermissionDeniedError", "RequirementAlreadyResolvedError",
+        "InvalidInputError", "ModelRequestError", "NotAuthenticatedError", "PayloadTooLargeError", "PermissionDeniedError",
+        "RequirementAlreadyResolvedError",
         "RequirementNotFoundError", "RunEndedError", "RunNotFoundError", "TemporalUnavailableError",
         "ToolDefinitionError", "UnresolvedRequirementsError",
     )},

@@ -211,10 +211,7 @@ async def get(client: Client, run_id: str) -> RunOutput:
     status = WorkflowExecutionStatus(description.workflow_execution_info.status)
     handle = client.get_workflow_handle(run_id)
     if status == WorkflowExecutionStatus.RUNNING:
-        # A query needs a worker: with no task pending, ask the queue for pollers first rather than
-        # wait out the query's timeout on a run whose workers are all gone.
-        idle = not description.HasField("pending_workflow_task")
-        waiting = await _waiting_for_worker(client, description, force=idle)
+        waiting = await _waiting_for_worker(client, description)
         if waiting is not None:
             return _from_search_attributes(run_id, description, waiting)
         try:

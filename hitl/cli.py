@@ -259,7 +259,8 @@ def keys_public(
 
 @audit_app.command("verify")
 def audit_verify(
-    keys: Annotated[Path | None, typer.Option(help="JWKS of the keys decisions may be signed by (default HITL_DECISION_KEYS).")] = None,
+    keys: Annotated[Path | None, typer.Option(
+        help="JWKS of the keys decisions may be signed by (default HITL_DECISION_KEYS).")] = None,
     require_signed: Annotated[bool, typer.Option(help="Report decisions that carry no signature too.")] = False,
     approvals_table: ApprovalsTable = None, as_json: AsJson = False,
 ) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,7 +20,7 @@ from .test_audit import settled, sql
 RAN: list[dict] = []
 
 
-@approval(approvers=["alice", "bob"])
+@approval(approvers=["alice", "bob"], timeout=timedelta(hours=1))
 @tool(requires_confirmation=True)
 def pay(amount: int, to: str) -> str:
     """Pay someone.
@@ -192,6 +194,14 @@ async def test_an_idempotency_key_makes_a_retry_return_the_first_answer(make_age
         fresh = await alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"},
                                  headers={"Idempotency-Key": "another"})
         assert fresh.status_code == 409
+        run, approval_id = await paused(agent, db)
+        RAN.clear()
+        same = {"Idempotency-Key": "at-once"}
+        answers = await asyncio.gather(*(alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"},
+                                                    headers=same) for _ in range(3)))
+        # One ran it; the others got its answer replayed, or were told it was still in flight.
+        assert sorted(a.status_code for a in answers)[0] == 200 and {a.status_code for a in answers} <= {200, 409}
+        assert RAN == [{"amount": 10, "to": "bob"}]
 
 
 async def test_credentials_401_scopes_403_unknown_404_size_413_schema_422(make_agent, script, running_worker, db, service):
@@ -317,6 +327,10 @@ async def test_runs_start_read_continue_list_and_cancel(make_agent, script, runn
             await asyncio.sleep(0.1)
             listed = (await alice.get("/runs", params={"status": "paused", "agent": agent.name})).json()
         assert [x["run_id"] for x in listed["data"]] == [run["run_id"]] and listed["data"][0]["pending_tools"] == ["pay"]
+        soon, now = datetime.now(UTC) + timedelta(hours=2), datetime.now(UTC)
+        due = (await alice.get("/runs", params={"deadline_before": soon.isoformat(), "agent": agent.name})).json()
+        assert [x["run_id"] for x in due["data"]] == [run["run_id"]]  # its approval expires within the hour
+        assert (await alice.get("/runs", params={"deadline_before": now.isoformat(), "agent": agent.name})).json()["data"] == []
         assert (await alice.get("/runs", params={"status": "bogus"})).status_code == 422
         rid = run["requirements"][0]["id"]
         r = await alice.post(f"/runs/{run['run_id']}/continue", json={"decisions": [{"action": "confirm", "requirement_id": rid}]})
@@ -420,3 +434,42 @@ def test_a_token_is_stored_only_as_a_hash(service):
     rows = sql(service.db, "SELECT * FROM {t}_tokens WHERE id = %s", info.id)
     secret_part = secret.removeprefix(f"hitl_{info.id}_")
     assert rows and len(secret_part) >= 40 and secret_part not in repr(rows)
+
+
+async def test_oidc_keys_from_a_jwks_url(db, temporal_server):
+    """HITL_OIDC_JWKS may be a URL: the key set is fetched from it, and a token signed by another key is refused."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hitl.oidc import OidcSettings
+
+    idp, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    body = json.dumps({"keys": [{**json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(idp.public_key())), "kid": "k1"}]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    keys = ThreadingHTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=keys.serve_forever, daemon=True).start()
+    oidc = OidcSettings(jwks=f"http://127.0.0.1:{keys.server_address[1]}/jwks", issuer="https://idp", audience="hitl")
+    service = RunningService(db, oidc=oidc)
+    claims = {"iss": "https://idp", "aud": "hitl", "sub": "svc-ci", "scope": "approvals:read", "exp": datetime.now(UTC)
+              + timedelta(minutes=5)}
+    try:
+        async with service.client(jwt.encode(claims, idp, algorithm="EdDSA", headers={"kid": "k1"})) as ci:
+            r = await ci.get("/approvals")
+            assert r.status_code == 200 and r.json()["meta"]["total_count"] == 0, r.text
+        async with service.client(jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": "k1"})) as forged:
+            r = await forged.get("/approvals")
+            assert r.status_code == 401 and "refused" in r.json()["detail"], r.text
+    finally:
+        service.stop()
+        keys.shutdown()
+        keys.server_close()

@@ -135,7 +135,8 @@ async def test_audit_verify_finds_a_tampered_signature(make_agent, script, runni
     verify = [sys.executable, "-m", "hitl.cli", "audit", "verify", "--keys", str(keys), "--approvals-table", db.approvals_table]
     ok = subprocess.run(verify, capture_output=True, text=True, env=env)
     assert ok.returncode == 0 and "every decision verifies" in ok.stdout, ok.stdout + ok.stderr
-    forged = confirmed["payload"]["signature"][:-6] + ("AAAAAA" if not confirmed["payload"]["signature"].endswith("AAAAAA") else "BBBBBB")
+    signature = confirmed["payload"]["signature"]
+    forged = signature[:-6] + ("BBBBBB" if signature.endswith("AAAAAA") else "AAAAAA")
     sql(db, "ALTER TABLE {t}_events DISABLE TRIGGER USER")
     sql(db, "UPDATE {t}_events SET payload = jsonb_set(payload, '{signature}', to_jsonb(%s::text)) "
             "WHERE approval_id = %s AND kind = 'confirmed'", forged, approval_id)
