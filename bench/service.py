@@ -1,10 +1,11 @@
 """The decision service: what deciding over HTTP adds to a resume, and how fast approvals list at size.
 
-    python -m bench.service [--runs 100] [--rows 1000000] [--seconds 10] [--strict]
+    python -m bench.service [--runs 100] [--rows 1000000] [--seconds 10] [--strict] [--fast-transfer] [--skip-listing]
 
-Latency, each iteration in turn on one dev server, one worker, one service (uvicorn, loopback):
-hitl HTTP: POST /approvals/{id}/resolve on a paused run until the answer (the run's end);
-hitl Python: continue_run on the same kind of run; (a) a bare signal -> activity -> result;
+Latency, each iteration in turn on one dev server, one worker, one service (``hitl serve`` in a
+process of its own, on loopback): hitl HTTP: POST /approvals/{id}/resolve on a paused run until
+the answer (the run's end); hitl Python: continue_run on the same kind of run, at the same moment
+(once the approval's record is written); (a) a bare signal -> activity -> result;
 (b) a bare update round trip. ``--strict``: the service signs and the worker checks signatures.
 Listing: requests per second of GET /approvals (20 a page) over ``--rows`` seeded records, with
 8 clients at once, beside db.get_approvals called from Python with the same concurrency.
@@ -15,23 +16,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import httpx
 import psycopg
-import uvicorn
 from temporalio.worker import Worker
 
 from bench import floors
 from bench.approvals import SEED
 from bench.common import floor_a, floor_b, pct, stack, summary
-from hitl import Agent, OpenAIChat, PostgresDb, devstack, signing, tool
-from hitl.config import Settings
-from hitl.service import ServiceConfig, create_app
+from hitl import Agent, OpenAIChat, PostgresDb, _approvals, devstack, signing, tool
+from hitl.identity import Principal
 from hitl.tokens import TokenStore
 from hitl.worker import create_worker
 
@@ -44,15 +44,20 @@ def approve_refund(order_id: str) -> str:
     return f"refunded {order_id}"
 
 
-def serve(db: PostgresDb, **settings: object) -> tuple[uvicorn.Server, str]:
+def serve(db: PostgresDb, signing_key: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``hitl serve`` in a process of its own, as deployed (in this process it would share the GIL with the worker)."""
     port = devstack.free_port()
-    config = ServiceConfig(database_url=db.db_url, approvals_table=db.approvals_table, temporal=Settings.from_env(),
-                           **settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": db.db_url, **({"HITL_SIGNING_KEY": signing_key} if signing_key else {})}
+    proc = subprocess.Popen([sys.executable, "-m", "hitl.cli", "serve", "--port", str(port), "--approvals-table",
+                             db.approvals_table], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{url}/openapi.json").status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("hitl serve did not start")
 
 
 async def mirrored(db: PostgresDb, approval_id: str) -> None:
@@ -63,26 +68,26 @@ async def mirrored(db: PostgresDb, approval_id: str) -> None:
     raise RuntimeError(f"{approval_id} never mirrored")
 
 
-async def latency(runs: int, strict: bool) -> None:
-    async with stack(False) as (client, address, model):
+async def latency(runs: int, strict: bool, fast_transfer: bool) -> None:
+    async with stack(fast_transfer) as (client, address, model):
         os.environ["TEMPORAL_ADDRESS"] = address
         os.environ["OPENAI_BASE_URL"] = model.base_url
         db = PostgresDb(approvals_table=f"bench_service_{uuid.uuid4().hex[:6]}")
         db.migrate()
         agent = Agent(OpenAIChat("bench-script"), name="bench-service-agent", tools=[approve_refund], db=db,
                       task_queue=QUEUE)
-        settings: dict[str, object] = {}
+        key, signer = None, None
         if strict:
             key = Path(tempfile.mkdtemp()) / "service.pem"
             signer = signing.Signer.generate()
             key.write_bytes(signer.pem())
             signing.trust([signer])
-            settings["signing_key"] = str(key)
-        server, url = serve(db, **settings)
+        server, url = serve(db, str(key) if key else None)
         token = TokenStore(db).create("bench", ["approvals:read", "approvals:decide"])[1]
         bare = Worker(client, task_queue="bench-bare", workflows=[floors.SignalThenActivity, floors.BareUpdate],
                       activities=[floors.noop])
-        http_ms, python_ms, a_ms, b_ms = [], [], [], []
+        http_ms, python_ms, a_ms, b_ms, server_ms, core_ms, status_ms = [], [], [], [], [], [], []
+        principal = Principal(name="bench", scopes=frozenset({"approvals:read", "approvals:decide"}))
         async with create_worker(client, QUEUE), bare, \
                 httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
             for i in range(runs + 10):  # the first 10 warm up
@@ -92,9 +97,27 @@ async def latency(runs: int, strict: bool) -> None:
                 t0 = time.perf_counter()
                 r = await http.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})
                 http_elapsed = (time.perf_counter() - t0) * 1000
+                server_ms.append(float(r.headers["Server-Timing"].split("dur=")[1]))
+                t4 = time.perf_counter()
+                assert (await http.get(f"/approvals/{approval_id}/status")).status_code == 200
+                status_ms.append((time.perf_counter() - t4) * 1000)
+
+                # The service's core (_approvals.resolve), called in this process as the Python path is.
+                paused = await agent.arun("refund o-1")
+                approval_id = f"{paused.run_id}/{paused.requirements[0].id}"
+                await mirrored(db, approval_id)
+                t5 = time.perf_counter()
+                result = await _approvals.resolve(client, db, principal, approval_id,
+                                                  _approvals.ResolveRequest(status="approved"), wait=60,
+                                                  signer=signer if strict else None)
+                core_ms.append((time.perf_counter() - t5) * 1000)
+                assert result.run.status.value == "completed", result
                 assert r.status_code == 200 and r.json()["run"]["status"] == "completed", r.text
 
                 paused = await agent.arun("refund o-1")
+                # The same moment as the HTTP path's: the approval's record written. Deciding while
+                # the run's mirror activity is still in flight is faster, by either path.
+                await mirrored(db, f"{paused.run_id}/{paused.requirements[0].id}")
                 paused.active_requirements[0].confirm(resolved_by="bench")
                 if strict:
                     agent.signer = signer
@@ -110,14 +133,19 @@ async def latency(runs: int, strict: bool) -> None:
                     python_ms.append(python_elapsed)
                     a_ms.append(a_elapsed)
                     b_ms.append(b_elapsed)
-        server.should_exit = True
+        server.terminate()
+        server.wait()
         signing.trust(None)
-    print(f"strict (signed decisions): {strict}")
+    print(f"strict (signed decisions): {strict}; transferProcessorMaxPollRPS: {'raised' if fast_transfer else 'default (20)'}")
     print(summary("hitl HTTP resolve (decision -> tool -> model -> end)", http_ms))
+    print(summary("  of which in the service (Server-Timing)", server_ms[10:]))
+    print(summary("hitl core resolve in this process (no HTTP)", core_ms[10:]))
     print(summary("hitl Python continue_run (the same)", python_ms))
+    print(summary("GET /approvals/{id}/status round trip", status_ms[10:]))
     print(summary("(a) bare signal -> activity -> result", a_ms))
     print(summary("(b) bare update round trip", b_ms))
-    print(f"HTTP - Python p50: {pct(http_ms, 50) - pct(python_ms, 50):+.1f} ms   HTTP/(a) p50: "
+    print(f"core - Python p50: {pct(core_ms[10:], 50) - pct(python_ms, 50):+.1f} ms   "
+          f"HTTP - Python p50: {pct(http_ms, 50) - pct(python_ms, 50):+.1f} ms   HTTP/(a) p50: "
           f"{pct(http_ms, 50) / pct(a_ms, 50):.2f}   Python/(a) p50: {pct(python_ms, 50) / pct(a_ms, 50):.2f}   "
           f"HTTP/(b) p50: {pct(http_ms, 50) / pct(b_ms, 50):.2f}")
 
@@ -144,7 +172,8 @@ async def listing(rows: int, seconds: float) -> None:
                                          seconds)
             print(f"{label:<36} HTTP {http_rate:7.1f} req/s (p50 {pct(http_ms, 50):6.1f} ms)   "
                   f"Python {py_rate:7.1f} calls/s (p50 {pct(py_ms, 50):6.1f} ms)   HTTP/Python {http_rate / py_rate:.2f}")
-        server.should_exit = True
+        server.terminate()
+        server.wait()
         db.close()
 
 
@@ -171,9 +200,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--strict", action="store_true")
     parser.add_argument("--skip-listing", action="store_true")
+    parser.add_argument("--fast-transfer", action="store_true", help="raise the dev server's transfer poll rate")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = devstack.postgres_url(Path(tempfile.mkdtemp()) / "pg")
-    asyncio.run(latency(args.runs, args.strict))
+    asyncio.run(latency(args.runs, args.strict, args.fast_transfer))
     if not args.skip_listing:
         asyncio.run(listing(args.rows, args.seconds))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from psycopg import sql
@@ -157,7 +157,7 @@ async def events(db: PostgresDb, approval_id: str) -> list[dict[str, Any]]:
 
 def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflictError:
     by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
-    when = f" at {datetime.fromtimestamp(record['resolved_at']).isoformat()}" if record.get("resolved_at") else ""
+    when = f" at {datetime.fromtimestamp(record['resolved_at'], UTC).isoformat()}" if record.get("resolved_at") else ""
     return ApprovalConflictError(
         f"approval {record['id']!r} was already decided: {how or record['status'] + by + when}",
         status=record["status"], resolved_by=record.get("resolved_by"), resolved_at=record.get("resolved_at"))
@@ -320,10 +320,10 @@ async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) ->
     cond, order, key_params = _queries.keyset(sort_by, sort_order, after)
     where, params = _where(principal, query, (cond, key_params))
     offset = 0 if query.cursor else (query.page - 1) * query.limit
-    rows = await db._aquery(
-        sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(db._t()) + where + order
-        + sql.SQL(" LIMIT %s OFFSET %s"), [*params, query.limit + 1, offset])
-    total = await count(db, principal, query)
+    rows, total = await asyncio.gather(  # on two connections at once
+        db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(db._t()) + where + order
+                   + sql.SQL(" LIMIT %s OFFSET %s"), [*params, query.limit + 1, offset]),
+        count(db, principal, query))
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     cursor = _encode_cursor(sort_by, sort_order, _queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,8 +30,10 @@ own policy, checked by its run.
 """
 
 
-class BodyLimit:
-    """Refuse a request body over ``max_bytes`` with 413, before reading it whole (chunked ones too)."""
+class Edge:
+    """What every request meets first, as plain ASGI (cheaper than a framework middleware): a body over
+    ``max_bytes`` refused with 413 before it is read whole (chunked ones too); the time the service
+    took, in a ``Server-Timing`` header."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -56,9 +59,14 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
+        began = time.perf_counter()
+
         async def tracked(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                took = f"app;dur={(time.perf_counter() - began) * 1000:.1f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
             await send(message)
 
         try:
@@ -113,5 +121,5 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     app.include_router(events.router)  # before approvals: /approvals/{id:path} would take /approvals/events
     app.include_router(approvals.router)
     app.include_router(runs.router)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(Edge, max_bytes=config.max_body_bytes)
     return app

@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
 from hitl.db.postgres import PostgresDb
 from hitl.errors import HitlError, InvalidInputError
@@ -26,6 +27,10 @@ from hitl.service.errors import response_of
 
 KEPT_FOR = "1 day"
 _HEADER = "Idempotent-Replayed"
+
+
+def _json(value: Any) -> Any:
+    return value.model_dump(mode="json") if isinstance(value, BaseModel) else jsonable_encoder(value)
 
 
 def _check(key: str) -> None:
@@ -39,7 +44,7 @@ async def run_once(
 ) -> JSONResponse:
     """Answer ``call()`` as JSON, at most once per (principal, key)."""
     if key is None:
-        return JSONResponse(jsonable_encoder(await call()), status_code=status_code)
+        return JSONResponse(_json(await call()), status_code=status_code)
     _check(key)
     body = await request.body()
     digest = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(), body])).hexdigest()
@@ -61,7 +66,7 @@ async def run_once(
                                  "error": "Conflict"}, status_code=409)
         return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"})
     try:
-        response = JSONResponse(jsonable_encoder(await call()), status_code=status_code)
+        response = JSONResponse(_json(await call()), status_code=status_code)
     except HitlError as exc:
         response = response_of(exc)
     except BaseException:
