@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -60,9 +61,18 @@ def serve(db: PostgresDb, signing_key: str | None = None) -> tuple[subprocess.Po
     raise RuntimeError("hitl serve did not start")
 
 
+SETTLE = 0.2
+"""Seconds a paused run is left alone before it is decided, as a person would (``--settle``)."""
+
+
 async def mirrored(db: PostgresDb, approval_id: str) -> None:
+    """The approval's record is written, and the run has settled into its pause."""
     for _ in range(400):
         if await asyncio.to_thread(db.get_approval, approval_id) is not None:
+            # Deciding while the run's mirror activity is still completing rides on the workflow task
+            # that completion schedules, through the transfer queue: a person never decides that fast.
+            # At a random phase: a fixed pause would lock the loop to the server's 50 ms transfer poll.
+            await asyncio.sleep(SETTLE + random.uniform(0, 0.05))
             return
         await asyncio.sleep(0.01)
     raise RuntimeError(f"{approval_id} never mirrored")
@@ -201,7 +211,9 @@ if __name__ == "__main__":
     parser.add_argument("--strict", action="store_true")
     parser.add_argument("--skip-listing", action="store_true")
     parser.add_argument("--fast-transfer", action="store_true", help="raise the dev server's transfer poll rate")
+    parser.add_argument("--settle", type=float, default=SETTLE, help="seconds a paused run is left before it is decided")
     args = parser.parse_args()
+    SETTLE = args.settle
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = devstack.postgres_url(Path(tempfile.mkdtemp()) / "pg")
     asyncio.run(latency(args.runs, args.strict, args.fast_transfer))
