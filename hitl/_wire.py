@@ -114,6 +114,8 @@ class CarriedState(BaseModel):
     turn: int = 0
     reported: int = 0
     """A team member's run: the version of its latest report to the team."""
+    change_nonces: dict[str, float] = Field(default_factory=dict)
+    """Nonces of signed approval changes taken (nonce -> signed at): each is taken once, across runs of the chain."""
 
 
 class RunInput(BaseModel):

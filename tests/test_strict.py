@@ -225,3 +225,27 @@ async def test_a_team_members_approval_is_decided_signed_through_the_team(make_t
         await settled(db, req.member_run_id, 1, "approved")
     assert db.verify_decisions(require_signed=True) == []
 
+
+
+def test_a_signed_change_is_refused_again_after_continue_as_new():
+    """The nonces of signed changes travel with continue-as-new while their signatures could still be taken."""
+    from hitl.decisions import ChangeApproval
+    from hitl.run import RunRequirement, ToolExecution
+    from hitl.workflows.audit import digest
+    from hitl.workflows.signatures import Signatures
+
+    signer = Signer.generate()
+    signing.trust([signer])
+    try:
+        req = RunRequirement(id="req-1", kind="confirmation", tool_execution=ToolExecution(
+            tool_name="pay", tool_call_id="c1", arguments={"amount": 5}))
+        change = signer.signed(ChangeApproval(requirement_id="req-1", extend_by_seconds=60, changed_by="alice"),
+                               run_id="run-1", requirement_id="req-1", arguments_digest=digest({"amount": 5}))
+        nonce, now = signing.claims_of(change.signature).nonce, time.time()
+        Signatures("run-1", None).check_change("here", req, change, now)  # a fresh chain takes it
+        carried = Signatures("run-1", None, {nonce: now, "old": now - 3600}).carried(now)
+        assert carried == {nonce: now}  # one that could no longer be taken is dropped
+        with pytest.raises(DecisionNotAllowedError, match="taken already"):
+            Signatures("run-1", None, carried).check_change("here", req, change, now)
+    finally:
+        signing.trust(None)

@@ -100,7 +100,7 @@ class AgentRunWorkflow(DecisionHandlers):
         self._members = MemberRuns(self._run_id, inp)
         self._team = TeamReporter(self._run_id, inp, carried.reported)
         self._verdicts = Verdicts()
-        self._signatures = Signatures(self._run_id, inp.team_run_id)
+        self._signatures = Signatures(self._run_id, inp.team_run_id, carried.change_nonces)
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -360,6 +360,7 @@ class AgentRunWorkflow(DecisionHandlers):
             outbox=self._audit.events,
             notices=self._notices.notices,
             remembered=self._remembered,
+            change_nonces=self._signatures.carried(workflow.now().timestamp()),
             audit_seq=self._audit.seq,
             turn=self._turn,
             reported=self._team.version,

@@ -20,12 +20,13 @@ CHANGE_VERDICTS_PATCH = "hitl-change-verdicts"
 
 
 class Signatures:
-    def __init__(self, run_id: str, team_run_id: str | None) -> None:
+    def __init__(self, run_id: str, team_run_id: str | None, nonces: dict[str, float] | None = None) -> None:
         self._run_id = run_id
         self._team_run_id = team_run_id
         self._changes = 0
-        self._nonces: set[str] = set()
-        """Nonces of the signed changes this run took: the same signed change is taken once."""
+        self._nonces: dict[str, float] = dict(nonces or {})
+        """Nonces of the signed changes this run (and the runs it continues) took, with when each was
+        signed: the same signed change is taken once."""
 
     def _why_not(self, req: RunRequirement, message: Decision | ChangeApproval, decider: str | None, now: float) -> str | None:
         keys = signing.trusted()
@@ -91,4 +92,8 @@ class Signatures:
                 workflow.patched(refused)
                 raise
         if change.signature and (claims := signing.claims_of(change.signature)) is not None:
-            self._nonces.add(claims.nonce)
+            self._nonces[claims.nonce] = claims.iat
+
+    def carried(self, now: float) -> dict[str, float]:
+        """The nonces a continued run must still refuse: those whose signature is not yet too old to be taken."""
+        return {n: at for n, at in self._nonces.items() if now - at <= signing.MAX_AGE_SECONDS + signing.MAX_SKEW_SECONDS}
