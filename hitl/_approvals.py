@@ -142,10 +142,15 @@ async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[st
     """
     if len(approval_id) > 2000:
         raise RequirementNotFoundError(f"no approval {approval_id[:80]!r}...")
-    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
-    if not rows or not may_see(rows[0], principal):
+    record = await _record(db, approval_id)
+    if record is None or not may_see(record, principal):
         raise RequirementNotFoundError(f"no approval {approval_id!r}")
-    return _queries.as_record(rows[0])
+    return record
+
+
+async def _record(db: PostgresDb, approval_id: str) -> dict[str, Any] | None:
+    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
+    return _queries.as_record(rows[0]) if rows else None
 
 
 async def events(db: PostgresDb, approval_id: str) -> list[dict[str, Any]]:
@@ -174,8 +179,7 @@ async def _conflict(client: Client, db: PostgresDb, record: dict[str, Any], exc:
         status = {"rejected": "rejected", "expired": "expired"}.get(mine.resolution or "", "approved")
         return ApprovalConflictError(f"approval {record['id']!r} was already decided: {exc}", status=status,
                                      resolved_by=mine.resolved_by, resolved_at=mine.resolved_at)
-    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [record["id"]])
-    latest = _queries.as_record(rows[0]) if rows else record
+    latest = await _record(db, record["id"]) or record
     return _already(latest, str(exc)) if latest["status"] != "pending" else ApprovalConflictError(
         f"approval {record['id']!r} was already decided: {exc}")
 

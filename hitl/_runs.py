@@ -297,6 +297,10 @@ async def cancel(client: Client, run_id: str, *, reason: str | None = None, wait
         status = WorkflowExecutionStatus(description.workflow_execution_info.status)
         if status != WorkflowExecutionStatus.RUNNING:
             raise errors.RunEndedError(f"run {run_id} has ended ({status.name.lower()}); there is nothing to cancel")
+        # A run that has answered closes a moment later (it commits its tool results first): it has ended too.
+        own = _attribute(description, visibility.STATUS.name)
+        if own is not None and own in _LIST_STATUSES and RunStatus(own).is_final:
+            raise errors.RunEndedError(f"run {run_id} has ended ({own}); there is nothing to cancel")
         await handle.cancel(reason=reason or "")
     except RPCError as exc:
         if _is_unavailable(exc):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from temporalio.client import Client
 
 from hitl import _client
@@ -30,3 +32,7 @@ class ServiceState:
 
 def state(request: Request) -> ServiceState:
     return request.app.state.hitl  # type: ignore[no-any-return]
+
+
+State = Annotated[ServiceState, Depends(state)]
+"""A route's parameter: the service's shared state."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from hitl import _approvals, _registry, _runs
@@ -16,10 +16,10 @@ from hitl.decisions import ChangeApproval
 from hitl.errors import ConfigurationError, HitlError, PermissionDeniedError
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
-from hitl.service._state import ServiceState, state
+from hitl.service._state import State
 from hitl.service.auth import current_principal, require
 from hitl.service.errors import ERROR_RESPONSES, ErrorBody
-from hitl.service.idempotency import run_once
+from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import (
     ApprovalDetail,
     ApprovalRecord,
@@ -31,9 +31,7 @@ from hitl.service.models import (
 )
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
-State = Annotated[ServiceState, Depends(state)]
 ApprovalId = Annotated[str, Path(min_length=3, max_length=2000, description="<run_id>/<requirement_id>")]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 CONFLICT = {409: {"model": ErrorBody, "description": "Already decided: who and when are in the body."},
             422: {"model": ErrorBody, "description": "The decision does not fit the approval (pydantic's message)."}}
 

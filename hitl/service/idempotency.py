@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from psycopg import sql
@@ -26,6 +26,8 @@ from hitl.identity import Principal
 from hitl.service.errors import response_of
 
 KEPT_FOR = "1 day"
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
+"""A route's parameter: the request's ``Idempotency-Key`` header."""
 _HEADER = "Idempotent-Replayed"
 
 

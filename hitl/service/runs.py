@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from hitl import _approvals, _registry, _runs
 from hitl.errors import ConfigurationError, PermissionDeniedError, RunNotFoundError
 from hitl.identity import Principal
 from hitl.run import RunOutput
-from hitl.service._state import ServiceState, state
+from hitl.service._state import State
 from hitl.service.auth import require
 from hitl.service.errors import ERROR_RESPONSES
-from hitl.service.idempotency import run_once
+from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import CancelRun, ContinueRun, RunFilters, RunPage, StartRun
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
-State = Annotated[ServiceState, Depends(state)]
 RunId = Annotated[str, Path(min_length=1, max_length=1000, description="The run's id (its Temporal workflow id).")]
 Wait = Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run (default HITL_RESOLVE_WAIT_SECONDS).")]
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 
 
 @router.post("", response_model=RunOutput, status_code=201, summary="Start a run")
