@@ -15,7 +15,7 @@ from hitl import _client, limits
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
 from hitl.oidc import OidcVerifier
-from hitl.service import approvals, errors, events, runs
+from hitl.service import approvals, errors, events, inbox, links, runs, slack
 from hitl.service._state import ServiceState
 from hitl.service.config import ServiceConfig
 from hitl.signing import Signer
@@ -121,5 +121,8 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     app.include_router(events.router)  # before approvals: /approvals/{id:path} would take /approvals/events
     app.include_router(approvals.router)
     app.include_router(runs.router)
+    app.include_router(links.router)
+    app.include_router(slack.router)
+    app.include_router(inbox.router)
     app.add_middleware(Edge, max_bytes=config.max_body_bytes)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from hitl import limits
 from hitl.config import Settings
@@ -38,6 +38,19 @@ class ServiceConfig(BaseModel):
     signing_key_id: str | None = None
     max_body_bytes: int = Field(default=limits.MAX_REQUEST_BYTES + 64 * 1024, ge=1024)
     """Larger request bodies are refused with 413 before they are read whole."""
+    public_url: str | None = None
+    """Where people reach this service (``HITL_PUBLIC_URL``, e.g. ``https://hitl.example.com``): the
+    base of one-click links and of the inbox's own links."""
+    link_secret: SecretStr | None = None
+    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (the workers that send
+    notifications hold the same one). Without it, links are refused."""
+    temporal_ui_url: str | None = None
+    """``HITL_TEMPORAL_UI_URL``: the Temporal UI, for the inbox's link to a run."""
+    slack_signing_secret: SecretStr | None = None
+    """``HITL_SLACK_SIGNING_SECRET``: verifies the Slack-style interactive webhook's requests."""
+    slack_users: dict[str, str] = Field(default_factory=dict)
+    """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
+    mapped to the hitl principal it decides as. Anyone else is refused."""
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceConfig:
@@ -51,7 +64,25 @@ class ServiceConfig(BaseModel):
         for key in ("signing_key", "signing_key_id"):
             if env.get(f"HITL_{key.upper()}"):
                 values[key] = env[f"HITL_{key.upper()}"]
+        for key in ("public_url", "link_secret", "temporal_ui_url", "slack_signing_secret"):
+            if env.get(f"HITL_{key.upper()}"):
+                values[key] = env[f"HITL_{key.upper()}"]
+        if env.get("HITL_SLACK_USERS"):
+            values["slack_users"] = _pairs(env["HITL_SLACK_USERS"], "HITL_SLACK_USERS")
         if env.get("HITL_RESOLVE_WAIT_SECONDS"):
             values["resolve_wait_seconds"] = env["HITL_RESOLVE_WAIT_SECONDS"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)
+
+
+def _pairs(text: str, name: str) -> dict[str, str]:
+    """``a=b,c=d`` as a dict; a malformed item names the variable."""
+    from hitl.errors import ConfigurationError
+
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigurationError(f"{name}: {item!r} is not ID=principal")
+        pairs[key.strip()] = value.strip()
+    return pairs
