@@ -128,4 +128,4 @@ async def test_the_hitl_runs_command_lists_shows_and_cancels(make_agent, script,
         assert gone.returncode == 0 and gone.stdout.strip() == f"{paused.run_id} cancelled", gone.stderr
         missing = await asyncio.to_thread(subprocess.run, [hitl, "runs", "show", "run-nope", *address],
                                           capture_output=True, text=True, timeout=60)
-        assert missing.returncode == 1 and "error: no run with id 'run-nope'" in missing.stderr
+        assert missing.returncode == 4 and "error: no run with id 'run-nope'" in missing.stderr
