@@ -1,7 +1,7 @@
 """The README's two commands, on a fresh machine with only Python:
 
     python dev.py demo    # Temporal, PostgreSQL, the scripted model, a worker, the Quick Start and a team
-    python dev.py test    # the whole test suite against real servers
+    python dev.py test    # the whole test suite against real servers (installs Debian's chromium if missing)
 
 Each makes ``.venv`` and installs the project into it first (skipped when up to date).
 """
@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 STATE = ROOT / ".hitl"
+CHROMIUM = "/usr/bin/chromium"
 
 
 def ensure_venv() -> None:
@@ -86,7 +87,26 @@ def demo() -> int:
             server.stop()
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's chromium (never a browser download): install it from apt if missing."""
+    import shutil
+
+    if Path(CHROMIUM).exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        print(f"{CHROMIUM} is missing and there is no apt-get: the browser tests will fail", file=sys.stderr)
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    print("installing chromium from Debian's packages (for the browser tests)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, apt, "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run([*sudo, apt, "install", "-y", "-q", "chromium"], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+
+
 def test(args: list[str]) -> int:
+    ensure_chromium()
     rc = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
     if rc == 5:
         print("pytest collected no tests: that is a failure here", file=sys.stderr)

@@ -37,7 +37,7 @@ from hitl.identity import Principal
 from hitl.run import RunOutput
 from hitl.signing import Signer
 
-__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "decision_for", "get",
+__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "may_decide", "decision_for", "get",
            "resolve", "listing", "count", "events"]
 
 
@@ -82,6 +82,27 @@ def is_approver(record: dict[str, Any], principal: Principal) -> bool:
 def may_see(record: dict[str, Any], principal: Principal) -> bool:
     """``approvals:read`` sees every approval; a decider alone sees those it is an approver of."""
     return principal.has("approvals:read") or (principal.has("approvals:decide") and is_approver(record, principal))
+
+
+def may_decide(record: dict[str, Any], principal: Principal) -> bool:
+    """Whether the principal could decide the approval now, as far as its record tells: pending, a
+    current approver, not the run's own requester under separation of duties, not already counted
+    toward its quorum. The run checks again and has the last word."""
+    context = record.get("context") or {}
+    policy = context.get("policy") or {}
+    return (record["status"] == "pending" and principal.has("approvals:decide") and is_approver(record, principal)
+            and not (policy.get("separation_of_duties") and record.get("user_id") == principal.name)
+            and principal.name not in (context.get("approvals") or []))
+
+
+async def escalation_levels(db: PostgresDb, approval_ids: list[str]) -> dict[str, int]:
+    """How many escalation steps have fired for each approval (from its trail)."""
+    if not approval_ids:
+        return {}
+    rows = await db._aquery(
+        sql.SQL("SELECT approval_id, COALESCE(max((payload->>'level')::int), count(*)) AS n FROM {} WHERE approval_id = ANY(%s) AND kind = 'escalated'"
+                " GROUP BY approval_id").format(db._t("_events")), [approval_ids])
+    return {r["approval_id"]: int(r["n"]) for r in rows}
 
 
 def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Principal) -> Decision:

@@ -52,6 +52,9 @@ async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], pr
     """Approvals the caller may see, filtered as ``PostgresDb.get_approvals``; ``approver=me`` keeps
     those the caller may decide. Pages by ``page``/``limit``, or by ``cursor`` (``meta.next_cursor``)."""
     records, total, cursor = await _approvals.listing(s.db, principal, query)
+    levels = await _approvals.escalation_levels(s.db, [r["id"] for r in records if r["status"] == "pending"])
+    records = [{**r, "escalation_level": levels.get(r["id"], 0), "may_decide": _approvals.may_decide(r, principal)}
+               for r in records]
     return Page(data=records, meta=PageMeta(page=query.page if not query.cursor else 0, limit=query.limit,
                                             total_count=total, total_pages=-(-total // query.limit), next_cursor=cursor))
 
@@ -127,6 +130,7 @@ async def get_approval(approval_id: ApprovalId, principal: Reader, s: State) -> 
         **record, run_status=run_status, run_status_error=problem, answer_schema=answer_schema(record, requirement),
         policy=context.get("policy"), deadline=context.get("deadline"),
         escalation_level=requirement.escalation_level if requirement is not None else 0,
+        may_decide=_approvals.may_decide(record, principal) and run_status in (None, "paused"),
         approvals=list(context.get("approvals") or []), events=await _approvals.events(s.db, approval_id))
 
 

@@ -47,6 +47,9 @@ class ApprovalRecord(BaseModel):
     resolved_by: str | None = None
     resolved_at: int | None = None
     resolution: dict[str, Any] | None = None
+    escalation_level: int = Field(default=0, description="How many escalation steps have fired.")
+    may_decide: bool = Field(default=False, description="Whether the caller may decide it now, as far as the service "
+                             "can tell (the run has the last word).")
 
 
 class ApprovalEventOut(BaseModel):
@@ -66,7 +69,6 @@ class ApprovalDetail(ApprovalRecord):
     answer_schema: dict[str, Any] = Field(description="JSON Schema of the resolve body this approval accepts.")
     policy: dict[str, Any] | None = None
     deadline: float | None = None
-    escalation_level: int = 0
     approvals: list[str] = Field(default_factory=list, description="Who has confirmed toward a quorum.")
     events: list[ApprovalEventOut]
 
