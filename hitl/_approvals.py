@@ -100,8 +100,9 @@ async def escalation_levels(db: PostgresDb, approval_ids: list[str]) -> dict[str
     if not approval_ids:
         return {}
     rows = await db._aquery(
-        sql.SQL("SELECT approval_id, COALESCE(max((payload->>'level')::int), count(*)) AS n FROM {} WHERE approval_id = ANY(%s) AND kind = 'escalated'"
-                " GROUP BY approval_id").format(db._t("_events")), [approval_ids])
+        sql.SQL("SELECT approval_id, COALESCE(max((payload->>'level')::int), count(*)) AS n FROM {}"
+                " WHERE approval_id = ANY(%s) AND kind = 'escalated' GROUP BY approval_id").format(db._t("_events")),
+        [approval_ids])
     return {r["approval_id"]: int(r["n"]) for r in rows}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from datetime import timedelta
@@ -109,7 +108,8 @@ async def test_signing_in_with_a_bad_token_is_refused_with_a_message(browser, in
 
 async def test_a_pending_approval_appears_live_and_is_approved_with_edited_arguments(
         browser, inbox, make_agent, script, running_worker, db, tmp_path):
-    """alice sees the approval arrive without a reload, edits the amount (the difference shown), approves; the tool runs once, as edited."""
+    """alice sees the approval arrive without a reload, edits the amount (the difference shown),
+    approves; the tool runs once, as edited."""
     agent = make_agent(calls(script, ("pay", {"amount": 120, "to": "bob"})), [pay], db=db)
     async with running_worker():
         page = await signed_in(browser, inbox, "alice")
@@ -200,7 +200,8 @@ async def test_an_external_result_is_given_in_the_browser(browser, inbox, make_a
 
 async def test_a_batch_is_decided_together(browser, inbox, make_agent, script, running_worker, db, tmp_path):
     """Two payments in one pause, both selected and approved at once: each tool runs once, the run completes."""
-    agent = make_agent(calls(script, ("pay", {"amount": 10, "to": "ann"}), ("pay", {"amount": 20, "to": "ben"})), [pay, book], db=db)
+    both = calls(script, ("pay", {"amount": 10, "to": "ann"}), ("pay", {"amount": 20, "to": "ben"}))
+    agent = make_agent(both, [pay, book], db=db)
     other = make_agent(calls(script, ("book", {"date": "2026-12-31"})), [pay, book], db=db)
     async with running_worker():
         run = await agent.arun("pay both")
