@@ -1,22 +1,38 @@
-"""Sending notifications to an agent's notifiers."""
+"""Sending notifications to an agent's notifiers, with one-click decision links made here.
+
+Links are bearer credentials: they are made in this activity (from ``HITL_LINK_SECRET`` and
+``HITL_PUBLIC_URL``, read once by ``hitl.links.settings``), handed to the notifiers, and never
+returned, so the run's history holds the notification without them; error messages that go back
+to the run are stripped of them too.
+"""
 
 from __future__ import annotations
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from hitl import links
 from hitl.activities._agents import agent_named
 from hitl._wire import NOTIFY, NotifyRequest
 
 
 @activity.defn(name=NOTIFY)
 async def send_notification(request: NotifyRequest) -> None:
-    """Call every notifier; if any fails, fail (Temporal retries a few times, then the run gives up)."""
+    """Call every notifier; if any fails, fail (Temporal retries a few times, then the run gives up).
+
+    A retry makes new links: every attempt's links work until one of them decides.
+    """
+    notifiers = agent_named(request.agent_name).notifiers
+    notification = request.notification
+    made = links.links_for(notification, links.settings()) if notifiers else []
+    if made:
+        notification = notification.model_copy(update={"links": made})
     failures = []
-    for notifier in agent_named(request.agent_name).notifiers:
+    for notifier in notifiers:
         try:
-            await notifier(request.notification)
+            await notifier(notification)
         except Exception as exc:  # one notifier's failure must not stop the others
             failures.append(f"{notifier!r}: {type(exc).__name__}: {exc}")
     if failures:
-        raise ApplicationError("notifiers failed: " + "; ".join(failures), type="NotifierFailed")
+        # The message enters the run's history: a notifier quoting its links there would leak them.
+        raise ApplicationError(links.redact("notifiers failed: " + "; ".join(failures)), type="NotifierFailed")

@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql"]
+MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 
@@ -20,6 +20,8 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "quarantine": sql.Identifier(f"{base}_quarantine"),
         "tokens": sql.Identifier(f"{base}_tokens"),
         "idempotency": sql.Identifier(f"{base}_idempotency"),
+        "links": sql.Identifier(f"{base}_links"),
+        "links_expires": sql.Identifier(f"{base}_links_expires_idx"),
         "idempotency_created": sql.Identifier(f"{base}_idempotency_created_idx"),
         "events_cursor": sql.Identifier(f"{base}_events_cursor_idx"),
         "approvals_status_created": sql.Identifier(f"{base}_status_created_idx"),

@@ -1,0 +1,226 @@
+"""One-click decision links: for one approver, one decision, one approval, once, for a short while.
+
+A link is ``{HITL_PUBLIC_URL}/links/{token}``. The token is an HS256 JWT, keyed by
+``HITL_LINK_SECRET``, over the approval (``<run_id>/<requirement_id>``), its run and requirement,
+the decision (``approved`` or ``rejected``), the digest of the arguments it asks about (the audit
+record's ``arguments_digest``), the approver, an expiry and a unique id. Whoever holds it can make
+that one decision as that approver: it is a bearer credential, like a password reset link.
+
+Links are made by the notification activity on the worker (:func:`links_for`), handed to the
+notifiers and never returned: they never reach a run's history, the audit trail or a log. The
+decision service (``hitl.service.links``) shows a link on GET and decides on POST, once: the link's
+id is recorded in ``<approvals_table>_links`` (:func:`claim`).
+
+``group:NAME`` approvers get no link (a link proves one person, and hitl knows a user's groups,
+not a group's members); name the people, or let them decide in the inbox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+import jwt
+from psycopg import sql
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from hitl.errors import ConfigurationError, PermissionDeniedError
+from hitl.notify import Notification, NotificationLink
+
+if TYPE_CHECKING:
+    from hitl.db.postgres import PostgresDb
+
+__all__ = ["LinkSettings", "LinkClaims", "LinkExpiredError", "LinkInvalidError", "LinkUsedError", "configure",
+           "settings", "make_token", "verify_token", "links_for", "claim", "release", "used", "redact"]
+
+_ALGORITHM = "HS256"
+_AUDIENCE = "hitl-link"  # keeps a link token from passing for any other JWT made with the same secret
+DEFAULT_TTL_SECONDS = 24 * 3600.0
+_TOKEN_PATH = re.compile(r"/links/[^\s\"'?#/]+")
+
+
+class LinkExpiredError(PermissionDeniedError):
+    """The link's expiry has passed (or the approval's deadline it was bounded by)."""
+
+
+class LinkInvalidError(PermissionDeniedError):
+    """The link is not one this service made (tampered, cut short, another key) or does not fit its approval."""
+
+
+class LinkUsedError(PermissionDeniedError):
+    """The link has already been used: each link decides once."""
+
+
+class LinkSettings(BaseModel):
+    """What a worker makes links with.
+
+    Environment: ``HITL_LINK_SECRET`` (the HMAC key; the service holds the same one),
+    ``HITL_PUBLIC_URL`` (where people reach the service), ``HITL_LINK_TTL`` (how long a link
+    lasts: seconds, or ``90m``, ``24h``, ``7d``; default 24 h; never past the approval's deadline).
+    Without a secret or a URL, notifications carry no links.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: SecretStr | None = None
+    public_url: str | None = None
+    ttl_seconds: float = Field(default=DEFAULT_TTL_SECONDS, gt=0, le=30 * 24 * 3600)
+
+    @classmethod
+    def from_env(cls) -> LinkSettings:
+        """Read from the environment.
+
+        Raises:
+            ConfigurationError: ``HITL_LINK_TTL`` that is not a duration, or out of range.
+        """
+        env = os.environ
+        try:
+            return cls(secret=env.get("HITL_LINK_SECRET") or None, public_url=env.get("HITL_PUBLIC_URL") or None,
+                       ttl_seconds=_seconds(env.get("HITL_LINK_TTL") or str(DEFAULT_TTL_SECONDS)))
+        except (ValueError, ValidationError) as exc:
+            raise ConfigurationError(f"HITL_LINK_TTL={env.get('HITL_LINK_TTL')!r}: not a duration of up to 30 days "
+                                     f"(seconds, or 90m, 24h, 7d): {exc}") from None
+
+    @property
+    def enabled(self) -> bool:
+        return self.secret is not None and bool(self.public_url)
+
+
+def _seconds(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)
+
+
+_settings: LinkSettings | None = None
+
+
+def configure(value: LinkSettings | None) -> None:
+    """Set this process's link settings from code; None reads the environment again at the next use."""
+    global _settings
+    _settings = value
+
+
+def settings() -> LinkSettings:
+    """This process's link settings: what :func:`configure` set, else the environment, read once."""
+    global _settings
+    if _settings is None:
+        _settings = LinkSettings.from_env()
+    return _settings
+
+
+class LinkClaims(BaseModel):
+    """What a link says: who may make which decision on which approval, until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    approval_id: str
+    run_id: str
+    requirement_id: str
+    decision: Literal["approved", "rejected"]
+    arguments_digest: str
+    approver: str = Field(min_length=1, max_length=256)
+    expires_at: float
+    link_id: str
+
+
+def make_token(secret: str, claims: LinkClaims) -> str:
+    """The signed token of a link (what follows ``/links/`` in its URL)."""
+    payload = {"aud": _AUDIENCE, "aid": claims.approval_id, "run": claims.run_id, "req": claims.requirement_id,
+               "dec": claims.decision, "args": claims.arguments_digest, "sub": claims.approver,
+               "exp": int(claims.expires_at), "iat": int(time.time()), "jti": claims.link_id}
+    return jwt.encode(payload, secret, algorithm=_ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> LinkClaims:
+    """The claims of a link this secret made, checked against the clock.
+
+    Raises:
+        LinkExpiredError: past its expiry (the message says when that was).
+        LinkInvalidError: anything else: malformed, tampered, another secret, claims missing.
+    """
+    if len(token) > 4096:
+        raise LinkInvalidError("this link is not one this service made (too long)")
+    try:
+        data = jwt.decode(token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE,
+                          options={"require": ["exp", "jti", "sub", "aid"]})
+        return LinkClaims(approval_id=data["aid"], run_id=data["run"], requirement_id=data["req"], decision=data["dec"],
+                          arguments_digest=data["args"], approver=data["sub"], expires_at=float(data["exp"]),
+                          link_id=data["jti"])
+    except jwt.ExpiredSignatureError:
+        expired = jwt.decode(token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"verify_exp": False})
+        at = datetime.fromtimestamp(float(expired.get("exp", 0)), UTC).isoformat(timespec="seconds")
+        raise LinkExpiredError(f"this link to approval {str(expired.get('aid'))[:200]!r} expired at {at}") from None
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError, ValidationError):
+        raise LinkInvalidError("this link is not one this service made: it was changed, cut short, or signed "
+                               "with another key") from None
+
+
+def links_for(notification: Notification, link_settings: LinkSettings, *, now: float | None = None) -> list[NotificationLink]:
+    """An approve and a reject link for each named approver of a notified approval (worker side).
+
+    None on ``expired``, without settings, for ``group:`` approvers, or once the deadline has passed.
+    Each call makes new links (new ids): a retried notification sends fresh ones.
+    """
+    if notification.kind == "expired" or not link_settings.enabled or link_settings.secret is None:
+        return []
+    from hitl.workflows.audit import digest  # what the audit record's arguments_digest is made with
+
+    now = time.time() if now is None else now
+    expires = now + link_settings.ttl_seconds
+    if notification.deadline is not None:
+        expires = min(expires, notification.deadline)
+    if expires <= now:
+        return []
+    secret = link_settings.secret.get_secret_value()
+    base = (link_settings.public_url or "").rstrip("/")
+    approval_id = f"{notification.run_id}/{notification.requirement_id}"
+    arguments = digest(notification.arguments)
+    found = []
+    for approver in dict.fromkeys(notification.approvers):
+        if approver.startswith("group:"):
+            continue
+        for decision in ("approved", "rejected"):
+            claims = LinkClaims(approval_id=approval_id, run_id=notification.run_id,
+                                requirement_id=notification.requirement_id, decision=decision,  # type: ignore[arg-type]
+                                arguments_digest=arguments, approver=approver, expires_at=expires,
+                                link_id=uuid.uuid4().hex)
+            found.append(NotificationLink(approver=approver, decision=claims.decision,
+                                          url=f"{base}/links/{make_token(secret, claims)}", expires_at=int(expires)))
+    return found
+
+
+def redact(text: str) -> str:
+    """``text`` with every ``/links/<token>`` cut to ``/links/[redacted]`` (for logs and error messages)."""
+    return _TOKEN_PATH.sub("/links/[redacted]", text)
+
+
+async def used(db: PostgresDb, link_id: str) -> bool:
+    """Whether the link has been used (its decision made, or being made now)."""
+    rows = await db._aquery(sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(db._t("_links")), [link_id])
+    return bool(rows)
+
+
+async def claim(db: PostgresDb, claims: LinkClaims) -> bool:
+    """Mark the link used before it decides; False when it already was (by this request's twin, say).
+
+    Rows of links expired a day ago go: their tokens are refused by their expiry anyway.
+    """
+    table = db._t("_links")
+    rows = await db._aquery(
+        sql.SQL("WITH gone AS (DELETE FROM {} WHERE expires_at < now() - interval '1 day') "
+                "INSERT INTO {} (id, approval_id, approver, decision, expires_at) VALUES (%s, %s, %s, %s, to_timestamp(%s)) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id").format(table, table),
+        [claims.link_id, claims.approval_id, claims.approver, claims.decision, claims.expires_at])
+    return bool(rows)
+
+
+async def release(db: PostgresDb, link_id: str) -> None:
+    """Make a used link usable again: its decision failed for a reason a retry may not meet."""
+    await db._aquery(sql.SQL("DELETE FROM {} WHERE id = %s").format(db._t("_links")), [link_id])

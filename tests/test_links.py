@@ -1,0 +1,356 @@
+"""One-click decision links: made in the notification activity, shown on GET, decided once on POST, against the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from hitl import links, tool
+from hitl.approval import approval
+from hitl.links import LinkClaims, LinkSettings
+from hitl.notify import Notification, WebhookNotifier
+from hitl.run import RunStatus
+
+from .conftest import RunningService
+from .test_audit import settled
+from .test_service import RAN, pay, paused, pays
+
+SECRET = "link-secret-for-the-tests-3b1f0c9e"
+
+
+@pytest.fixture
+def link_service(db: Any, temporal_server: dict[str, Any]) -> Iterator[RunningService]:
+    """The service with a link secret, and this process's workers making links to it."""
+    running = RunningService(db, link_secret=SECRET)
+    links.configure(LinkSettings(secret=SECRET, public_url=running.url))
+    yield running
+    links.configure(None)
+    running.stop()
+
+
+def collector() -> tuple[list[Notification], Any]:
+    seen: list[Notification] = []
+
+    async def notifier(notification: Notification) -> None:
+        seen.append(notification)
+
+    return seen, notifier
+
+
+async def first(seen: list[Notification]) -> Notification:
+    for _ in range(200):
+        if seen:
+            return seen[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no notification came")
+
+
+def path(url: str) -> str:
+    return url[url.index("/links/"):]
+
+
+def mint(record: dict[str, Any], approver: str, decision: str = "approved", **changes: Any) -> str:
+    """A link signed with the service's secret, as the activity would make it (with ``changes``)."""
+    claims = dict(approval_id=record["id"], run_id=record["run_id"], requirement_id=record["requirement_id"],
+                  decision=decision, arguments_digest=record["arguments_digest"], approver=approver,
+                  expires_at=time.time() + 600, link_id=f"test-{time.monotonic_ns()}")
+    return f"/links/{links.make_token(SECRET, LinkClaims(**{**claims, **changes}))}"
+
+
+async def pending_untouched(agent: Any, db: Any, run_id: str, approval_id: str) -> None:
+    """Nothing decided: the record pending with only its request on the trail, the run paused, the tool not run."""
+    await asyncio.sleep(0.3)  # a decision, had one been made, would be mirrored by now
+    assert db.get_approval(approval_id)["status"] == "pending"
+    assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested"]
+    assert (await agent.aget_run(run_id)).is_paused and RAN == []
+
+
+async def test_each_named_approver_gets_an_approve_and_a_reject_link_bound_to_the_approval(
+        make_agent, script, running_worker, db, link_service):
+    """alice and bob each get two links, signed over this approval, its arguments' digest, the decision and them."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker():
+        _, approval_id = await paused(agent, db)
+        notification = await first(seen)
+    record = db.get_approval(approval_id)
+    made = {(link.approver, link.decision): links.verify_token(SECRET, path(link.url).removeprefix("/links/"))
+            for link in notification.links}
+    assert sorted(made) == [("alice", "approved"), ("alice", "rejected"), ("bob", "approved"), ("bob", "rejected")]
+    for (approver, decision), claims in made.items():
+        assert (claims.approver, claims.decision, claims.approval_id) == (approver, decision, approval_id)
+        assert claims.arguments_digest == record["arguments_digest"]
+        assert claims.expires_at <= record["context"]["deadline"]  # bounded by the approval's one-hour deadline
+    assert len({c.link_id for c in made.values()}) == 4
+    assert all(link.url.startswith(link_service.url + "/links/") for link in notification.links)
+
+
+async def test_a_get_shows_the_call_and_changes_nothing(make_agent, script, running_worker, db, link_service):
+    """GET (twice, as a mail scanner would) renders the tool, arguments, decision and approver, and decides nothing."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        url = path((await first(seen)).links_for("alice")["approved"])
+        RAN.clear()
+        for _ in range(2):
+            r = await http.get(url)
+            assert r.status_code == 200, r.text
+        page = r.text
+        assert "pay" in page and "&quot;amount&quot;: 10" in page and "Approve as alice" in page
+        assert '<form method="post">' in page and "<script" not in page
+        assert r.headers["referrer-policy"] == "no-referrer" and r.headers["cache-control"] == "no-store"
+        assert "default-src 'none'" in r.headers["content-security-policy"] and "noindex" in r.headers["x-robots-tag"]
+        await pending_untouched(agent, db, run.run_id, approval_id)
+
+
+async def test_a_post_after_a_scanner_get_decides_as_the_approver_once(make_agent, script, running_worker, db, link_service):
+    """After a prefetching GET, the POST decides as alice and the run goes on; the same link again is 409."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        url = path((await first(seen)).links_for("alice")["approved"])
+        RAN.clear()
+        assert (await http.get(url)).status_code == 200
+        r = await http.post(url)
+        assert r.status_code == 200 and "Approved" in r.text and "as alice" in r.text, r.text
+        assert RAN == [{"amount": 10, "to": "bob"}]
+        again = await http.post(url)
+        assert again.status_code == 409 and "already been used" in again.text, again.text
+        await settled(db, run.run_id, 1, "approved")
+    assert db.get_approval(approval_id)["resolved_by"] == "alice" and RAN == [{"amount": 10, "to": "bob"}]
+
+
+async def test_a_rejection_link_carries_the_reason_from_its_form(make_agent, script, running_worker, db, link_service):
+    """bob's reject link with a reason: rejected by bob, the reason on the record and told to the model."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        url = path((await first(seen)).links_for("bob")["rejected"])
+        assert 'name="reason"' in (await http.get(url)).text
+        r = await http.post(url, content=b"reason=over+budget%21", headers={"content-type": "application/x-www-form-urlencoded"})
+        assert r.status_code == 200 and "Rejected" in r.text, r.text
+        await settled(db, run.run_id, 1, "rejected")
+        final = await agent.aget_run(run.run_id)
+    record = db.get_approval(approval_id)
+    assert record["resolved_by"] == "bob" and record["resolution"]["reason"] == "over budget!"
+    assert final.status == RunStatus.completed and "over budget!" in final.content
+
+
+async def test_an_expired_link_is_refused_with_410_and_decides_nothing(make_agent, script, running_worker, db, link_service):
+    """A link whose expiry has passed: 410 on GET and POST, naming when it expired; nothing decided."""
+    agent = make_agent(pays(script, 10), [pay], db=db)
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        url = mint(db.get_approval(approval_id), "alice", expires_at=time.time() - 5)
+        RAN.clear()
+        for method in (http.get, http.post):
+            r = await method(url)
+            assert r.status_code == 410 and "expired at" in r.text, r.text
+        await pending_untouched(agent, db, run.run_id, approval_id)
+
+
+async def test_a_tampered_link_is_refused_with_403_and_decides_nothing(make_agent, script, running_worker, db, link_service):
+    """A flipped character in the signature, or another approval's id put in a link's claims: 403, nothing decided."""
+    agent = make_agent(pays(script, 10, 20), [pay], db=db)
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        token = mint(db.get_approval(approval_id), "alice").removeprefix("/links/")
+        head, payload, signature = token.split(".")
+        flipped = signature[:5] + ("A" if signature[5] != "A" else "B") + signature[6:]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["aid"] = f"{run.run_id}/req-2-call_1_0"  # another approval of the run
+        forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        RAN.clear()
+        for bad in (f"{head}.{payload}.{flipped}", f"{head}.{forged}.{signature}"):
+            r = await http.post(f"/links/{bad}")
+            assert r.status_code == 403 and "not one this service made" in r.text, r.text
+        await pending_untouched(agent, db, run.run_id, approval_id)
+
+
+async def test_a_link_made_for_other_arguments_decides_nothing(make_agent, script, running_worker, db, link_service):
+    """Validly signed, but over another arguments digest than the approval's: 403, nothing decided."""
+    agent = make_agent(pays(script, 10), [pay], db=db)
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        RAN.clear()
+        r = await http.post(mint(db.get_approval(approval_id), "alice", arguments_digest="0" * 64))
+        assert r.status_code == 403 and "other arguments" in r.text, r.text
+        await pending_untouched(agent, db, run.run_id, approval_id)
+
+
+async def test_a_link_for_a_non_approver_is_refused_by_the_runs_policy(make_agent, script, running_worker, db, link_service):
+    """A link (validly signed) for mallory: 403 from the run, kept as `refused`, nothing decided, the link not spent."""
+    agent = make_agent(pays(script, 10), [pay], db=db)
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        url = mint(db.get_approval(approval_id), "mallory")
+        RAN.clear()
+        r = await http.post(url)
+        assert r.status_code == 403 and "mallory is not among the approvers" in r.text, r.text
+        for _ in range(100):
+            events = db.get_approval_events(approval_id)
+            if any(e["kind"] == "refused" for e in events):
+                break
+            await asyncio.sleep(0.05)
+        assert [e["payload"]["resolved_by"] for e in events if e["kind"] == "refused"] == ["mallory"]
+        claims = links.verify_token(SECRET, url.removeprefix("/links/"))
+        assert not await links.used(db, claims.link_id)
+        assert db.get_approval(approval_id)["status"] == "pending" and RAN == []
+        assert (await agent.aget_run(run.run_id)).is_paused
+
+
+async def test_a_link_after_someone_else_decided_says_who_and_when(make_agent, script, running_worker, db, link_service):
+    """bob approves with his link; alice's reject link then answers 409: already decided, approved by bob, at a time."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker(), link_service.client() as http:
+        run, _ = await paused(agent, db)
+        notification = await first(seen)
+        assert (await http.post(path(notification.links_for("bob")["approved"]))).status_code == 200
+        await settled(db, run.run_id, 1, "approved")
+        r = await http.post(path(notification.links_for("alice")["rejected"]))
+        assert r.status_code == 409 and "already decided: approved by bob at 20" in r.text, r.text
+
+
+async def test_without_a_link_secret_the_service_refuses_links_with_503(db, service):
+    """A service with no HITL_LINK_SECRET: any link is refused with 503, saying why."""
+    record = {"id": "run-x/req-1", "run_id": "run-x", "requirement_id": "req-1", "arguments_digest": "0" * 64}
+    async with service.client() as http:
+        for method in (http.get, http.post):
+            r = await method(mint(record, "alice"))
+            assert r.status_code == 503 and "HITL_LINK_SECRET" in r.text, r.text
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_link_tokens_never_reach_the_access_log(make_agent, script, running_worker, db, link_service):
+    """uvicorn's access log shows /links/[redacted] for a GET and a POST, never the token."""
+    agent = make_agent(pays(script, 10), [pay], db=db)
+    access = logging.getLogger("uvicorn.access")
+    handler, level = _Lines(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        async with running_worker(), link_service.client() as http:
+            _, approval_id = await paused(agent, db)
+            url = mint(db.get_approval(approval_id), "alice")
+            assert (await http.get(url)).status_code == 200
+            assert (await http.post(url)).status_code == 200
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(level)
+    token = url.removeprefix("/links/")
+    assert sum("/links/[redacted]" in line for line in handler.lines) == 2, handler.lines
+    assert not any(token in line or token[-20:] in line for line in handler.lines)
+
+
+async def test_links_never_enter_the_runs_history(make_agent, script, running_worker, db, link_service, client):
+    """The notifier got links, yet the run's history holds no link URL or token."""
+    seen, notifier = collector()
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker():
+        run, _ = await paused(agent, db)
+        notification = await first(seen)
+        await asyncio.sleep(0.3)  # the notify activity's completion is in history by now
+        history = (await client.get_workflow_handle(run.run_id).fetch_history()).to_json()
+    assert notification.links and '"hitl.notify"' in history
+    assert "/links/" not in history
+    assert not any(link.url.rsplit(".", 1)[1] in history for link in notification.links)
+
+
+@approval(approvers=["alice", "group:finance"])
+@tool(requires_confirmation=True)
+def refund(amount: int) -> str:
+    """Refund a customer."""
+    return f"refunded {amount}"
+
+
+async def test_group_approvers_get_no_links(make_agent, script, running_worker, db, link_service):
+    """A link is for one person: alice gets hers, group:finance none."""
+    seen, notifier = collector()
+    agent = make_agent(script({"turns": [{"tool_calls": [{"name": "refund", "arguments": {"amount": 3}}]},
+                                         {"content": "{results}"}]}), [refund], db=db, notifiers=[notifier])
+    async with running_worker():
+        await paused(agent, db)
+        notification = await first(seen)
+    assert notification.approvers == ["alice", "group:finance"]
+    assert sorted((link.approver, link.decision) for link in notification.links) == [("alice", "approved"),
+                                                                                      ("alice", "rejected")]
+
+
+async def test_the_webhook_payload_carries_the_links(make_agent, script, running_worker, db, link_service):
+    """WebhookNotifier's JSON has `links`: approver, decision, url and expiry for each link."""
+    bodies: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    webhook = WebhookNotifier(f"http://127.0.0.1:{server.server_address[1]}/hook", "hook-secret")
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[webhook])
+    try:
+        async with running_worker():
+            await paused(agent, db)
+            for _ in range(200):
+                if bodies:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    [body] = bodies
+    assert sorted((x["approver"], x["decision"]) for x in body["links"]) == [
+        ("alice", "approved"), ("alice", "rejected"), ("bob", "approved"), ("bob", "rejected")]
+    assert all(x["url"].startswith(link_service.url + "/links/") and x["expires_at"] > time.time() for x in body["links"])
+
+
+def test_the_link_ttl_reads_durations_and_refuses_nonsense(monkeypatch):
+    """HITL_LINK_TTL takes seconds or 90m/24h/7d; anything else is a ConfigurationError naming it."""
+    from hitl.errors import ConfigurationError
+
+    for text, seconds in (("3600", 3600), ("90m", 5400), ("24h", 86400), ("7d", 7 * 86400)):
+        monkeypatch.setenv("HITL_LINK_TTL", text)
+        assert LinkSettings.from_env().ttl_seconds == seconds
+    for text in ("soon", "-5", "400d"):
+        monkeypatch.setenv("HITL_LINK_TTL", text)
+        with pytest.raises(ConfigurationError, match="HITL_LINK_TTL"):
+            LinkSettings.from_env()
+
+
+def test_a_link_lasts_until_the_earlier_of_its_ttl_and_the_deadline():
+    """With a 24 h TTL, a link on an approval due in an hour expires with it; one due past its deadline gets none."""
+    settings = LinkSettings(secret=SECRET, public_url="https://hitl.example.com", ttl_seconds=timedelta(hours=24).total_seconds())
+    now = time.time()
+    base = dict(kind="requested", run_id="run-1", agent_name="a", requirement_id="req-1", tool_name="pay",
+                arguments={"amount": 1}, approvers=["alice"], at=now)
+    soon = links.links_for(Notification(**base, deadline=now + 3600), settings, now=now)
+    assert {link.expires_at for link in soon} == {int(now + 3600)}
+    assert links.links_for(Notification(**base, deadline=now - 1), settings, now=now) == []
+    assert {link.expires_at for link in links.links_for(Notification(**base), settings, now=now)} == {int(now + 86400)}
