@@ -1,7 +1,7 @@
 """Telling approvers: notifications go out through an activity, never on the decision path.
 
 Register notifiers on the Agent (``Agent(notifiers=[...])``): any async callable taking a
-:class:`Notification`, or the built-in :class:`WebhookNotifier`. A
+:class:`Notification`, or the built-in :class:`WebhookNotifier` and :class:`EmailNotifier`. A
 notifier that fails is retried a few times with backoff, then given up on; the run and its audit
 trail go on regardless. Notifications are at-least-once: a retry may repeat one.
 
@@ -20,12 +20,12 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
-__all__ = ["Notification", "NotificationLink", "Notifier", "WebhookNotifier", "sign"]
+__all__ = ["Notification", "NotificationLink", "Notifier", "WebhookNotifier", "EmailNotifier", "sign"]
 
 
 class NotificationLink(BaseModel):
@@ -104,3 +104,122 @@ class WebhookNotifier:
         if response.status_code >= 300:
             raise RuntimeError(f"webhook {self.url} answered HTTP {response.status_code}")
 
+
+_SUBJECTS = {"requested": "Approval requested", "reminder": "Reminder: approval waiting",
+             "escalated": "Escalated: approval waiting", "expired": "Approval expired"}
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    # Header values must never carry a line break (header injection); long names are cut.
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 1] + "…"
+
+
+class EmailNotifier:
+    """E-mails each approver that has an address, with that approver's own decision links.
+
+    One message per approver (plain text and simple HTML), subject naming the tool and the agent;
+    sent with the standard library's ``smtplib`` in a thread. Approvers without an address are
+    skipped. A ``group:NAME`` approver gets a message if ``recipients`` gives the group an address,
+    but never links (a link is for one person).
+
+    Args:
+        host: The SMTP server.
+        port: Its port (25, or 587 with ``starttls``).
+        sender: The From address.
+        recipients: Approver name -> address, as a mapping or a callable (None: no address). None:
+            approver names that look like addresses (``alice@example.com``) are used as they are.
+        username: SMTP login, if the server needs one.
+        password: Its password; it never appears in reprs, logs or history.
+        starttls: Upgrade the connection with STARTTLS (certificate checked) before logging in.
+        timeout: Seconds for the connection and each command.
+    """
+
+    def __init__(
+        self, host: str, port: int = 25, sender: str = "hitl@localhost", *,
+        recipients: Mapping[str, str] | Callable[[str], str | None] | None = None,
+        username: str | None = None, password: str | None = None, starttls: bool = False, timeout: float = 30.0,
+    ) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.recipients = recipients
+        self.username = username
+        self._password = SecretStr(password) if password is not None else None
+        self.starttls = starttls
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"EmailNotifier(host={self.host!r}, port={self.port}, sender={self.sender!r})"
+
+    def address_of(self, approver: str) -> str | None:
+        """The approver's e-mail address, or None (then it gets no e-mail)."""
+        if self.recipients is None:
+            return approver if "@" in approver and not approver.startswith("group:") else None
+        if callable(self.recipients):
+            return self.recipients(approver) or None
+        return self.recipients.get(approver) or None
+
+    def messages(self, notification: Notification) -> list[Any]:
+        """The ``email.message.EmailMessage`` for each approver with an address."""
+        found = []
+        for approver in dict.fromkeys(notification.approvers):
+            address = self.address_of(approver)
+            if address:
+                found.append(self._message(notification, approver, address))
+        return found
+
+    async def __call__(self, notification: Notification) -> None:
+        import asyncio
+
+        messages = self.messages(notification)
+        if messages:
+            await asyncio.to_thread(self._send, messages)
+
+    def _send(self, messages: list[Any]) -> None:
+        import smtplib
+        import ssl
+
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username is not None:
+                smtp.login(self.username, self._password.get_secret_value() if self._password else "")
+            for message in messages:
+                smtp.send_message(message)
+
+    def _message(self, n: Notification, approver: str, address: str) -> Any:
+        import html
+        from datetime import UTC, datetime
+        from email.message import EmailMessage
+
+        def when(t: float) -> str:
+            return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+        links = n.links_for(approver)
+        arguments = json.dumps(n.arguments, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        facts = [("Agent", n.agent_name), ("Run", n.run_id), ("Approval", f"{n.run_id}/{n.requirement_id}"),
+                 ("Tool", n.tool_name), ("Approvers", ", ".join(n.approvers) or "anyone")]
+        if n.deadline is not None:
+            facts.append(("Deadline", when(n.deadline)))
+        if n.escalation_level:
+            facts.append(("Escalation level", str(n.escalation_level)))
+        expiry = min((link.expires_at for link in n.links if link.approver == approver), default=None)
+        note = (f"Each link decides once, as {approver}, and only until {when(expiry)}. It opens a page that asks "
+                "you to confirm. Do not forward this e-mail: whoever holds a link can make that decision as you."
+                if expiry is not None else "")
+        text = [f"{_SUBJECTS[n.kind]}: {n.tool_name} ({n.agent_name})", ""]
+        text += [f"{k}: {v}" for k, v in facts] + ["", "Arguments:", arguments, ""]
+        text += [f"{label}: {links[d]}" for d, label in (("approved", "Approve"), ("rejected", "Reject")) if d in links]
+        text += ["", note] if note else []
+        e = html.escape
+        rows = "".join(f"<tr><th align='left'>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)
+        buttons = " ".join(f"<a href=\"{e(links[d])}\">{label}</a>"
+                           for d, label in (("approved", "Approve"), ("rejected", "Reject")) if d in links)
+        body = (f"<p><b>{e(_SUBJECTS[n.kind])}</b>: {e(n.tool_name)} ({e(n.agent_name)})</p><table>{rows}</table>"
+                f"<pre>{e(arguments)}</pre>" + (f"<p>{buttons}</p><p><small>{e(note)}</small></p>" if buttons else ""))
+        message = EmailMessage()
+        message["Subject"] = _one_line(f"[hitl] {_SUBJECTS[n.kind]}: {n.tool_name} ({n.agent_name})", 200)
+        message["From"] = self.sender
+        message["To"] = address
+        message.set_content("\n".join(text))
+        message.add_alternative(f"<!doctype html><html><body>{body}</body></html>", subtype="html")
+        return message

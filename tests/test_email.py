@@ -1,0 +1,134 @@
+"""EmailNotifier against a real SMTP server on loopback (aiosmtpd), and its links clicked on the real service."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from hitl import devstack, links
+from hitl.notify import EmailNotifier
+from hitl.run import RunStatus
+
+from .test_audit import settled
+from .test_links import SECRET, link_service  # noqa: F401 - fixture
+from .test_service import RAN, pay, paused, pays
+
+
+class Inbox:
+    """aiosmtpd's handler: keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+        return "250 OK"
+
+    async def wait(self, count: int) -> None:
+        for _ in range(200):
+            if len(self.messages) >= count:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{len(self.messages)} e-mails came, not {count}")
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on loopback and what it received."""
+    inbox, port = Inbox(), devstack.free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def text_of(message: email.message.EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+
+
+def link_paths(text: str) -> dict[str, str]:
+    found = dict(re.findall(r"^(Approve|Reject): https?://[^/\s]+(/links/\S+)$", text, re.M))
+    return {"approved": found["Approve"], "rejected": found["Reject"]}
+
+
+async def test_each_approver_with_an_address_gets_one_email_with_their_own_links(
+        make_agent, script, running_worker, db, link_service, smtp):
+    """alice (who has an address) gets one e-mail naming the tool and agent, with her links; bob (none) gets nothing."""
+    inbox, port = smtp
+    notifier = EmailNotifier("127.0.0.1", port, "hitl@example.com", recipients={"alice": "alice@example.com"})
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker():
+        _, approval_id = await paused(agent, db)
+        await inbox.wait(1)
+        await asyncio.sleep(0.3)  # time enough for a second e-mail, were one sent
+    [(to, message)] = inbox.messages
+    assert to == ["alice@example.com"] and message["To"] == "alice@example.com"
+    assert "pay" in message["Subject"] and agent.name in message["Subject"]
+    text = text_of(message)
+    assert approval_id in text and '"amount": 10' in text and "bearer" not in text.lower()
+    claims = {d: links.verify_token(SECRET, p.removeprefix("/links/")) for d, p in link_paths(text).items()}
+    assert {(c.approver, c.decision) for c in claims.values()} == {("alice", "approved"), ("alice", "rejected")}
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert claims["approved"].link_id and link_paths(text)["approved"] in html
+
+
+async def test_the_emailed_link_decides_once_after_a_get_that_changes_nothing(
+        make_agent, script, running_worker, db, link_service, smtp):
+    """GET the e-mailed approve link: still pending and paused; POST it: decided by alice, the run completes; again: 409."""
+    inbox, port = smtp
+    notifier = EmailNotifier("127.0.0.1", port, "hitl@example.com", recipients=lambda name: f"{name}@example.com")
+    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+    async with running_worker(), link_service.client() as http:
+        run, approval_id = await paused(agent, db)
+        await inbox.wait(2)
+        [alice] = [m for to, m in inbox.messages if to == ["alice@example.com"]]
+        url = link_paths(text_of(alice))["approved"]
+        RAN.clear()
+        assert (await http.get(url)).status_code == 200
+        await asyncio.sleep(0.3)
+        assert db.get_approval(approval_id)["status"] == "pending" and (await agent.aget_run(run.run_id)).is_paused
+        r = await http.post(url)
+        assert r.status_code == 200 and "as alice" in r.text, r.text
+        again = await http.post(url)
+        assert again.status_code == 409 and "already been used" in again.text, again.text
+        await settled(db, run.run_id, 1, "approved")
+        assert (await agent.aget_run(run.run_id)).status == RunStatus.completed
+    assert db.get_approval(approval_id)["resolved_by"] == "alice" and RAN == [{"amount": 10, "to": "bob"}]
+
+
+async def test_without_link_settings_the_email_still_goes_out_without_links(make_agent, script, running_worker, db, smtp):
+    """A worker with no link secret: the e-mail tells the approver, and carries no link."""
+    inbox, port = smtp
+    links.configure(links.LinkSettings())
+    try:
+        notifier = EmailNotifier("127.0.0.1", port, "hitl@example.com", recipients={"bob": "bob@example.com"})
+        agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
+        async with running_worker():
+            await paused(agent, db)
+            await inbox.wait(1)
+    finally:
+        links.configure(None)
+    [(to, message)] = inbox.messages
+    assert to == ["bob@example.com"] and "/links/" not in message.as_string() and "pay" in text_of(message)
+
+
+def test_the_smtp_password_is_never_in_the_repr():
+    """repr(EmailNotifier) names the server and sender, never the password."""
+    notifier = EmailNotifier("smtp.example.com", 587, "hitl@example.com", username="hitl", password="s3cret-pw",
+                             starttls=True)
+    assert "s3cret-pw" not in repr(notifier) and "s3cret-pw" not in str(vars(notifier))
+    assert "smtp.example.com" in repr(notifier)
+
+
+def test_approvers_are_their_own_addresses_when_no_recipients_are_given():
+    """recipients=None: an approver named like an address is mailed there; other names and groups are skipped."""
+    notifier = EmailNotifier("127.0.0.1", 25, "hitl@example.com")
+    assert [notifier.address_of(n) for n in ("ann@example.com", "bob", "group:ops@x")] == ["ann@example.com", None, None]
