@@ -303,3 +303,52 @@ async def test_the_pages_forbid_inline_script_and_framing(inbox):
         for path in ("/inbox/static/..%2Fapp.py", "/inbox/static/app.py", "/inbox/static/.hidden.js"):
             assert (await anyone.get(path)).status_code == 404, path
         assert (await anyone.get("/me")).status_code == 401
+
+
+@approval(approvers=["alice", "erin", "frank"], quorum=2)
+@tool(requires_confirmation=True)
+def wire(amount: int) -> str:
+    """Wire money (two approvers)."""
+    RAN.append({"wire": amount})
+    return f"wired {amount}"
+
+
+async def test_an_oidc_user_signs_in_sees_who_confirmed_and_completes_a_quorum(
+        browser, make_agent, script, running_worker, db, temporal_server, tmp_path):
+    """erin signs in with her identity provider's token; the card says alice confirmed 1 of 2; erin's approval runs the tool."""
+    import json as _json
+    from datetime import UTC, datetime
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hitl.oidc import OidcSettings
+
+    idp = Ed25519PrivateKey.generate()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(_json.dumps({"keys": [{**_json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(idp.public_key())), "kid": "k1"}]}))
+    service = RunningService(db, oidc=OidcSettings(jwks=str(jwks), issuer="https://idp", audience="hitl"))
+    erin_token = jwt.encode({"iss": "https://idp", "aud": "hitl", "sub": "erin", "scope": "approvals:decide",
+                             "exp": datetime.now(UTC) + timedelta(minutes=10)}, idp, algorithm="EdDSA", headers={"kid": "k1"})
+    agent = make_agent(calls(script, ("wire", {"amount": 25000})), [wire], db=db)
+    try:
+        async with running_worker(), service.client(service.token("alice")) as alice:
+            run = await agent.arun("wire")
+            approval_id = f"{run.run_id}/{run.requirements[0].id}"
+            await settled(db, run.run_id, 1)
+            r = await alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})
+            assert r.status_code == 200 and r.json()["run"]["status"] == "paused", r.text
+            page = await (await browser.new_context()).new_page()
+            await page.goto(f"{service.url}/inbox")
+            await page.get_by_label("API token or OIDC access token").fill(erin_token)
+            await page.keyboard.press("Enter")
+            await expect(page.locator("#who")).to_contain_text("Signed in as erin (oidc; approvals:decide)")
+            await expect(page.get_by_role("button", name="All pending")).to_have_count(0)  # no approvals:read
+            await expect(card(page, approval_id)).to_contain_text("1 of 2 confirmed: alice", timeout=WAIT)
+            RAN.clear()
+            await card(page, approval_id).get_by_role("button", name="Approve").click()
+            await expect(card(page, approval_id)).to_contain_text("Approved as erin: the run is now completed", timeout=WAIT)
+            assert RAN == [{"wire": 25000}]
+            await page.context.close()
+    finally:
+        service.stop()
