@@ -17,7 +17,8 @@ from hitl.notify import EmailNotifier
 from hitl.run import RunStatus
 
 from .test_audit import settled
-from .test_links import SECRET, link_service  # noqa: F401 - fixture
+from .conftest import RunningService
+from .test_links import SECRET, linked_service
 from .test_service import RAN, pay, paused, pays
 
 
@@ -48,6 +49,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
     controller.start()
     yield inbox, port
     controller.stop()
+
+
+@pytest.fixture
+def link_service(db: Any, temporal_server: dict[str, Any]) -> Iterator[RunningService]:
+    """The service with a link secret, and this process's workers making links to it."""
+    yield from linked_service(db)
 
 
 def text_of(message: email.message.EmailMessage) -> str:

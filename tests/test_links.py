@@ -28,14 +28,21 @@ from .test_service import RAN, pay, paused, pays
 SECRET = "link-secret-for-the-tests-3b1f0c9e"
 
 
+def linked_service(db: Any) -> Iterator[RunningService]:
+    """The service with a link secret, and this process's workers making links to it (for a fixture)."""
+    running = RunningService(db, link_secret=SECRET)
+    links.configure(LinkSettings(secret=SECRET, public_url=running.url))
+    try:
+        yield running
+    finally:
+        links.configure(None)
+        running.stop()
+
+
 @pytest.fixture
 def link_service(db: Any, temporal_server: dict[str, Any]) -> Iterator[RunningService]:
     """The service with a link secret, and this process's workers making links to it."""
-    running = RunningService(db, link_secret=SECRET)
-    links.configure(LinkSettings(secret=SECRET, public_url=running.url))
-    yield running
-    links.configure(None)
-    running.stop()
+    yield from linked_service(db)
 
 
 def collector() -> tuple[list[Notification], Any]:
