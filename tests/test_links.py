@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from hitl import links, tool
+from hitl import links, signing, tool
 from hitl.approval import approval
 from hitl.links import LinkClaims, LinkSettings
 from hitl.notify import Notification, WebhookNotifier
 from hitl.run import RunStatus
+from hitl.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled
@@ -361,3 +362,24 @@ def test_a_link_lasts_until_the_earlier_of_its_ttl_and_the_deadline():
     assert {link.expires_at for link in soon} == {int(now + 3600)}
     assert links.links_for(Notification(**base, deadline=now - 1), settings, now=now) == []
     assert {link.expires_at for link in links.links_for(Notification(**base), settings, now=now)} == {int(now + 86400)}
+
+
+async def test_a_link_decides_on_a_strict_worker_as_the_service_signs_it(make_agent, script, running_worker, db,
+                                                                          temporal_server, tmp_path):
+    """Workers that take only signed decisions: a link's decision, signed by the service's key, is applied as alice."""
+    signer = Signer.generate()
+    (tmp_path / "service.pem").write_bytes(signer.pem())
+    signing.trust([signer])
+    running = RunningService(db, link_secret=SECRET, signing_key=str(tmp_path / "service.pem"))
+    try:
+        agent = make_agent(pays(script, 10), [pay], db=db)
+        async with running_worker(), running.client() as http:
+            run, approval_id = await paused(agent, db)
+            r = await http.post(mint(db.get_approval(approval_id), "alice"))
+            assert r.status_code == 200, r.text
+            await settled(db, run.run_id, 1, "approved")
+    finally:
+        signing.trust(None)
+        running.stop()
+    assert db.get_approval(approval_id)["resolved_by"] == "alice"
+    assert not [e for e in db.get_approval_events(approval_id) if e["kind"] == "refused"]

@@ -11,7 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from hitl import signing
 from hitl.service.slack import signature
+from hitl.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled, sql
@@ -138,3 +140,24 @@ async def test_without_a_signing_secret_the_receiver_answers_503(db, service):
     async with service.client() as http:
         r = await http.post("/slack/interactions", content=body, headers=headers)
     assert r.status_code == 503 and "HITL_SLACK_SIGNING_SECRET" in r.json()["text"]
+
+
+async def test_a_slack_decision_is_signed_for_strict_workers(make_agent, script, running_worker, db, temporal_server, tmp_path):
+    """Workers that take only signed decisions: U0ALICE's approval, signed by the service's key, is applied as alice."""
+    signer = Signer.generate()
+    (tmp_path / "service.pem").write_bytes(signer.pem())
+    signing.trust([signer])
+    running = RunningService(db, slack_signing_secret=SLACK_SECRET, slack_users={"U0ALICE": "alice"},
+                             signing_key=str(tmp_path / "service.pem"))
+    try:
+        agent = make_agent(pays(script, 10), [pay], db=db)
+        async with running_worker(), running.client() as http:
+            run, approval_id = await paused(agent, db)
+            body, headers = interaction(approval_id, "U0ALICE")
+            r = await http.post("/slack/interactions", content=body, headers=headers)
+            assert r.status_code == 200 and "as alice" in r.json()["text"], r.text
+            await settled(db, run.run_id, 1, "approved")
+    finally:
+        signing.trust(None)
+        running.stop()
+    assert resolved_by(db, approval_id) == [("approved", "alice")]
