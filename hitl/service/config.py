@@ -42,12 +42,14 @@ class ServiceConfig(BaseModel):
     """Where people reach this service (``HITL_PUBLIC_URL``, e.g. ``https://hitl.example.com``): the
     base of one-click links and of the inbox's own links."""
     link_secret: SecretStr | None = None
-    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (the workers that send
-    notifications hold the same one). Without it, links are refused."""
+    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (``hitl.links``). The workers
+    that send notifications hold the same one, with ``HITL_PUBLIC_URL`` and ``HITL_LINK_TTL``, and
+    make the links; the service checks them. Without it, ``/links/...`` answers 503."""
     temporal_ui_url: str | None = None
     """``HITL_TEMPORAL_UI_URL``: the Temporal UI, for the inbox's link to a run."""
     slack_signing_secret: SecretStr | None = None
-    """``HITL_SLACK_SIGNING_SECRET``: verifies the Slack-style interactive webhook's requests."""
+    """``HITL_SLACK_SIGNING_SECRET``: verifies the Slack-style interactive webhook's requests
+    (``POST /slack/interactions``); without it, that route answers 503."""
     slack_users: dict[str, str] = Field(default_factory=dict)
     """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
     mapped to the hitl principal it decides as. Anyone else is refused."""
