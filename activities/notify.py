@@ -22,9 +22,14 @@ async def send_notification(request: NotifyRequest) -> None:
 
     A retry makes new links: every attempt's links work until one of them decides.
     """
-    notifiers = agent_named(request.agent_name).notifiers
+    agent = agent_named(request.agent_name)
+    notifiers = agent.notifiers
     notification = request.notification
-    made = links.links_for(notification, links.settings()) if notifiers else []
+    tool = agent.tools.get(notification.tool_name)
+    # A click can approve a confirmation; input to fill or a result to give needs the inbox (or the API).
+    needs_more = tool is not None and (tool.requires_user_input or tool.external_execution)
+    made = links.links_for(notification, links.settings(), decisions=("rejected",) if needs_more else ("approved", "rejected")) \
+        if notifiers else []
     if made:
         notification = notification.model_copy(update={"links": made})
     failures = []

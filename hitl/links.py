@@ -162,8 +162,10 @@ def verify_token(secret: str, token: str) -> LinkClaims:
                                "with another key") from None
 
 
-def links_for(notification: Notification, link_settings: LinkSettings, *, now: float | None = None) -> list[NotificationLink]:
-    """An approve and a reject link for each named approver of a notified approval (worker side).
+def links_for(notification: Notification, link_settings: LinkSettings, *, now: float | None = None,
+              decisions: tuple[str, ...] = ("approved", "rejected")) -> list[NotificationLink]:
+    """An approve and a reject link for each named approver of a notified approval (worker side);
+    ``decisions=("rejected",)`` for one a click cannot complete (a form to fill, a result to give).
 
     None on ``expired``, without settings, for ``group:`` approvers, or once the deadline has passed.
     Each call makes new links (new ids): a retried notification sends fresh ones.
@@ -186,7 +188,7 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     for approver in dict.fromkeys(notification.approvers):
         if approver.startswith("group:"):
             continue
-        for decision in ("approved", "rejected"):
+        for decision in decisions:
             claims = LinkClaims(approval_id=approval_id, run_id=notification.run_id,
                                 requirement_id=notification.requirement_id, decision=decision,  # type: ignore[arg-type]
                                 arguments_digest=arguments, approver=approver, expires_at=expires,

@@ -306,6 +306,24 @@ async def test_group_approvers_get_no_links(make_agent, script, running_worker, 
                                                                                       ("alice", "rejected")]
 
 
+@approval(approvers=["alice"])
+@tool(requires_user_input=True, user_input_fields=["time"])
+def reserve(date: str, time: str) -> str:
+    """Reserve a slot (a person fills the time)."""
+    return f"reserved {date} {time}"
+
+
+async def test_an_approval_that_needs_input_gets_only_a_reject_link(make_agent, script, running_worker, db, link_service):
+    """A click cannot fill a form: a user-input approval's notification carries a reject link and no approve link."""
+    seen, notifier = collector()
+    agent = make_agent(script({"turns": [{"tool_calls": [{"name": "reserve", "arguments": {"date": "2026-12-24"}}]},
+                                         {"content": "{results}"}]}), [reserve], db=db, notifiers=[notifier])
+    async with running_worker():
+        await paused(agent, db)
+        notification = await first(seen)
+    assert [(link.approver, link.decision) for link in notification.links] == [("alice", "rejected")]
+
+
 async def test_the_webhook_payload_carries_the_links(make_agent, script, running_worker, db, link_service):
     """WebhookNotifier's JSON has `links`: approver, decision, url and expiry for each link."""
     bodies: list[dict[str, Any]] = []
