@@ -94,15 +94,17 @@ def fail(message: object, code: ExitCode = ExitCode.ERROR) -> typer.Exit:
 def fail_hitl(exc: errors.HitlError) -> typer.Exit:
     """:func:`fail` for a hitl error; a conflict says who decided first and when."""
     if isinstance(exc, errors.ApprovalConflictError) and exc.resolved_by:
-        return fail(already_decided(exc.resolved_by, exc.resolved_at, exc.status, str(exc)), ExitCode.CONFLICT)
+        return fail(already_decided(exc.resolved_by, exc.resolved_at, exc.status), ExitCode.CONFLICT)
     return fail(exc, code_of(exc))
 
 
-def already_decided(by: str, at: float | None, status: str | None, detail: str) -> str:
+def already_decided(by: str, at: float | None, status: str | None) -> str:
+    """The 409's message: "already decided by alice at 2026-12-02T10:00:05+00:00 (approved)"."""
     from datetime import UTC, datetime
 
     when = f" at {datetime.fromtimestamp(at, UTC).isoformat(timespec='seconds')}" if at else ""
-    return f"already decided by {by}{when}" + (f" ({status})" if status else "") + f": {detail}"
+    # who and when say it all; the detail repeats them (it stays in the service's JSON body)
+    return f"already decided by {by}{when}" + (f" ({status})" if status else "")
 
 
 def usage(message: str) -> NoReturn:

@@ -87,7 +87,10 @@ class Target:
             raise fail(exc, ExitCode.UNAVAILABLE if isinstance(exc, ConnectionError) else ExitCode.ERROR) from None
         except Exception as exc:
             import psycopg
+            from pydantic import ValidationError
 
+            if isinstance(exc, ValidationError):  # a filter out of range: what the service answers with 422
+                raise fail(exc, ExitCode.INVALID) from None
             if isinstance(exc, psycopg.OperationalError):  # PostgreSQL down or unreachable (a pool timeout too)
                 raise fail(f"PostgreSQL could not be reached ({type(exc).__name__}: {exc})", ExitCode.UNAVAILABLE) from None
             raise
@@ -124,9 +127,19 @@ class Direct:
     async def temporal(self) -> Client:
         from hitl import _client
 
+        global _connected
         if self._client is None:
             self._client = await _client.connect(self.settings)
+            _connected = True
         return self._client
+
+
+_connected = False
+
+
+def connected_to_temporal() -> bool:
+    """Whether this process made a Temporal client (see ``hitl.cli.main`` for why that matters at exit)."""
+    return _connected
 
 
 def _signer() -> Signer | None:

@@ -75,7 +75,7 @@ def _failure(response: httpx.Response) -> typer.Exit:
         detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}"
                            if isinstance(e, dict) else str(e) for e in detail)
     if response.status_code == 409 and isinstance(body, dict) and body.get("resolved_by"):
-        detail = already_decided(body["resolved_by"], body.get("resolved_at"), body.get("status"), str(detail))
+        detail = already_decided(body["resolved_by"], body.get("resolved_at"), body.get("status"))
     elif response.status_code == 401:
         detail = f"{detail} (give a token with --token or HITL_TOKEN: hitl tokens create NAME -s SCOPE)"
     return fail(f"{detail} [{response.status_code}]", code)

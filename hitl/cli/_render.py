@@ -89,11 +89,12 @@ def approval_detail(d: dict[str, Any]) -> None:
     rows = [
         ("tool", context.get("tool_name")), ("agent", d["agent_name"]),
         ("run", f"{d['run_id']} ({d.get('run_status') or d.get('run_status_error') or '?'})"),
-        ("team run", d.get("team_run_id")), ("requested", f"{when(d['created_at'])} by {d.get('user_id') or '?'}"),
+        ("team run", d.get("team_run_id")),
+        ("requested", when(d["created_at"]) + (f" by {d['user_id']}" if d.get("user_id") else "")),
         ("deadline", deadline(d.get("deadline"), pending=d["status"] == "pending") or "none"),
         ("approvers", ", ".join(policy.get("approvers") or []) or "anyone"),
-        ("quorum", f"{len(d.get('approvals') or [])}/{policy.get('quorum') or 1}"
-         + (f", confirmed by {', '.join(d['approvals'])}" if d.get("approvals") else "")),
+        ("quorum", f"{len(d.get('approvals') or [])} of {policy.get('quorum')} confirmed"
+         + (f" ({', '.join(d['approvals'])})" if d.get("approvals") else "") if (policy.get("quorum") or 1) > 1 else None),
         ("policy", ", ".join(f"{k}={v}" for k, v in policy.items()
                              if k not in ("approvers", "quorum") and v not in (None, [], False))),
         ("escalation level", str(d.get("escalation_level") or 0)),
