@@ -72,6 +72,13 @@ class Target:
         return ServiceClient(self.url or os.environ.get("HITL_URL") or DEFAULT_URL,
                              self.token or os.environ.get("HITL_TOKEN") or None, timeout=timeout)
 
+    def read(self, path: str, direct: Callable[[Direct], Awaitable[Any]], params: dict[str, Any] | None = None) -> Any:
+        """``GET path`` from the service; with ``--temporal``, what ``direct`` makes of Temporal and PostgreSQL."""
+        if self.temporal:
+            return self.direct(direct)
+        with self.service() as service:
+            return service.get(path, params)
+
     def direct(self, fn: Callable[[Direct], Awaitable[T]], *, decider: bool = False) -> T:
         """Run ``fn`` against Temporal and PostgreSQL; hitl's errors become exit codes.
 

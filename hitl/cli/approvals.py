@@ -59,11 +59,7 @@ def list_(
     params: dict[str, Any] = {"status": None if status is Status.all else status.value, "approver": "me" if mine else None,
                               "tool_name": tool, "agent_name": agent, "run_id": run, "sort_by": sort.value, "limit": limit,
                               "cursor": cursor}
-    if not target.temporal:
-        with target.service() as service:
-            page = service.get("/approvals", params)
-    else:
-        page = target.direct(lambda d: _listing(d, params))
+    page = target.read("/approvals", lambda d: _listing(d, params), params)
     if as_json:
         _render.echo_json(page)
         return
@@ -90,11 +86,7 @@ def show(
 ) -> None:
     """One approval: arguments, policy, deadline, escalation level, confirmations, its run's status, its history."""
     target = Target(url, token, temporal, address, namespace, approvals_table)
-    if not target.temporal:
-        with target.service() as service:
-            detail = service.get(approval_path(approval_id))
-    else:
-        detail = target.direct(lambda d: _detail(d, approval_id))
+    detail = target.read(approval_path(approval_id), lambda d: _detail(d, approval_id))
     if as_json:
         _render.echo_json(detail)
     else:

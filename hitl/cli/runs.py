@@ -28,21 +28,18 @@ def runs_list(
     """Runs by their search attributes, newest first. --json prints a list of run summaries."""
     target = Target(url, token, temporal, address, namespace)
     filters = {"status": status, "tool": tool, "agent": agent, "limit": limit}
-    if not target.temporal:
-        with target.service() as service:
-            found = service.get("/runs", filters)["data"]
-    else:
-        found = target.direct(lambda d: _list(d, filters))
+    found = target.read("/runs", lambda d: _list(d, filters), filters)["data"]
     if as_json:
         _render.echo_json(found)
     else:
         _render.run_summary_table(found)
 
 
-async def _list(d: Direct, filters: dict[str, Any]) -> list[dict[str, Any]]:
+async def _list(d: Direct, filters: dict[str, Any]) -> dict[str, Any]:
     from hitl import _runs
 
-    return [r.model_dump(mode="json") for r in await _runs.list_runs(await d.temporal(), **filters)]
+    # The shape of the service's page, so both paths are read alike.
+    return {"data": [r.model_dump(mode="json") for r in await _runs.list_runs(await d.temporal(), **filters)]}
 
 
 @runs_app.command("show")
@@ -53,11 +50,7 @@ def runs_show(
 ) -> None:
     """One run: its status, answer and requirements."""
     target = Target(url, token, temporal, address, namespace)
-    if not target.temporal:
-        with target.service() as service:
-            run = service.get(run_path(run_id))
-    else:
-        run = target.direct(lambda d: _get(d, run_id))
+    run = target.read(run_path(run_id), lambda d: _get(d, run_id))
     if as_json:
         _render.echo_json(run)
     else:
