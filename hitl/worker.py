@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from hitl import _client, _registry, activities, signing
+from hitl import _client, _registry, activities, links, signing
 from hitl.agent import Agent
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
@@ -129,7 +129,8 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
     """Serve the modules' agents until SIGINT or SIGTERM.
 
     Raises:
-        ConfigurationError: no Agent in the modules, or an agent module that cannot be imported.
+        ConfigurationError: no Agent in the modules, an agent module that cannot be imported, a bad
+            ``HITL_LINK_TTL``.
         TemporalUnavailableError: Temporal cannot be reached at the configured address.
     """
     agents = agents_in(module_names)
@@ -139,6 +140,9 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
         keys = signing.load_jwks(os.environ["HITL_DECISION_KEYS"])
         signing.trust(keys)
         log.info("strict: decisions must be signed by one of %s", sorted(keys))
+    # Read now, so a bad HITL_LINK_TTL stops the worker at start, not every notification later.
+    if links.settings().enabled:
+        log.info("notifications carry one-click links to %s", links.settings().public_url)
     client = await _client.connect(settings)
     await register_search_attributes(client)
     queues = queues_of(agents)

@@ -370,6 +370,20 @@ def test_the_link_ttl_reads_durations_and_refuses_nonsense(monkeypatch):
             LinkSettings.from_env()
 
 
+def test_a_worker_with_a_bad_link_ttl_stops_at_start():
+    """`hitl worker` reads the link settings before it serves: a bad HITL_LINK_TTL is an error then, naming it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hitl = Path(sys.executable).parent / "hitl"
+    done = subprocess.run([str(hitl), "worker", "--agents", "examples.quickstart"], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent,
+                          env={**os.environ, "HITL_LINK_TTL": "soon", "TEMPORAL_ADDRESS": "127.0.0.1:9"})
+    assert done.returncode == 1 and "HITL_LINK_TTL='soon'" in done.stderr, done.stderr
+
+
 def test_a_link_lasts_until_the_earlier_of_its_ttl_and_the_deadline():
     """With a 24 h TTL, a link on an approval due in an hour expires with it; one due past its deadline gets none."""
     settings = LinkSettings(secret=SECRET, public_url="https://hitl.example.com", ttl_seconds=timedelta(hours=24).total_seconds())
