@@ -166,6 +166,17 @@ async def test_refused_is_exit_3(make_agent, script, running_worker, db, service
         assert (await agent.aget_run(run_id)).is_paused
 
 
+async def test_a_token_with_a_line_break_is_stripped_or_refused_and_never_printed(service):
+    """A token read from a file (trailing CRLF) works; one with a break inside is a usage error (2) that does not show it."""
+    alice = service.token("alice", "approvals:read", "approvals:decide")
+    hitl = Cli(service.url, alice)
+    page = await hitl.json("approvals", "list", token=alice + "\r\n")
+    assert page["meta"]["total_count"] == 0
+    broken = alice[:12] + "\r\n" + alice[12:]
+    out = await hitl("approvals", "list", token=broken, code=2)
+    assert "characters no token has" in out.stderr and alice[12:] not in out.stderr and alice[:12] not in out.stderr
+
+
 async def test_unknown_approval_or_run_is_exit_4(service):
     """An approval or a run that does not exist: exit 4."""
     alice = service.token("alice", "approvals:read", "approvals:decide", "runs:read")
@@ -259,7 +270,7 @@ def trusted_key(tmp_path):
 
 
 async def test_strict_workers_take_a_temporal_decision_only_when_signed(make_agent, script, running_worker, db, trusted_key):
-    """Under strict mode, `--temporal --as alice` is refused (exit 3) until HITL_SIGNING_KEY signs it."""
+    """Under strict mode, `--temporal --as alice` is refused (exit 3), also with HITL_SIGNING_KEY set, until --sign signs it."""
     agent = make_agent(one_call(script, "pay", {"amount": 10, "to": "bob"}), [pay], db=db)
     hitl = Cli("http://127.0.0.1:9")
     direct = ["--temporal", "--approvals-table", db.approvals_table, "--as", "alice"]
@@ -267,5 +278,8 @@ async def test_strict_workers_take_a_temporal_decision_only_when_signed(make_age
         run_id, approval_id = await paused(agent, db)
         refused = await hitl("approvals", "approve", approval_id, *direct, code=3)
         assert "unsigned" in refused.stderr and (await agent.aget_run(run_id)).is_paused
-        result = await hitl.json("approvals", "approve", approval_id, *direct, env={"HITL_SIGNING_KEY": str(trusted_key)})
+        key = {"HITL_SIGNING_KEY": str(trusted_key)}
+        refused = await hitl("approvals", "approve", approval_id, *direct, env=key, code=3)  # a key in reach signs nothing
+        assert "unsigned" in refused.stderr and (await agent.aget_run(run_id)).is_paused
+        result = await hitl.json("approvals", "approve", approval_id, *direct, "--sign", env=key)
         assert result["resolved_by"] == "alice" and result["run"]["status"] == "completed"

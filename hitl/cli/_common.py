@@ -5,7 +5,8 @@ itself uses (``hitl._approvals``, ``hitl._runs``).
 Straight to Temporal there is no credential for a person: the decider is the name given with
 ``--as``, a claim the operator makes with their Temporal access, not a proof. It is recorded as
 such (``resolved_by``); the approval's own policy still checks that name; workers in strict mode
-refuse it unless it is signed with ``HITL_SIGNING_KEY``, the key the service signs with.
+refuse it unless ``--sign`` signs it with ``HITL_SIGNING_KEY``, the key the service signs with:
+never implicitly, since a signed claim is one strict workers believe.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ As = Annotated[str | None, typer.Option(
     "--as", metavar="NAME", show_default=False,
     help="With --temporal: decide as NAME. A claim made with your Temporal access, not a proof: recorded as "
          "resolved_by and checked against the approval's approvers, refused by strict-mode workers unless "
-         "HITL_SIGNING_KEY (the service's key) is set to sign it.")]
+         "signed with --sign.")]
+Sign = Annotated[bool, typer.Option(
+    "--sign", help="With --temporal --as: sign the claim with HITL_SIGNING_KEY (the service's key), so strict-mode "
+                   "workers take it. Whoever holds that key can decide as anyone: use it only where the service would.")]
 
 
 @dataclass
@@ -58,15 +62,19 @@ class Target:
     namespace: str | None = None
     approvals_table: str | None = None
     as_name: str | None = None
+    sign: bool = False
 
     def __post_init__(self) -> None:
         # Temporal's own options say where Temporal is: giving one means going there
         # (and `hitl runs ... --address X`, as it was before the service existed, keeps working).
         self.temporal = self.temporal or self.address is not None or self.namespace is not None
         if not self.temporal:
-            for flag, value in (("--as", self.as_name), ("--approvals-table", self.approvals_table)):
+            for flag, value in (("--as", self.as_name), ("--approvals-table", self.approvals_table),
+                                ("--sign", self.sign or None)):
                 if value is not None:
                     usage(f"{flag} goes with --temporal; through the service you act as your token's principal")
+        if self.sign and not os.environ.get("HITL_SIGNING_KEY"):
+            usage("--sign needs HITL_SIGNING_KEY: the PEM file of the key the service signs decisions with")
 
     def service(self, timeout: float = 60.0) -> ServiceClient:
         return ServiceClient(self.url or os.environ.get("HITL_URL") or DEFAULT_URL,
@@ -112,7 +120,12 @@ class Target:
         # The operator reads every approval (as the service's approvals:read); deciding is the --as claim.
         principal = Principal(name=self.as_name or os.environ.get("USER") or "operator",
                               scopes=frozenset({"approvals:read", "approvals:decide"}))
-        direct = Direct(settings=settings, db=db, principal=principal, signer=_signer())
+        signer = _signer() if self.sign else None
+        if signer is not None:
+            import sys
+
+            print(f"signing the claim {principal.name!r} with the service's key ({signer.kid})", file=sys.stderr)
+        direct = Direct(settings=settings, db=db, principal=principal, signer=signer)
         try:
             return await fn(direct)
         finally:

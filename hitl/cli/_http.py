@@ -13,7 +13,7 @@ from urllib.parse import quote
 import httpx
 import typer
 
-from hitl.cli._app import ExitCode, already_decided, fail
+from hitl.cli._app import ExitCode, already_decided, fail, usage
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -27,6 +27,12 @@ class ServiceClient:
 
     def __init__(self, url: str, token: str | None, *, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
+        if token is not None:
+            token = token.strip()  # a token read from a file keeps its line break: not part of it
+            if not token.isascii() or not token.isprintable() or " " in token:
+                # Refused here, never quoted: httpx would put the whole header in its error message.
+                usage("the token (--token or HITL_TOKEN) has characters no token has (a space, a line break, a "
+                      "control character); it is not shown here")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0))
 
@@ -47,7 +53,9 @@ class ServiceClient:
             raise fail(f"the decision service at {self.url} gave no answer in time ({method} {path});{maybe}",
                        ExitCode.UNAVAILABLE) from None
         except httpx.TransportError as exc:
-            raise fail(f"the decision service at {self.url} could not be reached ({type(exc).__name__}: {exc}); "
+            # A protocol error's message may quote the request's headers, the token among them.
+            why = type(exc).__name__ if isinstance(exc, httpx.LocalProtocolError) else f"{type(exc).__name__}: {exc}"
+            raise fail(f"the decision service at {self.url} could not be reached ({why}); "
                        "start it (hitl serve), give --url or HITL_URL, or go straight to Temporal with --temporal",
                        ExitCode.UNAVAILABLE) from None
         if response.is_success:

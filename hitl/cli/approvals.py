@@ -14,7 +14,7 @@ import typer
 
 from hitl.cli import _render
 from hitl.cli._app import Address, AsJson, Namespace, approvals_app, usage
-from hitl.cli._common import As, Direct, Table, Target, Temporal, Token, Url, parse_json, read_json_file
+from hitl.cli._common import As, Direct, Sign, Table, Target, Temporal, Token, Url, parse_json, read_json_file
 from hitl.cli._http import approval_path
 
 ApprovalId = Annotated[str, typer.Argument(metavar="ID", help="The approval's id: <run_id>/<requirement_id>.")]
@@ -150,10 +150,10 @@ def approve(
     reason: Annotated[str | None, typer.Option(help="Why, for the audit trail.")] = None,
     wait: Wait = 60.0,
     url: Url = None, token: Token = None, temporal: Temporal = False, address: Address = None, namespace: Namespace = None,
-    approvals_table: Table = None, as_name: As = None, as_json: AsJson = False,
+    approvals_table: Table = None, as_name: As = None, sign: Sign = False, as_json: AsJson = False,
 ) -> None:
     """Approve a confirmation, optionally with corrected arguments (checked against the tool's schema)."""
-    target = Target(url, token, temporal, address, namespace, approvals_table, as_name)
+    target = Target(url, token, temporal, address, namespace, approvals_table, as_name, sign)
     if args is not None and args_file is not None:
         usage("give --args or --args-file, not both")
     arguments = parse_json(args, "--args") if args is not None else read_json_file(args_file, "--args-file") \
@@ -168,10 +168,10 @@ def reject(
     reason: Annotated[str, typer.Option(help="Why: told to the model, kept on the audit trail.")],
     wait: Wait = 60.0,
     url: Url = None, token: Token = None, temporal: Temporal = False, address: Address = None, namespace: Namespace = None,
-    approvals_table: Table = None, as_name: As = None, as_json: AsJson = False,
+    approvals_table: Table = None, as_name: As = None, sign: Sign = False, as_json: AsJson = False,
 ) -> None:
     """Reject an approval of any kind, with a reason."""
-    target = Target(url, token, temporal, address, namespace, approvals_table, as_name)
+    target = Target(url, token, temporal, address, namespace, approvals_table, as_name, sign)
     _resolve(target, approval_id, {"status": "rejected", "reason": reason}, wait, as_json)
 
 
@@ -184,10 +184,10 @@ def input_(
     = None,
     wait: Wait = 60.0,
     url: Url = None, token: Token = None, temporal: Temporal = False, address: Address = None, namespace: Namespace = None,
-    approvals_table: Table = None, as_name: As = None, as_json: AsJson = False,
+    approvals_table: Table = None, as_name: As = None, sign: Sign = False, as_json: AsJson = False,
 ) -> None:
     """Answer a user-input approval with the fields its tool asks for."""
-    target = Target(url, token, temporal, address, namespace, approvals_table, as_name)
+    target = Target(url, token, temporal, address, namespace, approvals_table, as_name, sign)
     if bool(fields) == (json_input is not None):
         usage("give the fields as FIELD=VALUE arguments or as --json-input, one of the two")
     value = parse_json(json_input, "--json-input") if json_input is not None else _fields(fields or [])
@@ -215,10 +215,10 @@ def result(
     file: Annotated[str | None, typer.Option("--file", metavar="FILE", help="The same, from a file (- for stdin).")] = None,
     wait: Wait = 60.0,
     url: Url = None, token: Token = None, temporal: Temporal = False, address: Address = None, namespace: Namespace = None,
-    approvals_table: Table = None, as_name: As = None, as_json: AsJson = False,
+    approvals_table: Table = None, as_name: As = None, sign: Sign = False, as_json: AsJson = False,
 ) -> None:
     """Give an external-execution approval the result of its tool, executed elsewhere."""
-    target = Target(url, token, temporal, address, namespace, approvals_table, as_name)
+    target = Target(url, token, temporal, address, namespace, approvals_table, as_name, sign)
     if (value is None) == (file is None):
         usage("give the result with --value JSON or --file FILE, one of the two")
     external = parse_json(value, "--value") if value is not None else read_json_file(file or "-", "--file")
