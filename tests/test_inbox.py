@@ -352,3 +352,26 @@ async def test_an_oidc_user_signs_in_sees_who_confirmed_and_completes_a_quorum(
             await page.context.close()
     finally:
         service.stop()
+
+
+async def test_a_revoked_token_returns_the_page_to_sign_in(browser, inbox):
+    """Revoked while signed in: the next load asks to sign in again, saying why."""
+    info, token = inbox.tokens.create("alice", ["approvals:decide"])
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{inbox.url}/inbox")
+    await page.get_by_label("API token or OIDC access token").fill(token)
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#live")).to_have_text("● live", timeout=WAIT)  # connected before the revocation
+    inbox.tokens.revoke(info.id)
+    await page.reload()
+    await expect(page.locator("#status")).to_contain_text("Sign-in refused")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    await page.context.close()
+
+
+async def test_a_malformed_approval_address_shows_not_found(browser, inbox):
+    """An address with a broken %-escape is an approval nobody has, not a blank page."""
+    page = await signed_in(browser, inbox, "alice")
+    await page.goto(f"{inbox.url}/inbox/approvals/run-%E0%A4%A/req-1")
+    await expect(page.get_by_role("heading", name="Approval not found")).to_be_visible()
+    await page.context.close()

@@ -50,6 +50,11 @@ export function stream(onEvent, onState) {
         const headers = { Authorization: `Bearer ${token.get()}`, Accept: "text/event-stream" };
         if (last) headers["Last-Event-ID"] = last;
         const response = await fetch("/approvals/events", { headers, signal: controller.signal });
+        if (response.status === 401) {  // revoked or expired: retrying would never succeed
+          stopped = true;
+          onState("signed-out");
+          return;
+        }
         if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
         onState("live");
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -25,7 +25,7 @@ export function detailView(main, me, id) {
     const d = detail;
     const context = d.context || {};
     const policy = d.policy || {};
-    const ui = me.temporal_ui_url ? `${me.temporal_ui_url.replace(/\/$/, "")}/namespaces/${encodeURIComponent(me.namespace)}/workflows/${encodeURIComponent(d.team_run_id || d.run_id)}` : null;
+    const ui = /^https?:\/\//.test(me.temporal_ui_url || "") ? `${me.temporal_ui_url.replace(/\/$/, "")}/namespaces/${encodeURIComponent(me.namespace)}/workflows/${encodeURIComponent(d.team_run_id || d.run_id)}` : null;
     const decided = d.status !== "pending";
     main.replaceChildren(el("section", { class: "detail" },
       el("p", {}, el("a", { href: "/inbox", text: "← Inbox" })),

@@ -47,13 +47,19 @@ async function start() {
   out.onclick = () => { token.clear(); if (stopStream) stopStream(); location.assign("/inbox"); };
 
   const prefix = "/inbox/approvals/";
+  const decode = (part) => { try { return decodeURIComponent(part); } catch { return part; } };  // a malformed %: as typed
   const view = location.pathname.startsWith(prefix)
-    ? detailView(main, me, location.pathname.slice(prefix.length).split("/").map(decodeURIComponent).join("/"))
+    ? detailView(main, me, location.pathname.slice(prefix.length).split("/").map(decode).join("/"))
     : listView(main, me);
   await view.load();
   const live = document.getElementById("live");
   if (stopStream) stopStream();
   stopStream = stream((event) => view.onEvent(event), (state) => {
+    if (state === "signed-out") {
+      token.clear();
+      live.textContent = "";
+      return signIn("Your sign-in has ended (the token was revoked or has expired): sign in again.");
+    }
     live.textContent = state === "live" ? "● live" : "○ reconnecting…";
     live.className = `live ${state}`;
   });
