@@ -23,6 +23,10 @@ __all__ = [
     "TemporalUnavailableError",
     "NotAuthenticatedError",
     "PermissionDeniedError",
+    "LinkExpiredError",
+    "LinkInvalidError",
+    "LinkUsedError",
+    "LinksNotConfiguredError",
 ]
 
 
@@ -93,6 +97,24 @@ class PermissionDeniedError(HitlError):
 
 class DecisionNotAllowedError(PermissionDeniedError):
     """The decider is not among the approvers, or is the requester barred by separation of duties."""
+
+
+class LinkExpiredError(PermissionDeniedError):
+    """A one-click link (``hitl.links``) whose expiry has passed, or the approval's deadline it was
+    bounded by; the message says when. The service answers 410."""
+
+
+class LinkInvalidError(PermissionDeniedError):
+    """A one-click link the service did not make (tampered, cut short, signed with another key) or
+    that does not fit its approval (other arguments, another run). The service answers 403."""
+
+
+class LinkUsedError(PermissionDeniedError):
+    """A one-click link that has already been used: each link decides once. The service answers 409."""
+
+
+class LinksNotConfiguredError(ConfigurationError):
+    """The service has no ``HITL_LINK_SECRET``, so it cannot check a one-click link. The service answers 503."""
 
 
 class NotAuthenticatedError(HitlError):

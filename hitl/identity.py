@@ -1,7 +1,8 @@
 """Who is calling: the principal a credential proves, and the scopes it holds.
 
 An identity is what a credential proves (an API token's recorded principal, an OIDC token's
-subject), never a name the caller typed. Every decision the service forwards is made as it.
+subject, a link's approver, a Slack user's mapped principal), never a name the caller typed.
+Every decision the service forwards is made as it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ class Principal(BaseModel):
             recorded as made by it (``resolved_by``).
         scopes: What it may do at all; who may decide a given approval is that approval's policy.
         groups: Its groups, from an OIDC claim (used to list what waits for it: ``approver=me``).
-        via: ``token`` or ``oidc``.
-        credential_id: The API token's id (never its secret), or the JWT's ``jti`` when it has one.
+        via: How it was proven: ``token`` (an API token), ``oidc`` (an OIDC bearer token), ``link``
+            (a one-click decision link, ``hitl.links``) or ``slack`` (a signed Slack action whose user
+            ``HITL_SLACK_USERS`` maps to it).
+        credential_id: The API token's id (never its secret), the JWT's ``jti`` when it has one,
+            ``link:<link id>`` or ``slack:<Slack user id>``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -34,7 +38,7 @@ class Principal(BaseModel):
     name: str = Field(min_length=1, max_length=256)
     scopes: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
-    via: Literal["token", "oidc"] = "token"
+    via: Literal["token", "oidc", "link", "slack"] = "token"
     credential_id: str | None = None
 
     def has(self, scope: Scope) -> bool:

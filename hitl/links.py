@@ -26,60 +26,78 @@ from typing import TYPE_CHECKING, Literal
 
 import jwt
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from hitl.errors import ConfigurationError, PermissionDeniedError
+# The link errors live with the others in hitl.errors; they stay importable from here too.
+from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, LinkUsedError
 from hitl.notify import Notification, NotificationLink
 
 if TYPE_CHECKING:
     from hitl.db.postgres import PostgresDb
 
 __all__ = ["LinkSettings", "LinkClaims", "LinkExpiredError", "LinkInvalidError", "LinkUsedError", "configure",
-           "settings", "make_token", "verify_token", "links_for", "claim", "release", "used", "redact"]
+           "settings", "make_token", "verify_token", "links_for", "claim", "release", "used", "redact", "check_secret",
+           "MIN_SECRET_BYTES"]
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "hitl-link"  # keeps a link token from passing for any other JWT made with the same secret
 DEFAULT_TTL_SECONDS = 24 * 3600.0
 _TOKEN_PATH = re.compile(r"/links/[^\s\"'?#/]+")
+MIN_SECRET_BYTES = 32
+SECRET_ADVICE = (f"HITL_LINK_SECRET must be at least {MIN_SECRET_BYTES} bytes of random text; make one with "
+                 "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
 
 
-class LinkExpiredError(PermissionDeniedError):
-    """The link's expiry has passed (or the approval's deadline it was bounded by)."""
+def check_secret(secret: str) -> str:
+    """``secret`` if it is long enough to key links with (HS256 is only as strong as its key).
 
-
-class LinkInvalidError(PermissionDeniedError):
-    """The link is not one this service made (tampered, cut short, another key) or does not fit its approval."""
-
-
-class LinkUsedError(PermissionDeniedError):
-    """The link has already been used: each link decides once."""
+    Raises:
+        ValueError: shorter than :data:`MIN_SECRET_BYTES` (the message never quotes the secret).
+    """
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{SECRET_ADVICE} (the one given is shorter)")
+    return secret
 
 
 class LinkSettings(BaseModel):
     """What a worker makes links with.
 
-    Environment: ``HITL_LINK_SECRET`` (the HMAC key; the service holds the same one),
+    Environment: ``HITL_LINK_SECRET`` (the HMAC key, at least 32 bytes; the service holds the same one),
     ``HITL_PUBLIC_URL`` (where people reach the service), ``HITL_LINK_TTL`` (how long a link
     lasts: seconds, or ``90m``, ``24h``, ``7d``; default 24 h; never past the approval's deadline).
     Without a secret or a URL, notifications carry no links.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)  # an error must not quote the secret
 
     secret: SecretStr | None = None
     public_url: str | None = None
     ttl_seconds: float = Field(default=DEFAULT_TTL_SECONDS, gt=0, le=30 * 24 * 3600)
+
+    @field_validator("secret")
+    @classmethod
+    def _strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
 
     @classmethod
     def from_env(cls) -> LinkSettings:
         """Read from the environment.
 
         Raises:
-            ConfigurationError: ``HITL_LINK_TTL`` that is not a duration, or out of range.
+            ConfigurationError: ``HITL_LINK_SECRET`` shorter than 32 bytes; ``HITL_LINK_TTL`` that is
+                not a duration, or out of range.
         """
         env = os.environ
+        secret = env.get("HITL_LINK_SECRET") or None
         try:
-            return cls(secret=env.get("HITL_LINK_SECRET") or None, public_url=env.get("HITL_PUBLIC_URL") or None,
+            if secret is not None:
+                check_secret(secret)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        try:
+            return cls(secret=secret, public_url=env.get("HITL_PUBLIC_URL") or None,
                        ttl_seconds=_seconds(env.get("HITL_LINK_TTL") or str(DEFAULT_TTL_SECONDS)))
         except (ValueError, ValidationError) as exc:
             raise ConfigurationError(f"HITL_LINK_TTL={env.get('HITL_LINK_TTL')!r}: not a duration of up to 30 days "

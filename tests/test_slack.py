@@ -81,16 +81,29 @@ async def test_a_user_outside_the_allowlist_is_refused_with_403(make_agent, scri
         await untouched(agent, db, run.run_id, approval_id)
 
 
-async def test_a_mapped_user_who_is_not_an_approver_is_refused_by_the_policy(make_agent, script, running_worker, db, slack_service):
-    """U0MAL maps to mallory, who is no approver of pay: 403 from the run, nothing decided."""
+async def test_a_mapped_user_who_is_not_an_approver_is_told_it_is_not_theirs(make_agent, script, running_worker, db,
+                                                                              slack_service):
+    """U0MAL maps to mallory, no approver of pay: an ephemeral 200 saying it is unknown or not hers; nothing decided."""
     agent = make_agent(pays(script, 10), [pay], db=db)
     async with running_worker(), slack_service.client() as http:
         run, approval_id = await paused(agent, db)
         RAN.clear()
         body, headers = interaction(approval_id, "U0MAL")
         r = await http.post("/slack/interactions", content=body, headers=headers)
-        assert r.status_code == 403 and "mallory is not among the approvers" in r.json()["text"], r.text
+        assert r.status_code == 200 and r.json()["response_type"] == "ephemeral", r.text
+        assert r.json()["text"] == f"Not decided: approval {approval_id!r} is unknown, or not one mallory may decide."
         await untouched(agent, db, run.run_id, approval_id)
+        # Refused before the run was asked: not even a `refused` attempt on the trail.
+        assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested"]
+
+
+async def test_an_unknown_approval_gets_the_same_answer_as_one_not_yours(db, slack_service):
+    """An allowlisted user pressing a button with a made-up approval id learns nothing more than for another's."""
+    body, headers = interaction("run-nope/req-1", "U0MAL")
+    async with slack_service.client() as http:
+        r = await http.post("/slack/interactions", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == "Not decided: approval 'run-nope/req-1' is unknown, or not one mallory may decide."
 
 
 async def test_a_bad_signature_is_refused_with_401(make_agent, script, running_worker, db, slack_service):

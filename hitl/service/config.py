@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hitl import limits
 from hitl.config import Settings
@@ -23,7 +23,8 @@ class ServiceConfig(BaseModel):
     completes a pause waits for the run's next pause before answering with the run as it stands.
     """
 
-    model_config = ConfigDict(frozen=True)
+    # A refused setting must not be quoted back: the secrets, and a DATABASE_URL's password, would reach the log.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     database_url: str = Field(min_length=1)
     approvals_table: str = "approvals"
@@ -42,9 +43,10 @@ class ServiceConfig(BaseModel):
     """Where people reach this service (``HITL_PUBLIC_URL``, e.g. ``https://hitl.example.com``): the
     base of one-click links and of the inbox's own links."""
     link_secret: SecretStr | None = None
-    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (``hitl.links``). The workers
-    that send notifications hold the same one, with ``HITL_PUBLIC_URL`` and ``HITL_LINK_TTL``, and
-    make the links; the service checks them. Without it, ``/links/...`` answers 503."""
+    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (``hitl.links``), at least 32
+    bytes. The workers that send notifications hold the same one, with ``HITL_PUBLIC_URL`` and
+    ``HITL_LINK_TTL``, and make the links; the service checks them. Whoever holds it can mint a link
+    for any approver. Without it, ``/links/...`` answers 503."""
     temporal_ui_url: str | None = None
     """``HITL_TEMPORAL_UI_URL``: the Temporal UI, for the inbox's link to a run."""
     slack_signing_secret: SecretStr | None = None
@@ -53,6 +55,15 @@ class ServiceConfig(BaseModel):
     slack_users: dict[str, str] = Field(default_factory=dict)
     """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
     mapped to the hitl principal it decides as. Anyone else is refused."""
+
+    @field_validator("link_secret")
+    @classmethod
+    def _link_secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        from hitl.links import check_secret
+
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceConfig:

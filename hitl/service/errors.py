@@ -16,6 +16,9 @@ log = logging.getLogger("hitl.service")
 # The first matching class wins: subclasses before their bases.
 _STATUS: list[tuple[type[errors.HitlError], int]] = [
     (errors.NotAuthenticatedError, 401),
+    (errors.LinkExpiredError, 410),
+    (errors.LinkUsedError, 409),
+    (errors.LinkInvalidError, 403),
     (errors.PermissionDeniedError, 403),
     (errors.RunNotFoundError, 404),
     (errors.RequirementNotFoundError, 404),
@@ -25,6 +28,7 @@ _STATUS: list[tuple[type[errors.HitlError], int]] = [
     (errors.PayloadTooLargeError, 413),
     (errors.InvalidInputError, 422),
     (errors.UnresolvedRequirementsError, 422),
+    (errors.LinksNotConfiguredError, 503),
     (errors.ConfigurationError, 422),
     (errors.TemporalUnavailableError, 503),
 ]

@@ -25,7 +25,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from hitl import _approvals, links
-from hitl.errors import ApprovalConflictError, ConfigurationError, HitlError, InvalidDecisionError, PayloadTooLargeError
+from hitl.errors import (ApprovalConflictError, HitlError, InvalidDecisionError, LinksNotConfiguredError,
+                         PayloadTooLargeError)
 from hitl.identity import Principal
 from hitl.service import errors
 from hitl.service._state import ServiceState, State
@@ -51,10 +52,6 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _VERB = {"approved": "Approve", "rejected": "Reject"}
-
-
-class LinksNotConfiguredError(ConfigurationError):
-    """The service has no ``HITL_LINK_SECRET``, so it cannot check a link."""
 
 
 class _Redact(logging.Filter):
@@ -84,18 +81,8 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(text, status_code=status, headers=HEADERS)
 
 
-def _status(exc: HitlError) -> int:
-    if isinstance(exc, links.LinkExpiredError):
-        return 410
-    if isinstance(exc, links.LinkUsedError):
-        return 409
-    if isinstance(exc, LinksNotConfiguredError):
-        return 503
-    return errors.status_of(exc)
-
-
 def _refusal(exc: HitlError) -> HTMLResponse:
-    status = _status(exc)
+    status = errors.status_of(exc)  # the JSON API's map: the page and the API answer alike
     if status >= 500:
         log.warning("link refused: %s: %s", type(exc).__name__, links.redact(str(exc)))
     titles = {410: "This link has expired", 409: "Already decided", 403: "This link cannot decide",
@@ -111,7 +98,8 @@ def _when(t: float | None) -> str:
 def _principal(claims: links.LinkClaims) -> Principal:
     # approvals:read lets the record be found whoever the approver is now, so a link whose approver
     # the policy no longer names is refused by the run (403, kept on the trail as `refused`).
-    return Principal(name=claims.approver, scopes=frozenset({"approvals:read", "approvals:decide"}),
+    # Read access leaks nothing here: the link already names its one approval.
+    return Principal(name=claims.approver, scopes=frozenset({"approvals:read", "approvals:decide"}), via="link",
                      credential_id=f"link:{claims.link_id}")
 
 

@@ -4,7 +4,8 @@ A request is taken only when its signature verifies: ``X-Slack-Signature`` is ``
 HMAC-SHA256, keyed by ``HITL_SLACK_SIGNING_SECRET``, of ``v0:{X-Slack-Request-Timestamp}:{raw body}``,
 and the timestamp is within five minutes of now (a captured request cannot be replayed later).
 The Slack user decides as the hitl principal ``HITL_SLACK_USERS`` maps it to, and only then: the
-mapping is an allowlist. The body is Slack's ``block_actions`` payload (form field ``payload``);
+mapping is an allowlist. That principal may decide, not read: an approval it is not an approver of
+is answered as unknown. The body is Slack's ``block_actions`` payload (form field ``payload``);
 its first action's ``action_id`` is ``approve`` or ``reject`` and its ``value`` the approval id.
 """
 
@@ -21,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from hitl import _approvals
-from hitl.errors import ApprovalConflictError, HitlError
+from hitl.errors import ApprovalConflictError, HitlError, RequirementNotFoundError
 from hitl.identity import Principal
 from hitl.service import errors
 from hitl.service._state import State
@@ -83,15 +84,18 @@ async def interactions(request: Request, s: State) -> JSONResponse:
     name = s.config.slack_users.get(user)
     if name is None:
         return _answer(f"Slack user {user} may not decide approvals here (not in HITL_SLACK_USERS).", 403)
-    # approvals:read lets the run's policy, not visibility, answer a user who is not an approver (a 403 it records).
-    principal = Principal(name=name, scopes=frozenset({"approvals:read", "approvals:decide"}),
-                          credential_id=f"slack:{user}")
+    # Deciding only: with approvals:read an allowlisted user could press buttons carrying any approval id
+    # and learn from the answers which exist and who decided them. A decider sees only what it may decide.
+    principal = Principal(name=name, scopes=frozenset({"approvals:decide"}), via="slack", credential_id=f"slack:{user}")
     try:
         # wait=0: Slack wants an answer within 3 seconds; the decision is in once the run has taken it.
         result = await _approvals.resolve(await s.temporal(), s.db, principal, approval_id,
                                           _approvals.ResolveRequest(status=decision), wait=0, signer=s.signer)
     except ApprovalConflictError as exc:
         return _answer(f"Not decided: {exc}")
+    except RequirementNotFoundError:
+        # 200: Slack shows the text of a 2xx only. The same words for unknown and not-yours tell nothing.
+        return _answer(f"Not decided: approval {approval_id[:200]!r} is unknown, or not one {name} may decide.")
     except HitlError as exc:
         return _answer(f"Not decided: {exc}", errors.status_of(exc))
     verb = "Approved" if decision == "approved" else "Rejected"
