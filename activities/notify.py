@@ -8,12 +8,34 @@ to the run are stripped of them too.
 
 from __future__ import annotations
 
+import logging
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hitl import links
 from hitl.activities._agents import agent_named
 from hitl._wire import NOTIFY, NotifyRequest
+from hitl.errors import ConfigurationError
+
+log = logging.getLogger("hitl.notify")
+_warned = False
+
+
+def _link_settings() -> links.LinkSettings:
+    """This worker's link settings, or none when they are bad.
+
+    ``hitl worker`` refuses bad ones at start; a worker built in code meets them here, and a
+    notification without links still tells the approvers, where failing would tell no one.
+    """
+    global _warned
+    try:
+        return links.settings()
+    except ConfigurationError as exc:
+        if not _warned:  # once per process, not once per notification
+            _warned = True
+            log.warning("notifications go out without one-click links: %s", exc)
+        return links.LinkSettings()
 
 
 @activity.defn(name=NOTIFY)
@@ -28,7 +50,7 @@ async def send_notification(request: NotifyRequest) -> None:
     tool = agent.tools.get(notification.tool_name)
     # A click can approve a confirmation; input to fill or a result to give needs the inbox (or the API).
     needs_more = tool is not None and (tool.requires_user_input or tool.external_execution)
-    made = links.links_for(notification, links.settings(), decisions=("rejected",) if needs_more else ("approved", "rejected")) \
+    made = links.links_for(notification, _link_settings(), decisions=("rejected",) if needs_more else ("approved", "rejected")) \
         if notifiers else []
     if made:
         notification = notification.model_copy(update={"links": made})

@@ -72,19 +72,22 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 class WebhookNotifier:
     """POSTs each notification as JSON, signed: headers ``X-Hitl-Timestamp`` and ``X-Hitl-Signature``.
 
-    The JSON is :class:`Notification`'s, ``links`` included: the receiver holds bearer credentials
-    (one per approver and decision) and should hand each only to its approver.
+    The JSON is :class:`Notification`'s, without ``links`` unless ``include_links``: a receiver
+    holding every approver's links could post alice's approve link where bob can click it.
 
     Args:
         url: Where to POST.
         secret: The HMAC key; it never appears in logs, reprs or history.
         timeout: Seconds for one request.
+        include_links: Put ``links`` in the JSON (one bearer credential per approver and decision);
+            only for a receiver trusted to hand each link to its own approver alone.
     """
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, include_links: bool = False) -> None:
         self.url = url
         self._secret = SecretStr(secret)
         self.timeout = timeout
+        self.include_links = include_links
 
     def __repr__(self) -> str:
         return f"WebhookNotifier(url={self.url!r})"
@@ -92,7 +95,8 @@ class WebhookNotifier:
     async def __call__(self, notification: Notification) -> None:
         import httpx
 
-        body = json.dumps(notification.model_dump(mode="json"), sort_keys=True).encode()
+        payload = notification.model_dump(mode="json", exclude=None if self.include_links else {"links"})
+        body = json.dumps(payload, sort_keys=True).encode()
         timestamp = str(int(time.time()))
         headers = {
             "content-type": "application/json",
@@ -123,28 +127,49 @@ class EmailNotifier:
     skipped. A ``group:NAME`` approver gets a message if ``recipients`` gives the group an address,
     but never links (a link is for one person).
 
+    Every message is tried, whatever happens to the others. One the server refuses for good (a 5xx
+    answer: no such mailbox, say) is logged and skipped: retrying cannot help it. If any failed for a
+    reason that may pass (a 4xx answer, a dropped connection), the call raises once all were tried,
+    and the notification activity's retry sends again, to everyone: notifications are at-least-once.
+    A server that cannot be reached or logged into fails the call at once.
+
     Args:
         host: The SMTP server.
-        port: Its port (25, or 587 with ``starttls``).
+        port: Its port; None: 465 with ``ssl``, else 25 (587 is the usual one for ``starttls``).
         sender: The From address.
         recipients: Approver name -> address, as a mapping or a callable (None: no address). None:
             approver names that look like addresses (``alice@example.com``) are used as they are.
-        username: SMTP login, if the server needs one.
+        username: SMTP login, if the server needs one; only with ``starttls`` or ``ssl``.
         password: Its password; it never appears in reprs, logs or history.
         starttls: Upgrade the connection with STARTTLS (certificate checked) before logging in.
-        timeout: Seconds for the connection and each command.
+        ssl: Speak TLS from the first byte (SMTPS, certificate checked), instead of ``starttls``.
+        timeout: Seconds for the connection and each command: well under the 30 s the notification
+            activity has in all, so a stuck server fails the attempt rather than the whole budget.
+
+    Raises:
+        ConfigurationError: a login without TLS (it would send the password in clear text), or both
+            ``starttls`` and ``ssl``.
     """
 
     def __init__(
-        self, host: str, port: int = 25, sender: str = "hitl@localhost", *,
+        self, host: str, port: int | None = None, sender: str = "hitl@localhost", *,
         recipients: Mapping[str, str] | Callable[[str], str | None] | None = None,
-        username: str | None = None, password: str | None = None, starttls: bool = False, timeout: float = 30.0,
+        username: str | None = None, password: str | None = None, starttls: bool = False, ssl: bool = False,
+        timeout: float = 10.0,
     ) -> None:
-        self.host, self.port, self.sender = host, port, sender
+        from hitl.errors import ConfigurationError
+
+        if starttls and ssl:
+            raise ConfigurationError(f"EmailNotifier({host!r}): starttls and ssl are two ways to the same TLS; choose one")
+        if (username is not None or password is not None) and not (starttls or ssl):
+            raise ConfigurationError(f"EmailNotifier({host!r}): a username or password needs starttls=True or ssl=True, "
+                                     "or the password would cross the network in clear text")
+        self.host, self.port, self.sender = host, port if port is not None else (465 if ssl else 25), sender
         self.recipients = recipients
         self.username = username
         self._password = SecretStr(password) if password is not None else None
         self.starttls = starttls
+        self.ssl = ssl
         self.timeout = timeout
 
     def __repr__(self) -> str:
@@ -174,17 +199,73 @@ class EmailNotifier:
         if messages:
             await asyncio.to_thread(self._send, messages)
 
-    def _send(self, messages: list[Any]) -> None:
+    def _connect(self) -> Any:
         import smtplib
         import ssl
 
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+        context = ssl.create_default_context()
+        smtp = (smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context) if self.ssl
+                else smtplib.SMTP(self.host, self.port, timeout=self.timeout))
+        try:
             if self.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if self.username is not None:
                 smtp.login(self.username, self._password.get_secret_value() if self._password else "")
-            for message in messages:
-                smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _send(self, messages: list[Any]) -> None:
+        import logging
+        import smtplib
+
+        from hitl.links import redact  # a server's reply may quote what it was sent
+
+        log = logging.getLogger("hitl.notify")
+        later: list[str] = []  # failures a retry may get past
+        smtp = self._connect()  # unreachable, or refusing the login: nothing can go, so fail the attempt now
+        try:
+            for i, message in enumerate(messages):
+                address = str(message["To"])
+                if smtp is None:
+                    try:
+                        smtp = self._connect()
+                    except (smtplib.SMTPException, OSError) as exc:  # gone for good: don't wait a timeout per message
+                        later += [f"{m['To']}: not sent ({type(exc).__name__})" for m in messages[i:]]
+                        break
+                try:
+                    smtp.send_message(message)
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as exc:
+                    # smtplib has reset the transaction: the connection serves the next message.
+                    codes = ([code for code, _ in exc.recipients.values()] if isinstance(exc, smtplib.SMTPRecipientsRefused)
+                             else [exc.smtp_code])
+                    reason = redact(f"{type(exc).__name__} {exc}")[:300]
+                    if codes and all(code >= 500 for code in codes):
+                        log.warning("e-mail to %s refused for good, skipped: %s", address, reason)
+                    else:
+                        later.append(f"{address}: {reason}")
+                        if 421 in codes:  # the server is closing this connection
+                            self._close(smtp)
+                            smtp = None
+                except (smtplib.SMTPException, OSError) as exc:  # a dropped connection: open another for the rest
+                    later.append(f"{address}: {redact(f'{type(exc).__name__} {exc}')[:300]}")
+                    self._close(smtp)
+                    smtp = None
+        finally:
+            self._close(smtp)
+        if later:
+            raise RuntimeError(f"e-mail to {len(later)} of {len(messages)} approvers failed for now: " + "; ".join(later))
+
+    @staticmethod
+    def _close(smtp: Any) -> None:
+        import smtplib
+
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
     def _message(self, n: Notification, approver: str, address: str) -> Any:
         import html

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from hitl import devstack, links
-from hitl.notify import EmailNotifier
+from hitl.errors import ConfigurationError
+from hitl.notify import EmailNotifier, Notification
 from hitl.run import RunStatus
 
 from .test_audit import settled
@@ -23,10 +26,18 @@ from .test_service import RAN, pay, paused, pays
 
 
 class Inbox:
-    """aiosmtpd's handler: keeps every message it is given."""
+    """aiosmtpd's handler: keeps every message it is given; answers RCPT TO for an address in ``refuse`` with its reply."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 - aiosmtpd's name
+                          rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -125,6 +136,53 @@ async def test_without_link_settings_the_email_still_goes_out_without_links(make
         links.configure(None)
     [(to, message)] = inbox.messages
     assert to == ["bob@example.com"] and "/links/" not in message.as_string() and "pay" in text_of(message)
+
+
+def three_approvers() -> Notification:
+    """A notification for ann, bob and cy (named by their addresses), with their one-click links."""
+    notification = Notification(kind="requested", run_id="run-1", agent_name="payments", requirement_id="req-1",
+                                tool_name="pay", arguments={"amount": 10},
+                                approvers=[f"{n}@example.com" for n in ("ann", "bob", "cy")], at=time.time())
+    made = links.links_for(notification, links.LinkSettings(secret=SECRET, public_url="https://hitl.example.com"))
+    return notification.model_copy(update={"links": made})
+
+
+async def test_an_address_refused_for_good_is_skipped_and_the_others_get_their_mail(smtp):
+    """The server answers 550 for bob: ann and cy still get theirs, and the notifier does not raise (a retry cannot help)."""
+    inbox, port = smtp
+    inbox.refuse["bob@example.com"] = "550 5.1.1 no such user"
+    await EmailNotifier("127.0.0.1", port, "hitl@example.com")(three_approvers())
+    assert sorted(to for to, _ in inbox.messages) == [["ann@example.com"], ["cy@example.com"]]
+
+
+async def test_a_refusal_for_good_is_logged_without_links(smtp, caplog):
+    """The 550 for bob is logged with his address and the server's code, and no link or token."""
+    inbox, port = smtp
+    inbox.refuse["bob@example.com"] = "550 5.1.1 no such user"
+    notification = three_approvers()
+    with caplog.at_level(logging.WARNING, logger="hitl.notify"):
+        await EmailNotifier("127.0.0.1", port, "hitl@example.com")(notification)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "hitl.notify"]
+    assert "bob@example.com" in line and "550" in line and "/links/" not in line
+    assert not any(link.url.rsplit(".", 1)[1] in line for link in notification.links)
+
+
+async def test_a_refusal_for_now_raises_once_the_others_got_their_mail(smtp):
+    """The server answers 451 for bob: ann and cy get theirs, then the notifier raises naming bob, so Temporal retries."""
+    inbox, port = smtp
+    inbox.refuse["bob@example.com"] = "451 4.3.0 try again later"
+    with pytest.raises(RuntimeError, match=r"1 of 3 approvers failed for now: bob@example\.com") as failed:
+        await EmailNotifier("127.0.0.1", port, "hitl@example.com")(three_approvers())
+    assert sorted(to for to, _ in inbox.messages) == [["ann@example.com"], ["cy@example.com"]]
+    assert "/links/" not in str(failed.value)
+
+
+def test_a_login_without_tls_is_refused_at_construction():
+    """username/password without starttls or ssl would cross the network in clear text: ConfigurationError."""
+    for credentials in ({"username": "hitl", "password": "s3cret-pw"}, {"username": "hitl"}, {"password": "s3cret-pw"}):
+        with pytest.raises(ConfigurationError, match="clear text") as refused:
+            EmailNotifier("smtp.example.com", 587, "hitl@example.com", **credentials)
+        assert "s3cret-pw" not in str(refused.value)
 
 
 def test_the_smtp_password_is_never_in_the_repr():

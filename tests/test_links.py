@@ -6,11 +6,8 @@ import asyncio
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ import pytest
 from hitl import links, signing, tool
 from hitl.approval import approval
 from hitl.links import LinkClaims, LinkSettings
-from hitl.notify import Notification, WebhookNotifier
+from hitl.notify import Notification
 from hitl.run import RunStatus
 from hitl.signing import Signer
 
@@ -322,78 +319,6 @@ async def test_an_approval_that_needs_input_gets_only_a_reject_link(make_agent, 
         await paused(agent, db)
         notification = await first(seen)
     assert [(link.approver, link.decision) for link in notification.links] == [("alice", "rejected")]
-
-
-async def test_the_webhook_payload_carries_the_links(make_agent, script, running_worker, db, link_service):
-    """WebhookNotifier's JSON has `links`: approver, decision, url and expiry for each link."""
-    bodies: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    webhook = WebhookNotifier(f"http://127.0.0.1:{server.server_address[1]}/hook", "hook-secret")
-    agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[webhook])
-    try:
-        async with running_worker():
-            await paused(agent, db)
-            for _ in range(200):
-                if bodies:
-                    break
-                await asyncio.sleep(0.05)
-    finally:
-        server.shutdown()
-        server.server_close()
-    [body] = bodies
-    assert sorted((x["approver"], x["decision"]) for x in body["links"]) == [
-        ("alice", "approved"), ("alice", "rejected"), ("bob", "approved"), ("bob", "rejected")]
-    assert all(x["url"].startswith(link_service.url + "/links/") and x["expires_at"] > time.time() for x in body["links"])
-
-
-def test_the_link_ttl_reads_durations_and_refuses_nonsense(monkeypatch):
-    """HITL_LINK_TTL takes seconds or 90m/24h/7d; anything else is a ConfigurationError naming it."""
-    from hitl.errors import ConfigurationError
-
-    for text, seconds in (("3600", 3600), ("90m", 5400), ("24h", 86400), ("7d", 7 * 86400)):
-        monkeypatch.setenv("HITL_LINK_TTL", text)
-        assert LinkSettings.from_env().ttl_seconds == seconds
-    for text in ("soon", "-5", "400d"):
-        monkeypatch.setenv("HITL_LINK_TTL", text)
-        with pytest.raises(ConfigurationError, match="HITL_LINK_TTL"):
-            LinkSettings.from_env()
-
-
-def test_a_worker_with_a_bad_link_ttl_stops_at_start():
-    """`hitl worker` reads the link settings before it serves: a bad HITL_LINK_TTL is an error then, naming it."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    hitl = Path(sys.executable).parent / "hitl"
-    done = subprocess.run([str(hitl), "worker", "--agents", "examples.quickstart"], capture_output=True, text=True,
-                          timeout=60, cwd=Path(__file__).resolve().parent.parent,
-                          env={**os.environ, "HITL_LINK_TTL": "soon", "TEMPORAL_ADDRESS": "127.0.0.1:9"})
-    assert done.returncode == 1 and "HITL_LINK_TTL='soon'" in done.stderr, done.stderr
-
-
-def test_a_link_lasts_until_the_earlier_of_its_ttl_and_the_deadline():
-    """With a 24 h TTL, a link on an approval due in an hour expires with it; one due past its deadline gets none."""
-    settings = LinkSettings(secret=SECRET, public_url="https://hitl.example.com", ttl_seconds=timedelta(hours=24).total_seconds())
-    now = time.time()
-    base = dict(kind="requested", run_id="run-1", agent_name="a", requirement_id="req-1", tool_name="pay",
-                arguments={"amount": 1}, approvers=["alice"], at=now)
-    soon = links.links_for(Notification(**base, deadline=now + 3600), settings, now=now)
-    assert {link.expires_at for link in soon} == {int(now + 3600)}
-    assert links.links_for(Notification(**base, deadline=now - 1), settings, now=now) == []
-    assert {link.expires_at for link in links.links_for(Notification(**base), settings, now=now)} == {int(now + 86400)}
 
 
 async def test_a_link_decides_on_a_strict_worker_as_the_service_signs_it(make_agent, script, running_worker, db,
