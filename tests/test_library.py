@@ -35,7 +35,13 @@ print("paused", r.is_paused, r.requirements[0].tool_execution.tool_name)
 r.requirements[0].confirm(resolved_by="ops")
 done = agent.continue_run(r.run_id, r.requirements)
 print("done", done.status, done.content)
-print("listed", [s.status for s in agent.list_runs()])
+import time
+for _ in range(100):  # the answer comes before the run closes (its audit records first), and visibility follows that
+    listed = [s.status for s in agent.list_runs()]
+    if listed == ["completed"]:
+        break
+    time.sleep(0.1)
+print("listed", listed)
 '''
 SCRIPT = {"scripts": {"lib-model": {"rules": [{"turns": [
     {"tool_calls": [{"name": "ship", "arguments": {"order": "o-5"}}]}, {"content": "{results}"}]}]}}}
