@@ -375,3 +375,32 @@ async def test_a_malformed_approval_address_shows_not_found(browser, inbox):
     await page.goto(f"{inbox.url}/inbox/approvals/run-%E0%A4%A/req-1")
     await expect(page.get_by_role("heading", name="Approval not found")).to_be_visible()
     await page.context.close()
+
+
+CHARGED: list[int] = []
+
+
+@tool(requires_confirmation=True, idempotent=False, timeout=timedelta(seconds=1))
+def charge(amount: int) -> str:
+    """Charge a card (not safe to run twice)."""
+    import time
+
+    CHARGED.append(amount)
+    time.sleep(2)  # longer than its timeout: nobody knows whether the charge went through
+    return f"charged {amount}"
+
+
+async def test_an_uncertain_outcome_is_shown_as_a_warning(browser, inbox, make_agent, script, running_worker, db):
+    """A non-idempotent tool that timed out asks again; its card warns that the outcome is uncertain."""
+    agent = make_agent(calls(script, ("charge", {"amount": 42})), [charge], db=db)
+    async with running_worker(), inbox.client(inbox.token("alice")) as alice:
+        run = await agent.arun("charge")
+        approval_id = f"{run.run_id}/{run.requirements[0].id}"
+        await settled(db, run.run_id, 1)
+        r = await alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})
+        assert r.status_code == 200 and r.json()["run"]["status"] == "paused", r.text
+        again = f"{run.run_id}/{r.json()['run']['requirements'][-1]['id']}"
+        page = await signed_in(browser, inbox, "alice")
+        await expect(card(page, again)).to_contain_text("⚠ The outcome of 'charge' is uncertain", timeout=WAIT)
+        assert CHARGED == [42]
+        await page.context.close()
