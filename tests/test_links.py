@@ -22,6 +22,7 @@ from hitl.signing import Signer
 from .conftest import RunningService
 from .test_audit import settled
 from .test_service import RAN, pay, paused, pays
+from .test_team import make_team  # noqa: F401 - fixture: a leader with a Researcher and a Trader
 
 SECRET = "link-secret-for-the-tests-3b1f0c9e"
 
@@ -340,3 +341,37 @@ async def test_a_link_decides_on_a_strict_worker_as_the_service_signs_it(make_ag
         running.stop()
     assert db.get_approval(approval_id)["resolved_by"] == "alice"
     assert not [e for e in db.get_approval_events(approval_id) if e["kind"] == "refused"]
+
+
+TRADED: list[tuple[str, int]] = []
+
+
+@approval(approvers=["alice"])
+@tool(requires_confirmation=True)
+def execute_trade(symbol: str, quantity: int) -> str:
+    """Execute a stock trade (alice approves)."""
+    TRADED.append((symbol, quantity))
+    return f"bought {quantity} {symbol}"
+
+
+async def test_a_team_members_approval_is_decided_by_its_link(make_team, running_worker, db, link_service):  # noqa: F811
+    """The Trader's approval inside a team: alice's link decides it through the team run, and the team completes."""
+    seen, notifier = collector()
+    team, _, trader = make_team(db=db, trader_tools=[execute_trade])
+    trader.notifiers = [notifier]
+    TRADED.clear()
+    async with running_worker(), link_service.client() as http:
+        response = await team.arun("Buy 5 shares of ACME")
+        [req] = response.active_requirements
+        await settled(db, req.member_run_id, 1)
+        notification = await first(seen)
+        assert f"{notification.run_id}/{notification.requirement_id}" == req.id
+        r = await http.post(path(notification.links_for("alice")["approved"]))
+        assert r.status_code == 200 and "as alice" in r.text, r.text
+        for _ in range(200):
+            done = await team.aget_run(response.run_id)
+            if done.status == RunStatus.completed:
+                break
+            await asyncio.sleep(0.05)
+    assert done.status == RunStatus.completed and TRADED == [("ACME", 5)]
+    assert db.get_approval(req.id)["resolved_by"] == "alice"
