@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from psycopg import sql
@@ -34,11 +35,11 @@ from hitl.errors import (
     UnresolvedRequirementsError,
 )
 from hitl.identity import Principal
-from hitl.run import RunOutput
+from hitl.run import RunOutput, RunRequirement
 from hitl.signing import Signer
 
-__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "may_decide", "decision_for", "get",
-           "resolve", "listing", "count", "events"]
+__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "may_decide", "decision_for",
+           "get", "detail", "resolve", "listing", "count", "events"]
 
 
 class ResolveRequest(BaseModel):
@@ -168,6 +169,31 @@ async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[st
     if record is None or not may_see(record, principal):
         raise RequirementNotFoundError(f"no approval {approval_id!r}")
     return record
+
+
+async def detail(temporal: Callable[[], Awaitable[Client]], db: PostgresDb, principal: Principal,
+                 approval_id: str) -> tuple[dict[str, Any], RunRequirement | None]:
+    """An approval with what a decider needs (``GET /approvals/{id}``, ``hitl approvals show``): its
+    run's status, or why the run could not be asked; policy, deadline, escalation level, who has
+    confirmed, whether the principal may decide it now, its history. Also the run's requirement.
+
+    Raises:
+        RequirementNotFoundError: unknown, or not visible to the principal.
+    """
+    record = await get(db, principal, approval_id)
+    run_status, problem, requirement = None, None, None
+    try:
+        run = await _runs.get(await temporal(), record["run_id"])
+        run_status = run.status.value
+        requirement = next((r for r in run.requirements if r.id == record["requirement_id"]), None)
+    except HitlError as exc:  # the record is still worth showing
+        problem = str(exc)
+    context = record.get("context") or {}
+    return {**record, "run_status": run_status, "run_status_error": problem, "policy": context.get("policy"),
+            "deadline": context.get("deadline"),
+            "escalation_level": requirement.escalation_level if requirement is not None else 0,
+            "may_decide": may_decide(record, principal) and run_status in (None, "paused"),
+            "approvals": list(context.get("approvals") or []), "events": await events(db, approval_id)}, requirement
 
 
 async def _record(db: PostgresDb, approval_id: str) -> dict[str, Any] | None:

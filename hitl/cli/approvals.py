@@ -95,21 +95,10 @@ def show(
 
 async def _detail(d: Direct, approval_id: str) -> dict[str, Any]:
     # What GET /approvals/{id} answers, less the answer schema (the service's: it knows the agents).
-    from hitl import _approvals, _runs
-    from hitl.errors import HitlError
+    from hitl import _approvals
 
-    record = await _approvals.get(d.db, d.principal, approval_id)
-    run_status, problem, level = None, None, 0
-    try:
-        run = await _runs.get(await d.temporal(), record["run_id"])
-        run_status = run.status.value
-        level = next((r.escalation_level for r in run.requirements if r.id == record["requirement_id"]), 0)
-    except HitlError as exc:  # the record is still worth showing
-        problem = str(exc)
-    context = record.get("context") or {}
-    return {**record, "run_status": run_status, "run_status_error": problem, "policy": context.get("policy"),
-            "deadline": context.get("deadline"), "escalation_level": level, "approvals": list(context.get("approvals") or []),
-            "events": await _approvals.events(d.db, approval_id)}
+    found, _ = await _approvals.detail(d.temporal, d.db, d.principal, approval_id)
+    return found
 
 
 def _resolve(target: Target, approval_id: str, body: dict[str, Any], wait: float, as_json: bool) -> None:

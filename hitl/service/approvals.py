@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from hitl import _approvals, _registry, _runs
 from hitl.decisions import ChangeApproval
-from hitl.errors import ConfigurationError, HitlError, PermissionDeniedError
+from hitl.errors import ConfigurationError, PermissionDeniedError
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
 from hitl.service._state import State
@@ -117,21 +117,8 @@ async def change(
 
 @router.get("/{approval_id:path}", response_model=ApprovalDetail, summary="One approval, with its run and history")
 async def get_approval(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalDetail:
-    record = await _approvals.get(s.db, principal, approval_id)
-    run_status, problem, requirement = None, None, None
-    try:
-        run = await _runs.get(await s.temporal(), record["run_id"])
-        run_status = run.status.value
-        requirement = next((r for r in run.requirements if r.id == record["requirement_id"]), None)
-    except HitlError as exc:
-        problem = str(exc)
-    context = record.get("context") or {}
-    return ApprovalDetail(
-        **record, run_status=run_status, run_status_error=problem, answer_schema=answer_schema(record, requirement),
-        policy=context.get("policy"), deadline=context.get("deadline"),
-        escalation_level=requirement.escalation_level if requirement is not None else 0,
-        may_decide=_approvals.may_decide(record, principal) and run_status in (None, "paused"),
-        approvals=list(context.get("approvals") or []), events=await _approvals.events(s.db, approval_id))
+    found, requirement = await _approvals.detail(s.temporal, s.db, principal, approval_id)
+    return ApprovalDetail(**found, answer_schema=answer_schema(found, requirement))
 
 
 def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) -> dict[str, Any]:
