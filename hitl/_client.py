@@ -8,6 +8,7 @@ import weakref
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from hitl import telemetry
 from hitl.config import Settings
 from hitl.errors import TemporalUnavailableError
 
@@ -23,7 +24,8 @@ async def connect(settings: Settings) -> Client:
     if client is None:
         try:
             client = await Client.connect(
-                settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter
+                settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter,
+                interceptors=telemetry.client_interceptors(), runtime=telemetry.runtime(),
             )
         except RuntimeError as exc:
             text = str(exc)
