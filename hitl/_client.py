@@ -1,4 +1,4 @@
-"""Temporal clients, one per event loop and address, with the pydantic data converter."""
+"""Temporal clients, one per event loop and connection, with hitl's data converter (``hitl.codec``)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,35 @@ import asyncio
 import weakref
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from hitl import telemetry
+from hitl import codec, telemetry
 from hitl.config import Settings
 from hitl.errors import TemporalUnavailableError
 
 # Per loop, weakly: a loop that ends takes its clients with it, and a new loop that happens to get
 # the old one's id() never finds a client bound to the dead loop.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Client]] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], Client]] = weakref.WeakKeyDictionary()
 
 
 async def connect(settings: Settings) -> Client:
     mine = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (settings.temporal_address, settings.namespace)
+    # The converter is part of the key: a client made before the key ring changed must not be reused.
+    key = (*settings.connection_key(), codec.converter_key())
     client = mine.get(key)
     if client is None:
         try:
             client = await Client.connect(
-                settings.temporal_address, namespace=settings.namespace, data_converter=pydantic_data_converter,
+                **settings.connect_args(), data_converter=codec.data_converter(),
                 interceptors=telemetry.client_interceptors(), runtime=telemetry.runtime(),
             )
         except RuntimeError as exc:
             text = str(exc)
+            if settings.api_key is not None:  # never echo a credential, whatever the transport's message says
+                text = text.replace(settings.api_key.get_secret_value(), "***")
             why = "connection refused" if "Connection refused" in text else (text.splitlines() or ["?"])[0][:200]
             raise TemporalUnavailableError(
                 f"cannot reach Temporal at {settings.temporal_address} ({why}): start one with `hitl dev`, "
-                "or point TEMPORAL_ADDRESS at it"
+                "or point TEMPORAL_ADDRESS (or a TEMPORAL_PROFILE) at it"
             ) from None
         mine[key] = client
     return client

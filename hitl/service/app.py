@@ -15,7 +15,7 @@ from hitl import _client, limits
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
 from hitl.oidc import OidcVerifier
-from hitl.service import approvals, errors, events, inbox, links, runs, slack
+from hitl.service import approvals, codec, errors, events, health, inbox, links, runs, slack
 from hitl.service._state import ServiceState
 from hitl.service.config import ServiceConfig
 from hitl.signing import Signer
@@ -124,5 +124,9 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     app.include_router(links.router)
     app.include_router(slack.router)
     app.include_router(inbox.router)
+    health.install(app)  # /healthz, /readyz, /metrics; request traces and metrics
+    app.include_router(codec.router)
+    if config.codec_cors_origin:
+        app.add_middleware(codec.CodecCors, origin=config.codec_cors_origin)
     app.add_middleware(Edge, max_bytes=config.max_body_bytes)
     return app

@@ -55,6 +55,10 @@ class ServiceConfig(BaseModel):
     slack_users: dict[str, str] = Field(default_factory=dict)
     """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
     mapped to the hitl principal it decides as. Anyone else is refused."""
+    codec_cors_origin: str | None = None
+    """``HITL_CODEC_CORS_ORIGIN`` (e.g. ``http://localhost:8233``): the Temporal UI's origin, the only one
+    a browser may call the codec server (``/codec/...``) from. The keys are ``HITL_ENCRYPTION_KEYS``
+    (``hitl.codec``), the same as the workers'."""
 
     @field_validator("link_secret")
     @classmethod
@@ -77,7 +81,7 @@ class ServiceConfig(BaseModel):
         for key in ("signing_key", "signing_key_id"):
             if env.get(f"HITL_{key.upper()}"):
                 values[key] = env[f"HITL_{key.upper()}"]
-        for key in ("public_url", "link_secret", "temporal_ui_url", "slack_signing_secret"):
+        for key in ("public_url", "link_secret", "temporal_ui_url", "slack_signing_secret", "codec_cors_origin"):
             if env.get(f"HITL_{key.upper()}"):
                 values[key] = env[f"HITL_{key.upper()}"]
         if env.get("HITL_SLACK_USERS"):
