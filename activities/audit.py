@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 
 from hitl._wire import AUDIT, MirrorRequest
@@ -19,6 +21,12 @@ async def mirror_approvals(request: MirrorRequest) -> list[str]:
     if db is None:
         return []
     quarantined = await db.write_events(request.events)
+    # Mirror lag: from the event in the workflow (its time is from history) to its row in PostgreSQL.
+    lag = activity.metric_meter().create_histogram_float(
+        "hitl_mirror_lag_seconds", "From an approval event in the run to its row in PostgreSQL", "s")
+    written = time.time()
+    for event in request.events:
+        lag.record(max(0.0, written - event.at), {"agent": request.agent_name})
     if quarantined:
         activity.logger.error("audit: %d event(s) refused by PostgreSQL were quarantined in %s_quarantine: %s",
                               len(quarantined), db.approvals_table, ", ".join(quarantined))

@@ -18,7 +18,7 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import limits
+from hitl import limits, telemetry
 from hitl.activities._agents import agent_named
 from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.agent import Agent
@@ -57,6 +57,12 @@ async def call_model(request: ModelRequest) -> ModelTurn:
     fails with a ``PayloadTooLargeError`` that says so.
     """
     agent = agent_named(request.agent_name)
+    with telemetry.span("hitl.model_call", {"hitl.agent": agent.name, "hitl.run_id": request.run_id,
+                                            "hitl.model": agent.model.id}):
+        return await _turn(agent, request)
+
+
+async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     model = agent.model
     content, calls = await _ask(agent, request.messages)
     n = _turn_bytes(content, calls)

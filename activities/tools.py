@@ -8,7 +8,7 @@ import contextlib
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import limits
+from hitl import limits, telemetry
 from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
 from hitl.activities._agents import agent_named
 from hitl.errors import InvalidInputError
@@ -24,9 +24,12 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
         raise ApplicationError(
             f"agent {request.agent_name!r} no longer has tool {request.tool_name!r} (run {request.run_id}, "
             f"call {request.tool_call_id}); it was not run", type="ConfigurationError", non_retryable=True)
+    attributes = {"hitl.agent": request.agent_name, "hitl.tool": request.tool_name, "hitl.run_id": request.run_id,
+                  "hitl.tool_call_id": request.tool_call_id}  # never the arguments
     async with _heartbeating():
         try:
-            output = await tool.invoke(request.arguments)
+            with telemetry.span("hitl.tool_call", attributes):
+                output = await tool.invoke(request.arguments)
         except InvalidInputError as exc:
             raise ApplicationError(f"{exc} (run {request.run_id}, call {request.tool_call_id}); it was not run",
                                    type="InvalidToolArguments", non_retryable=True) from None

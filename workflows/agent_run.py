@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.run import RunOutput, RunRequirement, RunStatus
     import hitl.workflows.calls as calls
     import hitl.workflows.deadlines as deadlines
+    import hitl.workflows.observe as observe
     import hitl.workflows.requirements as requirements
     from hitl.workflows.handlers import DecisionHandlers
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
@@ -101,6 +102,8 @@ class AgentRunWorkflow(DecisionHandlers):
         self._team = TeamReporter(self._run_id, inp, carried.reported)
         self._verdicts = Verdicts()
         self._signatures = Signatures(self._run_id, inp.team_run_id, carried.change_nonces)
+        # Requirement id -> the trace of the decision that allowed its call (not history: spans only).
+        self._traces: dict[str, dict[str, str]] = {}
 
     # ----------------------------------------------------------------------------- main loop
     @workflow.run
@@ -202,6 +205,8 @@ class AgentRunWorkflow(DecisionHandlers):
     # ----------------------------------------------------------------------------- audit
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         self._audit.record(req, kind, **details)
+        if (carrier := observe.recorded(self._input.agent_name, self._run_id, req, kind, details)) is not None:
+            self._traces[req.id] = carrier
 
     def _record_audited_call(self, call: PendingCall) -> None:
         """A call of an ``@approval(type=audit)`` tool that ran with no human step: recorded, not blocked."""
@@ -258,7 +263,8 @@ class AgentRunWorkflow(DecisionHandlers):
         if plan.member is not None:
             call.state, call.output = "done", await self._members.run(call, self._turn)
             return
-        outcome = await calls.execute(call, self._run_id, self._input.agent_name)
+        with observe.within(self._traces.pop(call.requirement_id or "", None)):
+            outcome = await calls.execute(call, self._run_id, self._input.agent_name)
         self._unsealed_tools = self._unsealed_tools or outcome.ran_locally
         if outcome.uncertain:
             call.state, call.uncertain = "needs_human", True
@@ -280,6 +286,7 @@ class AgentRunWorkflow(DecisionHandlers):
             self._resolve_earlier([r for r in self._requirements if r.resolution is not None])
             self._resolve_earlier(self._members.drop_finished())
             self._requirements = [requirements.for_call(c, turn=self._turn, pause=self._pauses, now=at) for c in waiting]
+            observe.paused(self._input.agent_name, self._run_id, self._requirements)
             for r in self._requirements:
                 self._record(r, "requested")
                 if r.policy is not None:
