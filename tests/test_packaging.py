@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 
@@ -18,31 +20,121 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_compose_has_temporal_its_ui_postgres_and_the_worker():
-    """docker-compose.yml defines the four services, wired to each other."""
+_VAR = re.compile(r"(?<!\$)\$\{(\w+)(?::?[-?]([^}]*))?\}")  # $${X} is the container's own
+
+
+def interpolate(text: str) -> str:
+    """What compose makes of a value with an empty .env: ``${V:-default}`` the default, ``$$`` a ``$``."""
+    return _VAR.sub(lambda m: m.group(2) or "", text).replace("$$", "$")
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """Each simple command of a job's ``sh -c`` script (split at ``||``, ``&&``, ``;``, loops' keywords)."""
+    lexer = shlex.shlex(interpolate(script).replace("\n", " ; "), posix=True, punctuation_chars=";&|")
+    commands, current = [], []
+    for token in lexer:
+        if token in (";", "&&", "||", "|", "do", "done", "then", "fi"):
+            commands.append(current)
+            current = []
+        else:
+            current.append(token)
+    return [c for c in [*commands, current] if c and c[0] not in ("set", "for", "true")]
+
+
+def strings(value: object) -> list[str]:
+    """Every string in the parsed compose file (keys and values; comments are gone)."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in (*strings(k), *strings(v))]
+    if isinstance(value, list):
+        return [t for v in value for t in strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def help_of(*args: str) -> str:
+    out = subprocess.run([devstack.binary("temporal"), *args, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Unknown command" not in out.stdout, (args, out.stdout + out.stderr)
+    return out.stdout
+
+
+def long_running(services: dict) -> dict:
+    return {n: s for n, s in services.items() if not str(s.get("restart", "")).startswith("on-failure")}
+
+
+def test_compose_has_a_cluster_its_setup_jobs_ui_postgres_workers_and_the_service():
+    """docker-compose.yml: Temporal on PostgreSQL, schema and search-attribute jobs, the UI, workers, the service."""
     services = compose()["services"]
-    assert {"temporal", "temporal-ui", "postgres", "worker"} <= set(services)
-    worker_env = services["worker"]["environment"]
-    assert worker_env["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert worker_env["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in worker_env["DATABASE_URL"]
-    assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert (ROOT / "Dockerfile").exists() and services["worker"]["build"] == "."
+    assert set(services) == {"postgres", "temporal-schema", "temporal", "temporal-search-attributes", "temporal-ui",
+                             "worker", "service"}
+    assert services["temporal"]["image"].startswith("temporalio/server:")
+    assert services["temporal"]["environment"]["DB"] == "postgres12"
+    assert services["temporal"]["environment"]["POSTGRES_SEEDS"] == "postgres"
+    for name in ("worker", "service"):
+        env = services[name]["environment"]
+        assert env["TEMPORAL_ADDRESS"] == "temporal:7233" and "@postgres:5432/" in env["DATABASE_URL"]
+        assert services[name]["build"] == "." and (ROOT / "Dockerfile").exists()
+    ui = services["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_ADDRESS"] == "temporal:7233" and interpolate(ui["TEMPORAL_CODEC_ENDPOINT"]).endswith(":8000/codec")
 
 
-def test_compose_temporal_command_is_one_the_cli_accepts():
-    """Every flag the temporal service passes exists in `temporal server start-dev --help`."""
-    command = compose()["services"]["temporal"]["command"]
-    assert command[:2] == ["server", "start-dev"]
-    help_text = subprocess.run([devstack.binary("temporal"), *command[:2], "--help"], capture_output=True, text=True).stdout
-    for flag in (a for a in command if a.startswith("--")):
-        assert flag in help_text, f"temporal server start-dev has no {flag}"
+def test_compose_starts_each_service_after_what_it_needs():
+    """Schema job done, then the server; server healthy, then the search attributes; workers and service last."""
+    services = compose()["services"]
+    assert services["temporal-schema"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["temporal"]["depends_on"] == {"temporal-schema": {"condition": "service_completed_successfully"}}
+    assert services["temporal-search-attributes"]["depends_on"] == {"temporal": {"condition": "service_healthy"}}
+    for name in ("worker", "service"):
+        assert services[name]["depends_on"] == {
+            "temporal": {"condition": "service_healthy"}, "postgres": {"condition": "service_healthy"},
+            "temporal-search-attributes": {"condition": "service_completed_successfully"}}
+
+
+def test_compose_schema_job_sets_up_both_temporal_databases_with_the_admin_tools():
+    """temporal-sql-tool creates, sets up and updates temporal and temporal_visibility, on the server's plugin."""
+    job = compose()["services"]["temporal-schema"]
+    assert job["image"].startswith("temporalio/admin-tools:")
+    script = job["command"][0]
+    commands = shell_commands(script)
+    assert all(c[0] == "temporal-sql-tool" and c[c.index("--plugin") + 1] == "postgres12" for c in commands)
+    steps = [(c[c.index("--db") + 1], c[c.index("--db") + 2]) for c in commands]
+    assert "for db in temporal temporal_visibility" in script and ("$db", "create") in steps
+    for db in ("temporal", "temporal_visibility"):
+        assert [s for d, s in steps if d == db] == ["setup-schema", "update-schema"], steps
+
+
+def test_compose_temporal_cli_commands_are_ones_the_cli_accepts():
+    """Every `temporal ...` the jobs run names a real subcommand, with flags it or the global options have."""
+    services = compose()["services"]
+    global_flags = subprocess.run([devstack.binary("temporal"), "options"], capture_output=True, text=True).stdout
+    commands = [c for s in services.values() if s.get("entrypoint") == ["/bin/sh", "-c"]
+                for c in shell_commands(s["command"][0]) if c[0] == "temporal"]
+    assert len(commands) >= 4
+    for command in commands:
+        words = [w for w in command[1:] if not w.startswith("-")][:3]
+        path = words[:3] if words[:1] == ["operator"] else words[:2]
+        text = help_of(*path) + global_flags
+        for flag in (a for a in command if a.startswith("--")):
+            assert flag in text, f"temporal {' '.join(path)} has no {flag}"
+
+
+def test_compose_registers_exactly_hitls_search_attributes():
+    """The search-attribute job creates the names and types hitl.visibility defines, no more, no fewer."""
+    from hitl.visibility import _KEYS
+
+    cli_type = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "DATETIME": "Datetime"}
+    wanted = {k.name: cli_type[k.indexed_value_type.name] for k in _KEYS}
+    registered = {}
+    for c in shell_commands(compose()["services"]["temporal-search-attributes"]["command"][0]):
+        if c[:4] == ["temporal", "operator", "search-attribute", "create"]:
+            kind = c[c.index("--type") + 1]
+            registered.update({c[i + 1]: kind for i, a in enumerate(c) if a == "--name"})
+    assert registered == wanted
 
 
 def test_compose_service_command_is_one_hitl_serve_accepts():
     """The service runs `hitl serve` with options the command has, on modules that define Agents."""
     service = compose()["services"]["service"]
     command = service["command"]
-    assert command[:2] == ["hitl", "serve"] and service["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
+    assert command[:2] == ["hitl", "serve"]
     help_text = subprocess.run([sys.executable, "-m", "hitl.cli", "serve", "--help"], capture_output=True, text=True,
                                env={**os.environ, "COLUMNS": "200"}).stdout
     for flag in (a for a in command if a.startswith("--")):
@@ -53,14 +145,75 @@ def test_compose_service_command_is_one_hitl_serve_accepts():
 
 
 def test_compose_worker_command_runs_a_real_module():
-    """The worker service runs worker.py on a module that exists and defines an Agent."""
-    command = compose()["services"]["worker"]["command"]
+    """The worker service runs worker.py on modules that exist and define Agents, the service's same modules."""
+    services = compose()["services"]
+    command = services["worker"]["command"]
     assert command[:2] == ["python", "worker.py"] and (ROOT / command[1]).exists()
     modules = [command[i + 1] for i, a in enumerate(command) if a == "--agents"]
     assert modules and all(importlib.util.find_spec(m) is not None for m in modules)
     from hitl.worker import agents_in
 
     assert all(agents_in([m]) for m in modules)
+    serve = services["service"]["command"]
+    assert modules == [serve[i + 1] for i, a in enumerate(serve) if a == "--agents"]
+
+
+def test_compose_workers_scale():
+    """`docker compose up --scale worker=3`: the worker has no container_name and publishes no port."""
+    worker = compose()["services"]["worker"]
+    assert "container_name" not in worker and "ports" not in worker
+
+
+def test_compose_every_long_running_service_has_a_healthcheck_and_jobs_run_once():
+    """Every service that stays up has a healthcheck; the two setup jobs retry on failure, then exit."""
+    services = compose()["services"]
+    assert set(services) - set(long_running(services)) == {"temporal-schema", "temporal-search-attributes"}
+    for name, service in long_running(services).items():
+        assert service["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert service.get("restart") == "unless-stopped", name
+
+
+def test_compose_service_healthcheck_asks_the_service_and_passes(service):
+    """The service's healthcheck command, pointed at a running `hitl serve`, exits 0 (and 1 with nothing there)."""
+    test = compose()["services"]["service"]["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1]
+    code = test[-1].replace("127.0.0.1:8000", f"127.0.0.1:{service.port}")
+    assert subprocess.run([sys.executable, *test[2:-1], code], capture_output=True).returncode == 0
+    dead = test[-1].replace("127.0.0.1:8000", f"127.0.0.1:{devstack.free_port()}")
+    assert subprocess.run([sys.executable, *test[2:-1], dead], capture_output=True).returncode != 0
+
+
+def test_compose_worker_healthcheck_passes_once_the_worker_serves(temporal_server, tmp_path):
+    """The worker's healthcheck reads the metrics of a worker started with the compose file's HITL_METRICS_ADDRESS."""
+    worker = compose()["services"]["worker"]
+    test = worker["healthcheck"]["test"]
+    port = devstack.free_port()
+    address = worker["environment"]["HITL_METRICS_ADDRESS"].replace("0.0.0.0:9464", f"127.0.0.1:{port}")
+    code = test[-1].replace("127.0.0.1:9464", f"127.0.0.1:{port}")
+    assert subprocess.run([sys.executable, *test[2:-1], code], capture_output=True).returncode != 0
+    from tests.test_durability import spawn_worker
+
+    env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "HITL_METRICS_ADDRESS": address}
+    proc = spawn_worker(env, tmp_path / "worker.log", "examples.quickstart")
+    try:
+        assert subprocess.run([sys.executable, *test[2:-1], code], capture_output=True).returncode == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_env_example_documents_every_variable_compose_reads_and_holds_no_secret():
+    """Each ${VAR} of docker-compose.yml is in .env.example, under a comment; passwords and keys are blank."""
+    used = {m.group(1) for text in strings(compose()) for m in _VAR.finditer(text)}
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    documented = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in lines if re.match(r"^\w+=", line)}
+    assert used == set(documented), (used ^ set(documented))
+    for i, line in enumerate(lines):  # each variable, or group of variables, under a comment
+        above = next(text for text in reversed(lines[:i]) if not re.match(r"^\w+=", text)) if i else ""
+        assert not re.match(r"^\w+=", line) or above.startswith("#"), f"{line} has no comment above it"
+    for name in ("POSTGRES_PASSWORD", "HITL_SIGNING_KEY", "HITL_LINK_SECRET", "HITL_ENCRYPTION_KEYS", "OPENAI_API_KEY"):
+        assert documented[name] == "", name
+    assert ".env" in (ROOT / ".dockerignore").read_text().split()
 
 
 def test_quick_start_and_team_example_run_end_to_end(temporal_server, model_server, database_url, tmp_path):
