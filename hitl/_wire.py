@@ -175,6 +175,8 @@ class ApprovalEvent(BaseModel):
 
 MEMBER_PROGRESS = "member_progress"
 TEAM_DECISION = "team_decision"
+UPGRADE = "upgrade"
+"""The signal that asks a paused run to move to its worker deployment's current version."""
 
 
 class TeamDecision(BaseModel):

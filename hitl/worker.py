@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from hitl import _client, _registry, activities, links, signing
+from hitl.versioning import Deployment
 from hitl.agent import Agent
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
@@ -69,6 +70,7 @@ def _env_int(name: str, default: int) -> int:
 
 def create_worker(
     client: Client, task_queue: str, *, max_cached_workflows: int | None = None, tool_concurrency: int | None = None,
+    deployment: Deployment | None = None,
 ) -> Worker:
     """A worker for the run workflow and its activities on ``task_queue``.
 
@@ -78,6 +80,8 @@ def create_worker(
         tool_concurrency: Tool calls run at once, as remote activities and again as local ones
             (default ``HITL_TOOL_CONCURRENCY`` or 64). Each has a thread of its own, so a sync
             tool starts when its activity does and its timeout measures the tool alone.
+        deployment: The worker deployment version it belongs to (``hitl.versioning``): its runs are
+            pinned to it. None: an unversioned worker.
     """
     _registry.resolve_names()
     _compile_workflow_modules()
@@ -95,6 +99,7 @@ def create_worker(
         max_concurrent_activities=slots + 16,
         max_concurrent_local_activities=slots + 16,
         max_cached_workflows=max_cached_workflows,
+        deployment_config=deployment.config() if deployment is not None else None,
     )
 
 
@@ -143,12 +148,15 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
     # Read now, so a bad HITL_LINK_TTL stops the worker at start, not every notification later.
     if links.settings().enabled:
         log.info("notifications carry one-click links to %s", links.settings().public_url)
+    deployment = Deployment.from_env()
+    if deployment is not None:
+        log.info("worker deployment version %s: runs started here stay on it until asked to upgrade", deployment)
     client = await _client.connect(settings)
     await register_search_attributes(client)
     queues = queues_of(agents)
     # The cache is shared out: one worker per queue, each with its own.
     cache = max(50, _env_int("HITL_MAX_CACHED_WORKFLOWS", DEFAULT_CACHE) // len(queues))
-    workers = [create_worker(client, q, max_cached_workflows=cache) for q in sorted(queues)]
+    workers = [create_worker(client, q, max_cached_workflows=cache, deployment=deployment) for q in sorted(queues)]
     for queue, served in sorted(queues.items()):
         log.info("serving %s on task queue %r at %s", [a.name for a in served], queue, settings.temporal_address)
     stop = asyncio.Event()

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode
     from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.upgrade import UPGRADE_PATCH, UpgradeOnRequest, continue_on_current_version
     from hitl.workflows.signatures import Signatures
     from hitl.workflows.verdicts import Verdicts
     from hitl.workflows.visibility import PATCH, SearchAttributes
@@ -64,7 +65,7 @@ MODEL_RETRY = RetryPolicy(
 
 
 @workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[HitlError, pydantic.ValidationError])
-class AgentRunWorkflow(DecisionHandlers):
+class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
     @workflow.init
     def __init__(self, raw: RawValue) -> None:
         self._run_id = workflow.info().workflow_id
@@ -316,8 +317,10 @@ class AgentRunWorkflow(DecisionHandlers):
         while not decided():
             self._show()
             seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
-            changed = lambda: decided() or seen != (  # noqa: E731
+            changed = lambda: decided() or self._upgrade_asked or seen != (  # noqa: E731
                 self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
+            if self._upgrade_asked:
+                await self._upgrade_at_pause()
             due = [t for r in self._requirements if r.resolution is None for t in deadlines.clock(r)]
             if not due:
                 await workflow.wait_condition(changed if each_decision else decided)
@@ -336,6 +339,20 @@ class AgentRunWorkflow(DecisionHandlers):
             cancel = deadlines.expire_due(self._requirements, now, record, notify)
             if cancel is not None:
                 self._cancel_by_policy = cancel
+
+    async def _upgrade_at_pause(self) -> None:
+        """Asked to move to the current version (``workflows/upgrade.py``): continue as new now,
+        once no caller is waiting on this run; a team at work or a member stays where it is."""
+        self._upgrade_asked = False
+        untouched = lambda: all(r.resolution is None for r in self._requirements)  # noqa: E731
+        if self._members.views or self._input.team_run_id is not None or not untouched():
+            workflow.logger.info("run %s: not upgraded: a team with members at work, a member, or a pause partly "
+                                 "decided stays on its version (ask again at its next pause)", self._run_id)
+            return
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._seal()
+        if workflow.all_handlers_finished() and untouched() and workflow.patched(UPGRADE_PATCH):
+            continue_on_current_version(self._carry())
 
     # ----------------------------------------------------------------------------- helpers
     def _output(self) -> RunOutput:

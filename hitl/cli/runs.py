@@ -1,4 +1,4 @@
-"""``hitl runs list|show|cancel``: the decision service's ``/runs`` routes, or with ``--temporal``
+"""``hitl runs list|show|cancel|upgrade``: the decision service's ``/runs`` routes, or with ``--temporal``
 (implied by ``--address``/``--namespace``, as these commands took before the service existed)
 ``hitl._runs`` straight against Temporal."""
 
@@ -90,3 +90,39 @@ async def _cancel(d: Direct, run_id: str, reason: str | None, wait: float) -> di
     from hitl import _runs
 
     return (await _runs.cancel(await d.temporal(), run_id, reason=reason, wait=wait)).model_dump(mode="json")
+
+
+@runs_app.command("upgrade")
+def runs_upgrade(
+    run_ids: Annotated[list[str] | None, typer.Argument(metavar="[RUN_ID]...", help="The runs to move.")] = None,
+    all_paused: Annotated[bool, typer.Option("--all-paused", help="Every paused run (of --agent).")] = False,
+    agent: Annotated[str | None, typer.Option(help="With --all-paused: only this agent's (or team's) runs.")] = None,
+    temporal: Temporal = False, address: Address = None, namespace: Namespace = None, as_json: AsJson = False,
+) -> None:
+    """Move paused runs to the worker deployment's current version (worker versioning): each continues
+    as new at its pause, with Temporal's auto-upgrade. An operator's act: straight to Temporal
+    (--temporal). Run it after `temporal worker deployment set-current-version`, while the old
+    version's workers still run (they make the move)."""
+    from hitl.cli._app import usage
+
+    target = Target(None, None, temporal, address, namespace)
+    if not target.temporal:
+        usage("upgrade goes straight to Temporal: add --temporal (an operator's act, with your Temporal access)")
+    if bool(run_ids) == all_paused:
+        usage("name the runs, or give --all-paused (not both)")
+    asked = target.direct(lambda d: _upgrade(d, list(run_ids or []), agent))
+    if as_json:
+        _render.echo_json(asked)
+    else:
+        print("\n".join(f"{run_id} asked to move to the current version" for run_id in asked) or "no paused runs")
+
+
+async def _upgrade(d: Direct, run_ids: list[str], agent: str | None) -> list[str]:
+    from hitl import versioning
+
+    client = await d.temporal()
+    if not run_ids:
+        return await versioning.upgrade_paused(client, agent=agent)
+    for run_id in run_ids:
+        await versioning.upgrade(client, run_id)
+    return run_ids
