@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -181,6 +182,28 @@ async def test_codec_endpoint_decrypts_for_a_caller_with_the_scope(make_agent, s
     [clear] = answer.json()["payloads"]
     assert base64.b64decode(clear["metadata"]["encoding"]) == b"json/plain"
     assert SECRET in base64.b64decode(clear["data"]).decode()
+
+
+async def test_the_temporal_cli_reads_arguments_through_the_codec_endpoint_with_a_token(
+        make_agent, script, running_worker, codec_service, temporal_server):
+    """`temporal workflow show --codec-endpoint .../codec --codec-auth "Bearer <token>"` shows the arguments; no token, no."""
+    async with running_worker():
+        agent, paused = await paused_run(make_agent, script)
+        await finish(agent, paused)
+    token = codec_service.token("ui-viewer", "payloads:decode")
+    show = [devstack.binary("temporal"), "workflow", "show", "--workflow-id", paused.run_id, "--address",
+            temporal_server["address"], "--output", "json", "--codec-endpoint", f"{codec_service.url}/codec"]
+    shown = await asyncio.to_thread(subprocess.run, [*show, "--codec-auth", f"Bearer {token}"], capture_output=True,
+                                    text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+
+    def run_input(output: str) -> bytes:
+        started = json.loads(output)["events"][0]["workflowExecutionStartedEventAttributes"]
+        return base64.b64decode(started["input"]["payloads"][0]["data"])
+
+    assert SECRET.encode() in run_input(shown.stdout)
+    refused = await asyncio.to_thread(subprocess.run, show, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and SECRET not in refused.stdout  # the codec server answered 401: nothing decoded
 
 
 async def test_codec_endpoint_is_no_open_oracle(codec_service):
