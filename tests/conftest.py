@@ -45,6 +45,14 @@ async def client(temporal_server: dict[str, Any]) -> Client:
 
 
 @pytest.fixture
+def tool_log(tmp_path: Path) -> Path:
+    """A file the tools of subprocess workers append to: what ran, where."""
+    path = tmp_path / "tools.log"
+    path.touch()
+    return path
+
+
+@pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:12]}"
 

@@ -21,13 +21,6 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture
-def tool_log(tmp_path: Path) -> Path:
-    path = tmp_path / "tools.log"
-    path.touch()
-    return path
-
-
-@pytest.fixture
 def env(temporal_server: dict[str, Any], model_server: Any, tool_log: Path) -> dict[str, str]:
     for name, script in crash_agents.SCRIPTS.items():
         model_server.add_script(name, script)

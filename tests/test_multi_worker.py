@@ -26,13 +26,6 @@ RUNS = 24
 
 
 @pytest.fixture
-def tool_log(tmp_path: Path) -> Path:
-    path = tmp_path / "tools.log"
-    path.touch()
-    return path
-
-
-@pytest.fixture
 def audit(database_url: str) -> PostgresDb:
     """The approvals table the workers' agents mirror to, migrated."""
     db = PostgresDb(database_url, approvals_table=multi_agents.TABLE)
