@@ -131,6 +131,26 @@ async def record(prefix: str = "") -> None:
                     await asyncio.sleep(0.3)
                 await handle.result()
                 runs["batch_signals_one_by_one"] = r.run_id
+
+                # Asked to move to the current version at its pause (hitl-upgrade-on-request): it
+                # continues as new there, and the next run takes the decisions.
+                r = await agent.arun("batch please")
+                first = (await client.get_workflow_handle(r.run_id).describe()).run_id
+                await client.get_workflow_handle(r.run_id).signal("upgrade")
+                for _ in range(200):
+                    if (await client.get_workflow_handle(r.run_id).describe()).run_id != first:
+                        break
+                    await asyncio.sleep(0.05)
+                r = await agent.aget_run(r.run_id)
+                for req in r.active_requirements:
+                    if req.needs_confirmation:
+                        req.confirm(resolved_by="alice")
+                    elif req.needs_user_input:
+                        req.provide_input("10:00")
+                    else:
+                        req.provide_result({"ok": True})
+                await agent.acontinue_run(r.run_id, r.requirements)
+                runs["upgraded_at_pause"] = r.run_id
                 for name, run_id in {prefix + k: v for k, v in runs.items()}.items():
                     # Every run of a continue-as-new chain is a history of its own.
                     desc = await client.get_workflow_handle(run_id).describe()

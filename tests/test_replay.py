@@ -33,6 +33,8 @@ def test_there_are_histories_to_replay():
             "team_decision_member_run", "batch_signals_one_by_one")} <= names
     # Strict mode (hitl-change-verdicts): refused and signed decisions and changes.
     assert "strict_signed" in names
+    # Moved to the current version at its pause (hitl-upgrade-on-request): the continue-as-new and the run after it.
+    assert "upgraded_at_pause" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
