@@ -6,6 +6,8 @@ worker a version (``HITL_DEPLOYMENT_NAME`` + ``HITL_BUILD_ID``); hitl's runs are
 task of a run goes to workers of the version it started on, so code changes never meet a run
 half-way. Rolling out a new version:
 
+0. the first time: ``temporal worker deployment set-current-version`` for the first build id,
+   or new runs wait for an unversioned worker that never comes;
 1. start workers of the new build id beside the old ones;
 2. ``temporal worker deployment set-current-version --deployment-name NAME --build-id NEW``:
    new runs start on it;
@@ -88,11 +90,16 @@ async def upgrade(client: Client, run_id: str) -> None:
 
 
 async def upgrade_paused(client: Client, *, agent: str | None = None, limit: int = 10_000) -> list[str]:
-    """Ask every paused run (of ``agent``) to move to the current version; the run ids asked."""
+    """Ask every paused run (of ``agent``) to move to the current version; the run ids asked.
+
+    A team's member runs are not asked: they stay with their team (which, with members at work,
+    stays on its version too, and finishes there).
+    """
     from hitl import _runs
 
     asked = []
     for run in await _runs.list_runs(client, status="paused", agent=agent, limit=limit):
-        await upgrade(client, run.run_id)
-        asked.append(run.run_id)
+        if run.team_run_id is None:
+            await upgrade(client, run.run_id)
+            asked.append(run.run_id)
     return asked

@@ -107,3 +107,21 @@ def test_a_half_configured_deployment_is_refused(monkeypatch):
         Deployment.from_env()
     with pytest.raises(ConfigurationError, match="no dots"):
         Deployment("hitl", "v1.2")
+
+
+async def test_an_upgrade_never_waits_on_a_caller_waiting_for_the_next_pause(client, make_agent, script, running_worker):
+    """A caller waits for the run's next pause; an upgrade request then a decision: the run completes (no deadlock)."""
+    from temporalio.client import WorkflowUpdateStage
+
+    agent = make_agent(script({"turns": [{"tool_calls": [{"name": "pay", "arguments": {"amount": 7}}]},
+                                         {"content": "done: {results}"}]}), [pay])
+    PAID.clear()
+    async with running_worker():
+        run = await agent.arun("pay")
+        handle = client.get_workflow_handle(run.run_id)
+        waiter = await handle.start_update("wait_for_progress", 1, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        await handle.signal("upgrade")
+        run.requirements[0].confirm(resolved_by="ops")
+        done = await asyncio.wait_for(agent.acontinue_run(run.run_id, run.requirements), 60)
+        assert done.status.value == "completed" and PAID == [7]
+        await asyncio.wait_for(waiter.result(), 30)

@@ -39,7 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode
     from hitl.workflows.team import MemberRuns, TeamReporter
-    from hitl.workflows.upgrade import UPGRADE_PATCH, UpgradeOnRequest, continue_on_current_version
+    from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
     from hitl.workflows.signatures import Signatures
     from hitl.workflows.verdicts import Verdicts
     from hitl.workflows.visibility import PATCH, SearchAttributes
@@ -317,9 +317,11 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         while not decided():
             self._show()
             seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
-            changed = lambda: decided() or self._upgrade_asked or seen != (  # noqa: E731
+            # An upgrade waits for callers to be answered: never for a caller waiting on this pause's end.
+            upgrade_now = lambda: self._upgrade_asked and workflow.all_handlers_finished()  # noqa: E731
+            changed = lambda: decided() or upgrade_now() or seen != (  # noqa: E731
                 self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
-            if self._upgrade_asked:
+            if upgrade_now():
                 await self._upgrade_at_pause()
             due = [t for r in self._requirements if r.resolution is None for t in deadlines.clock(r)]
             if not due:
@@ -341,18 +343,18 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
                 self._cancel_by_policy = cancel
 
     async def _upgrade_at_pause(self) -> None:
-        """Asked to move to the current version (``workflows/upgrade.py``): continue as new now,
-        once no caller is waiting on this run; a team at work or a member stays where it is."""
+        """Asked to move to the current version (``workflows/upgrade.py``), no caller waiting: continue
+        as new now. A team with members at work, a member, or a pause partly decided stays."""
         self._upgrade_asked = False
         untouched = lambda: all(r.resolution is None for r in self._requirements)  # noqa: E731
         if self._members.views or self._input.team_run_id is not None or not untouched():
             workflow.logger.info("run %s: not upgraded: a team with members at work, a member, or a pause partly "
-                                 "decided stays on its version (ask again at its next pause)", self._run_id)
+                                 "decided stays on its version", self._run_id)
             return
-        await workflow.wait_condition(workflow.all_handlers_finished)
         await self._seal()
-        if workflow.all_handlers_finished() and untouched() and workflow.patched(UPGRADE_PATCH):
+        if untouched() and workflow.all_handlers_finished():
             continue_on_current_version(self._carry())
+        self._upgrade_asked = untouched()  # a caller came in during the seal: once it is answered
 
     # ----------------------------------------------------------------------------- helpers
     def _output(self) -> RunOutput:

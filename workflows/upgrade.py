@@ -29,7 +29,10 @@ class UpgradeOnRequest:
     @workflow.signal(name=UPGRADE)
     def upgrade(self, *_: RawValue) -> None:
         """Move to the deployment's current version at the pause."""
-        self._upgrade_asked = True
+        # Older code received this signal too, and ignored it: such a history must replay as it ran
+        # (the request would wake the pause and restart its timers). The marker is recorded here.
+        if workflow.patched(UPGRADE_PATCH):
+            self._upgrade_asked = True
 
 
 def continue_on_current_version(carried: object) -> None:
