@@ -35,6 +35,8 @@ def test_there_are_histories_to_replay():
     assert "strict_signed" in names
     # Moved to the current version at its pause (hitl-upgrade-on-request): the continue-as-new and the run after it.
     assert "upgraded_at_pause" in names
+    # An old run that got the upgrade signal (older code ignored it): it must not wake the pause on replay.
+    assert "old_code_ignored_upgrade" in names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
