@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -137,12 +140,61 @@ async def test_old_key_still_decrypts_after_rotation(make_agent, script, running
     assert kids == {b"k2"}
 
 
-async def test_unknown_key_is_refused_by_name():
-    """A payload of a key the ring lacks fails with an error naming that key id, not garbage."""
-    sealed = await codec.EncryptionCodec(codec.KeyRing.parse(f"gone-7:{new_key()}")).encode(
+async def test_an_undecryptable_payload_decodes_to_a_marker_and_fails_as_a_value_naming_its_key():
+    """The codec turns a payload of an unknown key, or one altered, into a marker naming the key id (no exception,
+    no key); converted to a value it raises UndecryptablePayloadError naming the key id; decode_strict raises."""
+    gone = new_key()
+    sealed = await codec.EncryptionCodec(codec.KeyRing.parse(f"gone-7:{gone}")).encode(
         [Payload(metadata={"encoding": b"json/plain"}, data=b'"x"')])
+    [good] = await codec.EncryptionCodec(codec.KeyRing.parse(OLD)).encode([Payload(metadata={"encoding": b"json/plain"},
+                                                                                   data=b'"y"')])
+    altered = Payload()
+    altered.CopyFrom(good)
+    altered.data = good.data[:-1] + bytes([good.data[-1] ^ 1])
+    ring = codec.KeyRing.parse(f"{NEW},{OLD}")
+    unknown, tampered, fine = await codec.EncryptionCodec(ring).decode([*sealed, altered, good])
+    assert unknown.metadata["encoding"] == codec.UNDECRYPTABLE and unknown.metadata[codec.KEY_ID_METADATA] == b"gone-7"
+    assert b"'gone-7'" in unknown.data and b"not in the key ring" in unknown.data and gone.encode() not in unknown.data
+    assert tampered.metadata["encoding"] == codec.UNDECRYPTABLE and b"does not authenticate" in tampered.data
+    assert fine.metadata["encoding"] == b"json/plain" and fine.data == b'"y"'
+    codec.configure(ring)
+    with pytest.raises(codec.UndecryptablePayloadError, match="'gone-7'"):
+        await codec.data_converter().decode(sealed, [str])
+    assert await codec.data_converter().decode([good], [str]) == ["y"]
     with pytest.raises(ConfigurationError, match="'gone-7'"):
-        await codec.EncryptionCodec(codec.KeyRing.parse(f"{NEW},{OLD}")).decode(sealed)
+        codec.EncryptionCodec(ring).decode_strict(sealed)
+
+
+def intruder_converter() -> Any:
+    """A data converter encrypting under a key no worker has."""
+    return dataclasses.replace(pydantic_data_converter,
+                               payload_codec=codec.EncryptionCodec(codec.KeyRing.parse(f"intruder-9:{new_key()}")))
+
+
+def task_failures(history: Any) -> list[Any]:
+    return [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+
+
+async def test_a_signal_of_an_unknown_key_is_refused_and_the_run_goes_on(make_agent, script, running_worker, temporal_server,
+                                                                          caplog):
+    """A `confirm` signal encrypted under a key the worker lacks is refused (logged, applied to nothing); no workflow
+    task fails; the valid decision after it completes the run."""
+    intruder = await Client.connect(temporal_server["address"], data_converter=intruder_converter())
+    async with running_worker():
+        agent, paused = await paused_run(make_agent, script)
+        rid = paused.active_requirements[0].id
+        with caplog.at_level(logging.WARNING, logger="temporalio.workflow"):
+            await intruder.get_workflow_handle(paused.run_id).signal("confirm", {"requirement_id": rid, "resolved_by": "mallory"})
+            done = await asyncio.wait_for(finish(agent, paused), 60)
+    assert done.status.value == "completed" and SECRET in (done.content or "")
+    assert done.requirements[0].resolved_by != "mallory"
+    refused = [r.getMessage() for r in caplog.records if "decision refused (signal)" in r.getMessage()]
+    assert len(refused) == 1 and "binary/undecryptable" in refused[0], refused
+    _, history = await plain_history_bytes(temporal_server["address"], done.run_id)
+    signals = [e.workflow_execution_signaled_event_attributes for e in history.events
+               if e.HasField("workflow_execution_signaled_event_attributes")]
+    assert [s.input.payloads[0].metadata[codec.KEY_ID_METADATA] for s in signals] == [b"intruder-9"]
+    assert task_failures(history) == []
 
 
 async def test_search_attributes_carry_no_arguments_or_user_ids(make_agent, script, running_worker, client):
@@ -246,15 +298,38 @@ def test_without_keys_the_converter_is_exactly_pydantic():
 
 
 def test_bad_keys_are_refused_without_showing_them():
-    """A short key, or one that is not base64, is refused naming its id, never its bytes; the ring's repr has no key."""
+    """A short key, a key that is not base64, a repeated id: refused naming position and id, never a key's bytes.
+    The ring's repr has no key."""
     short = base64.b64encode(b"s" * 16).decode()
-    with pytest.raises(ConfigurationError, match="'short' is 16 bytes") as exc:
-        codec.KeyRing.parse(f"short:{short}")
+    with pytest.raises(ConfigurationError, match=r"item 2 of HITL_ENCRYPTION_KEYS \('short'\): the key is 16 bytes") as exc:
+        codec.KeyRing.parse(f"{OLD},short:{short}")
     assert short not in str(exc.value)
-    with pytest.raises(ConfigurationError, match="'bad' is not base64"):
+    with pytest.raises(ConfigurationError, match=r"item 1 of HITL_ENCRYPTION_KEYS \('bad'\): the key is not base64"):
         codec.KeyRing.parse("bad:%%%notbase64")
+    with pytest.raises(ConfigurationError, match=r"item 2 of HITL_ENCRYPTION_KEYS \('k1'\): the id is listed twice"):
+        codec.KeyRing.parse(f"{OLD},{OLD}")
     ring = codec.KeyRing.parse(NEW)
     assert NEW.split(":")[1] not in repr(ring) and "k2" in repr(ring)
+
+
+@pytest.mark.parametrize("swapped", [
+    lambda key: f"{key}:k3",  # the usual key, padded with "=": an id that is not well formed
+    lambda key: f"{key.rstrip('=')}:k3",  # unpadded: the id pattern fits, "k3" is not base64
+    lambda key: f"{key.rstrip('=')}:key3",  # unpadded, and "key3" is base64 (3 bytes)
+    lambda key: f"{key.rstrip('=')}:{new_key()}",  # the id is a key (unpadded, it fits the pattern), the key a key
+])
+def test_a_swapped_item_is_refused_by_position_without_any_part_of_its_key(swapped):
+    """BASE64KEY:kid (the order swapped) is refused as item N, quoting no part of the key, from the
+    environment or from a file."""
+    key = new_key()
+    while "+" in key or "/" in key:  # keys that fit the id pattern once unpadded too
+        key = new_key()
+    for ring_of in (lambda text: codec.KeyRing.parse(text),
+                    lambda text: codec.KeyRing.from_env({"HITL_ENCRYPTION_KEYS": text})):
+        with pytest.raises(ConfigurationError, match="item 2 of HITL_ENCRYPTION_KEYS") as exc:
+            ring_of(f"{OLD},{swapped(key)}")
+        message = str(exc.value)
+        assert all(key[i:i + 8] not in message for i in range(len(key) - 7)), message
 
 
 def test_keys_are_read_from_a_file(tmp_path):

@@ -65,7 +65,7 @@ async def decode(
     422 when a payload's key is not in the ring (the message names its key id) or it does not authenticate.
     """
     payloads = await _payloads(request)
-    decoded = await _codec().decode(payloads.payloads)
+    decoded = _codec().decode_strict(payloads.payloads)  # 422 for one it cannot decrypt, not the worker's marker
     log.info("codec: %s decoded %d payload(s) of namespace %s", principal.name, len(decoded),
              request.headers.get("x-namespace", "?")[:200])
     return _answer(decoded)
