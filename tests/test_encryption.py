@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import json
 import logging
@@ -23,6 +24,7 @@ from hitl import _client, codec, devstack, tool
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
 from hitl.worker import create_worker
+from temporalio.service import RPCError
 
 from .conftest import RunningService
 
@@ -338,3 +340,40 @@ def test_keys_are_read_from_a_file(tmp_path):
     path.write_text(f"{NEW}\n{OLD}\n")
     ring = codec.KeyRing.from_env({"HITL_ENCRYPTION_KEYS_FILE": str(path)})
     assert ring is not None and ring.key_ids == ("k2", "k1") and ring.current == "k2"
+
+
+async def test_a_run_whose_input_this_worker_cannot_decrypt_waits_for_the_key(
+        make_agent, script, running_worker, task_queue, temporal_server):
+    """Started under k2 while the worker holds only k1: its task fails and is retried (the run is not failed); a
+    worker given k2 then runs it to its pause."""
+    agent = make_agent(closing_script(script), [close_account])
+    async with running_worker():  # its client and worker hold k1 only
+        codec.configure(NEW)  # the starter has a newer ring than the worker
+        starter = await _client.connect(Settings.from_env(temporal_address=temporal_server["address"]))
+        assert starter is not None
+        run_id = f"run-{os.urandom(6).hex()}"
+        starting = asyncio.ensure_future(agent.arun("close it", run_id=run_id))  # answers at a pause that cannot come yet
+        history = None
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            try:
+                _, history = await plain_history_bytes(temporal_server["address"], run_id)
+            except RPCError:  # not started yet
+                continue
+            if any(e.HasField("workflow_task_failed_event_attributes") for e in history.events):
+                break
+        assert history is not None
+        assert any(e.HasField("workflow_task_failed_event_attributes") for e in history.events)
+        assert (await starter.get_workflow_handle(run_id).describe()).status.name == "RUNNING"
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting
+    codec.configure(f"{NEW},{OLD}")
+    rotated = await _client.connect(Settings.from_env(temporal_address=temporal_server["address"]))
+    async with create_worker(rotated, task_queue):
+        for _ in range(300):
+            run = await agent.aget_run(run_id)
+            if run.is_paused:
+                break
+            await asyncio.sleep(0.05)
+        assert run.is_paused, run

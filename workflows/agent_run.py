@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.requirements as requirements
     from hitl.workflows.handlers import DecisionHandlers
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
-    from hitl.workflows.payloads import decode
+    from hitl.workflows.payloads import decode, require_decryptable
     from hitl.workflows.team import MemberRuns, TeamReporter
     from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
     from hitl.workflows.signatures import Signatures
@@ -71,6 +71,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._run_id = workflow.info().workflow_id
         self._refused_input: HitlError | None = None
         try:
+            require_decryptable(raw, f"run {self._run_id}: run input")
             inp = decode(raw, RunInput, f"run {self._run_id}: run input", 4 * 1024 * 1024)
         except HitlError as exc:  # failed in run(), with its reason
             self._refused_input, inp = exc, RunInput(agent_name="(refused)")

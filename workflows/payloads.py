@@ -55,3 +55,19 @@ def _adapter(shape: Any) -> pydantic.TypeAdapter[Any]:
 def refusal(exc: HitlError) -> ApplicationError:
     """A refused update's failure: the client turns its type back into the HitlError."""
     return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+
+
+class NotDecryptableHere(Exception):
+    """This worker cannot decrypt the run's input (its key ring lacks the key it was written with).
+
+    Not a HitlError, so it fails the workflow *task*, never the run: the task is retried, here once
+    the key is added, or by a worker that has it (a continue-as-new or a child started by a worker
+    with a newer key ring during a rotation must not end the run).
+    """
+
+
+def require_decryptable(raw: Any, what: str) -> None:
+    """Raise NotDecryptableHere for the codec's marker of a payload this worker could not decrypt."""
+    payload = getattr(raw, "payload", None)
+    if payload is not None and payload.metadata.get("encoding", b"") == b"binary/undecryptable":
+        raise NotDecryptableHere(f"{what}: {payload.data.decode(errors='replace')[:300]}")
