@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = ["Principal", "Scope", "SCOPES"]
 
 Scope = Literal["approvals:read", "approvals:decide", "runs:start", "runs:read", "runs:cancel",
-                "payloads:decode", "admin"]
+                "payloads:decode", "metrics:read", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 """Every scope a token may hold. ``admin`` implies all the others. ``payloads:decode``: use the codec
-server (``/codec/decode``, ``/codec/encode``), i.e. read encrypted runs' arguments in clear."""
+server (``/codec/decode``, ``/codec/encode``), i.e. read encrypted runs' arguments in clear.
+``metrics:read``: scrape ``hitl serve``'s ``/metrics``."""
 
 
 class Principal(BaseModel):

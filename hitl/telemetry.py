@@ -10,6 +10,7 @@ The SDK's Prometheus endpoint is on when ``HITL_METRICS_ADDRESS`` (``0.0.0.0:946
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -34,6 +35,7 @@ _lock = threading.Lock()
 _provider: Any = None  # an opentelemetry TracerProvider, once tracing is on
 _from_env_checked = False
 _runtime: Runtime | None = None
+_unavailable_warned = False
 
 
 def configure(tracer_provider: Any = None) -> None:
@@ -144,13 +146,22 @@ def span(name: str, attributes: Mapping[str, str | int]) -> Iterator[None]:
 
 def client_interceptors() -> list[Any]:
     """Interceptors for every Temporal client hitl makes (those that are also worker interceptors
-    are used by the workers made from that client): Temporal's tracing interceptor when tracing is on."""
+    are used by the workers made from that client): Temporal's tracing interceptor when tracing is on,
+    made safe by ``hitl._tracing`` (exception types only, malformed headers ignored), or none with a
+    warning when this temporalio's tracing interceptor cannot be imported."""
+    global _unavailable_warned
     provider = _tracer_provider()
     if provider is None:
         return []
-    from hitl._tracing import DecisionTracingInterceptor
-
-    return [DecisionTracingInterceptor(tracer=provider.get_tracer("temporalio"))]
+    try:
+        from hitl import _tracing
+    except ImportError as exc:
+        if not _unavailable_warned:
+            _unavailable_warned = True
+            logging.getLogger("hitl.telemetry").warning("tracing: Temporal's tracing interceptor is unavailable (%s): "
+                                                        "no Temporal spans", exc)
+        return []
+    return [_tracing.interceptor(provider.get_tracer("temporalio"))]
 
 
 def runtime() -> Runtime | None:

@@ -55,8 +55,8 @@ async def metered(sdk_port):
     _client.forget(asyncio.get_running_loop())
 
 
-async def scrape(url: str) -> str:
-    async with httpx.AsyncClient(timeout=10) as http:
+async def scrape(url: str, token: str | None = None) -> str:
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"} if token else {}) as http:
         r = await http.get(url)
         assert r.status_code == 200, r.text
         return r.text
@@ -106,13 +106,14 @@ async def test_the_mirror_lag_is_measured_for_every_event(paused_refund):
 async def test_service_metrics_show_pending_by_tool_and_time_decisions(paused_refund, service):
     """/metrics: hitl_pending_approvals{tool} goes 1 then 0; the decision histogram counts the resolve."""
     _, approval_id, _ = paused_refund
-    text = await scrape(f"{service.url}/metrics")
+    prometheus = service.token("prometheus", "metrics:read")
+    text = await scrape(f"{service.url}/metrics", prometheus)
     assert value(text, "hitl_pending_approvals", tool="refund") == 1
     before = value(text, "hitl_service_decision_seconds_count", route=RESOLVE)
     async with service.client(service.token("alice")) as alice:
         assert (await alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})).status_code == 200
     for _ in range(100):  # the mirror writes the decision beside the run
-        text = await scrape(f"{service.url}/metrics")
+        text = await scrape(f"{service.url}/metrics", prometheus)
         if value(text, "hitl_pending_approvals", tool="refund") == 0:
             break
         await asyncio.sleep(0.05)
@@ -120,6 +121,20 @@ async def test_service_metrics_show_pending_by_tool_and_time_decisions(paused_re
     assert value(text, "hitl_service_decision_seconds_count", route=RESOLVE) == before + 1
     assert value(text, "hitl_service_requests_total", route=RESOLVE, status="200") >= 1
     assert approval_id not in text  # counts only, never ids
+
+
+async def test_service_metrics_need_a_token_with_metrics_read(service):
+    """/metrics: 401 with no credential, 403 for a token without metrics:read, 200 with it (or admin)."""
+    async with service.client() as anonymous:
+        r = await anonymous.get("/metrics")
+        assert r.status_code == 401 and "hitl_" not in r.text, r.text
+    async with service.client(service.token("alice", "approvals:read", "approvals:decide", "runs:read")) as alice:
+        r = await alice.get("/metrics")
+        assert r.status_code == 403 and "hitl_" not in r.text, r.text
+    for scopes in (("metrics:read",), ("admin",)):
+        async with service.client(service.token("prometheus", *scopes)) as prometheus:
+            r = await prometheus.get("/metrics")
+            assert r.status_code == 200 and "# TYPE hitl_pending_approvals gauge" in r.text, (scopes, r.text)
 
 
 async def test_healthz_and_readyz_answer_200_with_everything_up(service):

@@ -5,18 +5,26 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import logging
+
 import pytest
+import temporalio.client
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.contrib.opentelemetry import TracingWorkflowInboundInterceptor
 
-from hitl import _client, telemetry, tool
+from hitl import _client, _tracing, telemetry, tool
 from hitl.approval import approval
 
 from .test_service import paused
 
 TRANSFERS: list[int] = []
 RESOLVE = "HTTP POST /approvals/{approval_id:path}/resolve"
+CARD = "4111222233334444"
 
 
 @approval(approvers=["alice"], timeout=timedelta(hours=1))
@@ -105,3 +113,129 @@ def test_telemetry_off_adds_no_interceptor_and_keeps_the_default_runtime(monkeyp
         monkeypatch.delenv(name, raising=False)
     telemetry.reset()
     assert telemetry.client_interceptors() == [] and telemetry.runtime() is None and not telemetry.enabled()
+
+
+@tool
+def charge(card: str) -> str:
+    """Charge a card.
+
+    Args:
+        card: The card number.
+    """
+    raise ValueError(f"card {card} declined")
+
+
+@tool(requires_confirmation=True)
+def ship(parcel: str) -> str:
+    """Ship a parcel.
+
+    Args:
+        parcel: Which.
+    """
+    return f"shipped {parcel}"
+
+
+def exported(span: ReadableSpan) -> str:
+    """Everything the exporter sends of a span: name, attributes, events, links, status."""
+    return span.to_json()
+
+
+async def test_a_failing_tool_exports_its_exception_type_never_its_message(spans, make_agent, script, running_worker, db,
+                                                                           client):
+    """A tool raising with a card number in its message: RunActivity spans fail naming ValueError, and no span holds the card."""
+    model = script({"turns": [{"tool_calls": [{"name": "charge", "arguments": {"card": CARD}}]}, {"content": "{results}"}]})
+    agent = make_agent(model, [charge], db=db)
+    async with running_worker():
+        try:
+            run_id = (await agent.arun("charge it")).run_id
+        except Exception:  # the run may fail with the tool's error: its spans are what is checked
+            run_id = None
+        for _ in range(100):  # the worker's spans end after the run's answer
+            if any(s.name == "RunActivity:hitl.run_tool" and not s.status.is_ok for s in spans.get_finished_spans()):
+                break
+            await asyncio.sleep(0.05)
+    finished = list(spans.get_finished_spans())
+    failed = [s for s in named(finished, "RunActivity:hitl.run_tool") if s.status.status_code is StatusCode.ERROR]
+    assert failed, [s.name for s in finished]
+    for s in failed:
+        assert s.status.description == "ValueError", s.status
+        assert [dict(e.attributes) for e in s.events if e.name == "exception"] == [{"exception.type": "ValueError"}]
+    assert [s.status.description for s in named(finished, "hitl.tool_call")][:1] == ["ValueError"]
+    leaked = [s.name for s in finished if CARD in exported(s)]
+    assert not leaked and run_id is not None, (leaked, run_id)
+
+
+class _BadTracerHeader(temporalio.client.Interceptor):
+    """A client whose signals carry ``header`` as their ``_tracer-data`` (after any tracing interceptor set one)."""
+
+    def __init__(self, header: Payload) -> None:
+        self.header = header
+
+    def intercept_client(self, next: temporalio.client.OutboundInterceptor) -> temporalio.client.OutboundInterceptor:
+        header = self.header
+
+        class Outbound(temporalio.client.OutboundInterceptor):
+            async def signal_workflow(self, input: temporalio.client.SignalWorkflowInput) -> None:
+                input.headers = {**input.headers, "_tracer-data": header}
+                await super().signal_workflow(input)
+
+        return Outbound(next)
+
+
+@pytest.mark.parametrize("header", [
+    Payload(metadata={"encoding": b"json/plain"}, data=b"{not json"),
+    Payload(metadata={"encoding": b"json/plain"}, data=b"[1, 2]"),
+    Payload(metadata={"encoding": b"no/such-encoding"}, data=b"x"),
+], ids=["bad-json", "not-a-carrier", "unknown-encoding"])
+async def test_a_decision_signal_with_a_malformed_tracing_header_still_decides(header, spans, make_agent, script,
+                                                                               running_worker, db, client):
+    """A confirm signal whose _tracer-data is garbage reaches a traced worker: the tool runs, the run completes,
+    and no workflow task failed."""
+    model = script({"turns": [{"tool_calls": [{"name": "ship", "arguments": {"parcel": "p-1"}}]}, {"content": "{results}"}]})
+    agent = make_agent(model, [ship], db=db)
+    config = client.config()
+    bad = temporalio.client.Client(**{**config, "interceptors": [*config["interceptors"], _BadTracerHeader(header)]})
+    async with running_worker():
+        run = await agent.arun("ship it")
+        assert run.is_paused, run
+        handle = bad.get_workflow_handle(run.run_id)
+        await handle.signal("confirm", {"requirement_id": run.requirements[0].id})
+        output = await asyncio.wait_for(handle.result(), 60)
+    failed = [e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert failed == [] and "shipped p-1" in str(output), (failed, output)
+
+
+def test_without_temporalio_internals_tracing_falls_back_to_the_safe_upstream_interceptor(monkeypatch, caplog):
+    """A temporalio lacking a private method decision tracing uses: the safe upstream interceptor, one warning."""
+    monkeypatch.delattr(TracingWorkflowInboundInterceptor, "_load_workflow_context_carrier")
+    monkeypatch.setattr(_tracing, "_warned", set())
+    assert _tracing.missing_internals() == ["_load_workflow_context_carrier"]
+    provider = TracerProvider()
+    telemetry.configure(tracer_provider=provider)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hitl.telemetry"):
+            first, second = telemetry.client_interceptors(), telemetry.client_interceptors()
+    finally:
+        telemetry.reset()
+    assert [type(i) for i in first + second] == [_tracing.SafeTracingInterceptor] * 2
+    assert [r.getMessage() for r in caplog.records].count(
+        "tracing: this temporalio lacks _load_workflow_context_carrier: decisions are linked to their sender's trace, "
+        "not parented on it") == 1
+
+
+def test_the_interceptors_tracer_records_exception_types_only():
+    """Spans of the interceptor's tracer (workflow spans too: CompleteWorkflow records the failure) keep no message."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = _tracing.TypeOnlyTracer(provider.get_tracer("test"))
+    span = tracer.start_span("CompleteWorkflow:x")
+    span.record_exception(RuntimeError(f"card {CARD} declined"))
+    span.end()
+    with pytest.raises(KeyError), tracer.start_as_current_span("RunActivity:x"):
+        raise KeyError(CARD)
+    done = {s.name: s for s in exporter.get_finished_spans()}
+    assert [dict(e.attributes) for e in done["CompleteWorkflow:x"].events] == [{"exception.type": "RuntimeError"}]
+    assert done["RunActivity:x"].status.status_code is StatusCode.ERROR
+    assert done["RunActivity:x"].status.description == "KeyError"
+    assert not [name for name, s in done.items() if CARD in exported(s)]

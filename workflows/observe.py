@@ -34,15 +34,25 @@ _HELP = {
 
 
 def _interceptor() -> Any:
-    return _tracing.current() if _tracing is not None else None
+    return _tracing.current() if _tracing is not None else None  # never raises
+
+
+def _failed(what: str, exc: Exception) -> None:
+    """Tracing issues no commands, so a failure in it is logged (once per run) and never raised into the task."""
+    if not getattr(_failed, "logged", False) and not workflow.unsafe.is_replaying():
+        _failed.logged = True  # type: ignore[attr-defined]
+        workflow.logger.warning("tracing: %s failed (%s); the run goes on untraced there", what, type(exc).__name__)
 
 
 def paused(agent: str, run_id: str, reqs: Sequence[RunRequirement]) -> None:
     """A pause began: a ``hitl.pause`` span, and ``hitl_approvals_requested`` for each approval."""
     tools = sorted({r.tool_execution.tool_name for r in reqs})
     if (t := _interceptor()) is not None:
-        t.span("hitl.pause", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tools": ",".join(tools),
-                              "hitl.requirements": len(reqs)})
+        try:
+            t.span("hitl.pause", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tools": ",".join(tools),
+                                  "hitl.requirements": len(reqs)})
+        except Exception as exc:
+            _failed("the hitl.pause span", exc)
     meter = workflow.metric_meter()
     counter = meter.create_counter("hitl_approvals_requested", "Approvals a run paused for")
     for r in reqs:
@@ -69,16 +79,31 @@ def recorded(agent: str, run_id: str, req: RunRequirement, kind: str, details: d
             waited, {**labels, "resolution": kind})
     if (t := _interceptor()) is None:
         return None
-    return t.span("hitl.decision", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tool": tool,
-                                    "hitl.requirement_id": req.id, "hitl.outcome": kind})
+    try:
+        return t.span("hitl.decision", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tool": tool,
+                                        "hitl.requirement_id": req.id, "hitl.outcome": kind})
+    except Exception as exc:
+        _failed("the hitl.decision span", exc)
+        return None
 
 
 @contextmanager
 def within(carrier: dict[str, str] | None) -> Iterator[None]:
     """Start what the block starts (a tool's activity) under the decision that allowed it."""
     t = _interceptor() if carrier else None
-    if t is None:
+    entered = None
+    if t is not None:
+        try:  # only entering and leaving the context are guarded: the block's own errors propagate
+            entered = t.within(carrier)
+            entered.__enter__()
+        except Exception as exc:
+            _failed("the decision's trace context", exc)
+            entered = None
+    try:
         yield
-        return
-    with t.within(carrier):
-        yield
+    finally:
+        if entered is not None:
+            try:
+                entered.__exit__(None, None, None)
+            except Exception as exc:
+                _failed("leaving the decision's trace context", exc)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from hitl.cli._app import Address, ApprovalsTable, AsJson, Namespace, app, audit_app, err, fail, keys_app, tokens_app
 from hitl.errors import HitlError
+from hitl.identity import SCOPES
 
 
 @app.command()
@@ -67,8 +68,8 @@ def _duration(text: str) -> Any:
 @tokens_app.command("create")
 def tokens_create(
     principal: Annotated[str, typer.Argument(help="The identity the token proves (the decider of its decisions).")],
-    scope: Annotated[list[str], typer.Option("--scope", "-s", help="approvals:read, approvals:decide, runs:start, "
-                                             "runs:read, runs:cancel or admin (repeat for more).")],
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help=", ".join(SCOPES[:-1]) + f" or {SCOPES[-1]}"
+                                             " (repeat for more).")],
     expires_in: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d, 12h (default: none).")] = None,
     approvals_table: ApprovalsTable = None, as_json: AsJson = False,
 ) -> None:

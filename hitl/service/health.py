@@ -1,7 +1,9 @@
 """Probes and metrics of the service: ``/healthz``, ``/readyz``, ``/metrics``, and every request traced and counted.
 
-The three routes take no token: keep them on the internal network. ``/metrics`` shows counts by
-route template and tool, never ids, paths or arguments (a link's path holds its token).
+``/healthz`` and ``/readyz`` take no token (they say only up/ready and which dependency is down).
+``/metrics`` needs a bearer credential with the ``metrics:read`` scope (or ``admin``): the port it
+is on also serves the inbox and links. It shows counts by route template and tool, never ids, paths
+or arguments (a link's path holds its token).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from psycopg import sql
@@ -19,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hitl import _client, telemetry
 from hitl.service._state import ServiceState
+from hitl.service.auth import require
 
 __all__ = ["router", "install", "PROBE_TIMEOUT"]
 
@@ -150,7 +153,8 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if down else 200)
 
 
-@router.get("/metrics", summary="Prometheus metrics of the service (no token)", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics of the service (scope metrics:read)", response_class=Response,
+            dependencies=[Depends(require("metrics:read"))])
 async def metrics(request: Request) -> Response:
     s: ServiceState = request.app.state.hitl
     m: ServiceMetrics = request.app.state.hitl_metrics
