@@ -20,7 +20,7 @@ from hitl.config import Settings
 from hitl.worker import create_worker
 from tests import crash_agents
 from tests.storm import storm, wait_for_record
-from tests.test_durability import env, tool_log, workers  # noqa: F401 - fixtures
+from tests.test_durability import env, workers  # noqa: F401 - fixtures (tool_log is in conftest)
 
 STARTS = "pay_out start"
 
