@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -98,7 +99,7 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
                 continue
             waiting = await _waiting_for_worker(client, description)
             if waiting is not None:
-                call.cancel()
+                _cancel_start(call, operation)
                 log.warning("run %s waits: %s", run_id, waiting)
                 return _from_search_attributes(run_id, description, waiting)
     except WorkflowUpdateFailedError as exc:
@@ -109,7 +110,24 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
         raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
     finally:
         if not call.done():
-            call.cancel()
+            _cancel_start(call, operation)
+
+
+_draining: set[asyncio.Future[Any]] = set()
+
+
+def _cancel_start(call: asyncio.Future[Any], operation: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Stop waiting for an update-with-start. The SDK also sets the cancellation on the operation's
+    workflow handle, which nobody awaits: await it once, or the loop logs it as never retrieved."""
+    call.cancel()
+
+    async def drain() -> None:
+        with contextlib.suppress(BaseException):
+            await operation.workflow_handle()
+
+    task = asyncio.ensure_future(drain())
+    _draining.add(task)
+    task.add_done_callback(_draining.discard)
 
 
 M = TypeVar("M", bound=Decision | ChangeApproval)

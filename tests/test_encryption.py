@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
 import json
 import logging
@@ -365,9 +364,8 @@ async def test_a_run_whose_input_this_worker_cannot_decrypt_waits_for_the_key(
         assert history is not None
         assert any(e.HasField("workflow_task_failed_event_attributes") for e in history.events)
         assert (await starter.get_workflow_handle(run_id).describe()).status.name == "RUNNING"
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await starting
+        waiting = await asyncio.wait_for(starting, 60)  # the start answers: the run waits, its task failing
+        assert waiting.status.value == "running" and "task failed" in (waiting.waiting_for_worker or ""), waiting
     codec.configure(f"{NEW},{OLD}")
     rotated = await _client.connect(Settings.from_env(temporal_address=temporal_server["address"]))
     async with create_worker(rotated, task_queue):
