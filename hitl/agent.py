@@ -12,7 +12,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from hitl import _client, _registry, _runs
+from hitl import _client, _listing, _registry, _runs
 from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
@@ -221,7 +221,7 @@ class Agent:
         if not await register_search_attributes(client):
             raise ConfigurationError(f"runs cannot be listed in namespace {client.namespace!r}: hitl's search "
                                      "attributes are not registered there (see hitl.visibility)")
-        return await _runs.list_runs(client, status=status, tool=tool, agent=self.name, limit=limit)
+        return await _listing.list_runs(client, status=status, tool=tool, agent=self.name, limit=limit)
 
     async def achange_approval(
         self,

@@ -95,10 +95,10 @@ async def upgrade_paused(client: Client, *, agent: str | None = None, limit: int
     A team's member runs are not asked: they stay with their team (which, with members at work,
     stays on its version too, and finishes there).
     """
-    from hitl import _runs
+    from hitl._listing import list_runs
 
     asked = []
-    for run in await _runs.list_runs(client, status="paused", agent=agent, limit=limit):
+    for run in await list_runs(client, status="paused", agent=agent, limit=limit):
         if run.team_run_id is None:
             await upgrade(client, run.run_id)
             asked.append(run.run_id)

@@ -36,10 +36,10 @@ def runs_list(
 
 
 async def _list(d: Direct, filters: dict[str, Any]) -> dict[str, Any]:
-    from hitl import _runs
+    from hitl import _listing
 
     # The shape of the service's page, so both paths are read alike.
-    return {"data": [r.model_dump(mode="json") for r in await _runs.list_runs(await d.temporal(), **filters)]}
+    return {"data": [r.model_dump(mode="json") for r in await _listing.list_runs(await d.temporal(), **filters)]}
 
 
 @runs_app.command("show")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from hitl import _approvals, _registry, _runs
+from hitl import _approvals, _listing, _registry, _runs
 from hitl.errors import ConfigurationError, PermissionDeniedError, RunNotFoundError
 from hitl.identity import Principal
 from hitl.run import RunOutput
@@ -50,7 +50,7 @@ async def list_runs(
     filters: Annotated[RunFilters, Query()], principal: Annotated[Principal, Depends(require("runs:read"))], s: State,
 ) -> RunPage:
     """Runs by hitl's search attributes (status, pending tool, agent, team, deadline), newest first."""
-    found = await _runs.list_runs(await s.temporal(), **filters.model_dump())
+    found = await _listing.list_runs(await s.temporal(), **filters.model_dump())
     return RunPage(data=found, meta={"count": len(found), "limit": filters.limit})
 
 
