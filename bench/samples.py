@@ -19,9 +19,9 @@ def save(name: str, data: dict[str, Any]) -> Path:
     """Write ``data`` (JSON-able) as ``bench/data/<name>.json``, with the date and the command that made it."""
     DATA.mkdir(exist_ok=True)
     path = DATA / f"{name}.json"
-    document = {"date": datetime.date.today().isoformat(),
-                "command": "python -m " + " ".join([Path(sys.argv[0]).stem if sys.argv else "?", *sys.argv[1:]]),
-                **data}
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    command = " ".join(["python -m", main.name if main else Path(sys.argv[0]).name, *sys.argv[1:]])
+    document = {"date": datetime.date.today().isoformat(), "command": command, **data}
     path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     return path
 
