@@ -22,7 +22,7 @@ import uuid
 
 from temporalio.worker import Worker
 
-from bench import agents, floors
+from bench import agents, floors, samples
 from bench.common import floor_a, floor_b, pct, stack, summary
 from hitl.worker import create_worker
 
@@ -67,14 +67,21 @@ async def main(runs: int, fast_transfer: bool) -> None:
                     team_ms.append(team_elapsed)
                     a_ms.append(a_elapsed)
                     b_ms.append(b_elapsed)
+    rows = {
+        "hitl resume (decision -> tool -> model -> end)": hitl_ms,
+        "hitl team resume (decision -> member's tool, model, end -> leader's model -> end)": team_ms,
+        "(a) bare signal -> activity -> result": a_ms,
+        "(b) bare update round trip": b_ms,
+        "(c) bare update -> eager remote tool -> local model": c_ms,
+    }
     print(f"dev server transferProcessorMaxPollRPS: {'raised' if fast_transfer else 'default (20)'}")
-    print(summary("hitl resume (decision -> tool -> model -> end)", hitl_ms))
-    print(summary("hitl team resume (decision -> member's tool, model, end -> leader's model -> end)", team_ms))
-    print(summary("(a) bare signal -> activity -> result", a_ms))
-    print(summary("(b) bare update round trip", b_ms))
-    print(summary("(c) bare update -> eager remote tool -> local model", c_ms))
+    for label, ms in rows.items():
+        print(summary(label, ms))
     print(f"ratio hitl/(a) p50: {pct(hitl_ms, 50) / pct(a_ms, 50):.2f}   hitl/(b) p50: {pct(hitl_ms, 50) / pct(b_ms, 50):.2f}"
           f"   hitl/(c) p50: {pct(hitl_ms, 50) / pct(c_ms, 50):.2f}   team/(a) p50: {pct(team_ms, 50) / pct(a_ms, 50):.2f}")
+    # the raw samples, for python -m bench.report's picture of these rows
+    samples.save("resume_latency", {"fast_transfer": fast_transfer, "runs": runs,
+                                    "samples_ms": {label: [round(v, 3) for v in ms] for label, ms in rows.items()}})
 
 
 if __name__ == "__main__":
