@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
 from hitl import _runs
-from hitl.db import _queries
-from hitl.db.postgres import PostgresDb
+from hitl.db import _counts, _queries
+from hitl.db.postgres import PostgresDb, TotalCount
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
 from hitl.errors import (
     ApprovalConflictError,
@@ -352,17 +352,20 @@ def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str
     return value, approval_id
 
 
-def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
-    extra = list(more)
+def _visible(principal: Principal, query: ApprovalQuery) -> list[tuple[sql.Composable, list[Any]]]:
+    """The condition keeping approvals the principal may see (only a reader sees all)."""
     if query.approver == "me" or not principal.has("approvals:read"):
-        extra.insert(0, _queries.approver_among(principal.approver_names()))
-    return _queries.where(query.status, query.filters(), extra)
+        return [_queries.approver_among(principal.approver_names())]
+    return []
 
 
-async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> int:
-    clause, params = _where(principal, query)
-    rows = await db._aquery(sql.SQL("SELECT count(*) AS n FROM {}").format(db._t()) + clause, params)
-    return int(rows[0]["n"])
+def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
+    return _queries.where(query.status, query.filters(), [*_visible(principal, query), *more])
+
+
+async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> TotalCount:
+    """How many match: exact, or PostgreSQL's estimate with ``estimated`` set (see ``hitl.db._counts``)."""
+    return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query)))
 
 
 async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> tuple[list[dict[str, Any]], int, str | None]:

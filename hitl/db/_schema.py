@@ -7,7 +7,8 @@ from typing import Any
 
 from psycopg import sql
 
-MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql"]
+MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
+              "006_counts.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 
@@ -35,6 +36,14 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals_team_run": sql.Identifier(f"{base}_team_run_idx"),
         "events_append_only": sql.Identifier(f"{base}_events_append_only"),
         "events_no_truncate": sql.Identifier(f"{base}_events_no_truncate"),
+        "counts": sql.Identifier(f"{base}_counts"),
+        "counts_key": sql.Identifier(f"{base}_counts_key"),
+        "count_deltas": sql.Identifier(f"{base}_count_deltas"),
+        "count_change": sql.Identifier(f"{base}_count_change"),
+        "count_truncate": sql.Identifier(f"{base}_count_truncate"),
+        "counts_insert_delete": sql.Identifier(f"{base}_counts_insert_delete"),
+        "counts_update": sql.Identifier(f"{base}_counts_update"),
+        "counts_truncated": sql.Identifier(f"{base}_counts_truncated"),
     }
 
 

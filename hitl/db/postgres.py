@@ -17,14 +17,15 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from hitl import limits
 from hitl._wire import ApprovalEvent
-from hitl.db import _audit, _queries, _schema
+from hitl.db import _audit, _counts, _queries, _schema
+from hitl.db._counts import TotalCount
 from hitl.errors import (
     ConfigurationError,
     HitlError,
     InvalidInputError,
 )
 
-__all__ = ["PostgresDb"]
+__all__ = ["PostgresDb", "TotalCount"]
 
 _log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
@@ -69,6 +70,7 @@ class PostgresDb:
         self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
         self._migrated = False
         self._lock = threading.Lock()
+        self._writes = 0  # mirror writes of this process: every COMPACT_EVERY-th compacts the counts
 
     @property
     def db_url(self) -> str:
@@ -115,7 +117,20 @@ class PostgresDb:
     async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
         """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
         async with (await self._apool()).connection() as conn:
-            return await _audit.write_events(conn, self.approvals_table, events)
+            quarantined = await _audit.write_events(conn, self.approvals_table, events)
+            self._writes += 1
+            if self._writes % _counts.COMPACT_EVERY == 0:
+                try:  # the counts stay exact without it: never fail (and retry) a mirror write for it
+                    await _counts.acompact(conn, self.approvals_table)
+                except psycopg.Error as exc:
+                    _log.warning("compacting the counts of %s failed (retried later): %s", self.approvals_table, exc)
+            return quarantined
+
+    def compact_counts(self) -> bool:
+        """Fold the count deltas the triggers wrote into one row per key (the mirror does it every
+        few hundred writes; counts are exact either way). False if another session was at it."""
+        with self._sync_pool().connection() as conn:
+            return _counts.compact(conn, self.approvals_table)
 
     async def _aquery(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """:meth:`_query` on the async pool (the service's reads and writes)."""
@@ -168,13 +183,21 @@ class PostgresDb:
         page: int = 1,
         sort_by: str = "created_at",
         sort_order: str = "desc",
+        *,
+        exact_count: bool = False,
         **agno_filters: Any,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[dict[str, Any]], TotalCount]:
         """Approval records matching ``status`` and ``filters``, one page of them, and how many match.
 
-        Filters: ``run_id``, ``team_run_id`` (a team run's member approvals), ``tool_name``, ``agent_name``, ``resolved_by``, ``created_at_gte``,
-        ``created_at_lte`` (epoch seconds or ISO dates), ``month`` (``"2026-11"``); Agno's keywords
+        Filters: ``run_id``, ``team_run_id`` (a team run's member approvals), ``tool_name``, ``agent_name``,
+        ``resolved_by``, ``created_at_gte``, ``created_at_lte`` (epoch seconds or ISO dates), ``month``
+        (``"2026-11"``); Agno's keywords
         ``run_id=``, ``user_id=``, ``approval_type=``, ``pause_type=``, ``agent_id=`` work too.
+
+        The total is a :class:`TotalCount`, an ``int`` as before: exact, except where counting
+        exactly would read more than ``EXACT_UP_TO`` rows (filters beyond status, tool, agent,
+        types and time, with that many matches); then it is PostgreSQL's estimate and
+        ``total.estimated`` is True. ``exact_count=True`` always counts exactly, at that cost.
         """
         if not isinstance(limit, int) or not isinstance(page, int) or not 1 <= limit <= 10_000 or not 1 <= page <= 10**9:
             raise InvalidInputError(f"get_approvals: limit ({limit!r}) is 1 to 10,000 and page ({page!r}) starts at 1")
@@ -182,14 +205,34 @@ class PostgresDb:
             raise InvalidInputError(f"get_approvals: status={status!r} is not a string")
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInputError(f"get_approvals: filters={filters!r} is not a dict")
-        clause, params = _queries.where(status, {**(filters or {}), **agno_filters})
-        total = self._query(sql.SQL("SELECT count(*) AS n FROM {}").format(self._t()) + clause, params)[0]["n"]
+        merged = {**(filters or {}), **agno_filters}
+        clause, params = _queries.where(status, merged)
+        total = self._count(_counts.plan(self.approvals_table, status, merged, exact=exact_count))
         rows = self._query(
             sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self._t()) + clause
             + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
             [*params, limit, (page - 1) * limit],
         )
-        return [_queries.as_record(r) for r in rows], int(total)
+        return [_queries.as_record(r) for r in rows], total
+
+    def count_approvals(
+        self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False, **agno_filters: Any,
+    ) -> TotalCount:
+        """How many approvals match (``get_approvals``' filters), without a page: exact or flagged ``estimated``."""
+        if status is not None and not isinstance(status, str):
+            raise InvalidInputError(f"count_approvals: status={status!r} is not a string")
+        return self._count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact))
+
+    def _count(self, counting: _counts.CountPlan) -> TotalCount:
+        row = self._query(counting.query, counting.params)[0]
+        total = counting.total(row)
+        return total if total is not None else counting.estimate(row, self._query(*counting.explain)[0]["QUERY PLAN"])
+
+    async def _acount(self, counting: _counts.CountPlan) -> TotalCount:
+        """:meth:`_count` on the async pool (the service)."""
+        row = (await self._aquery(counting.query, counting.params))[0]
+        total = counting.total(row)
+        return total if total is not None else counting.estimate(row, (await self._aquery(*counting.explain))[0]["QUERY PLAN"])
 
     def get_approval(self, approval_id: str) -> dict[str, Any] | None:
         """One approval record by id, or None."""

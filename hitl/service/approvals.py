@@ -56,7 +56,8 @@ async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], pr
     records = [{**r, "escalation_level": levels.get(r["id"], 0), "may_decide": _approvals.may_decide(r, principal)}
                for r in records]
     return Page(data=records, meta=PageMeta(page=query.page if not query.cursor else 0, limit=query.limit,
-                                            total_count=total, total_pages=-(-total // query.limit), next_cursor=cursor))
+                                            total_count=total, total_pages=-(-total // query.limit), next_cursor=cursor,
+                                            total_count_estimated=getattr(total, "estimated", False)))
 
 
 @router.get("/count", response_model=Count, summary="Count approvals")
@@ -64,7 +65,8 @@ async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], p
     """How many approvals the caller may see match the filters (``status`` defaults to ``pending``)."""
     if query.status is None and "status" not in query.model_fields_set:
         query = query.model_copy(update={"status": "pending"})
-    return Count(count=await _approvals.count(s.db, principal, query))
+    total = await _approvals.count(s.db, principal, query)
+    return Count(count=total, estimated=total.estimated)
 
 
 @router.get("/{approval_id:path}/status", response_model=ApprovalStatus, summary="An approval's status")

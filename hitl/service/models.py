@@ -21,6 +21,9 @@ class PageMeta(BaseModel):
     total_count: int
     total_pages: int
     next_cursor: str | None = None
+    total_count_estimated: bool = Field(
+        default=False, description="True when total_count is PostgreSQL's estimate, not an exact count: the filters "
+        "need more rows counted than hitl counts per request (see the README's audit section).")
 
 
 class Page(BaseModel, Generic[T]):
@@ -82,6 +85,7 @@ class ApprovalStatus(BaseModel):
 
 class Count(BaseModel):
     count: int
+    estimated: bool = Field(default=False, description="True when count is PostgreSQL's estimate, not an exact count.")
 
 
 class ChangeRequest(BaseModel):
