@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.run import RunOutput, RunRequirement, RunStatus
     import hitl.workflows.calls as calls
     import hitl.workflows.deadlines as deadlines
+    import hitl.workflows.generation as generation
     import hitl.workflows.observe as observe
     import hitl.workflows.requirements as requirements
     from hitl.workflows.handlers import DecisionHandlers
@@ -68,6 +69,7 @@ MODEL_RETRY = RetryPolicy(
 class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
     @workflow.init
     def __init__(self, raw: RawValue) -> None:
+        self._generation = generation.begin()  # first: what every older change's guard asks
         self._run_id = workflow.info().workflow_id
         self._refused_input: HitlError | None = None
         try:
@@ -102,7 +104,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._search = SearchAttributes(inp)
         self._members = MemberRuns(self._run_id, inp)
         self._team = TeamReporter(self._run_id, inp, carried.reported)
-        self._verdicts = Verdicts()
+        self._verdicts = Verdicts(self._generation)
         self._signatures = Signatures(self._run_id, inp.team_run_id, carried.change_nonces)
         # Requirement id -> the trace of the decision that allowed its call (not history: spans only).
         self._traces: dict[str, dict[str, str]] = {}
@@ -165,7 +167,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._search.publish(self._effective_status(), self._all_requirements())
         if self._input.team_run_id is not None:
             # The last report, with the member's answer, is newer than histories recorded without it.
-            ended = self._status.is_final and workflow.patched(MEMBER_OUTCOME_PATCH)
+            ended = self._status.is_final and generation.patched(MEMBER_OUTCOME_PATCH)
             self._team.report(self._requirements, self._output() if ended else None)
 
     async def _quiesce(self) -> None:
@@ -314,7 +316,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         """
         decided = lambda: all(r.resolution is not None for r in self._requirements)  # noqa: E731
         # Histories from before search attributes woke only when all was decided.
-        each_decision = workflow.patched(PATCH)
+        each_decision = generation.patched(PATCH)
         while not decided():
             self._show()
             seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)

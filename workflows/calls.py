@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    import hitl.workflows.generation as generation
     from hitl._wire import RUN_TOOL, PendingCall, ToolCallPlan, ToolRunRequest, ToolRunResult
 
 GATED_REMOTE_PATCH = "hitl-decided-tools-remote"
@@ -50,7 +51,7 @@ async def execute(call: PendingCall, run_id: str, agent_name: str) -> Outcome:
     timeout = timedelta(seconds=plan.timeout_seconds)
     remote = call.requirement_id is not None or not plan.idempotent
     # Asked only where a remote activity may run: histories recorded before ran decided calls locally.
-    current = remote and workflow.patched(GATED_REMOTE_PATCH)
+    current = remote and generation.patched(GATED_REMOTE_PATCH)
     local = plan.idempotent and not (current and call.requirement_id is not None)
     while True:
         try:

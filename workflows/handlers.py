@@ -15,6 +15,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
 
     import hitl.workflows.decisions as decisions
+    import hitl.workflows.generation as generation
     from hitl.workflows.changes import ApprovalChanges
     from hitl.workflows.payloads import decode, refusal
     from hitl.workflows.signatures import Signatures
@@ -133,7 +134,7 @@ class DecisionHandlers(ApprovalChanges):
             decisions.apply(req, p, now)
             if req.member_run_id is not None:
                 # The member owns it: it records the decision, runs the tool and reports back.
-                if workflow.patched(TEAM_DECISION_PATCH):
+                if generation.patched(TEAM_DECISION_PATCH):
                     self._members.forward(
                         req, TEAM_DECISION, d, wrap=lambda moved: TeamDecision(decision=moved, team_run_id=self._run_id))
                 else:  # runs recorded before the team_decision signal

@@ -14,6 +14,7 @@ from hitl import signing
 from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import DecisionNotAllowedError
 from hitl.run import RunRequirement
+import hitl.workflows.generation as generation
 from hitl.workflows.audit import digest
 
 CHANGE_VERDICTS_PATCH = "hitl-change-verdicts"
@@ -78,7 +79,7 @@ class Signatures:
 
     def take_change(self, where: str, req: RunRequirement, change: ChangeApproval, now: float) -> None:
         """For the handler: as :meth:`check_change`, with the verdict recorded so that a replay follows it."""
-        if not workflow.patched(CHANGE_VERDICTS_PATCH):
+        if not generation.patched(CHANGE_VERDICTS_PATCH):
             return  # recorded before changes were checked
         self._changes += 1
         refused = f"hitl-change-{self._changes}-refused"

@@ -20,6 +20,7 @@ from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    import hitl.workflows.generation as generation
     from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
     from hitl.run import RunOutput, RunRequirement, RunStatus
 
@@ -185,7 +186,7 @@ class TeamReporter:
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
                                   version=self.version, requirements=[r.model_copy(deep=True) for r in requirements],
                                   outcome=outcome if final else None)
-        if not workflow.patched(IN_ORDER_PATCH):  # histories recorded before reports went in order
+        if not generation.patched(IN_ORDER_PATCH):  # histories recorded before reports went in order
             self._in_flight += 1
             asyncio.create_task(self._send_now(team_run_id, progress))
             return

@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
+    import hitl.workflows.generation as generation
     from hitl._wire import UPGRADE
 
 UPGRADE_PATCH = "hitl-upgrade-on-request"
@@ -31,7 +32,7 @@ class UpgradeOnRequest:
         """Move to the deployment's current version at the pause."""
         # Older code received this signal too, and ignored it: such a history must replay as it ran
         # (the request would wake the pause and restart its timers). The marker is recorded here.
-        if workflow.patched(UPGRADE_PATCH):
+        if generation.patched(UPGRADE_PATCH):
             self._upgrade_asked = True
 
 

@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     from hitl import visibility
+    import hitl.workflows.generation as generation
     from hitl._wire import RunInput
     from hitl.run import RunRequirement, RunStatus
 
@@ -34,7 +35,7 @@ class SearchAttributes:
 
     def publish(self, status: RunStatus, requirements: Sequence[RunRequirement]) -> None:
         """Upsert what changed since the last call (nothing, most of the time)."""
-        if not self._enabled or not workflow.patched(PATCH):
+        if not self._enabled or not generation.patched(PATCH):
             return
         pending = [r for r in requirements if r.resolution is None]
         deadlines = [r.deadline for r in pending if r.deadline is not None]
@@ -52,6 +53,8 @@ class SearchAttributes:
             value = wanted[key.name]
             if self._shown.get(key.name) == value or (value is None and key.name not in self._shown):
                 continue
+            if value == [] and key.name not in self._shown and generation.current():
+                continue  # an empty list reads as unset: a run starting with no pending tools upserts nothing
             updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[arg-type]
             self._shown[key.name] = value
         if updates:
