@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,6 @@ from bench.common import stack
 from bench.profile import TICKS, cpu_seconds, server_pid
 from bench.scale import bounded
 from hitl._wire import RUN_TOOL
-from tests.test_durability import spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_QUEUE = "bench-bare"  # bench.bare_worker's queue
@@ -57,6 +57,50 @@ def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 atexit.register(lambda: _kill(list(_started)))
+
+
+def snapshot(dest: Path) -> Path:
+    """A copy of the code the workers run, laid out as installed (``hitl.workflows``, ``hitl.activities``).
+
+    Other people change the workflow code in this working tree while benchmarks run, and each worker
+    count starts fresh worker processes: without a copy taken once, 1 and 3 workers could run
+    different code and their ratio would mean nothing.
+    """
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
+    shutil.copytree(ROOT / "hitl", dest / "hitl", ignore=skip)
+    shutil.copytree(ROOT / "workflows", dest / "hitl" / "workflows", ignore=skip)
+    shutil.copytree(ROOT / "activities", dest / "hitl" / "activities", ignore=skip)
+    shutil.copytree(ROOT / "bench", dest / "bench", ignore=skip)
+    shutil.copy(ROOT / "worker.py", dest / "worker.py")
+    return dest
+
+
+def code_version() -> dict[str, Any]:
+    """The commit the snapshot was taken at, and the files under hitl code that differed from it then."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.rstrip("\n")
+
+    changed = git("status", "--porcelain", "--", "hitl", "workflows", "activities").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": [line[3:] for line in changed]}
+
+
+def spawn(code: Path, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """A worker process run from the snapshot (as ``tests.test_durability.spawn_worker`` does from the tree)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, *args], cwd=code, env={**env, "PYTHONPATH": str(code)},
+                                stdout=out, stderr=subprocess.STDOUT)
+    _started.append(proc)
+    return proc
+
+
+async def until_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(1200):
+        if b"worker ready" in log.read_bytes():
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"worker did not start in 60 s: {log}")
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -164,29 +208,15 @@ async def audit_runs(client: Client, ids: list[str], activity_type: str, pids: l
     return spread
 
 
-def start_bare(env: dict[str, str], address: str, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "bench.bare_worker", address], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    _started.append(proc)
-    return proc
-
-
-async def until_ready(proc: subprocess.Popen[bytes], log: Path) -> None:
-    while b"worker ready" not in log.read_bytes():
-        if proc.poll() is not None:
-            raise RuntimeError(f"bare worker exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        await asyncio.sleep(0.05)
-
-
-async def hitl_phase(result: Result, client: Client, env: dict[str, str], tmp: Path, server: int | None,
+async def hitl_phase(result: Result, client: Client, env: dict[str, str], code: Path, tmp: Path, server: int | None,
                      runs: int, concurrency: int) -> None:
     """N hitl workers: pause ``runs`` runs, then decide them all (timed); then audit their histories."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i in range(result.n):
-            procs.append(await asyncio.to_thread(spawn_worker, env, tmp / f"hitl-{result.n}-{i}.log", "bench.agents"))
-            _started.append(procs[-1])
+            log = tmp / f"hitl-{result.n}-{i}.log"
+            procs.append(spawn(code, env, log, "worker.py", "--agents", "bench.agents"))
+            await until_ready(procs[-1], log)
 
         async def pause(i: int) -> None:
             paused[i] = await agents.agent.arun("refund")
@@ -215,14 +245,14 @@ async def hitl_phase(result: Result, client: Client, env: dict[str, str], tmp: P
         _kill(procs)
 
 
-async def bare_phase(result: Result, client: Client, env: dict[str, str], address: str, tmp: Path,
+async def bare_phase(result: Result, client: Client, env: dict[str, str], address: str, code: Path, tmp: Path,
                      server: int | None, runs: int, concurrency: int) -> None:
     """N bare workers: start ``runs`` of (a), then release them all (timed); then audit their histories."""
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for i in range(result.n):
             log = tmp / f"bare-{result.n}-{i}.log"
-            procs.append(start_bare(env, address, log))
+            procs.append(spawn(code, env, log, "-m", "bench.bare_worker", address))
             await until_ready(procs[-1], log)
         handles: list[Any] = [None] * runs
 
@@ -245,21 +275,22 @@ async def bare_phase(result: Result, client: Client, env: dict[str, str], addres
         _kill(procs)
 
 
-async def main(runs: int, concurrency: int, counts: list[int], cache: int, fast: bool) -> list[Result]:
+async def main(runs: int, concurrency: int, counts: list[int], cache: int, fast: bool) -> tuple[list[Result], dict[str, Any]]:
     results: list[Result] = []
     async with stack(fast) as (client, address, model):
         env = {**os.environ, "TEMPORAL_ADDRESS": address, "OPENAI_BASE_URL": model.base_url,
-               "PYTHONPATH": str(ROOT), "HITL_MAX_CACHED_WORKFLOWS": str(cache)}
+               "HITL_MAX_CACHED_WORKFLOWS": str(cache)}  # PYTHONPATH: the snapshot, set by spawn()
         agents.agent._overrides["temporal_address"] = address
         server = server_pid(int(address.rsplit(":", 1)[1]))
         with tempfile.TemporaryDirectory() as tmp:
+            code, version = snapshot(Path(tmp) / "code"), code_version()
             for n in counts:
                 result = Result(n)
-                await hitl_phase(result, client, env, Path(tmp), server, runs, concurrency)
-                await bare_phase(result, client, env, address, Path(tmp), server, runs, concurrency)
+                await hitl_phase(result, client, env, code, Path(tmp), server, runs, concurrency)
+                await bare_phase(result, client, env, address, code, Path(tmp), server, runs, concurrency)
                 results.append(result)
                 report_one(result, runs)
-    return results
+    return results, version
 
 
 def ms_per_run(cpu: float, runs: int) -> str:
@@ -297,7 +328,7 @@ def report(results: list[Result], runs: int, concurrency: int, cache: int, fast:
               f"{' / '.join(map(str, r.hitl_spread))}; {' / '.join(map(str, r.bare_spread))} |")
 
 
-def save(results: list[Result], runs: int, concurrency: int, cache: int, fast: bool) -> Path:
+def save(results: list[Result], version: dict[str, Any], runs: int, concurrency: int, cache: int, fast: bool) -> Path:
     def per_n(fn: Any) -> dict[str, Any]:
         return {str(r.n): fn(r) for r in results}
 
@@ -307,7 +338,8 @@ def save(results: list[Result], runs: int, concurrency: int, cache: int, fast: b
                 "other": p.other_cpu / runs * 1000}
 
     return samples.save("workers", {
-        "runs": runs, "concurrency": concurrency, "cache": cache, "fast_transfer": fast, "cores": os.cpu_count(),
+        "code": version, "runs": runs, "concurrency": concurrency, "cache": cache, "fast_transfer": fast,
+        "cores": os.cpu_count(),
         "rates": per_n(lambda r: {"hitl": r.hitl_rate, "(a)": r.bare_rate}),
         "server_cpu_share": per_n(lambda r: r.hitl.server_cpu / r.hitl.machine_busy),
         "server_cpu_share_a": per_n(lambda r: r.bare.server_cpu / r.bare.machine_busy),
@@ -330,9 +362,9 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so atexit kills the workers
     cache = args.cache if args.cache is not None else args.runs
     counts = [int(n) for n in args.workers.split(",")]
-    results = asyncio.run(main(args.runs, args.concurrency, counts, cache, args.fast_transfer))
+    results, version = asyncio.run(main(args.runs, args.concurrency, counts, cache, args.fast_transfer))
     report(results, args.runs, args.concurrency, cache, args.fast_transfer)
-    print(f"raw figures: {save(results, args.runs, args.concurrency, cache, args.fast_transfer)}")
+    print(f"raw figures: {save(results, version, args.runs, args.concurrency, cache, args.fast_transfer)}")
     wrong = [w for r in results for w in r.wrong]
     if wrong:
         sys.exit(f"{len(wrong)} runs did not complete with their activity once: " + "; ".join(wrong[:10]))
