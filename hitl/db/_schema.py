@@ -44,6 +44,9 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "counts_insert_delete": sql.Identifier(f"{base}_counts_insert_delete"),
         "counts_update": sql.Identifier(f"{base}_counts_update"),
         "counts_truncated": sql.Identifier(f"{base}_counts_truncated"),
+        "approvals_session": sql.Identifier(f"{base}_session_idx"),
+        "approvals_kind": sql.Identifier(f"{base}_kind_idx"),
+        "approvals_type": sql.Identifier(f"{base}_type_idx"),
     }
 
 

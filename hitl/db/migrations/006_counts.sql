@@ -71,3 +71,9 @@ INSERT INTO {counts} (status, tool_name, agent_name, approval_type, requirement_
 SELECT status, tool_name, agent_name, approval_type, requirement_kind, (created_at AT TIME ZONE 'UTC')::date, count(*)
 FROM {approvals}
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The other documented filters, for the page beside the count: a rare pause or approval type, or
+-- one session, would otherwise walk the whole created_at index to fill a page.
+CREATE INDEX IF NOT EXISTS {approvals_session} ON {approvals} (session_id, created_at DESC) WHERE session_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS {approvals_kind} ON {approvals} (requirement_kind, created_at DESC);
+CREATE INDEX IF NOT EXISTS {approvals_type} ON {approvals} (approval_type, created_at DESC);
