@@ -1,6 +1,7 @@
 """The decision service: what deciding over HTTP adds to a resume, and how fast approvals list at size.
 
-    python -m bench.service [--runs 100] [--rows 1000000] [--seconds 10] [--strict] [--fast-transfer] [--skip-listing]
+    python -m bench.service [--runs 100] [--rows 1000000] [--seconds 10] [--strict] [--fast-transfer]
+                            [--skip-listing | --skip-latency]
 
 Latency, each iteration in turn on one dev server, one worker, one service (``hitl serve`` in a
 process of its own, on loopback): hitl HTTP: POST /approvals/{id}/resolve on a paused run until
@@ -8,7 +9,8 @@ the answer (the run's end); hitl Python: continue_run on the same kind of run, a
 (once the approval's record is written); (a) a bare signal -> activity -> result;
 (b) a bare update round trip. ``--strict``: the service signs and the worker checks signatures.
 Listing: requests per second of GET /approvals (20 a page) over ``--rows`` seeded records, with
-8 clients at once, beside db.get_approvals called from Python with the same concurrency.
+8 clients at once, beside db.get_approvals called from Python with the same concurrency; raw
+figures saved as bench/data/service_listing.json.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import httpx
 import psycopg
 from temporalio.worker import Worker
 
-from bench import floors
+from bench import floors, samples
 from bench.approvals import SEED
 from bench.common import floor_a, floor_b, pct, stack, summary
 from hitl import Agent, OpenAIChat, PostgresDb, _approvals, devstack, signing, tool
@@ -168,23 +170,37 @@ async def listing(rows: int, seconds: float) -> None:
         started = time.perf_counter()
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(SEED.replace("{t}", db.approvals_table), (rows,))
-            conn.execute(f"ANALYZE {db.approvals_table}")
+        db.compact_counts()  # the seed's count deltas, folded as the mirror does every few hundred writes
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in ("", "_counts", "_count_deltas"):
+                conn.execute(f"VACUUM ANALYZE {db.approvals_table}{table}")
         print(f"seeded {rows:,} records in {time.perf_counter() - started:.0f} s")
         os.environ.setdefault("TEMPORAL_ADDRESS", "127.0.0.1:1")  # listing never asks Temporal
         server, base = serve(db)
         token = TokenStore(db).create("bench", ["approvals:read"])[1]
+        figures: dict[str, dict[str, float]] = {}
         for label, params in (("GET /approvals (newest 20)", {}), ("GET /approvals?status=pending", {"status": "pending"}),
-                              ("GET /approvals?tool_name=tool_3", {"tool_name": "tool_3"})):
+                              ("GET /approvals?status=approved", {"status": "approved"}),
+                              ("GET /approvals?tool_name=tool_3", {"tool_name": "tool_3"}),
+                              ("GET /approvals?agent_name=agent-3", {"agent_name": "agent-3"}),
+                              ("GET /approvals?user_id=user-7", {"user_id": "user-7"})):
             async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
                 http_rate, http_ms = await _rate(lambda: http.get("/approvals", params=params), seconds)
+                meta = (await http.get("/approvals", params=params)).json()["meta"]
             filters = {k: v for k, v in params.items() if k != "status"}
             py_rate, py_ms = await _rate(lambda: asyncio.to_thread(db.get_approvals, params.get("status"), filters, 20),
                                          seconds)
+            exactness = "estimated" if meta.get("total_count_estimated") else "exact"
             print(f"{label:<36} HTTP {http_rate:7.1f} req/s (p50 {pct(http_ms, 50):6.1f} ms)   "
-                  f"Python {py_rate:7.1f} calls/s (p50 {pct(py_ms, 50):6.1f} ms)   HTTP/Python {http_rate / py_rate:.2f}")
+                  f"Python {py_rate:7.1f} calls/s (p50 {pct(py_ms, 50):6.1f} ms)   HTTP/Python {http_rate / py_rate:.2f}"
+                  f"   total_count {meta['total_count']:,} ({exactness})")
+            figures[label] = {"http_rate": http_rate, "python_rate": py_rate, "http_p50": pct(http_ms, 50),
+                              "python_p50": pct(py_ms, 50), "http_p99": pct(http_ms, 99), "python_p99": pct(py_ms, 99),
+                              "total_count": meta["total_count"], "estimated": exactness == "estimated"}
         server.terminate()
         server.wait()
         db.close()
+        samples.save("service_listing", {"rows": rows, "clients": 8, "seconds": seconds, "listing": figures})
 
 
 async def _rate(call, seconds: float, clients: int = 8) -> tuple[float, list[float]]:
@@ -210,12 +226,14 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--strict", action="store_true")
     parser.add_argument("--skip-listing", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true", help="only the listing at --rows")
     parser.add_argument("--fast-transfer", action="store_true", help="raise the dev server's transfer poll rate")
     parser.add_argument("--settle", type=float, default=SETTLE, help="seconds a paused run is left before it is decided")
     args = parser.parse_args()
     SETTLE = args.settle
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = devstack.postgres_url(Path(tempfile.mkdtemp()) / "pg")
-    asyncio.run(latency(args.runs, args.strict, args.fast_transfer))
+    if not args.skip_latency:
+        asyncio.run(latency(args.runs, args.strict, args.fast_transfer))
     if not args.skip_listing:
         asyncio.run(listing(args.rows, args.seconds))
