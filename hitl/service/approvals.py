@@ -60,9 +60,11 @@ async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], pr
                                             total_count_estimated=getattr(total, "estimated", False)))
 
 
-@router.get("/count", response_model=Count, summary="Count approvals")
+# An exact count stays the body clients already compare, {"count": n}; only an estimate adds "estimated": true.
+@router.get("/count", response_model=Count, response_model_exclude_defaults=True, summary="Count approvals")
 async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], principal: Reader, s: State) -> Count:
-    """How many approvals the caller may see match the filters (``status`` defaults to ``pending``)."""
+    """How many approvals the caller may see match the filters (``status`` defaults to ``pending``);
+    ``"estimated": true`` when the count is PostgreSQL's estimate rather than exact."""
     if query.status is None and "status" not in query.model_fields_set:
         query = query.model_copy(update={"status": "pending"})
     total = await _approvals.count(s.db, principal, query)

@@ -85,7 +85,8 @@ class ApprovalStatus(BaseModel):
 
 class Count(BaseModel):
     count: int
-    estimated: bool = Field(default=False, description="True when count is PostgreSQL's estimate, not an exact count.")
+    estimated: bool = Field(default=False, description="True when count is PostgreSQL's estimate, not an exact count "
+                            "(present only then).")
 
 
 class ChangeRequest(BaseModel):
