@@ -219,8 +219,8 @@ def draw_throughput(scales: list[Document], workers: Document | None, out: Path)
         pairs = [_rates(workers, "rates", count) for count in counts]
         _pair_bars(ax, counts, pairs, "worker processes")
         poll = workers.content.get("fast_transfer")
-        ax.set_title("by worker processes" + {True: ", transfer poll raised", False: ", default transfer poll"}.get(poll, ""),
-                     fontsize=10)
+        ax.set_title("by worker processes" + (", transfer poll raised" if poll is True else ", default transfer poll"
+                                              if poll is False else ""), fontsize=10)
         ratios += [(f"{c} worker{'s' if c != '1' else ''}", h / a) for c, (h, a) in zip(counts, pairs) if a]
     ax = next(ax_iter)
     names = [name for name, _ in ratios]
@@ -233,7 +233,7 @@ def draw_throughput(scales: list[Document], workers: Document | None, out: Path)
     ax.set_xlim(0, max([1.2, *[r * 1.2 for _, r in ratios]]))
     ax.set_xlabel("hitl runs/s ÷ (a) runs/s, same run")
     ax.set_title("hitl / (a)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.12), frameon=False)
     docs = [*scales, *([workers] if workers else [])]
     return _finish(fig, "Throughput: decided runs per second, hitl (blue) beside (a) (grey)", docs, out)
 
