@@ -389,12 +389,14 @@ def test_migrations_are_safe_from_several_workers_at_once(database_url):
     """Four processes' worth of first uses migrate one fresh schema concurrently, once."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from hitl.db import _schema
+
     table = f"approvals_{uuid.uuid4().hex[:8]}"
     dbs = [PostgresDb(database_url, approvals_table=table) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda d: d.migrate(), dbs))
     versions = sql(dbs[0], "SELECT version FROM hitl_schema_migrations WHERE approvals_table = %s ORDER BY version", table)
-    assert versions == [(1,), (2,), (3,), (4,), (5,)]
+    assert versions == [(v,) for v in range(1, len(_schema.MIGRATIONS) + 1)] and len(versions) >= 6
     assert dbs[0].get_pending_approval_count() == 0
     for d in dbs:
         d.close()
