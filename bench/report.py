@@ -226,7 +226,7 @@ def draw_throughput(scales: list[Document], workers: Document | None, out: Path)
     names = [name for name, _ in ratios]
     ax.barh(range(len(ratios)), [r for _, r in ratios], 0.55, color=HITL)
     for y, (_, r) in enumerate(ratios):
-        ax.text(r, y, f" {r:.2f}", va="center", fontsize=9)
+        ax.text(r, y, f" {r:.2f}", va="center", fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
     ax.axvline(1.0, color=GOAL, linestyle="--", linewidth=1.5, label="goal: hitl / (a) ≥ 1.0")
     ax.set_yticks(range(len(ratios)), names)
     ax.invert_yaxis()
@@ -243,8 +243,8 @@ def draw_audit(approvals: Document | None, listing: Document | None, out: Path) 
     panels = (1 if approvals else 0) + (1 if listing else 0)
     bars = max(len(approvals.get("queries", kind=dict)) if approvals else 0,
                len(listing.get("listing", kind=dict)) if listing else 0)
-    height = max(5.4, 2.4 + 0.55 * bars)  # a row of bars stays readable however many queries there are
-    fig, axes = plt.subplots(1, panels, figsize=(7.2 * panels, height), squeeze=False, layout="constrained")
+    height = max(5.4, 2.4 + 0.32 * bars)  # a row of bars stays readable however many queries there are
+    fig, axes = plt.subplots(1, panels, figsize=(max(9.0, 7.2 * panels), height), squeeze=False, layout="constrained")
     ax_iter = iter(axes[0])
     if approvals:
         ax = next(ax_iter)
