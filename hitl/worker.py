@@ -16,7 +16,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hitl import _client, _registry, activities, links, signing
 from hitl.versioning import Deployment
@@ -31,7 +32,11 @@ from hitl.workflows import AgentRunWorkflow
 __all__ = ["agents_in", "create_worker", "serve", "main"]
 
 log = logging.getLogger(__name__)
-DEFAULT_CACHE = 500
+CACHE_MIB = 256
+"""The memory a worker process gives to runs it keeps, unless ``HITL_WORKFLOW_CACHE_MIB`` says otherwise."""
+MIB_PER_CACHED_RUN = 0.25
+"""What one kept run of an agent costs a worker (measured by ``bench.scale``: 0.2-0.3 MiB with a short
+conversation; a long one costs more, and then ``HITL_MAX_CACHED_WORKFLOWS`` sets the count)."""
 DEFAULT_TOOL_CONCURRENCY = 64
 
 
@@ -68,6 +73,22 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
+def cache_size() -> int:
+    """How many runs a worker process keeps in memory: ``HITL_MAX_CACHED_WORKFLOWS`` if set, else as
+    many as ``HITL_WORKFLOW_CACHE_MIB`` (default 256 MiB) holds at :data:`MIB_PER_CACHED_RUN` each,
+    1,024 by default (Temporal's own default is 1,000).
+
+    A decision on a run still kept costs its own work; on an evicted one, a replay of its history
+    as well (about 17 ms of worker CPU for an agent's run, measured by ``bench.scale``).
+
+    Raises:
+        ConfigurationError: a value that is not a whole number, or below 1.
+    """
+    if os.environ.get("HITL_MAX_CACHED_WORKFLOWS", "").strip():
+        return _env_int("HITL_MAX_CACHED_WORKFLOWS", 1)
+    return max(1, int(_env_int("HITL_WORKFLOW_CACHE_MIB", CACHE_MIB) / MIB_PER_CACHED_RUN))
+
+
 def create_worker(
     client: Client, task_queue: str, *, max_cached_workflows: int | None = None, tool_concurrency: int | None = None,
     deployment: Deployment | None = None,
@@ -75,8 +96,8 @@ def create_worker(
     """A worker for the run workflow and its activities on ``task_queue``.
 
     Args:
-        max_cached_workflows: Runs kept in memory (default ``HITL_MAX_CACHED_WORKFLOWS`` or 500);
-            a paused run evicted from the cache costs nothing until a decision replays it.
+        max_cached_workflows: Runs kept in memory (default: :func:`cache_size`); a paused run
+            evicted from the cache costs nothing until a decision replays it.
         tool_concurrency: Tool calls run at once, as remote activities and again as local ones
             (default ``HITL_TOOL_CONCURRENCY`` or 64). Each has a thread of its own, so a sync
             tool starts when its activity does and its timeout measures the tool alone.
@@ -86,7 +107,7 @@ def create_worker(
     _registry.resolve_names()
     _compile_workflow_modules()
     if max_cached_workflows is None:
-        max_cached_workflows = _env_int("HITL_MAX_CACHED_WORKFLOWS", DEFAULT_CACHE)
+        max_cached_workflows = cache_size()
     slots = tool_concurrency or _env_int("HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
     reserve_tool_threads(2 * slots)
     return Worker(
@@ -100,7 +121,28 @@ def create_worker(
         max_concurrent_local_activities=slots + 16,
         max_cached_workflows=max_cached_workflows,
         deployment_config=deployment.config() if deployment is not None else None,
+        workflow_runner=workflow_runner(),
     )
+
+
+def workflow_runner() -> WorkflowRunner:
+    """How the run workflow's code runs: directly, or in Temporal's sandbox with ``HITL_WORKFLOW_SANDBOX=1``.
+
+    The sandbox guards workflow code that users write. The run workflow is hitl's own: its modules
+    are passed through the sandbox anyway (re-importing them for every run was most of a worker's
+    CPU), so the sandbox re-executed one module per run and checked little else, while entering it
+    for every activation and every payload cost 2-3 ms of worker CPU per decided run (about a
+    tenth of throughput) and a third of the memory of a kept run (``bench/RESULTS.md``). What
+    keeps the code deterministic is the replay test over recorded histories, which replays in the
+    sandbox, and the rule that every change to it is patched.
+
+    Raises:
+        ConfigurationError: ``HITL_WORKFLOW_SANDBOX`` other than 0 or 1.
+    """
+    raw = os.environ.get("HITL_WORKFLOW_SANDBOX", "0").strip() or "0"
+    if raw not in ("0", "1"):
+        raise ConfigurationError(f"HITL_WORKFLOW_SANDBOX={raw!r}: expected 0 or 1")
+    return SandboxedWorkflowRunner() if raw == "1" else UnsandboxedWorkflowRunner()
 
 
 def _compile_workflow_modules() -> None:
@@ -155,7 +197,7 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
     await register_search_attributes(client)
     queues = queues_of(agents)
     # The cache is shared out: one worker per queue, each with its own.
-    cache = max(50, _env_int("HITL_MAX_CACHED_WORKFLOWS", DEFAULT_CACHE) // len(queues))
+    cache = max(50, cache_size() // len(queues))
     workers = [create_worker(client, q, max_cached_workflows=cache, deployment=deployment) for q in sorted(queues)]
     for queue, served in sorted(queues.items()):
         log.info("serving %s on task queue %r at %s", [a.name for a in served], queue, settings.temporal_address)
