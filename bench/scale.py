@@ -1,11 +1,14 @@
 """Scale: many runs paused at once, then all decided.
 
-    python -m bench.scale [--runs 1000] [--concurrency 50] [--profile DIR]
+    python -m bench.scale [--runs 1000] [--concurrency 50] [--cache N] [--audit] [--profile DIR]
 
 Reports the hitl worker's resident memory as the paused runs pile up (it must not grow with
 their number: the workflow cache is bounded and evicted runs cost nothing until they resume),
 and decided runs per second beside reference (a)'s: bare workflows that wait for a signal, run
-one activity and complete, released the same way. Each worker is its own process.
+one activity and complete, released the same way. Each worker is its own process, each with its
+default cache unless ``--cache`` sets hitl's. Afterwards it checks what the runs left: every run
+completed with its tool once, Temporal's visibility counts them completed, and with ``--audit``
+(the agent mirrors its approvals into PostgreSQL) the trail holds one approved record per run.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import time
 import uuid
 from pathlib import Path
 
-from bench import agents, floors, profile
+from bench import agents, floors, profile, samples
 from bench.common import stack
+from hitl import devstack
 from tests.test_durability import spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +48,29 @@ async def bounded(n: int, concurrency: int, make) -> None:
     await asyncio.gather(*(one(i) for i in range(n)))
 
 
-async def main(runs: int, concurrency: int, cache: int, fast: bool, profile_dir: Path | None = None) -> None:
+def checkpoints(runs: int) -> list[int]:
+    """Paused-run counts at which the worker's memory is read: quarters, and 1,000 on the way to more."""
+    marks = {runs * k // 4 for k in range(1, 5)} | ({1000} if runs > 1000 else set())
+    return sorted(m for m in marks if m > 0)
+
+
+async def main(runs: int, concurrency: int, cache: int | None, fast: bool, audit: bool,
+               profile_dir: Path | None = None) -> None:
     async with stack(fast) as (client, address, server):
-        env = {**os.environ, "TEMPORAL_ADDRESS": address, "OPENAI_BASE_URL": server.base_url,
-               "PYTHONPATH": str(ROOT), "HITL_MAX_CACHED_WORKFLOWS": str(cache)}
-        agents.agent._overrides["temporal_address"] = address
+        env = {**os.environ, "TEMPORAL_ADDRESS": address, "OPENAI_BASE_URL": server.base_url, "PYTHONPATH": str(ROOT)}
+        if cache is not None:
+            env["HITL_MAX_CACHED_WORKFLOWS"] = str(cache)
         with tempfile.TemporaryDirectory() as tmp:
-            worker = spawn_worker(env, Path(tmp) / "worker.log", "bench.agents")
+            modules = ["bench.agents"]
+            agent = agents.agent
+            if audit:
+                env["BENCH_DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"] = devstack.postgres_url(Path(tmp) / "pg")
+                from bench import audited_agents
+
+                modules.append("bench.audited_agents")
+                agent = audited_agents.agent
+            agent._overrides["temporal_address"] = address
+            worker = spawn_worker(env, Path(tmp) / "worker.log", *modules)
             bare_log = Path(tmp) / "bare.log"
             with open(bare_log, "wb") as out:
                 bare = subprocess.Popen([sys.executable, "-m", "bench.bare_worker", address], cwd=ROOT, env=env,
@@ -58,35 +78,36 @@ async def main(runs: int, concurrency: int, cache: int, fast: bool, profile_dir:
             try:
                 while b"worker ready" not in bare_log.read_bytes():
                     await asyncio.sleep(0.05)
-                await agents.agent.arun("warm up")  # imports and caches, so memory starts from a working worker
+                warm = await agent.arun("warm up")  # imports and caches, so memory starts from a working worker
+                warm.active_requirements[0].confirm()
+                await agent.acontinue_run(warm.run_id, warm.requirements)
                 paused: list = []
                 memory = [(0, rss_mib(worker.pid))]
-                step = max(1, runs // 4)
                 t0 = time.perf_counter()
-                for start in range(0, runs, step):
+                for mark in checkpoints(runs):
                     batch: list = []
-                    await bounded(min(step, runs - start), concurrency,
-                                  lambda i: _append(batch, agents.agent.arun("refund")))
+                    await bounded(mark - len(paused), concurrency, lambda i: _append(batch, agent.arun("refund")))
                     paused.extend(batch)
                     await asyncio.sleep(1)
                     memory.append((len(paused), rss_mib(worker.pid)))
-                pause_rate = len(paused) / (time.perf_counter() - t0)
+                pause_rate = len(paused) / (time.perf_counter() - t0 - len(memory) + 1)
                 assert all(p.is_paused for p in paused)
 
                 async def decide(i: int) -> None:
                     p = paused[i]
                     p.active_requirements[0].confirm()
-                    done = await agents.agent.acontinue_run(p.run_id, p.requirements)
+                    done = await agent.acontinue_run(p.run_id, p.requirements)
                     assert done.content == "done: refunded o-1"
 
                 spent: dict[str, float] = {}
-                server = profile.server_pid(int(address.rsplit(":", 1)[1])) if profile_dir else None
-                phase = _Phase(profile_dir, "hitl", worker.pid, server, spent)
+                server_pid = profile.server_pid(int(address.rsplit(":", 1)[1])) if profile_dir else None
+                phase = _Phase(profile_dir, "hitl", worker.pid, server_pid, spent)
                 t1 = time.perf_counter()
                 with phase:
                     await bounded(len(paused), concurrency, decide)
                 hitl_rate = len(paused) / (time.perf_counter() - t1)
                 memory.append((0, rss_mib(worker.pid)))
+                await check_left(client, agent, len(paused) + 1, audit)
 
                 handles: list = []
                 await bounded(runs, concurrency, lambda i: _append(handles, client.start_workflow(
@@ -97,7 +118,7 @@ async def main(runs: int, concurrency: int, cache: int, fast: bool, profile_dir:
                     await handles[i].signal(floors.SignalThenActivity.decide)
                     await handles[i].result()
 
-                bare_phase = _Phase(profile_dir, "bare", bare.pid, server, spent)
+                bare_phase = _Phase(profile_dir, "bare", bare.pid, server_pid, spent)
                 t2 = time.perf_counter()
                 with bare_phase:
                     await bounded(runs, concurrency, release)
@@ -113,14 +134,46 @@ async def main(runs: int, concurrency: int, cache: int, fast: bool, profile_dir:
                 for proc in (worker, bare):
                     proc.kill()
                     proc.wait()
-    print(f"runs paused at once: {runs}, client concurrency {concurrency}, worker workflow cache {cache}, "
-          f"transferProcessorMaxPollRPS {'raised' if fast else 'default'}")
+    kept = "default" if cache is None else str(cache)
+    print(f"runs paused at once: {runs}, client concurrency {concurrency}, hitl worker workflow cache {kept}, "
+          f"audit trail {'on' if audit else 'off'}, transferProcessorMaxPollRPS {'raised' if fast else 'default'}")
     print("hitl worker RSS by paused runs: " + ", ".join(f"{n}: {m:.0f} MiB" for n, m in memory[:-1])
           + f"; after all decided: {memory[-1][1]:.0f} MiB")
+    at = dict(memory[:-1])
+    growth = at[runs] / at[1000] - 1 if runs > 1000 else None
+    if growth is not None:
+        print(f"RSS growth from 1,000 to {runs:,} paused runs: {growth:+.1%}")
     print(f"runs started until paused: {pause_rate:.0f}/s")
     print(f"hitl decided -> completed: {hitl_rate:.0f} runs/s")
     print(f"(a) signal -> activity -> completed: {bare_rate:.0f} runs/s")
     print(f"ratio hitl/(a): {hitl_rate / bare_rate:.2f}")
+    samples.save(f"scale-{runs}{'-audit' if audit else ''}", {
+        "runs": runs, "cache": kept, "audit": audit, "fast_transfer": fast,
+        "rates": {"hitl": hitl_rate, "(a)": bare_rate}, "ratio": hitl_rate / bare_rate,
+        "rss_mib": [list(m) for m in memory[:-1]], "rss_growth_from_1000": growth, "pause_rate": pause_rate,
+        "cpu_ms_per_run": {k: v / runs * 1000 for k, v in spent.items() if k.endswith("cpu")}})
+
+
+async def check_left(client, agent, expected: int, audit: bool) -> None:
+    """What the runs left behind: Temporal's visibility shows each completed, and the trail one approval each."""
+    query = f'HitlAgent = "{agent.name}" AND HitlStatus = "completed"'
+    for _ in range(300):  # visibility is eventually consistent
+        counted = (await client.count_workflows(query)).count
+        if counted == expected:
+            break
+        await asyncio.sleep(0.1)
+    assert counted == expected, f"visibility counts {counted} completed runs of {agent.name}, expected {expected}"
+    if audit:
+        import psycopg
+
+        from bench.audited_agents import TABLE
+
+        with psycopg.connect(os.environ["BENCH_DATABASE_URL"]) as conn:
+            rows = dict(conn.execute(f"SELECT status, count(*) FROM {TABLE} "  # noqa: S608 - a constant
+                                     "WHERE agent_name = %s GROUP BY status", (agent.name,)).fetchall())
+        assert rows == {"approved": expected}, f"audit trail holds {rows}, expected {expected} approved"
+    trail = ", one approved record each in the trail" if audit else ""
+    print(f"checked: {expected} runs completed in Temporal's visibility{trail}")
 
 
 class _Phase:
@@ -166,9 +219,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--cache", type=int, default=200, help="the hitl worker's max_cached_workflows")
+    parser.add_argument("--cache", type=int, default=None, help="the hitl worker's max_cached_workflows (default: hitl's)")
+    parser.add_argument("--audit", action="store_true", help="the agent mirrors its approvals into PostgreSQL")
     parser.add_argument("--fast-transfer", action="store_true", help="raise the dev server's transfer poll rate")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="CPU seconds of the workers and the dev server, py-spy profiles into DIR, events per run")
     args = parser.parse_args()
-    asyncio.run(main(args.runs, args.concurrency, args.cache, args.fast_transfer, args.profile))
+    asyncio.run(main(args.runs, args.concurrency, args.cache, args.fast_transfer, args.audit, args.profile))
