@@ -169,6 +169,11 @@ async def continue_with(client: Client, run_id: str, decisions: Sequence[Decisio
         raise errors.PayloadTooLargeError(
             f"run {run_id}: these {len(request.decisions)} decisions are {limits.size(n)} together, over hitl's limit "
             f"of {limits.size(limits.MAX_REQUEST_BYTES)} per continue_run (hitl.limits.MAX_REQUEST_BYTES)")
+    from hitl.team import continue_through_member  # hitl.team imports this module
+
+    routed = await continue_through_member(client, run_id, request.decisions)
+    if routed is not None:  # a team's member's pause: decided on the member, answered by the team
+        return routed
     return await _update(client, run_id, "continue_run", request, [d.requirement_id for d in request.decisions])
 
 

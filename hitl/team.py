@@ -8,10 +8,13 @@ run (``continue_run``, or the signals, with the ids the team shows) reach the me
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError
 
+from hitl import _runs, errors
 from hitl.agent import Agent
 from hitl.signing import Signer
 from hitl.db.postgres import PostgresDb
@@ -20,6 +23,9 @@ from hitl.models.openai import OpenAIModel
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
 from hitl.tools import Tool
+from hitl.decisions import ContinueRunRequest, Decision
+from hitl.run import RunOutput
+from hitl.workflows.direct import DECISION_ROUTE, TEAM_DECIDE, DecisionRoute, TeamDecisions
 
 __all__ = ["Team", "DELEGATE_TOOL"]
 
@@ -135,3 +141,49 @@ def _delegation_tool(members: list[Agent]) -> Tool:
                                                        "returns the member's answer.")
     made.delegates_to = {m.name: m for m in members}
     return made
+
+
+async def continue_through_member(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput | None:
+    """``continue_run`` on a team whose pause is one member's: the decisions go to that member.
+
+    The team checks them first, as its ``continue_run`` would, without recording anything (the
+    ``decision_route`` query, which refuses with the same errors); the member run, which owns the
+    requirements, checks them again, records them and runs the tools (``team_decide``); then the
+    team's next pause or end is returned (``wait_for_progress``). None when this is not such a
+    pause (the team's own requirements, several members, a quorum, a refusal the team records, a
+    worker without the route): the caller sends them to the team, as before. See
+    ``hitl/workflows/direct.py``.
+
+    Raises:
+        The team's refusals, as ``continue_run``; the member's, as ``decide``; RunEndedError naming
+        the member run and the requirement when that run has ended or is gone.
+    """
+    if not decisions or not all(d.requirement_id.startswith(run_id + ".") and "/" in d.requirement_id for d in decisions):
+        return None  # not a member's requirement by the team's id: nothing to route (agents' runs end here)
+    try:
+        route = await client.get_workflow_handle(run_id).query(
+            DECISION_ROUTE, ContinueRunRequest(decisions=list(decisions)), result_type=DecisionRoute,
+            rpc_timeout=timedelta(seconds=10))
+    except (WorkflowQueryFailedError, RPCError):
+        return None  # a closed or unknown run, or a worker older than the route: the team's answer says
+    if route.refused is not None:
+        error = getattr(errors, route.refused_type or "", None)
+        raise (error if isinstance(error, type) and issubclass(error, errors.HitlError) else errors.HitlError)(route.refused)
+    member = route.member_run_id
+    if member is None or len(route.requirement_ids) != len(decisions):
+        return None
+    moved = [d.model_copy(update={"requirement_id": rid}) for d, rid in zip(decisions, route.requirement_ids, strict=True)]
+    try:
+        await _runs._update(client, member, TEAM_DECIDE, TeamDecisions(team_run_id=run_id, decisions=moved),
+                            route.requirement_ids)
+    except (errors.RunEndedError, errors.RunNotFoundError) as exc:
+        names = ", ".join(repr(d.requirement_id) for d in decisions)
+        raise errors.RunEndedError(
+            f"run {run_id}: requirement {names} belongs to member run {member}, which "
+            f"{'is gone' if isinstance(exc, errors.RunNotFoundError) else 'has ended'} ({exc}); "
+            "read the team run (get_run) for where it stands") from None
+    except errors.HitlError as exc:
+        if type(exc) is errors.HitlError and "expected but not found" in str(exc):
+            return None  # the member's worker predates team_decide: through the team, as before
+        raise
+    return await _runs._update(client, run_id, "wait_for_progress", route.after_pause, [])

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.decisions as decisions
     import hitl.workflows.generation as generation
     from hitl.workflows.changes import ApprovalChanges
+    from hitl.workflows.direct import DirectDecisions
     from hitl.workflows.payloads import decode, refusal
     from hitl.workflows.signatures import Signatures
     from hitl.workflows.team import MemberRuns, TeamReporter
@@ -50,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
 
 
-class DecisionHandlers(ApprovalChanges):
+class DecisionHandlers(ApprovalChanges, DirectDecisions):
     # The run's state, set by AgentRunWorkflow.__init__.
     _run_id: str
     _input: RunInput
