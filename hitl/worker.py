@@ -32,10 +32,10 @@ from hitl.workflows import AgentRunWorkflow
 __all__ = ["agents_in", "create_worker", "serve", "main"]
 
 log = logging.getLogger(__name__)
-CACHE_MIB = 256
+CACHE_MIB = 100
 """The memory a worker process gives to runs it keeps, unless ``HITL_WORKFLOW_CACHE_MIB`` says otherwise."""
-MIB_PER_CACHED_RUN = 0.25
-"""What one kept run of an agent costs a worker (measured by ``bench.scale``: 0.2-0.3 MiB with a short
+MIB_PER_CACHED_RUN = 0.1
+"""What one kept run of an agent costs a worker (measured by ``bench.scale``: about 0.1 MiB with a short
 conversation; a long one costs more, and then ``HITL_MAX_CACHED_WORKFLOWS`` sets the count)."""
 DEFAULT_TOOL_CONCURRENCY = 64
 
@@ -75,8 +75,8 @@ def _env_int(name: str, default: int) -> int:
 
 def cache_size() -> int:
     """How many runs a worker process keeps in memory: ``HITL_MAX_CACHED_WORKFLOWS`` if set, else as
-    many as ``HITL_WORKFLOW_CACHE_MIB`` (default 256 MiB) holds at :data:`MIB_PER_CACHED_RUN` each,
-    1,024 by default (Temporal's own default is 1,000).
+    many as ``HITL_WORKFLOW_CACHE_MIB`` (default 100 MiB) holds at :data:`MIB_PER_CACHED_RUN` each:
+    1,000 by default, Temporal's own default.
 
     A decision on a run still kept costs its own work; on an evicted one, a replay of its history
     as well (about 17 ms of worker CPU for an agent's run, measured by ``bench.scale``).

@@ -18,13 +18,13 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_cache_is_sized_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cache_size() == 1024  # 256 MiB at 0.25 MiB a run
+    assert cache_size() == 1000  # 100 MiB at 0.1 MiB a run
     monkeypatch.setenv("HITL_WORKFLOW_CACHE_MIB", "64")
-    assert cache_size() == 256
+    assert cache_size() == 640
     monkeypatch.setenv("HITL_MAX_CACHED_WORKFLOWS", "300")  # a count wins over the memory
     assert cache_size() == 300
     monkeypatch.setenv("HITL_MAX_CACHED_WORKFLOWS", " ")  # blank, as compose passes an unset variable
-    assert cache_size() == 256
+    assert cache_size() == 640
 
 
 @pytest.mark.parametrize(("name", "value"), [("HITL_WORKFLOW_CACHE_MIB", "lots"), ("HITL_WORKFLOW_CACHE_MIB", "0"),
