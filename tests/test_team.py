@@ -275,7 +275,6 @@ async def test_a_members_escalation_runs_inside_the_member_and_its_expiry_reache
         assert reminded.is_paused and reminded.active_requirements[0].escalation_level == 1
         await skipping.sleep(timedelta(minutes=30))
         result = RunOutput.model_validate(await skipping.client.get_workflow_handle(response.run_id).result())
-        await skipping.sleep(timedelta(seconds=2))  # a member that has answered stays open a moment (team.LINGER)
         member = RunOutput.model_validate(await skipping.client.get_workflow_handle(req.member_run_id).result())
     assert TRADES == []
     assert result.status == RunStatus.completed

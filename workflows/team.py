@@ -150,9 +150,6 @@ class MemberRuns:
 
 
 IN_ORDER_PATCH = "hitl-member-reports-in-order"
-LINGER_PATCH = "hitl-member-linger"
-LINGER = timedelta(seconds=1)
-"""How long a member stays open after its team has its answer (``TeamReporter.delivered``)."""
 
 
 class TeamReporter:
@@ -174,8 +171,6 @@ class TeamReporter:
         self._queued: MemberProgress | None = None
         self._sending = False
         self._in_flight = 0
-        self._answered = False
-        self._lingered = False
 
     def report(self, requirements: list[RunRequirement], outcome: RunOutput | None) -> None:
         """Tell the team when the requirements changed, and once with the outcome when the run ends."""
@@ -187,7 +182,6 @@ class TeamReporter:
             return
         self._last = now
         self._ended = self._ended or final
-        self._answered = self._answered or (final and outcome is not None and outcome.status != RunStatus.cancelled)
         self.version += 1
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
                                   version=self.version, requirements=[r.model_copy(deep=True) for r in requirements],
@@ -223,18 +217,8 @@ class TeamReporter:
         await _signal(team_run_id, MEMBER_PROGRESS, progress)
 
     async def delivered(self) -> None:
-        """Until every report has reached the team (a member closes only after its last).
-
-        Then, once the team has this member's answer, the member stays open a moment: the team
-        goes on at once (its leader's model call), and this run's close, landing in that task,
-        would make the server refuse the team's own close and run the whole task again. A
-        cancelled member closes at once: its team waits for that.
-        """
+        """Until every report has reached the team (a member closes only after its last)."""
         await workflow.wait_condition(lambda: self._in_flight == 0 and not self._sending and self._queued is None)
-        if self._answered and not self._lingered:
-            self._lingered = True
-            if workflow.patched(LINGER_PATCH):
-                await workflow.sleep(LINGER)
 
 
 async def _closed(handle: Any) -> RunOutput | str:
