@@ -368,17 +368,25 @@ async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> T
     return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query)))
 
 
+# How many escalation steps have fired for a pending approval (as escalation_levels), beside its page row.
+_ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload->>'level')::int), count(*)) FROM {events}"
+               " WHERE approval_id = a.id AND kind = 'escalated') ELSE 0 END AS escalation_level")
+
+
 async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> tuple[list[dict[str, Any]], int, str | None]:
-    """One page of the approvals the principal may see: (records, how many match, the next page's cursor)."""
+    """One page of the approvals the principal may see, each with its ``escalation_level``: (records,
+    how many match, the next page's cursor)."""
     sort_by, sort_order = query.order()
     after = _decode_cursor(query.cursor, sort_by, sort_order) if query.cursor else None
     cond, order, key_params = _queries.keyset(sort_by, sort_order, after)
     where, params = _where(principal, query, (cond, key_params))
     offset = 0 if query.cursor else (query.page - 1) * query.limit
-    rows, total = await asyncio.gather(  # on two connections at once
-        db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(db._t()) + where + order
-                   + sql.SQL(" LIMIT %s OFFSET %s"), [*params, query.limit + 1, offset]),
-        count(db, principal, query))
+    counting = _counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query))
+    page = sql.SQL("SELECT " + _queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
+        approvals=db._t(), events=db._t("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
+    # One round trip on one connection: the page, with its escalation levels, and its count.
+    rows, [counted] = await db._aqueries((page, [*params, query.limit + 1, offset]), (counting.query, counting.params))
+    total = await db._acount(counting, counted)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     cursor = _encode_cursor(sort_by, sort_order, _queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \

@@ -250,6 +250,8 @@ async def test_a_decision_straight_to_temporal_is_made_as_the_claimed_name(make_
         run_id, approval_id = await paused(agent, db)
         page = await hitl.json("approvals", "list", "--run", run_id, *direct)
         assert [a["id"] for a in page["data"]] == [approval_id]
+        # The service's page meta and record fields, from PostgreSQL directly too.
+        assert page["meta"]["total_count_estimated"] is False and page["data"][0]["escalation_level"] == 0
         await hitl("approvals", "approve", approval_id, *direct, code=2)
         await hitl("approvals", "approve", approval_id, *direct, "--as", "mallory", code=3)  # not an approver
         result = await hitl.json("approvals", "approve", approval_id, *direct, "--as", "alice")

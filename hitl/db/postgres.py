@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -134,13 +135,22 @@ class PostgresDb:
 
     async def _aquery(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         """:meth:`_query` on the async pool (the service's reads and writes)."""
-        for p in params:
-            if isinstance(p, str) and (problem := limits.unstorable(p, "a value")) is not None:
-                raise InvalidInputError(f"{problem}; PostgreSQL cannot hold it")
+        return (await self._aqueries((query, params)))[0]
+
+    async def _aqueries(self, *statements: tuple[Any, list[Any] | tuple[Any, ...]]) -> list[list[dict[str, Any]]]:
+        """Statements on one connection, each one's rows; several are sent at once (a pipeline): one round
+        trip and one connection for what would take one each (the service's page and its count)."""
+        for _, params in statements:
+            for p in params:
+                if isinstance(p, str) and (problem := limits.unstorable(p, "a value")) is not None:
+                    raise InvalidInputError(f"{problem}; PostgreSQL cannot hold it")
         try:
-            async with (await self._apool()).connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-                await cursor.execute(query, params)
-                return await cursor.fetchall() if cursor.description is not None else []
+            async with (await self._apool()).connection() as conn:
+                cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
+                async with conn.pipeline() if len(statements) > 1 else contextlib.nullcontext():
+                    for cursor, (query, params) in zip(cursors, statements):
+                        await cursor.execute(query, params)
+                return [await c.fetchall() if c.description is not None else [] for c in cursors]
         except psycopg.DataError as exc:
             raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
@@ -228,9 +238,9 @@ class PostgresDb:
         total = counting.total(row)
         return total if total is not None else counting.estimate(row, self._query(*counting.explain)[0]["QUERY PLAN"])
 
-    async def _acount(self, counting: _counts.CountPlan) -> TotalCount:
-        """:meth:`_count` on the async pool (the service)."""
-        row = (await self._aquery(counting.query, counting.params))[0]
+    async def _acount(self, counting: _counts.CountPlan, row: dict[str, Any] | None = None) -> TotalCount:
+        """:meth:`_count` on the async pool (the service); ``row``: ``counting.query``'s answer, if already asked."""
+        row = row if row is not None else (await self._aquery(counting.query, counting.params))[0]
         total = counting.total(row)
         return total if total is not None else counting.estimate(row, (await self._aquery(*counting.explain))[0]["QUERY PLAN"])
 

@@ -30,7 +30,8 @@ class ServiceState:
         return await _client.connect(self.config.temporal)
 
 
-def state(request: Request) -> ServiceState:
+async def state(request: Request) -> ServiceState:
+    # async: FastAPI runs a plain function dependency in its thread pool, a thread hop per request.
     return request.app.state.hitl  # type: ignore[no-any-return]
 
 

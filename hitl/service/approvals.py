@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import TypeAdapter
 
 from hitl import _approvals, _registry, _runs
 from hitl.decisions import ChangeApproval
@@ -27,7 +28,6 @@ from hitl.service.models import (
     ChangeRequest,
     Count,
     Page,
-    PageMeta,
 )
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
@@ -47,17 +47,22 @@ Reader = Annotated[Principal, Depends(reader)]
 Decider = Annotated[Principal, Depends(require("approvals:decide"))]
 
 
+# The body FastAPI would make from the response model, made here in one validation and one dump
+# (the route returns its bytes): no Page and PageMeta built in the route only to be validated again.
+_PAGE = TypeAdapter(Page[ApprovalRecord])
+
+
 @router.get("", response_model=Page[ApprovalRecord], summary="List approvals")
-async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], principal: Reader, s: State) -> Page[Any]:
+async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], principal: Reader, s: State) -> Response:
     """Approvals the caller may see, filtered as ``PostgresDb.get_approvals``; ``approver=me`` keeps
     those the caller may decide. Pages by ``page``/``limit``, or by ``cursor`` (``meta.next_cursor``)."""
     records, total, cursor = await _approvals.listing(s.db, principal, query)
-    levels = await _approvals.escalation_levels(s.db, [r["id"] for r in records if r["status"] == "pending"])
-    records = [{**r, "escalation_level": levels.get(r["id"], 0), "may_decide": _approvals.may_decide(r, principal)}
-               for r in records]
-    return Page(data=records, meta=PageMeta(page=query.page if not query.cursor else 0, limit=query.limit,
-                                            total_count=total, total_pages=-(-total // query.limit), next_cursor=cursor,
-                                            total_count_estimated=getattr(total, "estimated", False)))
+    for record in records:
+        record["may_decide"] = _approvals.may_decide(record, principal)
+    meta = {"page": query.page if not query.cursor else 0, "limit": query.limit, "total_count": total,
+            "total_pages": -(-total // query.limit), "next_cursor": cursor,
+            "total_count_estimated": getattr(total, "estimated", False)}
+    return Response(_PAGE.dump_json(_PAGE.validate_python({"data": records, "meta": meta})), media_type="application/json")
 
 
 # An exact count stays the body clients already compare, {"count": n}; only an estimate adds "estimated": true.
