@@ -9,8 +9,9 @@ the answer (the run's end); hitl Python: continue_run on the same kind of run, a
 (once the approval's record is written); (a) a bare signal -> activity -> result;
 (b) a bare update round trip. ``--strict``: the service signs and the worker checks signatures.
 Listing: requests per second of GET /approvals (20 a page) over ``--rows`` seeded records, with
-8 clients at once, beside db.get_approvals called from Python with the same concurrency; raw
-figures saved as bench/data/service_listing.json.
+8 clients at once, beside db.get_approvals called from Python with the same concurrency, and the
+CPU each takes a request: the service's process, httpx's in this one, the Python call's in this one
+(on 2 cores they share the CPU with PostgreSQL); raw figures saved as bench/data/service_listing.json.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from temporalio.worker import Worker
 from bench import floors, samples
 from bench.approvals import SEED
 from bench.common import floor_a, floor_b, pct, stack, summary
+from bench.profile import cpu_seconds
 from hitl import Agent, OpenAIChat, PostgresDb, _approvals, devstack, signing, tool
 from hitl.identity import Principal
 from hitl.tokens import TokenStore
@@ -185,22 +187,35 @@ async def listing(rows: int, seconds: float) -> None:
                               ("GET /approvals?agent_name=agent-3", {"agent_name": "agent-3"}),
                               ("GET /approvals?user_id=user-7", {"user_id": "user-7"})):
             async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+                cpu = _cpu(server.pid)
                 http_rate, http_ms = await _rate(lambda: http.get("/approvals", params=params), seconds)
+                server_cpu, http_client_cpu = (after - before for after, before in zip(_cpu(server.pid), cpu))
                 meta = (await http.get("/approvals", params=params)).json()["meta"]
             filters = {k: v for k, v in params.items() if k != "status"}
+            cpu = _cpu(server.pid)
             py_rate, py_ms = await _rate(lambda: asyncio.to_thread(db.get_approvals, params.get("status"), filters, 20),
                                          seconds)
+            py_cpu = time.process_time() - cpu[1]
             exactness = "estimated" if meta.get("total_count_estimated") else "exact"
+            per_request = {"service_cpu_ms": server_cpu * 1000 / len(http_ms),
+                           "http_client_cpu_ms": http_client_cpu * 1000 / len(http_ms), "python_cpu_ms": py_cpu * 1000 / len(py_ms)}
             print(f"{label:<36} HTTP {http_rate:7.1f} req/s (p50 {pct(http_ms, 50):6.1f} ms)   "
                   f"Python {py_rate:7.1f} calls/s (p50 {pct(py_ms, 50):6.1f} ms)   HTTP/Python {http_rate / py_rate:.2f}"
-                  f"   total_count {meta['total_count']:,} ({exactness})")
+                  f"   total_count {meta['total_count']:,} ({exactness})\n{'':<36} CPU a request: service "
+                  f"{per_request['service_cpu_ms']:.2f} ms + httpx {per_request['http_client_cpu_ms']:.2f} ms;"
+                  f" a Python call {per_request['python_cpu_ms']:.2f} ms (PostgreSQL's not counted)")
             figures[label] = {"http_rate": http_rate, "python_rate": py_rate, "http_p50": pct(http_ms, 50),
                               "python_p50": pct(py_ms, 50), "http_p99": pct(http_ms, 99), "python_p99": pct(py_ms, 99),
-                              "total_count": meta["total_count"], "estimated": exactness == "estimated"}
+                              "total_count": meta["total_count"], "estimated": exactness == "estimated", **per_request}
         server.terminate()
         server.wait()
         db.close()
         samples.save("service_listing", {"rows": rows, "clients": 8, "seconds": seconds, "listing": figures})
+
+
+def _cpu(service_pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the service's process and by this one (the clients: httpx, or the Python calls)."""
+    return cpu_seconds(service_pid), time.process_time()
 
 
 async def _rate(call, seconds: float, clients: int = 8) -> tuple[float, list[float]]:
