@@ -105,7 +105,9 @@ def create_worker(
             pinned to it. None: an unversioned worker.
     """
     _registry.resolve_names()
-    _compile_workflow_modules()
+    runner = workflow_runner()
+    if isinstance(runner, SandboxedWorkflowRunner):
+        _compile_workflow_modules()  # only the sandbox imports the workflow modules again, for every run
     if max_cached_workflows is None:
         max_cached_workflows = cache_size()
     slots = tool_concurrency or _env_int("HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
@@ -121,7 +123,7 @@ def create_worker(
         max_concurrent_local_activities=slots + 16,
         max_cached_workflows=max_cached_workflows,
         deployment_config=deployment.config() if deployment is not None else None,
-        workflow_runner=workflow_runner(),
+        workflow_runner=runner,
     )
 
 
