@@ -96,17 +96,6 @@ def may_decide(record: dict[str, Any], principal: Principal) -> bool:
             and principal.name not in (context.get("approvals") or []))
 
 
-async def escalation_levels(db: PostgresDb, approval_ids: list[str]) -> dict[str, int]:
-    """How many escalation steps have fired for each approval (from its trail)."""
-    if not approval_ids:
-        return {}
-    rows = await db._aquery(
-        sql.SQL("SELECT approval_id, COALESCE(max((payload->>'level')::int), count(*)) AS n FROM {}"
-                " WHERE approval_id = ANY(%s) AND kind = 'escalated' GROUP BY approval_id").format(db._t("_events")),
-        [approval_ids])
-    return {r["approval_id"]: int(r["n"]) for r in rows}
-
-
 def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Principal) -> Decision:
     """The run's decision a resolve makes, as the principal.
 
@@ -368,7 +357,7 @@ async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> T
     return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query)))
 
 
-# How many escalation steps have fired for a pending approval (as escalation_levels), beside its page row.
+# How many escalation steps have fired for a pending approval (from its trail), beside its page row.
 _ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload->>'level')::int), count(*)) FROM {events}"
                " WHERE approval_id = a.id AND kind = 'escalated') ELSE 0 END AS escalation_level")
 
