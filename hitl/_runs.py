@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
 from temporalio.client import (
@@ -187,13 +188,14 @@ async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutp
     return await _update(client, run_id, "change_approval", change, [])
 
 
-async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str]) -> RunOutput:
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str],
+                  result_type: type[Any] = RunOutput) -> Any:
     handle = client.get_workflow_handle(run_id)
     give_up = asyncio.get_running_loop().time() + _BUSY_RETRY_FOR.total_seconds()
     delay = 0.05
     while True:
         try:
-            return await handle.execute_update(name, argument, result_type=RunOutput)
+            return await handle.execute_update(name, argument, result_type=result_type)
         except WorkflowUpdateFailedError as exc:
             raise _translate(exc, run_id) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -201,14 +203,24 @@ async def _update(client: Client, run_id: str, name: str, argument: Any, decided
                 f"run {run_id}: no answer to {name} in time; it may have been applied: read the run (get_run) before "
                 "sending it again (a decision already applied is refused, never applied twice)") from None
         except RPCError as exc:
-            if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and asyncio.get_running_loop().time() < give_up:
-                # Refused before it reached the run (too many updates in flight): nothing was applied.
+            if _not_taken(exc) and asyncio.get_running_loop().time() < give_up:
+                # Refused before it reached the run, or dropped with a workflow task the server
+                # refused (the run had not accepted it): nothing was applied.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
             if _is_unavailable(exc):
                 raise _unavailable(client, exc, run_id, name, sent=True) from None
             raise await _rpc_error(client, exc, run_id, decided) from None
+
+
+def _not_taken(exc: RPCError) -> bool:
+    """The server turned the update away before the run accepted it: too many in flight, or the
+    workflow task carrying it failed (a close refused for an event that came meanwhile)."""
+    if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return True
+    return exc.status == RPCStatusCode.FAILED_PRECONDITION and any(
+        detail.Is(WorkflowNotReadyFailure.DESCRIPTOR) for detail in exc.grpc_status.details)
 
 
 def _is_unavailable(exc: RPCError) -> bool:

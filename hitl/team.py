@@ -25,7 +25,9 @@ from hitl.policy import ApprovalRule
 from hitl.tools import Tool
 from hitl.decisions import ContinueRunRequest, Decision
 from hitl.run import RunOutput
-from hitl.workflows.direct import DECISION_ROUTE, TEAM_DECIDE, DecisionRoute, TeamDecisions
+from hitl._wire import MemberProgress
+from hitl.workflows.direct import (
+    DECISION_ROUTE, MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions)
 
 __all__ = ["Team", "DELEGATE_TOOL"]
 
@@ -148,8 +150,9 @@ async def continue_through_member(client: Client, run_id: str, decisions: Sequen
 
     The team checks them first, as its ``continue_run`` would, without recording anything (the
     ``decision_route`` query, which refuses with the same errors); the member run, which owns the
-    requirements, checks them again, records them and runs the tools (``team_decide``); then the
-    team's next pause or end is returned (``wait_for_progress``). None when this is not such a
+    requirements, checks them again, records them, runs the tools and answers at its next pause or
+    end with its report to the team (``team_continue``); this caller hands the report to the team
+    (``member_report``), which answers at its own next pause or end. None when this is not such a
     pause (the team's own requirements, several members, a quorum, a refusal the team records, a
     worker without the route): the caller sends them to the team, as before. See
     ``hitl/workflows/direct.py``.
@@ -173,9 +176,18 @@ async def continue_through_member(client: Client, run_id: str, decisions: Sequen
     if member is None or len(route.requirement_ids) != len(decisions):
         return None
     moved = [d.model_copy(update={"requirement_id": rid}) for d, rid in zip(decisions, route.requirement_ids, strict=True)]
+    sent = TeamDecisions(team_run_id=run_id, decisions=moved)
     try:
-        await _runs._update(client, member, TEAM_DECIDE, TeamDecisions(team_run_id=run_id, decisions=moved),
-                            route.requirement_ids)
+        try:
+            # The member answers at its next pause or end with its report to the team...
+            progress = await _runs._update(client, member, TEAM_CONTINUE, sent, route.requirement_ids,
+                                           result_type=MemberProgress)
+        except errors.HitlError as exc:
+            if not _lacks_handler(exc):
+                raise
+            # ... unless its worker predates team_continue: then as before, and the team hears from the member.
+            await _runs._update(client, member, TEAM_DECIDE, sent, route.requirement_ids)
+            progress = None
     except (errors.RunEndedError, errors.RunNotFoundError) as exc:
         names = ", ".join(repr(d.requirement_id) for d in decisions)
         raise errors.RunEndedError(
@@ -183,7 +195,24 @@ async def continue_through_member(client: Client, run_id: str, decisions: Sequen
             f"{'is gone' if isinstance(exc, errors.RunNotFoundError) else 'has ended'} ({exc}); "
             "read the team run (get_run) for where it stands") from None
     except errors.HitlError as exc:
-        if type(exc) is errors.HitlError and "expected but not found" in str(exc):
+        if _lacks_handler(exc):
             return None  # the member's worker predates team_decide: through the team, as before
         raise
-    return await _runs._update(client, run_id, "wait_for_progress", route.after_pause, [])
+    try:
+        if progress is not None:
+            try:
+                # ... which this caller hands to the team, sooner than the member's own signal would.
+                report = MemberReport(progress=progress, after_pause=route.after_pause)
+                return await _runs._update(client, run_id, MEMBER_REPORT, report, [])
+            except errors.HitlError as exc:
+                # The team already took the member's signal and moved on, or its worker predates member_report.
+                if type(exc) is not errors.InvalidInputError and not _lacks_handler(exc):
+                    raise
+        return await _runs._update(client, run_id, "wait_for_progress", route.after_pause, [])
+    except errors.RunEndedError:
+        return await _runs.get(client, run_id)  # the member's own report got there first, and the team has ended
+
+
+def _lacks_handler(exc: errors.HitlError) -> bool:
+    """The run's worker has no handler by that name (an older hitl): the SDK's refusal says so."""
+    return type(exc) is errors.HitlError and "expected but not found" in str(exc)

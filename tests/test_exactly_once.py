@@ -97,3 +97,27 @@ async def test_thirty_slow_sync_tools_confirmed_at_once_finish_without_an_uncert
     assert all(not r.uncertain_outcome for d in done for r in d.requirements)
     assert sorted(d.content for d in done) == sorted(f"charged {i}" for i in range(30))
     assert sorted(slow_ran, key=int) == [str(i) for i in range(30)]
+
+
+def test_only_updates_the_server_turned_away_unapplied_are_sent_again():
+    """An update dropped with a workflow task the server refused (WorkflowNotReady), or refused for
+    too many in flight, was never applied: hitl sends it again. Any other refusal is the caller's."""
+    from google.protobuf.any_pb2 import Any as AnyDetail
+    from temporalio.api.common.v1 import GrpcStatus
+    from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from hitl._runs import _not_taken
+
+    def refused(status: RPCStatusCode, *details) -> RPCError:
+        packed = []
+        for d in details:
+            packed.append(AnyDetail())
+            packed[-1].Pack(d)
+        return RPCError("refused", status, GrpcStatus(code=int(status), details=packed).SerializeToString())
+
+    not_ready = WorkflowNotReadyFailure()
+    assert _not_taken(refused(RPCStatusCode.FAILED_PRECONDITION, not_ready))
+    assert _not_taken(refused(RPCStatusCode.RESOURCE_EXHAUSTED))
+    assert not _not_taken(refused(RPCStatusCode.FAILED_PRECONDITION))  # e.g. the run's update limit
+    assert not _not_taken(refused(RPCStatusCode.NOT_FOUND, not_ready))

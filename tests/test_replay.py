@@ -35,6 +35,9 @@ def test_there_are_histories_to_replay():
     assert "strict_signed" in names
     # Moved to the current version at its pause (hitl-upgrade-on-request): the continue-as-new and the run after it.
     assert "upgraded_at_pause" in names
+    # A team that answered before its member closed, then waited for it (hitl-team-closes-after-its-members),
+    # its member decided by team_continue and the report handed on by member_report.
+    assert {"teamclose_team_decision_confirmed", "teamclose_team_decision_member_run"} <= names
     # An old run that got the upgrade signal (older code ignored it): it must not wake the pause on replay.
     assert "old_code_ignored_upgrade" in names
 

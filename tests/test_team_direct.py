@@ -1,8 +1,9 @@
 """A team decision on a member's pause goes straight to the member run (``workflows/direct.py``).
 
-The team checks it (a query, nothing recorded), the member checks it again, records it and runs
-the tool; the caller gets the team's next pause or end. Each test also reads the histories to
-prove which path the decision took.
+The team checks it (a query, nothing recorded), the member checks it again, records it, runs the
+tool and answers at its next pause or end with its report, which the caller hands to the team;
+the caller gets the team's next pause or end. Each test also reads the histories to prove which
+path the decision took.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from temporalio.client import WorkflowHandle
 
 from hitl import RunStatus, _runs
 from hitl.decisions import Confirm
-from hitl.errors import DecisionNotAllowedError, InvalidDecisionError, RequirementAlreadyResolvedError, RunEndedError
-from hitl.workflows.direct import TEAM_DECIDE, DecisionRoute
+from hitl._wire import MemberProgress
+from hitl.errors import (
+    DecisionNotAllowedError, InvalidDecisionError, InvalidInputError, RequirementAlreadyResolvedError, RunEndedError)
+from hitl.workflows.direct import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport
 
 from . import test_strict, test_team
 from .test_strict import settled
@@ -59,11 +62,13 @@ async def test_a_team_decision_goes_to_the_member_and_runs_its_tool_once(make_te
         response = await team.arun("Buy 100 shares of AAPL")
         [req] = response.active_requirements
         sent_before = await signals_sent(client, response.run_id)
+        updates_before = await updates_of(client, response.run_id)
         req.confirm(resolved_by="alice")
         done = await team.acontinue_run(response.run_id, response.requirements)
         assert done.status == RunStatus.completed and "Trader: bought 100 AAPL" in done.content, done
         assert TRADES == [("AAPL", 100)]
-        assert await updates_of(client, req.member_run_id) == [TEAM_DECIDE]
+        assert await updates_of(client, req.member_run_id) == [TEAM_CONTINUE]
+        assert await updates_of(client, response.run_id) == [*updates_before, MEMBER_REPORT]  # the member's report, handed on
         assert await signals_sent(client, response.run_id) == sent_before  # nothing forwarded by the team
         [shown] = done.requirements
         assert shown.resolution == "confirmed" and shown.resolved_by == "alice"
@@ -82,7 +87,7 @@ async def test_a_rejection_through_the_member_never_runs_the_tool(make_team, run
         req.reject("too risky today", resolved_by="alice")
         done = await team.acontinue_run(response)
         assert done.status == RunStatus.completed and "too risky today" in done.content, done
-        assert await updates_of(client, req.member_run_id) == [TEAM_DECIDE]
+        assert await updates_of(client, req.member_run_id) == [TEAM_CONTINUE]
         found = await events(db, req.id, "rejected")
     assert TRADES == [] and [e["kind"] for e in found] == ["requested", "rejected"]
 
@@ -198,6 +203,50 @@ async def test_strict_a_signed_team_decision_goes_to_the_member_an_unsigned_one_
         r = await alice.post(f"/approvals/{req.id}/resolve", json={"status": "approved"})
         assert r.status_code == 200 and r.json()["run"]["status"] == "completed", r.text
         assert TRADES == [("AMD", 4)]
-        assert await updates_of(client, req.member_run_id) == [TEAM_DECIDE]
+        assert await updates_of(client, req.member_run_id) == [TEAM_CONTINUE]
         await settled(db, req.member_run_id, 1, "approved")
     assert db.verify_decisions(require_signed=True) == []
+
+
+async def test_workers_without_the_report_handlers_still_take_the_direct_path(make_team, running_worker, client, monkeypatch):
+    """A member worker without ``team_continue``: ``team_decide``; a team without ``member_report``: the member's signal."""
+    import hitl.team
+
+    team, _, _ = make_team()
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 6 shares of INTC")
+        [req] = response.active_requirements
+        before = await updates_of(client, response.run_id)
+        monkeypatch.setattr(hitl.team, "TEAM_CONTINUE", "team_continue_from_a_later_hitl")
+        req.confirm(resolved_by="alice")
+        done = await team.acontinue_run(response)
+        assert done.status == RunStatus.completed and "Trader: bought 6 INTC" in done.content, done
+        assert await updates_of(client, req.member_run_id) == [TEAM_DECIDE]
+        assert await updates_of(client, response.run_id) == [*before, "wait_for_progress"]
+
+        monkeypatch.setattr(hitl.team, "TEAM_CONTINUE", TEAM_CONTINUE)
+        monkeypatch.setattr(hitl.team, "MEMBER_REPORT", "member_report_from_a_later_hitl")
+        response = await team.arun("Buy 8 shares of AMAT")
+        [req] = response.active_requirements
+        before = await updates_of(client, response.run_id)
+        req.confirm(resolved_by="alice")
+        done = await team.acontinue_run(response)
+        assert done.status == RunStatus.completed and "Trader: bought 8 AMAT" in done.content, done
+        assert await updates_of(client, req.member_run_id) == [TEAM_CONTINUE]
+        assert await updates_of(client, response.run_id) == [*before, "wait_for_progress"]
+    assert TRADES == [("INTC", 6), ("AMAT", 8)]
+
+
+async def test_a_report_for_a_member_the_team_does_not_have_is_refused(make_team, running_worker, client):
+    """``member_report`` names the team run and the member it does not know; the team records nothing."""
+    team, _, _ = make_team()
+    async with running_worker():
+        response = await team.arun("Buy 1 shares of TXN")
+        stranger = MemberProgress(member_run_id=f"{response.run_id}.nobody.1-x", agent_name="nobody", version=9)
+        before = await updates_of(client, response.run_id)
+        with pytest.raises(InvalidInputError, match=f"run {response.run_id} has no member run '{stranger.member_run_id}'"):
+            await _runs._update(client, response.run_id, MEMBER_REPORT, MemberReport(progress=stranger), [])
+        assert await updates_of(client, response.run_id) == before
+        assert (await team.aget_run(response.run_id)).status == RunStatus.paused
+        await _runs.cancel(client, response.run_id)

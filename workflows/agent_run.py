@@ -176,6 +176,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
             await workflow.wait_condition(workflow.all_handlers_finished)
             # A member closes only once its team has its last report: the team's view is then final.
             await self._team.delivered()
+            await self._members.closed()
             if self._input.notify:
                 await self._notices.drained(within=timedelta(minutes=5))
             await self._audit.drained()

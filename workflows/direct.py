@@ -10,7 +10,13 @@ owns, records them in its own history and only then schedules the tool. The memb
 change to its team as for any decision it takes, and the caller waits for the team's next pause or
 end (``wait_for_progress``).
 
-A query and an update change nothing in histories recorded before them, so neither is patched.
+The member's ``team_continue`` goes one step further: it answers at the member's next pause or
+end with the report the member sends its team, and the caller hands that report to the team
+itself (``member_report``, an update: the team acts on it in a task the server dispatches at
+once), instead of waiting for the member's signal to cross the transfer queue twice. The member's
+signal still goes, and the team takes whichever comes first (reports carry versions).
+
+Queries and updates change nothing in histories recorded before them, so none is patched.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from hitl import limits
+    from hitl._wire import MemberProgress
     from hitl.decisions import ContinueRunRequest, Decision
     from hitl.errors import DecisionNotAllowedError, HitlError, InvalidInputError
     from hitl.run import RunOutput, RunRequirement, RunStatus
@@ -30,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 
 DECISION_ROUTE = "decision_route"
 TEAM_DECIDE = "team_decide"
+TEAM_CONTINUE = "team_continue"
+MEMBER_REPORT = "member_report"
 
 
 class TeamDecisions(BaseModel):
@@ -39,6 +48,16 @@ class TeamDecisions(BaseModel):
 
     team_run_id: str
     decisions: list[Decision] = Field(default_factory=list, max_length=1000)
+
+
+class MemberReport(BaseModel):
+    """The ``member_report`` update: a member's report, handed to its team by the caller that decided."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    progress: MemberProgress
+    after_pause: int = Field(0, ge=0)
+    """The team's pause count when the decisions were routed: the update answers at the next one, or the end."""
 
 
 class DecisionRoute(BaseModel):
@@ -79,6 +98,15 @@ class DirectDecisions:
         raise NotImplementedError
 
     def _output(self) -> RunOutput:
+        raise NotImplementedError
+
+    def _progressed(self, pause: int) -> bool:
+        raise NotImplementedError
+
+    def _show(self) -> None:
+        raise NotImplementedError
+
+    def _take_report(self, progress: MemberProgress) -> None:
         raise NotImplementedError
 
     @workflow.query(name=DECISION_ROUTE)
@@ -126,9 +154,53 @@ class DirectDecisions:
 
     @team_decide.validator
     def _validate_team_decide(self, raw: RawValue) -> None:
+        self._validate_from_team(raw, TEAM_DECIDE)
+
+    @workflow.update(name=TEAM_CONTINUE)
+    async def team_continue(self, raw: RawValue) -> MemberProgress:
+        """``team_decide``, then, at this run's next pause or end, the report it sends its team then."""
+        pause = self._pauses
         try:
-            request = decode(raw, TeamDecisions, f"run {self._run_id}: {TEAM_DECIDE}", limits.MAX_REQUEST_BYTES)
+            request = decode(raw, TeamDecisions, f"run {self._run_id}: {TEAM_CONTINUE}", limits.MAX_REQUEST_BYTES)
+            self._from_my_team(request)
+            self._decide_now(request.decisions, whole_pause=True, via="team")
+        except HitlError as exc:
+            raise refusal(exc) from None
+        await workflow.wait_condition(lambda: self._progressed(pause))
+        self._show()  # at a pause that continues as new, before the report of it went out
+        return self._team.last_report or MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
+                                                        version=0)  # nothing reported: the team ignores it
+
+    @team_continue.validator
+    def _validate_team_continue(self, raw: RawValue) -> None:
+        self._validate_from_team(raw, TEAM_CONTINUE)
+
+    def _validate_from_team(self, raw: RawValue, name: str) -> None:
+        try:
+            request = decode(raw, TeamDecisions, f"run {self._run_id}: {name}", limits.MAX_REQUEST_BYTES)
             self._from_my_team(request)
         except HitlError as exc:
             raise refusal(exc) from None
         self._validate(request.decisions, whole_pause=True)
+
+    @workflow.update(name=MEMBER_REPORT)
+    async def member_report(self, raw: RawValue) -> RunOutput:
+        """A member's report, as its ``member_progress`` signal; returns at this team's next pause or end."""
+        try:
+            report = decode(raw, MemberReport, f"run {self._run_id}: {MEMBER_REPORT}", 4 * limits.MAX_OUTPUT_BYTES)
+        except HitlError as exc:
+            raise refusal(exc) from None
+        self._take_report(report.progress)
+        await workflow.wait_condition(lambda: self._progressed(report.after_pause))
+        return self._output()
+
+    @member_report.validator
+    def _validate_member_report(self, raw: RawValue) -> None:
+        try:
+            report = decode(raw, MemberReport, f"run {self._run_id}: {MEMBER_REPORT}", 4 * limits.MAX_OUTPUT_BYTES)
+        except HitlError as exc:
+            raise refusal(exc) from None
+        if report.progress.member_run_id not in self._members.views:
+            raise refusal(InvalidInputError(
+                f"run {self._run_id} has no member run {report.progress.member_run_id[:200]!r} working now; "
+                f"{MEMBER_REPORT} refused"))

@@ -255,6 +255,10 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
         except HitlError as exc:
             workflow.logger.warning("member report refused: %s", exc)
             return
+        self._take_report(progress)
+
+    def _take_report(self, progress: MemberProgress) -> None:
+        """A member's report, by its signal or handed on by a caller (``member_report``)."""
         if self._members.report(progress):
             self._pauses += 1
             self._resolve_earlier(self._members.drop_finished())

@@ -37,11 +37,16 @@ class MemberView:
         self.outcome: RunOutput | None = None
 
 
+MEMBERS_CLOSE_FIRST_PATCH = "hitl-team-closes-after-its-members"
+"""A team closes only once every member run it started has closed (before: as soon as it had answered)."""
+
+
 class MemberRuns:
     def __init__(self, run_id: str, run_input: RunInput) -> None:
         self._run_id = run_id
         self._input = run_input
         self.views: dict[str, MemberView] = {}
+        self._closing: list[asyncio.Task[Any]] = []
 
     # ---------------------------------------------------------------- delegation
     async def run(self, call: PendingCall, turn: int) -> str:
@@ -73,6 +78,7 @@ class MemberRuns:
             static_summary=f"{member.agent_name}: {child_input.message[:200]}",
         )
         closed = asyncio.create_task(_closed(handle))
+        self._closing.append(closed)
         try:
             # The member's last report carries its answer, before its run has closed.
             await workflow.wait_condition(lambda: view.outcome is not None or closed.done())
@@ -92,6 +98,22 @@ class MemberRuns:
         if output.status == RunStatus.completed:
             return output.content or ""
         return f"Member {member.agent_name!r} did not finish ({output.status.value}): {output.content or output.error}"
+
+    async def closed(self) -> None:
+        """Before the team closes: until every member run it started has closed.
+
+        A member answers (its last report) and closes a moment later. Had the team closed
+        meanwhile, in the task that ran its leader's last model call, the server would refuse the
+        close for the member's close event and run the whole task again, the model call and the
+        updates answered in it included (their callers then get an error to send them again). A
+        task that answers and does not close is never refused; the team closes in the next one.
+        """
+        if all(t.done() for t in self._closing) or not workflow.patched(MEMBERS_CLOSE_FIRST_PATCH):
+            return
+        try:
+            await workflow.wait_condition(lambda: all(t.done() for t in self._closing), timeout=timedelta(minutes=5))
+        except asyncio.TimeoutError:
+            workflow.logger.warning("team run %s: a member run had not closed 5 minutes after answering", self._run_id)
 
     # ---------------------------------------------------------------- what members report
     def report(self, progress: MemberProgress) -> bool:
@@ -171,6 +193,8 @@ class TeamReporter:
         self._queued: MemberProgress | None = None
         self._sending = False
         self._in_flight = 0
+        self.last_report: MemberProgress | None = None
+        """The newest report made (sent, or waiting its turn): what ``team_continue`` answers."""
 
     def report(self, requirements: list[RunRequirement], outcome: RunOutput | None) -> None:
         """Tell the team when the requirements changed, and once with the outcome when the run ends."""
@@ -186,6 +210,7 @@ class TeamReporter:
         progress = MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
                                   version=self.version, requirements=[r.model_copy(deep=True) for r in requirements],
                                   outcome=outcome if final else None)
+        self.last_report = progress
         if not generation.patched(IN_ORDER_PATCH):  # histories recorded before reports went in order
             self._in_flight += 1
             asyncio.create_task(self._send_now(team_run_id, progress))
