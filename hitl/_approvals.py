@@ -381,3 +381,10 @@ async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) ->
     cursor = _encode_cursor(sort_by, sort_order, _queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \
         if more and rows else None
     return [_queries.as_record(r) for r in rows], total, cursor
+
+
+def page_meta(query: ApprovalQuery, total: TotalCount, cursor: str | None) -> dict[str, Any]:
+    """A listing's ``meta``, as the service and the CLI show it beside the page."""
+    return {"page": query.page if not query.cursor else 0, "limit": query.limit, "total_count": total,
+            "total_pages": -(-total // query.limit), "next_cursor": cursor,
+            "total_count_estimated": total.estimated}

@@ -79,7 +79,7 @@ def cache_size() -> int:
     1,000 by default, Temporal's own default.
 
     A decision on a run still kept costs its own work; on an evicted one, a replay of its history
-    as well (about 17 ms of worker CPU for an agent's run, measured by ``bench.scale``).
+    as well (about 11 ms more of worker CPU for an agent's run, measured by ``bench.scale``).
 
     Raises:
         ConfigurationError: a value that is not a whole number, or below 1.

@@ -74,9 +74,7 @@ async def _listing(d: Direct, params: dict[str, Any]) -> dict[str, Any]:
 
     query = _approvals.ApprovalQuery(**{k: v for k, v in params.items() if v is not None})
     records, total, cursor = await _approvals.listing(d.db, d.principal, query)
-    return {"data": records, "meta": {"page": query.page if not query.cursor else 0, "limit": query.limit,
-                                      "total_count": total, "total_pages": -(-total // query.limit), "next_cursor": cursor,
-                                      "total_count_estimated": getattr(total, "estimated", False)}}
+    return {"data": records, "meta": _approvals.page_meta(query, total, cursor)}
 
 
 @approvals_app.command("show")

@@ -59,10 +59,8 @@ async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], pr
     records, total, cursor = await _approvals.listing(s.db, principal, query)
     for record in records:
         record["may_decide"] = _approvals.may_decide(record, principal)
-    meta = {"page": query.page if not query.cursor else 0, "limit": query.limit, "total_count": total,
-            "total_pages": -(-total // query.limit), "next_cursor": cursor,
-            "total_count_estimated": getattr(total, "estimated", False)}
-    return Response(_PAGE.dump_json(_PAGE.validate_python({"data": records, "meta": meta})), media_type="application/json")
+    body = {"data": records, "meta": _approvals.page_meta(query, total, cursor)}
+    return Response(_PAGE.dump_json(_PAGE.validate_python(body)), media_type="application/json")
 
 
 # An exact count stays the body clients already compare, {"count": n}; only an estimate adds "estimated": true.
