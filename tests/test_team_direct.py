@@ -19,7 +19,7 @@ from hitl.decisions import Confirm
 from hitl._wire import MemberProgress
 from hitl.errors import (
     DecisionNotAllowedError, InvalidDecisionError, InvalidInputError, RequirementAlreadyResolvedError, RunEndedError)
-from hitl.workflows.direct import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport
+from hitl.workflows.direct import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions
 
 from . import test_strict, test_team
 from .test_strict import settled
@@ -249,4 +249,26 @@ async def test_a_report_for_a_member_the_team_does_not_have_is_refused(make_team
             await _runs._update(client, response.run_id, MEMBER_REPORT, MemberReport(progress=stranger), [])
         assert await updates_of(client, response.run_id) == before
         assert (await team.aget_run(response.run_id)).status == RunStatus.paused
+        await _runs.cancel(client, response.run_id)
+
+
+async def test_decisions_from_another_team_or_on_a_run_of_no_team_are_refused(make_team, running_worker, client):
+    """``team_continue`` and ``team_decide`` name the run and what is wrong; nothing is recorded, nothing runs."""
+    team, _, _ = make_team()
+    TRADES.clear()
+    async with running_worker():
+        response = await team.arun("Buy 3 shares of QCOM")
+        [req] = response.active_requirements
+        member_id = req.id[len(req.member_run_id) + 1:]
+        decision = Confirm(requirement_id=member_id, resolved_by="mallory")
+        for name in (TEAM_CONTINUE, TEAM_DECIDE):
+            with pytest.raises(InvalidInputError, match=f"run {req.member_run_id} works for team run {response.run_id}, "
+                                                        f"not run-elsewhere; {name} refused"):
+                await _runs._update(client, req.member_run_id, name,
+                                    TeamDecisions(team_run_id="run-elsewhere", decisions=[decision]), [])
+            with pytest.raises(InvalidInputError, match=f"run {response.run_id} is not a team member's run; it takes no {name}"):
+                await _runs._update(client, response.run_id, name,
+                                    TeamDecisions(team_run_id=response.run_id, decisions=[decision]), [])
+        assert await updates_of(client, req.member_run_id) == []
+        assert (await team.aget_run(response.run_id)).status == RunStatus.paused and TRADES == []
         await _runs.cancel(client, response.run_id)

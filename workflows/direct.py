@@ -132,23 +132,34 @@ class DirectDecisions:
         return DecisionRoute(member_run_id=member, after_pause=self._pauses,
                              requirement_ids=[p.requirement_id[len(member) + 1:] for p in patches])
 
-    def _from_my_team(self, request: TeamDecisions) -> None:
+    def _team_decisions(self, raw: RawValue, name: str) -> TeamDecisions:
+        """The update's decisions, if this run is a member of the team that sent them."""
+        request = decode(raw, TeamDecisions, f"run {self._run_id}: {name}", limits.MAX_REQUEST_BYTES)
         team = self._input.team_run_id
         if team is None:
-            raise InvalidInputError(f"run {self._run_id} is not a team member's run; it takes no {TEAM_DECIDE}")
+            raise InvalidInputError(f"run {self._run_id} is not a team member's run; it takes no {name}")
         if request.team_run_id != team:
             raise InvalidInputError(
-                f"run {self._run_id} works for team run {team}, not {request.team_run_id[:200]}; {TEAM_DECIDE} refused")
+                f"run {self._run_id} works for team run {team}, not {request.team_run_id[:200]}; {name} refused")
+        return request
+
+    def _decide_from_team(self, raw: RawValue, name: str) -> None:
+        try:
+            self._decide_now(self._team_decisions(raw, name).decisions, whole_pause=True, via="team")
+        except HitlError as exc:
+            raise refusal(exc) from None
+
+    def _validate_from_team(self, raw: RawValue, name: str) -> None:
+        try:
+            request = self._team_decisions(raw, name)
+        except HitlError as exc:
+            raise refusal(exc) from None
+        self._validate(request.decisions, whole_pause=True)
 
     @workflow.update(name=TEAM_DECIDE)
     def team_decide(self, raw: RawValue) -> RunOutput:
         """Decisions on this member's requirements made through its team: checked here again, recorded, applied."""
-        try:
-            request = decode(raw, TeamDecisions, f"run {self._run_id}: {TEAM_DECIDE}", limits.MAX_REQUEST_BYTES)
-            self._from_my_team(request)
-            self._decide_now(request.decisions, whole_pause=True, via="team")
-        except HitlError as exc:
-            raise refusal(exc) from None
+        self._decide_from_team(raw, TEAM_DECIDE)
         # Not absorbed, unlike a team_decision signal: the team learns of it from this run's report.
         return self._output()
 
@@ -160,12 +171,7 @@ class DirectDecisions:
     async def team_continue(self, raw: RawValue) -> MemberProgress:
         """``team_decide``, then, at this run's next pause or end, the report it sends its team then."""
         pause = self._pauses
-        try:
-            request = decode(raw, TeamDecisions, f"run {self._run_id}: {TEAM_CONTINUE}", limits.MAX_REQUEST_BYTES)
-            self._from_my_team(request)
-            self._decide_now(request.decisions, whole_pause=True, via="team")
-        except HitlError as exc:
-            raise refusal(exc) from None
+        self._decide_from_team(raw, TEAM_CONTINUE)
         await workflow.wait_condition(lambda: self._progressed(pause))
         self._show()  # at a pause that continues as new, before the report of it went out
         return self._team.last_report or MemberProgress(member_run_id=self._run_id, agent_name=self._input.agent_name,
@@ -174,14 +180,6 @@ class DirectDecisions:
     @team_continue.validator
     def _validate_team_continue(self, raw: RawValue) -> None:
         self._validate_from_team(raw, TEAM_CONTINUE)
-
-    def _validate_from_team(self, raw: RawValue, name: str) -> None:
-        try:
-            request = decode(raw, TeamDecisions, f"run {self._run_id}: {name}", limits.MAX_REQUEST_BYTES)
-            self._from_my_team(request)
-        except HitlError as exc:
-            raise refusal(exc) from None
-        self._validate(request.decisions, whole_pause=True)
 
     @workflow.update(name=MEMBER_REPORT)
     async def member_report(self, raw: RawValue) -> RunOutput:
