@@ -185,11 +185,13 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     """An approve and a reject link for each named approver of a notified approval (worker side);
     ``decisions=("rejected",)`` for one a click cannot complete (a form to fill, a result to give).
 
-    None on ``expired``, without settings, for ``group:`` approvers, or once the deadline has passed.
+    None on ``expired``, without settings, for reserved approvers (``group:``, ``system:``, ``policy:``:
+    ``hitl.identity.RESERVED_PREFIXES``), or once the deadline has passed.
     Each call makes new links (new ids): a retried notification sends fresh ones.
     """
     if notification.kind == "expired" or not link_settings.enabled or link_settings.secret is None:
         return []
+    from hitl.identity import reserved_prefix
     from hitl.workflows.audit import digest  # what the audit record's arguments_digest is made with
 
     now = time.time() if now is None else now
@@ -204,7 +206,7 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     arguments = digest(notification.arguments)
     found = []
     for approver in dict.fromkeys(notification.approvers):
-        if approver.startswith("group:"):
+        if reserved_prefix(approver) is not None:  # a group is no one person; system: and policy: no one at all
             continue
         for decision in decisions:
             claims = LinkClaims(approval_id=approval_id, run_id=notification.run_id,

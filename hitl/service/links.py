@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse
 from hitl import _approvals, links
 from hitl.errors import (ApprovalConflictError, HitlError, InvalidDecisionError, LinksNotConfiguredError,
                          PayloadTooLargeError)
-from hitl.identity import Principal
+from hitl.identity import Principal, reserved_prefix
 from hitl.service import errors
 from hitl.service._state import ServiceState, State
 
@@ -110,6 +110,9 @@ async def _checked(s: ServiceState, token: str) -> tuple[links.LinkClaims, dict[
         raise LinksNotConfiguredError("this service has no link secret (HITL_LINK_SECRET), so it takes no "
                                       "one-click links: decide in the inbox or through the API")
     claims = links.verify_token(secret.get_secret_value(), token)
+    if reserved_prefix(claims.approver) is not None:  # workers mint none; a link for one decides nothing
+        raise links.LinkInvalidError(f"this link names {claims.approver[:60]!r} as its approver, a reserved name no "
+                                     "link may decide as: decide in the inbox or through the API")
     if await links.used(s.db, claims.link_id):
         raise links.LinkUsedError(f"this link to approval {claims.approval_id!r} has already been used: each link "
                                   "decides once")
