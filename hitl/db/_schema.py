@@ -9,6 +9,7 @@ from psycopg import sql
 
 MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
               "006_counts.sql"]
+MIGRATIONS += ["008_idempotency_lease.sql"]  # after 007 (reserved): a migration's version is its place here
 _LOCK_KEY = 0x6869746C  # 'hitl'
 
 

@@ -2,14 +2,24 @@
 
 The first request with a key claims it (a row with no answer yet), runs, and stores its answer,
 errors included; a retry with the same key and the same request gets that answer back. The same
-key on a different request is refused (422); while the first is still running, a retry gets 409.
-Keys are per principal and kept for a day.
+key on a different request is refused (422); while the first is still running, a retry gets 409
+with ``Retry-After``. Keys are per principal and kept for a day.
+
+A claim is a lease of :data:`LEASE_SECONDS`, renewed by the request holding it every third of
+that while it runs. A request whose service died renews nothing, so a retry after the lease takes
+the key over and runs the request again (a decision the run already took is refused by the run
+then, with who took it), instead of answering 409 for a day. Each claim has its own id: a request
+that outlived its lease neither stores its answer over the new holder's nor deletes its claim.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
+import math
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -26,9 +36,12 @@ from hitl.identity import Principal
 from hitl.service.errors import response_of
 
 KEPT_FOR = "1 day"
+LEASE_SECONDS = 30.0
+"""How long a claim holds unrenewed; its request renews it every third of this while it runs."""
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
 """A route's parameter: the request's ``Idempotency-Key`` header."""
 _HEADER = "Idempotent-Replayed"
+log = logging.getLogger("hitl.service")
 
 
 def _json(value: Any) -> Any:
@@ -40,48 +53,87 @@ def _check(key: str) -> None:
         raise InvalidInputError("Idempotency-Key: 1 to 255 printable ASCII characters")
 
 
+def request_digest(method: str, path: str, body: bytes) -> str:
+    """What a key is bound to: sha256 of the method, the path and the body."""
+    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), body])).hexdigest()
+
+
 async def run_once(
     request: Request, db: PostgresDb, principal: Principal, key: str | None,
     call: Callable[[], Awaitable[Any]], *, status_code: int = 200,
 ) -> JSONResponse:
-    """Answer ``call()`` as JSON, at most once per (principal, key)."""
+    """Answer ``call()`` as JSON, at most once per (principal, key) while its claim is held."""
     if key is None:
         return JSONResponse(_json(await call()), status_code=status_code)
     _check(key)
-    body = await request.body()
-    digest = hashlib.sha256(b"\n".join([request.method.encode(), request.url.path.encode(), body])).hexdigest()
+    digest = request_digest(request.method, request.url.path, await request.body())
     table = sql.Identifier(f"{db.approvals_table}_idempotency")
-    await db._aquery(sql.SQL("DELETE FROM {} WHERE created_at < now() - %s::interval").format(table), [KEPT_FOR])
-    claimed = await db._aquery(
-        sql.SQL("INSERT INTO {} (principal, key, request_hash) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING key")
-        .format(table), [principal.name, key, digest])
-    if not claimed:
-        [first] = await db._aquery(
-            sql.SQL("SELECT request_hash, status_code, body FROM {} WHERE principal = %s AND key = %s").format(table),
-            [principal.name, key]) or [None]
-        if first is None:  # expired between the two statements: rare; the caller may simply retry
+    claim = uuid.uuid4().hex
+    who = [principal.name, key]
+    # One round trip: drop old keys; claim the key, or take over a claim whose lease ran out; read it.
+    _, inserted, taken, found = await db._aqueries(
+        (sql.SQL("DELETE FROM {} WHERE created_at < now() - %s::interval").format(table), [KEPT_FOR]),
+        (sql.SQL("INSERT INTO {} (principal, key, request_hash, claim) VALUES (%s, %s, %s, %s) "
+                 "ON CONFLICT DO NOTHING RETURNING key").format(table), [*who, digest, claim]),
+        (sql.SQL("UPDATE {} SET claim = %s, claimed_at = now() WHERE principal = %s AND key = %s AND request_hash = %s "
+                 "AND status_code IS NULL AND claimed_at < now() - make_interval(secs => %s) RETURNING key").format(table),
+         [claim, *who, digest, LEASE_SECONDS]),
+        (sql.SQL("SELECT request_hash, status_code, body, claim, "
+                 "extract(epoch FROM claimed_at - now()) + %s AS lease_left FROM {} WHERE principal = %s AND key = %s")
+         .format(table), [LEASE_SECONDS, *who]),
+    )
+    if taken:
+        log.warning("%s %s: an Idempotency-Key of %s whose request stopped renewing its claim (its service died?) "
+                    "runs again", request.method, request.url.path, principal.name)
+    if not (inserted or taken):
+        first = found[0] if found else None
+        if first is None:  # expired between the statements: rare; the caller may simply retry
             return JSONResponse({"detail": f"Idempotency-Key {key!r} is being reused; retry", "error": "Conflict"}, 409)
         if first["request_hash"] != digest:
             raise InvalidInputError(f"Idempotency-Key {key!r} was used for a different request; use a new key")
         if first["status_code"] is None:
+            wait = max(1, math.ceil(float(first["lease_left"])))
             return JSONResponse({"detail": f"a request with Idempotency-Key {key!r} is still in progress; retry later",
-                                 "error": "Conflict"}, status_code=409)
+                                 "error": "Conflict"}, status_code=409, headers={"Retry-After": str(wait)})
         return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"})
+    mine = sql.SQL("principal = %s AND key = %s AND claim = %s")
+    renewing = asyncio.create_task(_renew(db, table, [*who, claim]))
     try:
-        response = JSONResponse(_json(await call()), status_code=status_code)
-    except HitlError as exc:
-        response = response_of(exc)
+        try:
+            response = JSONResponse(_json(await call()), status_code=status_code)
+        except HitlError as exc:
+            response = response_of(exc)
+        finally:
+            await _stop(renewing)
     except BaseException:
         # Nothing to replay: the retry runs again (a decision the run already took is refused then).
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE principal = %s AND key = %s").format(table), [principal.name, key])
+        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
         raise
     if response.status_code >= 500:  # not an answer worth keeping: let the retry try again
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE principal = %s AND key = %s").format(table), [principal.name, key])
+        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
         return response
     try:
-        await db._aquery(
-            sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE principal = %s AND key = %s").format(table),
-            [response.status_code, Jsonb(json.loads(response.body)), principal.name, key])
+        await db._aquery(sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE {}").format(table, mine),
+                         [response.status_code, Jsonb(json.loads(response.body)), *who, claim])
     except HitlError:  # an answer PostgreSQL cannot hold: not kept, so a retry runs again (and is refused by the run)
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE principal = %s AND key = %s").format(table), [principal.name, key])
+        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
     return response
+
+
+async def _renew(db: PostgresDb, table: sql.Identifier, mine: list[str]) -> None:
+    """Keep the claim's lease while its request runs; stop once another request has taken it over."""
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        try:
+            held = await db._aquery(sql.SQL("UPDATE {} SET claimed_at = now() WHERE principal = %s AND key = %s "
+                                            "AND claim = %s AND status_code IS NULL RETURNING key").format(table), mine)
+        except Exception as exc:  # PostgreSQL away for a moment: the next renewal may reach it
+            log.warning("could not renew an Idempotency-Key's claim: %s", exc)
+            continue
+        if not held:
+            return
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait([task])  # its own cancellation stays inside it; this request's would come through
