@@ -32,9 +32,9 @@ RESERVED_PREFIXES: tuple[str, ...] = ("group:", "system:", "policy:")
 ``group:`` names a group in an approver list (only membership satisfies it), ``system:`` and
 ``policy:`` the deciders hitl itself records (``system:timeout``, ``policy:audit``)."""
 
-_WHY = {"group:": "it names a group's members in approver lists, and only membership may satisfy it",
-        "system:": "it is how the trail records decisions hitl makes itself (the deadline's system:timeout)",
-        "policy:": "it is how the trail records calls a policy let through (policy:audit)"}
+_WHY = {"group:": "names a group's members in approver lists, which only membership may satisfy",
+        "system:": "is how the trail records decisions hitl makes itself (the deadline's system:timeout)",
+        "policy:": "is how the trail records calls a policy let through (policy:audit)"}
 
 
 def reserved_prefix(name: str) -> str | None:
@@ -55,8 +55,8 @@ def check_principal_name(name: str, where: str) -> str:
     """
     prefix = reserved_prefix(name)
     if prefix is not None:
-        raise InvalidInputError(f"{where} {name[:60]!r}: no principal may be named {prefix}..., because {_WHY[prefix]}; "
-                                "give it a name of its own")
+        raise InvalidInputError(f"{where} {name[:60]!r} is reserved: a name starting {prefix!r} {_WHY[prefix]}; "
+                                "give the principal a name of its own")
     return name
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from hitl.db.postgres import PostgresDb
 from hitl.errors import InvalidInputError, NotAuthenticatedError, RequirementNotFoundError
-from hitl.identity import SCOPES, Principal
+from hitl.identity import SCOPES, Principal, check_principal_name, reserved_prefix
 
 __all__ = ["TokenStore", "TokenInfo", "PREFIX"]
 
@@ -76,12 +76,14 @@ class TokenStore:
         """Make a token for ``principal``; returns it and its full text, which is shown this once.
 
         Raises:
-            InvalidInputError: an empty or over-long principal, an unknown scope, no scope at all,
-                or an expiry that is not in the future.
+            InvalidInputError: an empty or over-long principal, a reserved one (``group:...``,
+                ``system:...``, ``policy:...``: ``hitl.identity.RESERVED_PREFIXES``), an unknown
+                scope, no scope at all, or an expiry that is not in the future.
         """
         scopes = sorted(set(scopes))
         if not principal or len(principal) > 256 or principal != principal.strip():
             raise InvalidInputError(f"token principal {principal[:60]!r}: 1 to 256 characters, no surrounding spaces")
+        check_principal_name(principal, "token principal")
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown or not scopes:
             raise InvalidInputError(f"token scopes {unknown or scopes}: give one or more of {', '.join(SCOPES)}")
@@ -123,8 +125,8 @@ class TokenStore:
         """The principal a token proves.
 
         Raises:
-            NotAuthenticatedError: malformed, unknown, wrong secret, revoked or expired (the
-                message says which, never echoing the secret).
+            NotAuthenticatedError: malformed, unknown, wrong secret, revoked, expired, or made
+                for a reserved name (the message says which, never echoing the secret).
         """
         token_id, secret = _parse(token)
         rows = await self.db._aquery(sql.SQL("SELECT * FROM {} WHERE id = %s").format(self._t()), [token_id])
@@ -135,6 +137,9 @@ class TokenStore:
             raise NotAuthenticatedError(f"API token {token_id} was revoked")
         if info.expires_at is not None and info.expires_at <= datetime.now(timezone.utc):
             raise NotAuthenticatedError(f"API token {token_id} expired at {info.expires_at.isoformat()}")
+        if reserved_prefix(info.principal) is not None:  # made before such names were refused
+            raise NotAuthenticatedError(f"API token {token_id} is for {info.principal[:60]!r}, a reserved name no "
+                                        "credential may prove: revoke it and make one for the principal's own name")
         return Principal(name=info.principal, scopes=frozenset(info.scopes), via="token", credential_id=token_id)
 
 

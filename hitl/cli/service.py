@@ -74,6 +74,12 @@ def tokens_create(
     approvals_table: ApprovalsTable = None, as_json: AsJson = False,
 ) -> None:
     """Make an API token; its text is printed this once (only a hash is kept)."""
+    from hitl.identity import check_principal_name
+
+    try:  # before any database is opened: group:..., system:... and policy:... are no one's names
+        check_principal_name(principal, "principal")
+    except HitlError as exc:
+        raise fail(exc) from None
     store = _token_store(approvals_table)
     try:
         info, secret = store.create(principal, scope, expires_in=_duration(expires_in) if expires_in else None,

@@ -54,7 +54,8 @@ class ServiceConfig(BaseModel):
     (``POST /slack/interactions``); without it, that route answers 503."""
     slack_users: dict[str, str] = Field(default_factory=dict)
     """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
-    mapped to the hitl principal it decides as. Anyone else is refused."""
+    mapped to the hitl principal it decides as. Anyone else is refused. A principal with a reserved
+    name (``group:...``, ``system:...``, ``policy:...``) is refused at start."""
     codec_cors_origin: str | None = None
     """``HITL_CODEC_CORS_ORIGIN`` (e.g. ``http://localhost:8233``): the Temporal UI's origin, the only one
     a browser may call the codec server (``/codec/...``) from. The keys are ``HITL_ENCRYPTION_KEYS``
@@ -67,6 +68,19 @@ class ServiceConfig(BaseModel):
 
         if value is not None:
             check_secret(value.get_secret_value())
+        return value
+
+    @field_validator("slack_users")
+    @classmethod
+    def _slack_principals_not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        from hitl.errors import ConfigurationError, InvalidInputError
+        from hitl.identity import check_principal_name
+
+        for slack_user, principal in value.items():
+            try:
+                check_principal_name(principal, f"HITL_SLACK_USERS: {slack_user[:60]} maps to")
+            except InvalidInputError as exc:
+                raise ConfigurationError(str(exc)) from None
         return value
 
     @classmethod

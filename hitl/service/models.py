@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl.decisions import Decision
+from hitl.errors import InvalidInputError
+from hitl.identity import check_approver_name
 from hitl.run import RunSummary
 
 T = TypeVar("T")
@@ -94,8 +96,19 @@ class ChangeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    approvers: list[str] | None = Field(default=None, max_length=1000)
+    approvers: list[str] | None = Field(default=None, max_length=1000, description="User ids and group:NAME entries; "
+                                        "system: and policy: names are hitl's own and refused.")
     extend_by_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
+
+    @field_validator("approvers")
+    @classmethod
+    def _no_reserved_approvers(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            try:
+                check_approver_name(entry, "approvers")
+            except InvalidInputError as exc:
+                raise ValueError(str(exc)) from None  # pydantic's 422, naming the field
+        return value
 
 
 class StartRun(BaseModel):
