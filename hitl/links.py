@@ -3,13 +3,18 @@
 A link is ``{HITL_PUBLIC_URL}/links/{token}``. The token is an HS256 JWT, keyed by
 ``HITL_LINK_SECRET``, over the approval (``<run_id>/<requirement_id>``), its run and requirement,
 the decision (``approved`` or ``rejected``), the digest of the arguments it asks about (the audit
-record's ``arguments_digest``), the approver, an expiry and a unique id. Whoever holds it can make
-that one decision as that approver: it is a bearer credential, like a password reset link.
+record's ``arguments_digest``), the approver, an expiry and an id. Whoever holds it can make that
+one decision as that approver: it is a bearer credential, like a password reset link.
 
 Links are made by the notification activity on the worker (:func:`links_for`), handed to the
 notifiers and never returned: they never reach a run's history, the audit trail or a log. The
 decision service (``hitl.service.links``) shows a link on GET and decides on POST, once: the link's
 id is recorded in ``<approvals_table>_links`` (:func:`claim`).
+
+A link is a function of its notification: the id is an HMAC (keyed by the secret) of the approval,
+the approver, the decision and the notification, and the token is dated by the notification's own
+time. So a notification sent again (a retried activity) carries the very links it carried before,
+never new valid ones, and one click uses them up wherever they were delivered.
 
 ``group:NAME`` approvers get no link (a link proves one person, and hitl knows a user's groups,
 not a group's members); name the people, or let them decide in the inbox.
@@ -17,10 +22,11 @@ not a group's members); name the people, or let them decide in the inbox.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -36,8 +42,8 @@ if TYPE_CHECKING:
     from hitl.db.postgres import PostgresDb
 
 __all__ = ["LinkSettings", "LinkClaims", "LinkExpiredError", "LinkInvalidError", "LinkUsedError", "configure",
-           "settings", "make_token", "verify_token", "links_for", "claim", "release", "used", "redact", "check_secret",
-           "MIN_SECRET_BYTES"]
+           "settings", "make_token", "verify_token", "link_id", "links_for", "claim", "release", "used", "redact",
+           "check_secret", "MIN_SECRET_BYTES"]
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "hitl-link"  # keeps a link token from passing for any other JWT made with the same secret
@@ -148,11 +154,13 @@ class LinkClaims(BaseModel):
     link_id: str
 
 
-def make_token(secret: str, claims: LinkClaims) -> str:
-    """The signed token of a link (what follows ``/links/`` in its URL)."""
+def make_token(secret: str, claims: LinkClaims, *, issued_at: float | None = None) -> str:
+    """The signed token of a link (what follows ``/links/`` in its URL); ``issued_at`` (default now)
+    dates it: the same claims and date make the same token."""
     payload = {"aud": _AUDIENCE, "aid": claims.approval_id, "run": claims.run_id, "req": claims.requirement_id,
                "dec": claims.decision, "args": claims.arguments_digest, "sub": claims.approver,
-               "exp": int(claims.expires_at), "iat": int(time.time()), "jti": claims.link_id}
+               "exp": int(claims.expires_at), "iat": int(time.time() if issued_at is None else issued_at),
+               "jti": claims.link_id}
     return jwt.encode(payload, secret, algorithm=_ALGORITHM)
 
 
@@ -180,14 +188,25 @@ def verify_token(secret: str, token: str) -> LinkClaims:
                                "with another key") from None
 
 
+def link_id(secret: str, approval_id: str, approver: str, decision: str, notification: str) -> str:
+    """The id of the link for this approver and decision in this notification: an HMAC, so no one
+    without the secret can tell one from another's, and the same four always give the same id."""
+    message = "\0".join(("hitl-link-id", approval_id, approver, decision, notification)).encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
 def links_for(notification: Notification, link_settings: LinkSettings, *, now: float | None = None,
-              decisions: tuple[str, ...] = ("approved", "rejected")) -> list[NotificationLink]:
+              decisions: tuple[str, ...] = ("approved", "rejected"), key: str = "") -> list[NotificationLink]:
     """An approve and a reject link for each named approver of a notified approval (worker side);
     ``decisions=("rejected",)`` for one a click cannot complete (a form to fill, a result to give).
 
     None on ``expired``, without settings, for reserved approvers (``group:``, ``system:``, ``policy:``:
-    ``hitl.identity.RESERVED_PREFIXES``), or once the deadline has passed.
-    Each call makes new links (new ids): a retried notification sends fresh ones.
+    ``hitl.identity.RESERVED_PREFIXES``), or once the deadline has passed. A link lasts
+    ``ttl_seconds`` from the notification's ``at``, never past the deadline.
+
+    The links are a function of the notification, ``key`` (what else identifies it: the notification
+    activity passes its own id) and the settings: called again for a retry, it gives the same links,
+    so a retried notification never mints new valid ones.
     """
     if notification.kind == "expired" or not link_settings.enabled or link_settings.secret is None:
         return []
@@ -195,7 +214,7 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     from hitl.workflows.audit import digest  # what the audit record's arguments_digest is made with
 
     now = time.time() if now is None else now
-    expires = now + link_settings.ttl_seconds
+    expires = notification.at + link_settings.ttl_seconds
     if notification.deadline is not None:
         expires = min(expires, notification.deadline)
     if expires <= now:
@@ -204,6 +223,8 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     base = (link_settings.public_url or "").rstrip("/")
     approval_id = f"{notification.run_id}/{notification.requirement_id}"
     arguments = digest(notification.arguments)
+    # The notification's identity: the run's clock when it was made, its kind and level, and the caller's key.
+    identity = "\0".join((notification.kind, repr(notification.at), str(notification.escalation_level), key))
     found = []
     for approver in dict.fromkeys(notification.approvers):
         if reserved_prefix(approver) is not None:  # a group is no one person; system: and policy: no one at all
@@ -212,9 +233,10 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
             claims = LinkClaims(approval_id=approval_id, run_id=notification.run_id,
                                 requirement_id=notification.requirement_id, decision=decision,  # type: ignore[arg-type]
                                 arguments_digest=arguments, approver=approver, expires_at=expires,
-                                link_id=uuid.uuid4().hex)
-            found.append(NotificationLink(approver=approver, decision=claims.decision,
-                                          url=f"{base}/links/{make_token(secret, claims)}", expires_at=int(expires)))
+                                link_id=link_id(secret, approval_id, approver, decision, identity))
+            token = make_token(secret, claims, issued_at=notification.at)
+            found.append(NotificationLink(approver=approver, decision=claims.decision, url=f"{base}/links/{token}",
+                                          expires_at=int(expires)))
     return found
 
 

@@ -2,13 +2,15 @@
 
 Register notifiers on the Agent (``Agent(notifiers=[...])``): any async callable taking a
 :class:`Notification`, or the built-in :class:`WebhookNotifier` and :class:`EmailNotifier`. A
-notifier that fails is retried a few times with backoff, then given up on; the run and its audit
-trail go on regardless. Notifications are at-least-once: a retry may repeat one.
+notifier that fails is retried a few times with backoff, on its own: the notifiers that took the
+notification are not called again. Then it is given up on; the run and its audit trail go on
+regardless. Notifications are at-least-once: a notifier that failed after sending may send again.
 
 When the worker holds ``HITL_LINK_SECRET`` and ``HITL_PUBLIC_URL``, each notification a notifier
 gets carries one-click decision links for each named approver (:attr:`Notification.links`, see
 :mod:`hitl.links`). They are made inside the notification activity, so they never enter the run's
-history; a notifier must not log them either: each is a bearer credential.
+history; a notifier must not log them either: each is a bearer credential. A retry carries the same
+links as the attempt before it, never new ones.
 
 This module is imported by workflow code (through ``hitl._wire``): keep its imports light, and
 import I/O libraries (httpx, smtplib) inside the notifiers.
@@ -130,7 +132,8 @@ class EmailNotifier:
     Every message is tried, whatever happens to the others. One the server refuses for good (a 5xx
     answer: no such mailbox, say) is logged and skipped: retrying cannot help it. If any failed for a
     reason that may pass (a 4xx answer, a dropped connection), the call raises once all were tried,
-    and the notification activity's retry sends again, to everyone: notifications are at-least-once.
+    and the notification activity's retry calls this notifier again (not the others), which sends
+    to everyone again, with the same links: notifications are at-least-once.
     A server that cannot be reached or logged into fails the call at once.
 
     Args:
