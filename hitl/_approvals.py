@@ -18,7 +18,7 @@ from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
-from hitl import _runs
+from hitl import _runs, ids
 from hitl.db import _counts, _queries
 from hitl.db.postgres import PostgresDb, TotalCount
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
@@ -38,7 +38,7 @@ from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
 from hitl.signing import Signer
 
-__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "is_approver", "may_decide", "decision_for",
+__all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "may_see_requirement", "is_approver", "may_decide", "decision_for",
            "get", "detail", "resolve", "listing", "count", "events"]
 
 
@@ -74,15 +74,26 @@ def approvers_of(record: dict[str, Any]) -> list[str]:
     return list(((record.get("context") or {}).get("policy") or {}).get("approvers") or [])
 
 
-def is_approver(record: dict[str, Any], principal: Principal) -> bool:
-    """Whether the approval's current approvers name the principal (no approvers: anyone may decide)."""
-    approvers = approvers_of(record)
+def _names(approvers: list[str], principal: Principal) -> bool:
     return not approvers or any(name in approvers for name in principal.approver_names())
 
 
+def is_approver(record: dict[str, Any], principal: Principal) -> bool:
+    """Whether the approval's current approvers name the principal (no approvers: anyone may decide)."""
+    return _names(approvers_of(record), principal)
+
+
 def may_see(record: dict[str, Any], principal: Principal) -> bool:
-    """``approvals:read`` sees every approval; a decider alone sees those it is an approver of."""
+    """The one visibility rule of every route that reveals or decides an approval: ``approvals:read``
+    sees every approval; a decider alone sees those it is an approver of. Anything else is answered
+    as unknown (404)."""
     return principal.has("approvals:read") or (principal.has("approvals:decide") and is_approver(record, principal))
+
+
+def may_see_requirement(requirement: RunRequirement, principal: Principal) -> bool:
+    """:func:`may_see` for a requirement as its run holds it (the run may keep no audit records)."""
+    approvers = list(requirement.policy.approvers) if requirement.policy is not None else []
+    return principal.has("approvals:read") or (principal.has("approvals:decide") and _names(approvers, principal))
 
 
 def may_decide(record: dict[str, Any], principal: Principal) -> bool:
@@ -151,9 +162,9 @@ async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[st
 
     Raises:
         RequirementNotFoundError: unknown, or not visible to the principal (the same answer).
+        InvalidInputError: not ``<run_id>/<requirement_id>`` of safe ids (``hitl.ids``).
     """
-    if len(approval_id) > 2000:
-        raise RequirementNotFoundError(f"no approval {approval_id[:80]!r}...")
+    ids.split_approval_id(approval_id)  # never an id a URL could have changed on its way here
     record = await _record(db, approval_id)
     if record is None or not may_see(record, principal):
         raise RequirementNotFoundError(f"no approval {approval_id!r}")

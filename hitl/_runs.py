@@ -31,7 +31,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import errors, limits, visibility
+from hitl import errors, ids, limits, visibility
 from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus
@@ -54,14 +54,16 @@ def new_run_id() -> str:
 
 
 def check_start(run_input: RunInput, run_id: str) -> None:
-    """Refuse what a run must not start with: ids PostgreSQL cannot index, text it cannot hold, a message too large."""
-    for field, value in (("run_id", run_id), ("session_id", run_input.session_id), ("user_id", run_input.user_id)):
-        if value is None:
-            continue
-        if not value or len(value) > limits.MAX_ID_CHARS:
-            raise errors.InvalidInputError(f"{field} {value[:40]!r}: give 1 to {limits.MAX_ID_CHARS} characters")
-        if problem := limits.unstorable(value, field):
-            raise errors.InvalidInputError(f"run {run_id[:80]}: {problem}, which the audit trail cannot store")
+    """Refuse what a run must not start with: ids a URL could reinterpret (``hitl.ids``) or PostgreSQL cannot
+    index, text it cannot hold, a message too large."""
+    ids.check_id(run_id, "run_id")
+    if run_input.session_id is not None:
+        ids.check_id(run_input.session_id, "session_id", where=f"run {run_id}")
+    if (user := run_input.user_id) is not None:  # a principal's name: it travels in query strings, not paths
+        if not user or len(user) > limits.MAX_ID_CHARS:
+            raise errors.InvalidInputError(f"user_id {user[:40]!r}: give 1 to {limits.MAX_ID_CHARS} characters")
+        if problem := limits.unstorable(user, "user_id"):
+            raise errors.InvalidInputError(f"run {run_id}: {problem}, which the audit trail cannot store")
     message = run_input.message or ""
     if (problem := limits.unstorable(message, "message")) is not None:
         raise errors.InvalidInputError(f"run {run_id}: {problem}; send text without it")
@@ -165,6 +167,8 @@ async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequi
 async def continue_with(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
     """:func:`continue_` with the decisions themselves (the service's and the CLI's path)."""
     request = ContinueRunRequest(decisions=list(decisions))
+    for d in request.decisions:
+        ids.check_requirement_id(d.requirement_id, f"run {run_id}")
     n = limits.json_bytes(request.model_dump(mode="json"))
     if n > limits.MAX_REQUEST_BYTES:
         raise errors.PayloadTooLargeError(
@@ -180,11 +184,13 @@ async def continue_with(client: Client, run_id: str, decisions: Sequence[Decisio
 
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
+    ids.check_requirement_id(decision.requirement_id, f"run {run_id}")
     return await _update(client, run_id, "decide", decision, [decision.requirement_id])
 
 
 async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutput:
     """Reassign a pending approval or extend its deadline."""
+    ids.check_requirement_id(change.requirement_id, f"run {run_id}")
     return await _update(client, run_id, "change_approval", change, [])
 
 

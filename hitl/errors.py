@@ -27,6 +27,7 @@ __all__ = [
     "LinkInvalidError",
     "LinkUsedError",
     "LinksNotConfiguredError",
+    "TooManyRequestsError",
 ]
 
 
@@ -127,3 +128,12 @@ class TemporalUnavailableError(HitlError):
     For a decision, the message says whether it may have been recorded: read the run with
     ``get_run`` before sending it again (a decision already applied is refused, never applied twice).
     """
+
+
+class TooManyRequestsError(HitlError):
+    """The caller has been refused too often lately (decisions it may not make, approvals it may not
+    see): it must wait ``retry_after`` seconds. Nothing was changed. The service answers 429."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hitl.identity import reserved_prefix
+
 __all__ = ["ApprovalRule", "ApprovalPolicy", "EscalationStep", "remind", "escalate", "set_group_resolver", "groups_of", "SYSTEM_TIMEOUT"]
 
 SYSTEM_TIMEOUT = "system:timeout"
@@ -150,8 +152,8 @@ def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None, 
         return f"only {policy.approvers} may decide: the decision must say who made it (resolved_by)"
     if policy.separation_of_duties and user is not None and user == requester:
         return f"{user} requested this run and may not decide on it (separation of duties)"
-    if not policy.approvers or user in policy.approvers:
-        return None
+    if not policy.approvers or (user in policy.approvers and reserved_prefix(user or "") is None):
+        return None  # a name like group:finance is a group's members, which only membership satisfies (below)
     groups = groups_of(user or "") | set(groups)
     if any(a.startswith("group:") and a.removeprefix("group:") in groups for a in policy.approvers):
         return None

@@ -369,10 +369,13 @@ async def test_a_revoked_token_returns_the_page_to_sign_in(browser, inbox):
     await page.context.close()
 
 
-async def test_a_malformed_approval_address_shows_not_found(browser, inbox):
-    """An address with a broken %-escape is an approval nobody has, not a blank page."""
+async def test_a_malformed_approval_address_is_refused_with_a_message(browser, inbox):
+    """An address with a broken %-escape is no approval id: a page that says so (nothing sent), not a blank page;
+    a well-formed id nobody has is "not found"."""
     page = await signed_in(browser, inbox, "alice")
     await page.goto(f"{inbox.url}/inbox/approvals/run-%E0%A4%A/req-1")
+    await expect(page.get_by_role("heading", name="Approval not addressable")).to_be_visible()
+    await page.goto(f"{inbox.url}/inbox/approvals/run-nobody/req-1")
     await expect(page.get_by_role("heading", name="Approval not found")).to_be_visible()
     await page.context.close()
 

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.handlers import DecisionHandlers
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode, require_decryptable
+    from hitl.workflows.refusals import Refusals
     from hitl.workflows.team import MemberRuns, TeamReporter
     from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
     from hitl.workflows.signatures import Signatures
@@ -106,6 +107,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._team = TeamReporter(self._run_id, inp, carried.reported)
         self._verdicts = Verdicts(self._generation)
         self._signatures = Signatures(self._run_id, inp.team_run_id, carried.change_nonces)
+        self._refusals = Refusals()  # refused attempts kept per decider and requirement (in this run, from now)
         # Requirement id -> the trace of the decision that allowed its call (not history: spans only).
         self._traces: dict[str, dict[str, str]] = {}
 

@@ -14,11 +14,12 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    from hitl import limits
+    from hitl import ids, limits
     from hitl.decisions import ChangeApproval, refuse_unsafe
     from hitl.errors import DecisionNotAllowedError, HitlError, InvalidDecisionError, RunEndedError
     from hitl.policy import ApprovalPolicy
     from hitl.run import RunOutput, RunRequirement, RunStatus
+    import hitl.workflows.refusals as refusals
     from hitl.workflows.payloads import refusal
     from hitl.workflows.signatures import Signatures
     from hitl.workflows.team import MemberRuns
@@ -30,6 +31,7 @@ class _Run(Protocol):
     _policy_changes: int
     _members: MemberRuns
     _signatures: Signatures
+    _refusals: refusals.Refusals
 
     def _find(self, rid: str) -> RunRequirement: ...
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None: ...
@@ -60,7 +62,8 @@ class ApprovalChanges:
         try:
             self._signatures.take_change(where, req, change, workflow.now().timestamp())
         except DecisionNotAllowedError as exc:
-            if req.member_run_id is None:  # kept on the approval's history (a member records its own)
+            # Kept on the approval's history (a member records its own), a few per decider.
+            if req.member_run_id is None and self._refusals.keep(req.id, change.changed_by):
                 self._record(req, "refused", payload={
                     "action": "change_approval", "changed_by": limits.storable(change.changed_by or "")[:256] or None,
                     "reason": limits.storable(str(exc))[:2000], **({"signed": True} if change.signature else {})})
@@ -96,11 +99,16 @@ class ApprovalChanges:
         try:
             run = cast(_Run, self)
             change = run._decode(raw, ChangeApproval, "change_approval")
+            ids.check_requirement_id(change.requirement_id, f"run {run._run_id}")  # validators never replay: no patch
             req, _ = run._check_change(change)
             run._signatures.check_change(f"run {run._run_id}, requirement {req.id!r}", req, change,
                                          workflow.now().timestamp())
-        except DecisionNotAllowedError:
-            return  # accepted, so that the handler records the refused attempt
+        except DecisionNotAllowedError as exc:
+            if not run._refusals.spent(req.id, change.changed_by):
+                return  # accepted, so that the handler records the refused attempt
+            raise refusal(DecisionNotAllowedError(
+                f"{exc} ({refusals.KEPT} refused attempts by {change.changed_by or 'an unnamed caller'} are already on "
+                "this approval's history; this one is refused without being recorded)")) from None
         except HitlError as exc:
             raise refusal(exc) from None
 

@@ -19,6 +19,7 @@ from hitl.errors import (
     RequirementAlreadyResolvedError,
     RequirementNotFoundError,
 )
+from hitl.identity import reserved_prefix
 from hitl.policy import may_decide
 from hitl.run import RunRequirement
 from hitl.tools import render_result
@@ -69,6 +70,11 @@ def check(
     """
     where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
     by = decision.resolved_by
+    # Not lenient only: a replayed decision keeps the verdict it had (verdicts.py), so this needs no patch.
+    if by is not None and not lenient and (prefix := reserved_prefix(by)) is not None:
+        raise DecisionNotAllowedError(
+            f"{where}: {by[:80]!r} is a reserved name: {prefix!r} names a group's members or what hitl decides itself "
+            "(the deadline's system:timeout), never a decider")
     if req.policy is not None and not lenient:
         why_not = may_decide(req.policy, by, requester, groups or ())
         if why_not is not None:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
 
     import hitl.workflows.decisions as decisions
     import hitl.workflows.generation as generation
+    import hitl.workflows.refusals as refusals
     from hitl.workflows.changes import ApprovalChanges
     from hitl.workflows.direct import DirectDecisions
     from hitl.workflows.payloads import decode, refusal
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.team import MemberRuns, TeamReporter
     from hitl.workflows.verdicts import Verdicts
 
-    from hitl import limits
+    from hitl import ids, limits
     from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
     from hitl.decisions import (
         Confirm,
@@ -66,6 +67,7 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
     _team: TeamReporter
     _verdicts: Verdicts
     _signatures: Signatures
+    _refusals: refusals.Refusals
 
     def _record(self, req: RunRequirement, kind: str, **details: Any) -> None:
         raise NotImplementedError
@@ -151,10 +153,19 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
             self._record(req, p.resolution, payload=details)
 
     def _validate(self, items: list[Decision], *, whole_pause: bool) -> None:
+        # Validators do not run on replay: what they newly refuse never entered any history, so needs no patch.
         try:
+            for d in items:
+                ids.check_requirement_id(d.requirement_id, f"run {self._run_id}")
             self._check_all(items, whole_pause=whole_pause)
-        except DecisionNotAllowedError:
-            return  # accepted, so that the handler can record the refused attempt
+        except DecisionNotAllowedError as exc:
+            tried = getattr(exc, "decision", None)
+            target = self._find(tried.requirement_id) if tried is not None else None
+            if tried is None or target is None or not self._refusals.spent(target.id, tried.resolved_by):
+                return  # accepted, so that the handler can record the refused attempt
+            raise refusal(DecisionNotAllowedError(
+                f"{exc} ({refusals.KEPT} refused attempts by {tried.resolved_by or 'an unnamed decider'} are already on "
+                "this approval's history; this one is refused without being recorded)")) from None
         except HitlError as exc:
             raise refusal(exc) from None
 
@@ -175,19 +186,29 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
             refused = getattr(exc, "decision", None) or (items[0] if len(items) == 1 else None)
             if verdict is None:
                 self._verdicts.refused(exc, items.index(refused) if refused in items else None)
-            if refused is not None and isinstance(exc, DecisionNotAllowedError):
-                target = self._find(refused.requirement_id)  # found: it was checked, and refused
-                if target.member_run_id is not None:
-                    self._members.forward(target, refused.action, refused)  # the member refuses it and records that
-            for r in self._requirements:
-                if refused is not None and r.id == refused.requirement_id:
-                    # Kept on the approval's history; it changes nothing else. What the caller sent may
-                    # be what was refused (a NUL in resolved_by): only storable text goes on the trail.
-                    by = limits.storable(refused.resolved_by)[:256] if refused.resolved_by is not None else None
-                    self._record(r, "refused", payload={
-                        "action": refused.action, "resolved_by": by, "reason": limits.storable(str(exc))[:2000],
-                        "via": via, **({"signed": True} if refused.signature is not None else {})})
+            if refused is not None:
+                self._keep_refused(refused, exc, via)
             raise
+
+    def _keep_refused(self, refused: Decision, exc: HitlError, via: str) -> None:
+        """Keep a refused attempt on its approval's history (a member's: the member does), a few per decider."""
+        # Found when not allowed: it was checked, and refused.
+        member = self._find(refused.requirement_id) if isinstance(exc, DecisionNotAllowedError) else None
+        if member is not None and member.member_run_id is None:
+            member = None
+        own = next((r for r in self._requirements if r.id == refused.requirement_id), None)
+        target = member or own
+        if target is None or not self._refusals.keep(target.id, refused.resolved_by):
+            return
+        if member is not None:
+            self._members.forward(member, refused.action, refused)  # the member refuses it and records that
+        if own is not None:
+            # Kept on the approval's history; it changes nothing else. What the caller sent may
+            # be what was refused (a NUL in resolved_by): only storable text goes on the trail.
+            by = limits.storable(refused.resolved_by)[:256] if refused.resolved_by is not None else None
+            self._record(own, "refused", payload={
+                "action": refused.action, "resolved_by": by, "reason": limits.storable(str(exc))[:2000],
+                "via": via, **({"signed": True} if refused.signature is not None else {})})
 
     # Every handler takes RawValue and decodes it strictly (workflows/payloads.py): a payload of
     # another encoding or shape is refused, never allowed to fail the workflow task.

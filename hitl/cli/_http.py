@@ -13,7 +13,9 @@ from urllib.parse import quote
 import httpx
 import typer
 
+from hitl import ids
 from hitl.cli._app import ExitCode, already_decided, fail, usage
+from hitl.errors import InvalidInputError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -90,9 +92,20 @@ def _failure(response: httpx.Response) -> typer.Exit:
 
 
 def approval_path(approval_id: str, *rest: str) -> str:
-    """``/approvals/<id>/...``; an approval's id is ``<run_id>/<requirement_id>``, its slash kept."""
-    return "/".join(["/approvals", quote(approval_id, safe="/"), *rest])
+    """``/approvals/<run_id>/<requirement_id>/...`` from an id of two safe segments (``hitl.ids``), each
+    quoted; anything else is a usage error before a request is made. (httpx resolves ``.`` and ``..``
+    segments: an id like ``x/../<other run>/req-1`` would otherwise decide another approval.)"""
+    try:
+        run_id, requirement_id = ids.split_approval_id(approval_id)
+    except InvalidInputError as exc:
+        usage(str(exc))
+    return "/".join(["/approvals", quote(run_id, safe=""), quote(requirement_id, safe=""), *rest])
 
 
 def run_path(run_id: str, *rest: str) -> str:
+    """``/runs/<run_id>/...`` from a safe run id (``hitl.ids``), else a usage error."""
+    try:
+        ids.check_id(run_id, "run id", max_chars=ids.MAX_SEGMENT_CHARS)
+    except InvalidInputError as exc:
+        usage(str(exc))
     return "/".join(["/runs", quote(run_id, safe=""), *rest])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from typing import Annotated
 
@@ -13,6 +13,7 @@ from hitl import _client
 from hitl.db.postgres import PostgresDb
 from hitl.oidc import OidcVerifier
 from hitl.service.config import ServiceConfig
+from hitl.service.throttle import RefusalThrottle
 from hitl.signing import Signer
 from hitl.tokens import TokenStore
 
@@ -24,6 +25,8 @@ class ServiceState:
     tokens: TokenStore
     oidc: OidcVerifier | None
     signer: Signer | None = None
+    throttle: RefusalThrottle = field(default_factory=RefusalThrottle)
+    """Refused decisions per principal: past its limit, the routes that decide answer 429."""
 
     async def temporal(self) -> Client:
         """The Temporal client (connected on first use, so the service starts while Temporal is down)."""

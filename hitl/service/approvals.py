@@ -12,13 +12,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
-from hitl import _approvals, _registry, _runs
+from hitl import _approvals, _registry, _runs, ids
 from hitl.decisions import ChangeApproval
 from hitl.errors import ConfigurationError, PermissionDeniedError
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
-from hitl.service._state import State
-from hitl.service.auth import current_principal, require
+from hitl.service._state import ServiceState, State
+from hitl.service.auth import current_principal, decider
 from hitl.service.errors import ERROR_RESPONSES, ErrorBody
 from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import (
@@ -31,7 +31,8 @@ from hitl.service.models import (
 )
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
-ApprovalId = Annotated[str, Path(min_length=3, max_length=2000, description="<run_id>/<requirement_id>")]
+ApprovalId = Annotated[str, Path(min_length=3, max_length=2 * ids.MAX_SEGMENT_CHARS + 1, pattern=ids.APPROVAL_ID_PATTERN,
+                                  description=f"<run_id>/<requirement_id>, each {ids.RULE}.")]
 CONFLICT = {409: {"model": ErrorBody, "description": "Already decided: who and when are in the body."},
             422: {"model": ErrorBody, "description": "The decision does not fit the approval (pydantic's message)."}}
 
@@ -44,7 +45,7 @@ async def reader(principal: Annotated[Principal, Depends(current_principal)]) ->
 
 
 Reader = Annotated[Principal, Depends(reader)]
-Decider = Annotated[Principal, Depends(require("approvals:decide"))]
+Decider = Annotated[Principal, Depends(decider)]
 
 
 # The body FastAPI would make from the response model, made here in one validation and one dump
@@ -94,8 +95,8 @@ async def resolve(
     seconds = s.config.resolve_wait_seconds if wait is None else wait
 
     async def call() -> _approvals.ResolveResult:
-        return await _approvals.resolve(await s.temporal(), s.db, principal, approval_id, body, wait=seconds,
-                                        signer=s.signer)
+        decided = _approvals.resolve(await s.temporal(), s.db, principal, approval_id, body, wait=seconds, signer=s.signer)
+        return await s.throttle.counting(principal.name, decided)
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
@@ -106,9 +107,7 @@ async def change(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Needs ``admin`` or being one of the approval's current approvers; recorded as changed by the caller."""
-    record = await _approvals.get(s.db, principal, approval_id)
-    if not principal.has("admin") and not _approvals.is_approver(record, principal):
-        raise PermissionDeniedError(f"approval {approval_id!r}: only an admin or a current approver may change it")
+    record = await s.throttle.counting(principal.name, _changeable(s, principal, approval_id))
     team = record.get("team_run_id")
     change = ChangeApproval(requirement_id=approval_id if team else record["requirement_id"], approvers=body.approvers,
                             extend_by_seconds=body.extend_by_seconds, changed_by=principal.name)
@@ -117,9 +116,16 @@ async def change(
                                  arguments_digest=record["arguments_digest"], groups=principal.groups)
 
     async def call() -> RunOutput:
-        return await _runs.change(await s.temporal(), team or record["run_id"], change)
+        return await s.throttle.counting(principal.name, _runs.change(await s.temporal(), team or record["run_id"], change))
 
     return await run_once(request, s.db, principal, idempotency_key, call)
+
+
+async def _changeable(s: ServiceState, principal: Principal, approval_id: str) -> dict[str, Any]:
+    record = await _approvals.get(s.db, principal, approval_id)
+    if not principal.has("admin") and not _approvals.is_approver(record, principal):
+        raise PermissionDeniedError(f"approval {approval_id!r}: only an admin or a current approver may change it")
+    return record
 
 
 @router.get("/{approval_id:path}", response_model=ApprovalDetail, summary="One approval, with its run and history")

@@ -47,3 +47,10 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
+
+
+async def decider(request: Request, principal: Annotated[Principal, Depends(require("approvals:decide"))]) -> Principal:
+    """A route that decides: the caller holds ``approvals:decide`` and has not been refused too often
+    lately (429 otherwise, before anything is read or kept; ``hitl.service.throttle``)."""
+    request.app.state.hitl.throttle.check(principal.name)
+    return principal

@@ -31,6 +31,7 @@ _STATUS: list[tuple[type[errors.HitlError], int]] = [
     (errors.LinksNotConfiguredError, 503),
     (errors.ConfigurationError, 422),
     (errors.TemporalUnavailableError, 503),
+    (errors.TooManyRequestsError, 429),
 ]
 
 
@@ -72,6 +73,8 @@ def response_of(exc: errors.HitlError) -> JSONResponse:
     if code >= 500:
         log.warning("%s: %s", type(exc).__name__, exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
+    if isinstance(exc, errors.TooManyRequestsError):
+        headers = {"Retry-After": str(int(exc.retry_after))}
     return JSONResponse(body_of(exc), status_code=code, headers=headers)
 
 

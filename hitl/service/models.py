@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hitl import ids, limits
 from hitl.decisions import Decision
 from hitl.errors import InvalidInputError
 from hitl.identity import check_approver_name
@@ -118,8 +119,10 @@ class StartRun(BaseModel):
 
     agent: str = Field(min_length=1, max_length=900)
     message: str
-    run_id: str | None = Field(default=None, min_length=1, max_length=255)
-    session_id: str | None = Field(default=None, min_length=1, max_length=255)
+    run_id: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS, pattern=ids.SEGMENT_PATTERN,
+                               description=f"The run's id (default: a new one): {ids.RULE}.")
+    session_id: str | None = Field(default=None, min_length=1, max_length=limits.MAX_ID_CHARS, pattern=ids.SEGMENT_PATTERN,
+                                   description=f"{ids.RULE}.")
     user_id: str | None = Field(default=None, max_length=256, description="Optional; if given, the caller's own identity.")
 
 

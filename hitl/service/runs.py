@@ -6,19 +6,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from temporalio.client import Client
 
-from hitl import _approvals, _listing, _registry, _runs
-from hitl.errors import ConfigurationError, PermissionDeniedError, RunNotFoundError
+from hitl import _approvals, _listing, _registry, _runs, ids
+from hitl.decisions import Decision
+from hitl.errors import (
+    ConfigurationError,
+    PermissionDeniedError,
+    RequirementNotFoundError,
+    RunNotFoundError,
+    UnresolvedRequirementsError,
+)
 from hitl.identity import Principal
 from hitl.run import RunOutput
 from hitl.service._state import State
-from hitl.service.auth import require
+from hitl.service.auth import decider, require
 from hitl.service.errors import ERROR_RESPONSES
 from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import CancelRun, ContinueRun, RunFilters, RunPage, StartRun
 
 router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
-RunId = Annotated[str, Path(min_length=1, max_length=1000, description="The run's id (its Temporal workflow id).")]
+RunId = Annotated[str, Path(min_length=1, max_length=ids.MAX_SEGMENT_CHARS, pattern=ids.SEGMENT_PATTERN,
+                            description=f"The run's id (its Temporal workflow id): {ids.RULE}.")]
 Wait = Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run (default HITL_RESOLVE_WAIT_SECONDS).")]
 
 
@@ -61,13 +70,15 @@ async def get_run(run_id: RunId, principal: Annotated[Principal, Depends(require
 
 @router.post("/{run_id}/continue", response_model=RunOutput, summary="Decide a run's pause")
 async def continue_run(
-    run_id: RunId, body: ContinueRun, principal: Annotated[Principal, Depends(require("approvals:decide"))], s: State,
+    run_id: RunId, body: ContinueRun, principal: Annotated[Principal, Depends(decider)], s: State,
     request: Request, idempotency_key: IdempotencyKey = None, wait: Wait = None,
 ) -> JSONResponse:
     """Decisions that, with those already made, resolve the whole pause, each made as the caller
-    (a decision naming anyone else in ``resolved_by`` is refused). Answers at the run's next pause or end."""
+    (a decision naming anyone else in ``resolved_by`` is refused). Answers at the run's next pause or end.
+    A requirement the caller may not see is answered as unknown (404), as on ``/approvals``."""
     decisions = []
     for d in body.decisions:
+        ids.check_requirement_id(d.requirement_id, f"run {run_id}")
         if d.resolved_by is not None and d.resolved_by != principal.name:
             raise PermissionDeniedError(
                 f"run {run_id}, requirement {d.requirement_id!r}: resolved_by {d.resolved_by[:80]!r} is not the caller; "
@@ -76,15 +87,44 @@ async def continue_run(
 
     async def call() -> RunOutput:
         client = await s.temporal()
+        run = await s.throttle.counting(principal.name, _visible_pause(client, run_id, decisions, principal))
         signed = decisions
         if s.signer is not None:  # over each requirement's arguments, as the run holds them
-            run = await _runs.get(client, run_id)
             signed = _runs.signed(s.signer, run_id, decisions, run.requirements, groups=principal.groups)
-        run, _ = await _approvals.continue_within(client, run_id, signed, s.config.resolve_wait_seconds if wait is None
-                                                  else wait)
-        return run
+        wait_for = s.config.resolve_wait_seconds if wait is None else wait
+        decided, _ = await s.throttle.counting(principal.name, _approvals.continue_within(client, run_id, signed, wait_for))
+        return decided
 
     return await run_once(request, s.db, principal, idempotency_key, call)
+
+
+async def _visible_pause(client: Client, run_id: str, decisions: list[Decision], principal: Principal) -> RunOutput:
+    """The run, if every decision names a requirement the caller may see and they leave none it may see undecided.
+
+    Raises:
+        RunNotFoundError: no such run, or none of its requirements is visible to the caller.
+        RequirementNotFoundError: a decision names a requirement the run lacks or the caller may not see.
+        UnresolvedRequirementsError: requirements the caller may see are left undecided (only those are named).
+    """
+    run = await _runs.get(client, run_id)
+    visible = [r for r in run.requirements if _approvals.may_see_requirement(r, principal)]
+    if not visible and not principal.has("runs:read"):
+        raise RunNotFoundError(f"no run {run_id} with approvals you may see")
+    named = set()
+    for d in decisions:
+        found = next((r for r in visible if r.id == d.requirement_id or r.id.endswith("/" + d.requirement_id)), None)
+        if found is None:
+            raise RequirementNotFoundError(f"run {run_id} has no requirement {d.requirement_id!r} that you may see")
+        named.add(found.id)
+    pending = [r for r in run.requirements if r.resolution is None and r.id not in named]
+    if pending:
+        shown = [f"{r.id} ({r.tool_execution.tool_name})" for r in pending if r in visible]
+        hidden = len(pending) - len(shown)
+        more = f"{' and ' if shown else ''}{hidden} you may not see" if hidden else ""
+        raise UnresolvedRequirementsError(
+            f"run {run_id}: requirements left without a decision: {', '.join(shown)}{more}; a continue decides the whole "
+            "pause (decide one approval with POST /approvals/{id}/resolve)")
+    return run
 
 
 @router.post("/{run_id}/cancel", response_model=RunOutput, summary="Cancel a run")

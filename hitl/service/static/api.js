@@ -36,7 +36,31 @@ export async function api(path, { method = "GET", body, idempotent = false } = {
   return data;
 }
 
-export const approvalPath = (id) => `/approvals/${id.split("/").map(encodeURIComponent).join("/")}`;
+// An approval id is <run_id>/<requirement_id>, each one path segment of letters, digits and . _ : @ -
+// (hitl.ids). fetch resolves "." and ".." segments and encodeURIComponent leaves dots alone, so a
+// URL is built only from ids that fit: anything else could address another approval than the one shown.
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._:@-]*$/;
+
+export const isSafeApprovalId = (id) => {
+  const parts = String(id).split("/");
+  return parts.length === 2 && parts.every((part) => part.length <= 1000 && SEGMENT.test(part));
+};
+
+export class UnsafeIdError extends Error {
+  constructor(id) {
+    super(`The approval id ${JSON.stringify(String(id).slice(0, 120))} is not <run_id>/<requirement_id> of letters, ` +
+      "digits and . _ : @ -; it cannot be addressed safely, so nothing is sent.");
+    this.status = 0;
+  }
+}
+
+function segments(id) {
+  if (!isSafeApprovalId(id)) throw new UnsafeIdError(id);
+  return String(id).split("/").map(encodeURIComponent).join("/");
+}
+
+export const approvalPath = (id) => `/approvals/${segments(id)}`;
+export const inboxPath = (id) => `/inbox/approvals/${segments(id)}`;
 
 // The approval event stream (server-sent events), read with fetch because EventSource cannot send
 // an Authorization header. Reconnects after a drop, resuming after the last event it saw.

@@ -1,6 +1,6 @@
 // One approval: what it asks, its policy and deadline, its run, its history (who, when, what), and the form that decides it.
 
-import { api, approvalPath, ApiError } from "./api.js";
+import { api, approvalPath, ApiError, UnsafeIdError } from "./api.js";
 import { el, pretty, when, age, countdown, toolOf, announce } from "./util.js";
 import { decisionForm } from "./decide.js";
 
@@ -14,7 +14,8 @@ export function detailView(main, me, id) {
       detail = await api(approvalPath(id));
     } catch (error) {
       const text = error instanceof ApiError && error.status === 404 ? `No approval ${id} that you may see.` : error.message;
-      main.replaceChildren(el("section", { class: "card" }, el("h1", { text: "Approval not found" }), el("p", { text }),
+      const title = error instanceof UnsafeIdError ? "Approval not addressable" : "Approval not found";
+      main.replaceChildren(el("section", { class: "card" }, el("h1", { text: title }), el("p", { text }),
         el("p", {}, el("a", { href: "/inbox", text: "Back to the inbox" }))));
       return;
     }

@@ -1,6 +1,6 @@
 // The list: what waits for me, or everything pending, soonest deadline first; decided live.
 
-import { api } from "./api.js";
+import { api, inboxPath, isSafeApprovalId } from "./api.js";
 import { el, pretty, age, countdown, toolOf, announce } from "./util.js";
 import { resolve, outcome, failure } from "./decide.js";
 
@@ -64,11 +64,13 @@ export function listView(main, me) {
     const policy = context.policy || {};
     const confirmed = context.approvals || [];
     const id = r.id;
-    const decidable = canDecide && r.may_decide && !note;
+    const safe = isSafeApprovalId(id);  // an id a URL could reinterpret is shown, never linked or decided
+    const decidable = safe && canDecide && r.may_decide && !note;
     const box = decidable && r.requirement_kind === "confirmation" ? el("input", { type: "checkbox", id: `select-${id}`,
       checked: selected.has(id), onchange: (e) => { if (e.target.checked) selected.add(id); else selected.delete(id); render(); } }) : null;
-    const link = `/inbox/approvals/${id.split("/").map(encodeURIComponent).join("/")}`;
-    const title = el("h2", {}, el("a", { href: link, text: toolOf(r) }), el("span", { class: "kind", text: r.requirement_kind.replace("_", " ") }));
+    const link = safe ? inboxPath(id) : null;
+    const title = el("h2", {}, link ? el("a", { href: link, text: toolOf(r) }) : el("span", { text: toolOf(r) }),
+      el("span", { class: "kind", text: r.requirement_kind.replace("_", " ") }));
     return el("article", { class: `card${note ? " decided" : ""}`, "data-id": id, "aria-label": `${toolOf(r)} for ${r.agent_name}` },
       el("div", { class: "card-head" }, box ? el("label", { class: "select", for: `select-${id}` }, box,
         el("span", { class: "visually-hidden", text: `Select ${toolOf(r)} ${id}` })) : null, title),
@@ -84,6 +86,10 @@ export function listView(main, me) {
   }
 
   function actions(r, decidable, link) {
+    if (!link) {
+      return el("p", { class: "warning", role: "note", text: "This approval's id is not <run_id>/<requirement_id> of letters, " +
+        "digits and . _ : @ -: a link to it could reach another approval, so it is neither linked nor decided here." });
+    }
     if (!decidable) {
       return el("p", { class: "muted" }, canDecide && r.status === "pending" ? "You cannot decide this one. " : "", el("a", { href: link, text: "Details" }));
     }
