@@ -203,7 +203,7 @@ def test_compose_worker_healthcheck_passes_once_the_worker_serves(temporal_serve
 
 
 def test_env_example_documents_every_variable_compose_reads_and_holds_no_secret():
-    """Each ${VAR} of docker-compose.yml is in .env.example, under a comment; passwords and keys are blank."""
+    """Each ${VAR} of docker-compose.yml is in .env.example, under a comment; passwords blank, key files paths."""
     used = {m.group(1) for text in strings(compose()) for m in _VAR.finditer(text)}
     lines = (ROOT / ".env.example").read_text().splitlines()
     documented = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in lines if re.match(r"^\w+=", line)}
@@ -211,9 +211,11 @@ def test_env_example_documents_every_variable_compose_reads_and_holds_no_secret(
     for i, line in enumerate(lines):  # each variable, or group of variables, under a comment
         above = next(text for text in reversed(lines[:i]) if not re.match(r"^\w+=", text)) if i else ""
         assert not re.match(r"^\w+=", line) or above.startswith("#"), f"{line} has no comment above it"
-    for name in ("POSTGRES_PASSWORD", "HITL_SIGNING_KEY", "HITL_LINK_SECRET", "HITL_ENCRYPTION_KEYS", "OPENAI_API_KEY"):
+    for name in ("POSTGRES_PASSWORD", "HITL_LINK_SECRET", "HITL_ENCRYPTION_KEYS", "OPENAI_API_KEY"):
         assert documented[name] == "", name
-    assert ".env" in (ROOT / ".dockerignore").read_text().split()
+    for name in ("HITL_SIGNING_KEY_FILE", "HITL_DECISION_KEYS_FILE"):  # strict mode's keys: paths to files, never keys
+        assert documented[name].startswith("./secrets/"), name
+    assert {".env", "secrets"} <= set((ROOT / ".dockerignore").read_text().split())
 
 
 def test_quick_start_and_team_example_run_end_to_end(temporal_server, model_server, database_url, tmp_path):
