@@ -177,7 +177,8 @@ class _RemoteKeys:
         async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client, \
                 client.stream("GET", self.url, headers={"Accept": "application/json"}) as response:
             if response.status_code != 200:
-                raise _Refused(f"HTTP {response.status_code} (redirects are not followed)")
+                moved = " (a redirect: give the URL it points to)" if response.is_redirect else ""
+                raise _Refused(f"HTTP {response.status_code}{moved}")
             body = bytearray()
             async for chunk in response.aiter_bytes():
                 body += chunk

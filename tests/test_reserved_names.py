@@ -24,7 +24,7 @@ from hitl.tokens import TokenStore
 from .conftest import ROOT, RunningService
 from .test_audit import sql
 from .test_links import SECRET, link_service, mint, pending_untouched, refund  # noqa: F401 - link_service: a fixture
-from .test_service import paused
+from .test_service import RAN, paused
 
 RESERVED = ["group:finance", "system:timeout", "policy:audit", "System:Timeout", "GROUP:finance"]
 
@@ -65,6 +65,7 @@ async def test_a_token_stored_for_a_reserved_name_proves_nothing(make_agent, scr
     agent = make_agent(refunds(script), [refund], db=db)
     async with running_worker():
         run, approval_id = await paused(agent, db, "refund")
+        RAN.clear()  # other modules' tools leave their calls here
         info, secret = service.tokens.create("finance-bot", ["approvals:read", "approvals:decide"])
         sql(db, "UPDATE {t}_tokens SET principal = 'group:finance' WHERE id = %s", info.id)
         async with service.client(secret) as http:
@@ -91,6 +92,7 @@ async def test_an_oidc_subject_with_a_reserved_name_proves_nothing(make_agent, s
     try:
         async with running_worker():
             run, approval_id = await paused(agent, db, "refund")
+            RAN.clear()  # other modules' tools leave their calls here
             for sub in ("group:finance", "system:timeout", "Policy:audit"):
                 async with service.client(token(sub)) as http:
                     r = await http.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})
@@ -130,6 +132,7 @@ async def test_the_service_refuses_a_link_whose_approver_is_reserved(make_agent,
     agent = make_agent(refunds(script), [refund], db=db)
     async with running_worker(), link_service.client() as http:
         run, approval_id = await paused(agent, db, "refund")
+        RAN.clear()  # other modules' tools leave their calls here
         for approver in ("group:finance", "system:timeout"):
             url = mint(db.get_approval(approval_id), approver)
             for method in (http.get, http.post):
@@ -144,6 +147,7 @@ async def test_a_change_may_not_name_system_or_policy_approvers(make_agent, scri
     agent = make_agent(refunds(script), [refund], db=db)
     async with running_worker(), service.client(service.token("alice")) as alice:
         run, approval_id = await paused(agent, db, "refund")
+        RAN.clear()  # other modules' tools leave their calls here
         for bad in (["system:timeout"], ["dana", "policy:audit"], ["SYSTEM:timeout"]):
             r = await alice.post(f"/approvals/{approval_id}/change", json={"approvers": bad})
             assert r.status_code == 422 and "approvers" in r.text and "is reserved" in r.text, r.text
