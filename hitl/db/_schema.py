@@ -8,9 +8,11 @@ from typing import Any
 from psycopg import sql
 
 MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
-              "006_counts.sql"]
+              "006_counts.sql", "007_trail_seals.sql"]
 MIGRATIONS += ["008_idempotency_lease.sql"]  # after 007 (reserved): a migration's version is its place here
 _LOCK_KEY = 0x6869746C  # 'hitl'
+SEALS = 7
+"""The schema version from which events carry ``key_id`` and rows their ``seal`` (the writer asks)."""
 
 
 def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
@@ -48,6 +50,13 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals_session": sql.Identifier(f"{base}_session_idx"),
         "approvals_kind": sql.Identifier(f"{base}_kind_idx"),
         "approvals_type": sql.Identifier(f"{base}_type_idx"),
+        "checkpoints": sql.Identifier(f"{base}_checkpoints"),
+        "checkpoint_heads": sql.Identifier(f"{base}_checkpoint_heads"),
+        "checkpoint_heads_approval": sql.Identifier(f"{base}_cp_heads_idx"),
+        "checkpoints_append_only": sql.Identifier(f"{base}_cp_append_only"),
+        "checkpoints_no_truncate": sql.Identifier(f"{base}_cp_no_truncate"),
+        "checkpoint_heads_append_only": sql.Identifier(f"{base}_cph_append_only"),
+        "checkpoint_heads_no_truncate": sql.Identifier(f"{base}_cph_no_truncate"),
     }
 
 
@@ -69,8 +78,8 @@ def _statements(name: str, names: dict[str, sql.Identifier]) -> list[sql.Compose
     return [sql.SQL(p).format(**names) for p in parts]
 
 
-def migrate(conn: Any, approvals_table: str) -> None:
-    """Bring the schema of ``approvals_table`` up to date, in one transaction (sync connection)."""
+def migrate(conn: Any, approvals_table: str) -> int:
+    """Bring the schema of ``approvals_table`` up to date, in one transaction (sync connection); its version now."""
     names = table_names(approvals_table)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -90,3 +99,4 @@ def migrate(conn: Any, approvals_table: str) -> None:
             conn.execute(
                 "INSERT INTO hitl_schema_migrations (approvals_table, version) VALUES (%s, %s)", (approvals_table, version)
             )
+    return len(MIGRATIONS)

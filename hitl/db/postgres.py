@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import weakref
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -45,6 +46,9 @@ class PostgresDb:
         session_table: Accepted so that Agno code ports unchanged, and not used: hitl keeps runs
             and their sessions in Temporal (``Agent.get_run``, ``Agent.list_runs``), so nothing is
             written to it (said once in the log).
+        audit_keys: The audit keys, ``kid:BASE64,...`` (the first keys new events' hashes and rows'
+            seals; all verify); default ``HITL_AUDIT_KEYS`` or ``HITL_AUDIT_KEYS_FILE``, read on first
+            use. None set: plain sha256, which anyone who can write the tables can recompute.
 
     Raises:
         ConfigurationError: a table name that is not a plain SQL identifier; on first use, no
@@ -57,6 +61,7 @@ class PostgresDb:
         *,
         approvals_table: str = "approvals",
         session_table: str | None = None,
+        audit_keys: str | _audit.AuditKeys | None = None,
     ) -> None:
         for label, name in (("approvals_table", approvals_table), ("session_table", session_table or "s")):
             if not _IDENTIFIER.match(name):
@@ -70,8 +75,11 @@ class PostgresDb:
         # Per event loop, weakly: a new loop that happens to get a dead one's id() never finds its pool.
         self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
         self._migrated = False
+        self._sealed = True  # the schema has seals and keyed events (set by the migration)
         self._lock = threading.Lock()
         self._writes = 0  # mirror writes of this process: every COMPACT_EVERY-th compacts the counts
+        self._audit_keys = _audit.AuditKeys.parse(audit_keys, "audit_keys") if isinstance(audit_keys, str) else audit_keys
+        self._audit_keys_read = audit_keys is not None
 
     @property
     def db_url(self) -> str:
@@ -80,6 +88,13 @@ class PostgresDb:
         if not url:
             raise ConfigurationError("PostgresDb needs db_url= or the DATABASE_URL environment variable")
         return url
+
+    @property
+    def audit_keys(self) -> _audit.AuditKeys | None:
+        """The audit keys given, else those of ``HITL_AUDIT_KEYS`` (or its file), read once; None: unkeyed."""
+        if not self._audit_keys_read:
+            self._audit_keys, self._audit_keys_read = _audit.AuditKeys.from_env(), True
+        return self._audit_keys
 
     def __repr__(self) -> str:
         # The URL may carry a password: never print it.
@@ -93,7 +108,7 @@ class PostgresDb:
                                             kwargs={"row_factory": dict_row, "autocommit": True})
             if not self._migrated:
                 with self._pool.connection() as conn:
-                    _schema.migrate(conn, self.approvals_table)
+                    self._sealed = _schema.migrate(conn, self.approvals_table) >= _schema.SEALS
                 self._migrated = True
             return self._pool
 
@@ -118,7 +133,8 @@ class PostgresDb:
     async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
         """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
         async with (await self._apool()).connection() as conn:
-            quarantined = await _audit.write_events(conn, self.approvals_table, events)
+            quarantined = await _audit.write_events(conn, self.approvals_table, events, self.audit_keys,
+                                                    sealed=self._sealed)
             self._writes += 1
             if self._writes % _counts.COMPACT_EVERY == 0:
                 try:  # the counts stay exact without it: never fail (and retry) a mirror write for it
@@ -266,55 +282,71 @@ class PostgresDb:
         return [{**r, "at": int(r["at"].timestamp())} for r in rows]
 
     def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
-        """The first broken link of the event history (one approval, or all), or None if intact."""
-        params: list[Any] = []
-        query = sql.SQL("SELECT approval_id, seq, kind, payload, at, prev_hash, hash FROM {}").format(self._t("_events"))
-        if approval_id is not None:
-            query += sql.SQL(" WHERE approval_id = %s")
-            params.append(approval_id)
-        query += sql.SQL(" ORDER BY approval_id, seq")
-        last: dict[str, tuple[int, str]] = {}  # approval id -> (seq, hash) of the event before
-        for row in self._query(query, params):
-            aid = row["approval_id"]
-            seq, prev_hash = last.get(aid, (0, ""))
-            recomputed = _audit.event_hash(row["prev_hash"], aid, row["seq"], row["kind"], row["payload"], row["at"])
-            if row["seq"] != seq + 1:
-                return {"approval_id": aid, "seq": row["seq"], "reason": f"event {seq + 1} is missing"}
-            if row["prev_hash"] != prev_hash:
-                return {"approval_id": aid, "seq": row["seq"], "reason": "prev_hash does not match the previous event"}
-            if row["hash"] != recomputed:
-                return {"approval_id": aid, "seq": row["seq"], "reason": "hash does not match the event's content"}
-            last[aid] = (row["seq"], row["hash"])
-        return None
+        """The first broken link of the event history (one approval, or all), or None if intact.
+        ``verify_trail`` checks more: rows, seals, checkpoints."""
+        from hitl.db import _verify
+
+        with self._checking() as conn:
+            return _verify.first_break(conn, self.approvals_table, self.audit_keys, approval_id)
+
+    def verify_trail(self, *, allow_unkeyed: bool = False, anchors: Iterable[dict[str, Any]] = ()) -> Any:
+        """Check every approvals row against its events, every hash chain and seal (with :attr:`audit_keys`)
+        and every checkpoint, in one snapshot; what each check finds and cannot: ``hitl.db._verify``.
+
+        Returns a ``TrailReport``: ``problems`` (each with ``approval_id``, ``seq``, ``kind``, ``reason``;
+        empty when all holds) and what was read. With audit keys, an event or row that is not keyed
+        and that no keyed checkpoint covers is a problem, unless ``allow_unkeyed``. ``anchors``:
+        checkpoint statements kept elsewhere, which must still be on the trail.
+        """
+        from hitl.db import _verify
+
+        with self._checking() as conn:
+            return _verify.verify(conn, self.approvals_table, self.audit_keys, allow_unkeyed=allow_unkeyed, anchors=anchors)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Verify the trail, then record every approval's last event and row as a checkpoint MACed with the
+        audit key. Returns its statement (``n``, ``statement``, ``key_id``, ``mac``): keep it elsewhere
+        too, so that ``verify_trail(anchors=[...])`` finds a trail rolled back past it.
+
+        Raises:
+            HitlError: the trail does not verify (``verify_trail`` says why): nothing is recorded.
+        """
+        from hitl.db import _verify
+
+        with self._checking() as conn:
+            return _verify.checkpoint(conn, self.approvals_table, self.audit_keys)
 
     def verify_decisions(
-        self, keys: Any = None, *, require_signed: bool = False, approval_id: str | None = None,
+        self, keys: Any = None, *, require_signed: bool = False, approval_id: str | None = None, chain: bool = True,
     ) -> list[dict[str, Any]]:
         """Check every decision on the trail offline: its signature against ``keys`` (a JWKS dict or
         file, or key id -> public key; default the keys this process trusts), against what the trail
         says was decided, by whom, on which approval; and the hash chain (``verify_event_chain``).
 
         Returns the problems found, each with ``approval_id``, ``seq``, ``kind`` and ``reason``;
-        empty when all holds. ``require_signed`` also reports decisions that carry no signature.
+        empty when all holds. ``require_signed`` also reports decisions that carry no signature;
+        ``chain=False`` leaves the chain to ``verify_trail``.
         """
         from hitl import signing
         from hitl.db import _verify
 
         trusted = signing.trusted() if keys is None else keys if isinstance(keys, dict) and "keys" not in keys \
             else signing.load_jwks(keys)
-        query = sql.SQL(
-            "SELECT e.approval_id, e.seq, e.kind, e.payload, a.run_id, a.requirement_id, a.team_run_id, a.context"
-            " FROM {e} e JOIN {a} a ON a.id = e.approval_id").format(e=self._t("_events"), a=self._t())
-        params: list[Any] = []
-        if approval_id is not None:
-            query += sql.SQL(" WHERE e.approval_id = %s")
-            params.append(approval_id)
-        found = _verify.problems(self._query(query + sql.SQL(" ORDER BY e.approval_id, e.seq"), params), trusted,
-                                 require_signed=require_signed)
-        broken = self.verify_event_chain(approval_id)
+        with self._checking() as conn:
+            found = _verify.signature_problems(conn, self.approvals_table, trusted, require_signed, approval_id)
+        broken = self.verify_event_chain(approval_id) if chain else None
         if broken is not None:
             found.append({**broken, "kind": "chain"})
         return found
+
+    @contextlib.contextmanager
+    def _checking(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the sync pool for the offline checks; PostgreSQL unreachable is a HitlError."""
+        try:
+            with self._sync_pool().connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
 
     # ------------------------------------------------------------------ decisions through the audit API
     def update_approval(
