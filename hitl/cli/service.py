@@ -163,29 +163,76 @@ def keys_public(
 @audit_app.command("verify")
 def audit_verify(
     keys: Annotated[Path | None, typer.Option(
-        help="JWKS of the keys decisions may be signed by (default HITL_DECISION_KEYS).")] = None,
+        help="JWKS of the keys decisions may be signed by (default HITL_DECISION_KEYS); without them, signatures "
+             "are not checked.")] = None,
     require_signed: Annotated[bool, typer.Option(help="Report decisions that carry no signature too.")] = False,
+    allow_unkeyed: Annotated[bool, typer.Option(
+        help="With HITL_AUDIT_KEYS: accept events and rows that are not keyed and that no keyed checkpoint covers "
+             "(a trail from before the key; `hitl audit checkpoint` covers them for good).")] = False,
+    anchor: Annotated[list[Path] | None, typer.Option(
+        help="A file of checkpoint statements printed by `hitl audit checkpoint` and kept elsewhere, one a line: "
+             "each must still be on the trail (repeat for more).")] = None,
     approvals_table: ApprovalsTable = None, as_json: AsJson = False,
 ) -> None:
-    """Check every decision's signature and the hash chain of the trail; exit 1 on any problem."""
+    """Check the trail: every approvals row against its events, every hash chain and seal (keyed with
+    HITL_AUDIT_KEYS), every checkpoint and, with decision keys, every decision's signature; exit 1 on any problem."""
     from hitl.db.postgres import PostgresDb
 
     source = keys or os.environ.get("HITL_DECISION_KEYS")
-    if not source:
-        raise fail("give --keys FILE (a JWKS) or set HITL_DECISION_KEYS")
+    if require_signed and not source:
+        raise fail("--require-signed needs the decision keys: give --keys FILE (a JWKS) or set HITL_DECISION_KEYS")
+    anchors = []
+    for path in anchor or []:
+        try:
+            anchors += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        except (OSError, ValueError) as exc:
+            raise fail(f"--anchor {path}: not a file of checkpoint statements ({exc})") from None
     db = PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
     try:
-        problems = db.verify_decisions(str(source), require_signed=require_signed)
+        report = db.verify_trail(allow_unkeyed=allow_unkeyed, anchors=anchors)
+        problems = report.problems
+        if source:
+            problems += db.verify_decisions(str(source), require_signed=require_signed, chain=False)
     except HitlError as exc:
         raise fail(exc) from None
+    finally:
+        db.close()
     if as_json:
         typer.echo(json.dumps(problems, indent=1, default=str))
     elif problems:
         table = Table("approval", "seq", "kind", "problem")
         for p in problems:
-            table.add_row(str(p["approval_id"]), str(p["seq"]), str(p.get("kind", "")), str(p["reason"]))
+            table.add_row(str(p["approval_id"] or ""), str(p["seq"] or ""), str(p.get("kind", "")), str(p["reason"]))
         Console().print(table)
     else:
-        typer.echo("every decision verifies and the hash chain is intact")
+        what = "every decision verifies and the trail is intact" if source else "the trail is intact (signatures not checked)"
+        typer.echo(f"{what}: {report.approvals} approvals, each as its events say; {report.events} events "
+                   f"({report.keyed_events} keyed); {report.checkpoints} checkpoint(s)")
+    latest = report.latest_checkpoint
+    if latest is not None and not as_json:
+        err.print(f"latest checkpoint: {latest['n']} at {latest['statement'].get('at')}, mac {latest['mac'][:16]}...",
+                  highlight=False)
     if problems:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(approvals_table: ApprovalsTable = None) -> None:
+    """Verify the trail, then record every approval's last event as a checkpoint MACed with HITL_AUDIT_KEYS;
+    prints its statement (JSON): keep it elsewhere too, for `hitl audit verify --anchor`."""
+    from hitl.db.postgres import PostgresDb
+
+    db = PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
+    try:
+        if db.audit_keys is None:
+            err.print("no HITL_AUDIT_KEYS: the checkpoint is plain sha256, which whoever can write the tables can "
+                      "recompute; it proves something only as kept elsewhere", highlight=False)
+        statement = db.checkpoint()
+    except HitlError as exc:
+        raise fail(exc) from None
+    finally:
+        db.close()
+    stated = statement["statement"]
+    err.print(f"checkpoint {statement['n']}: {stated['approvals']} approvals, {stated['changed']} of them changed "
+              "since the one before", highlight=False)
+    typer.echo(json.dumps(statement, separators=(",", ":")))
