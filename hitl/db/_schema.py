@@ -7,9 +7,9 @@ from typing import Any
 
 from psycopg import sql
 
+# A migration's version is its place here: only ever append.
 MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
-              "006_counts.sql", "007_trail_seals.sql"]
-MIGRATIONS += ["008_idempotency_lease.sql"]  # after 007 (reserved): a migration's version is its place here
+              "006_counts.sql", "007_trail_seals.sql", "008_idempotency_lease.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 SEALS = 7
 """The schema version from which events carry ``key_id`` and rows their ``seal`` (the writer asks)."""
