@@ -21,7 +21,7 @@ from temporalio.client import Client
 from hitl import _runs, ids
 from hitl.db import _counts, _queries
 from hitl.db.postgres import PostgresDb, TotalCount
-from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
+from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_too_deep, refuse_unsafe
 from hitl.errors import (
     ApprovalConflictError,
     HitlError,
@@ -252,6 +252,7 @@ async def resolve(
     """
     record = await get(db, principal, approval_id)
     decision = decision_for(record, request, principal)
+    refuse_too_deep(decision, f"approval {approval_id!r}")
     refuse_unsafe(decision, f"approval {approval_id!r}")
     if record["status"] != "pending":
         raise _already(record)
@@ -344,10 +345,10 @@ def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str
         if (by, order) != (sort_by, sort_order) or not isinstance(approval_id, str):
             raise ValueError
         if sort_by == "created_at":
-            datetime.fromisoformat(value)  # raises on anything but the ISO time this listing sent
-        elif not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError
-    except (ValueError, TypeError):
+            datetime.fromisoformat(value).astimezone(UTC)  # raises on anything but the ISO time this listing sent
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not abs(value) < 1e12:
+            raise ValueError  # a deadline is epoch seconds: a 400-digit number (or inf, nan) is no cursor of ours
+    except (ValueError, TypeError, OverflowError):
         raise InvalidInputError(f"cursor {cursor[:40]!r}: not a cursor of this listing (same sort_by and sort_order)") from None
     return value, approval_id
 

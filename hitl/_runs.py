@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from hitl import errors, ids, limits, visibility
 from hitl._wire import WORKFLOW_NAME, RunInput
-from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision
+from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision, refuse_too_deep
 from hitl.run import RunOutput, RunRequirement, RunStatus
 from hitl.signing import Signer
 from hitl.workflows.audit import digest
@@ -169,6 +169,7 @@ async def continue_with(client: Client, run_id: str, decisions: Sequence[Decisio
     request = ContinueRunRequest(decisions=list(decisions))
     for d in request.decisions:
         ids.check_requirement_id(d.requirement_id, f"run {run_id}")
+        refuse_too_deep(d, f"run {run_id}, requirement {d.requirement_id!r}")
     n = limits.json_bytes(request.model_dump(mode="json"))
     if n > limits.MAX_REQUEST_BYTES:
         raise errors.PayloadTooLargeError(
@@ -185,6 +186,7 @@ async def continue_with(client: Client, run_id: str, decisions: Sequence[Decisio
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
     ids.check_requirement_id(decision.requirement_id, f"run {run_id}")
+    refuse_too_deep(decision, f"run {run_id}, requirement {decision.requirement_id!r}")
     return await _update(client, run_id, "decide", decision, [decision.requirement_id])
 
 

@@ -85,6 +85,19 @@ class ChangeApproval(BaseModel):
     """A compact JWS by a trusted key (hitl.signing): required in strict mode."""
 
 
+def refuse_too_deep(decision: BaseModel, where: str) -> None:
+    """Refuse a decision whose JSON nests deeper than ``hitl.limits.MAX_JSON_DEPTH`` (checked where decisions
+    enter, before anything encodes it).
+
+    Raises:
+        InvalidDecisionError: naming the depth and the limit.
+    """
+    n = limits.depth([getattr(decision, name) for name in type(decision).model_fields])
+    if n - 1 > limits.MAX_JSON_DEPTH:
+        raise InvalidDecisionError(f"{where}: the decision nests {n - 1} levels deep, over hitl's limit of "
+                                   f"{limits.MAX_JSON_DEPTH} (hitl.limits.MAX_JSON_DEPTH); send flatter JSON")
+
+
 def refuse_unsafe(decision: BaseModel, where: str) -> None:
     """Refuse a decision (or approval change) that is over hitl's size limit or holds text the
     audit trail cannot store (``hitl.limits``): it must never reach a run's history.

@@ -14,6 +14,7 @@ limit                     value       what it bounds
 ``MAX_MODEL_TURN_BYTES``  512 KiB     one answer of the model (its text and its tool calls)
 ``MAX_TOOL_OUTPUT_CHARS`` 64,000      a tool's output, cut there with a note the model reads
 ``MAX_ID_CHARS``          255         run, session and user ids (they are indexed in PostgreSQL)
+``MAX_JSON_DEPTH``        128         how deeply a decision's JSON nests
 ========================  ==========  =====================================================
 
 These are constants, not settings: the run workflow checks decisions against them, and a
@@ -27,7 +28,7 @@ from typing import Any
 
 __all__ = [
     "MAX_DECISION_BYTES", "MAX_REQUEST_BYTES", "MAX_OUTPUT_BYTES", "MAX_MESSAGE_BYTES", "MAX_MODEL_TURN_BYTES",
-    "MAX_TOOL_OUTPUT_CHARS", "MAX_ID_CHARS", "json_bytes", "unstorable", "storable", "size",
+    "MAX_TOOL_OUTPUT_CHARS", "MAX_ID_CHARS", "MAX_JSON_DEPTH", "json_bytes", "depth", "unstorable", "storable", "size",
 ]
 
 KiB = 1024
@@ -38,12 +39,32 @@ MAX_MESSAGE_BYTES = 256 * KiB
 MAX_MODEL_TURN_BYTES = 512 * KiB
 MAX_TOOL_OUTPUT_CHARS = 64_000
 MAX_ID_CHARS = 255
+MAX_JSON_DEPTH = 128
+"""How deeply a decision's JSON may nest (edited arguments, input, a result), checked where decisions enter
+(the Python API, the service): Temporal's JSON decoding stops near 200 levels and pydantic's encoding near
+255, so deeper values would fail somewhere along the way instead of being refused with a reason."""
 
 
 def json_bytes(value: Any) -> int:
     """The size of ``value`` as compact UTF-8 JSON: what the limits measure (stable across versions)."""
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     return len(text.encode("utf-8", "surrogatepass"))
+
+
+def depth(value: Any) -> int:
+    """How many levels of lists and objects ``value`` nests (a scalar: 0); iterative, so any depth is measured."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def size(n: int) -> str:

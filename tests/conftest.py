@@ -136,8 +136,10 @@ class RunningService:
         self.app = create_app(config)
         self.port = devstack.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="on"))
+        from hitl.service.server import uvicorn_config
+
+        self._server = uvicorn.Server(uvicorn_config(self.app, config, host="127.0.0.1", port=self.port,
+                                                     log_level="warning", lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         import time

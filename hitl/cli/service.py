@@ -32,6 +32,7 @@ def serve(
 
         from hitl.config import Settings
         from hitl.service import ServiceConfig, create_app
+        from hitl.service.server import uvicorn_config
     except ImportError as exc:
         raise fail(f"the service needs its extra: pip install 'hitl[service]' ({exc})") from None
     sys.path.insert(0, os.getcwd())
@@ -43,7 +44,7 @@ def serve(
         raise fail(exc) from None
     except ValueError as exc:  # pydantic: a setting out of range
         raise fail(f"service settings refused: {exc}") from None
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.Server(uvicorn_config(application, config, host=host, port=port, log_level="info")).run()
 
 
 # ---------------------------------------------------------------------------- tokens

@@ -25,8 +25,13 @@ class ServiceState:
     tokens: TokenStore
     oidc: OidcVerifier | None
     signer: Signer | None = None
-    throttle: RefusalThrottle = field(default_factory=RefusalThrottle)
+    throttle: RefusalThrottle = field(init=False)
     """Refused decisions per principal: past its limit, the routes that decide answer 429."""
+    streams: dict[str, int] = field(default_factory=dict, init=False)
+    """Open event streams per principal."""
+
+    def __post_init__(self) -> None:
+        self.throttle = RefusalThrottle(self.config.refusal_limit, self.config.refusal_window_seconds)
 
     async def temporal(self) -> Client:
         """The Temporal client (connected on first use, so the service starts while Temporal is down)."""

@@ -15,7 +15,7 @@ from hitl import _client, limits
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
 from hitl.oidc import OidcVerifier
-from hitl.service import approvals, codec, errors, events, health, inbox, links, runs, slack
+from hitl.service import approvals, codec, docs, errors, events, health, inbox, links, redaction, runs, slack
 from hitl.service._state import ServiceState
 from hitl.service.config import ServiceConfig
 from hitl.signing import Signer
@@ -33,7 +33,8 @@ own policy, checked by its run.
 class Edge:
     """What every request meets first, as plain ASGI (cheaper than a framework middleware): a body over
     ``max_bytes`` refused with 413 before it is read whole (chunked ones too); the time the service
-    took, in a ``Server-Timing`` header."""
+    took, in a ``Server-Timing`` header; a restrictive Content-Security-Policy and ``nosniff`` on every
+    answer that sets none of its own."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -48,32 +49,45 @@ class Edge:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        started = refused = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Over the limit, the 413 is sent here and the application is told the client has gone:
+            # an exception raised here would be caught by whoever reads the body (FastAPI's parser
+            # answers it with 400, the codec's with 422) and the 413 lost.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    refused = True
+                    if not started:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
         began = time.perf_counter()
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 went out: whatever the application answers to the "disconnect" goes nowhere
             if message["type"] == "http.response.start":
                 started = True
                 took = f"app;dur={(time.perf_counter() - began) * 1000:.1f}".encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in _SAFE_HEADERS if name not in present]
+                message = {**message, "headers": [*headers, (b"server-timing", took)]}
             await send(message)
 
         try:
             await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        except Exception:
+            if not refused:
+                raise  # a disconnect the application raised over after the 413 is no error
 
     async def _refuse(self, send: Send) -> None:
         exc = PayloadTooLargeError(f"the request body is over the service's limit of {limits.size(self.max_bytes)}")
@@ -81,8 +95,10 @@ class Edge:
         await response({"type": "http"}, _no_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+# Every answer that does not set its own (the inbox, /docs and link pages do): JSON is never a page to run
+# scripts in or to frame, and is never sniffed as something else.
+_SAFE_HEADERS = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+                 (b"x-content-type-options", b"nosniff")]
 
 
 async def _no_receive() -> Message:
@@ -115,7 +131,10 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
         await db.aclose()
         await asyncio.to_thread(db.close)
 
-    app = FastAPI(title="hitl decision service", version="1", description=DESCRIPTION, lifespan=lifespan)
+    redaction.install()  # before the first request: the access log prints paths and queries
+    # /docs is this service's own page (hitl.service.docs): FastAPI's loads Swagger UI from a CDN.
+    app = FastAPI(title="hitl decision service", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.hitl = hitl_state
     errors.install(app)
     app.include_router(events.router)  # before approvals: /approvals/{id:path} would take /approvals/events
@@ -124,6 +143,7 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
     app.include_router(links.router)
     app.include_router(slack.router)
     app.include_router(inbox.router)
+    app.include_router(docs.router)
     health.install(app)  # /healthz, /readyz, /metrics; request traces and metrics
     app.include_router(codec.router)
     if config.codec_cors_origin:

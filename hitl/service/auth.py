@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hitl.errors import NotAuthenticatedError, PermissionDeniedError
 from hitl.identity import Principal, Scope
+from hitl.service._state import ServiceState
 from hitl.tokens import PREFIX
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (`hitl tokens create`) or an OIDC access token.")
@@ -25,16 +26,22 @@ async def current_principal(
     """The principal the request's bearer credential proves (401 otherwise)."""
     if credentials is None or not credentials.credentials:
         raise NotAuthenticatedError("no credentials: send Authorization: Bearer <API token or OIDC token>")
-    token = credentials.credentials
-    state = request.app.state.hitl
-    if token.startswith(PREFIX):
-        principal = await state.tokens.authenticate(token)
-    elif state.oidc is not None and state.oidc.looks_like_jwt(token):
-        principal = await state.oidc.verify(token)
-    else:
-        raise NotAuthenticatedError("the bearer token is neither a hitl API token nor an accepted OIDC token")
+    principal = await authenticate(request.app.state.hitl, credentials.credentials)
     request.state.principal = principal
     return principal
+
+
+async def authenticate(state: ServiceState, token: str) -> Principal:
+    """The principal ``token`` proves now: a revoked or expired one raises (long streams ask again).
+
+    Raises:
+        NotAuthenticatedError: neither a valid API token nor an accepted OIDC token.
+    """
+    if token.startswith(PREFIX):
+        return await state.tokens.authenticate(token)
+    if state.oidc is not None and state.oidc.looks_like_jwt(token):
+        return await state.oidc.verify(token)
+    raise NotAuthenticatedError("the bearer token is neither a hitl API token nor an accepted OIDC token")
 
 
 def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:

@@ -56,6 +56,16 @@ class ServiceConfig(BaseModel):
     """``HITL_SLACK_USERS`` (``U012AB=alice,U034CD=bob``): the Slack users allowed to decide, each
     mapped to the hitl principal it decides as. Anyone else is refused. A principal with a reserved
     name (``group:...``, ``system:...``, ``policy:...``) is refused at start."""
+    refusal_limit: int = Field(default=20, ge=1, le=100_000)
+    """``HITL_REFUSAL_LIMIT``: refused decisions (403, or 404 for an approval it may not see) a principal may
+    collect in ``refusal_window_seconds`` before the routes that decide answer it 429."""
+    refusal_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    """``HITL_HEADER_TIMEOUT_SECONDS``: a request's headers must arrive within this (408 and closed otherwise)."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """``HITL_BODY_TIMEOUT_SECONDS``: a request's body must arrive within this after its headers."""
+    max_streams_per_principal: int = Field(default=8, ge=1, le=10_000)
+    """``HITL_MAX_STREAMS_PER_PRINCIPAL``: open ``/approvals/events`` streams one principal may hold (429 past it)."""
     codec_cors_origin: str | None = None
     """``HITL_CODEC_CORS_ORIGIN`` (e.g. ``http://localhost:8233``): the Temporal UI's origin, the only one
     a browser may call the codec server (``/codec/...``) from. The keys are ``HITL_ENCRYPTION_KEYS``
@@ -100,8 +110,10 @@ class ServiceConfig(BaseModel):
                 values[key] = env[f"HITL_{key.upper()}"]
         if env.get("HITL_SLACK_USERS"):
             values["slack_users"] = _pairs(env["HITL_SLACK_USERS"], "HITL_SLACK_USERS")
-        if env.get("HITL_RESOLVE_WAIT_SECONDS"):
-            values["resolve_wait_seconds"] = env["HITL_RESOLVE_WAIT_SECONDS"]
+        for key in ("resolve_wait_seconds", "refusal_limit", "refusal_window_seconds", "max_streams_per_principal",
+                    "header_timeout_seconds", "body_timeout_seconds"):
+            if env.get(f"HITL_{key.upper()}"):
+                values[key] = env[f"HITL_{key.upper()}"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)
 

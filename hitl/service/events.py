@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterable
+import time
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -18,11 +19,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from psycopg import sql
 
 from hitl.db import _queries
-from hitl.errors import InvalidInputError
+from hitl.errors import InvalidInputError, NotAuthenticatedError, TooManyRequestsError
 from hitl.identity import Principal
 from hitl.service._state import ServiceState, state
 from hitl.service.approvals import reader
-from hitl.service.errors import ERROR_RESPONSES
+from hitl.service.auth import authenticate
+from hitl.service.errors import ERROR_RESPONSES, ErrorBody
 
 router = APIRouter(prefix="/approvals", tags=["events"], responses=ERROR_RESPONSES)
 
@@ -32,6 +34,8 @@ EVENT_NAMES = {"requested": "requested", "confirmed": "decided", "rejected": "de
                "escalated": "escalated", "expired": "expired", "refused": "refused", "changed": "changed",
                "cancelled": "cancelled", "executed": "executed"}
 POLL_SECONDS = 0.2
+RECHECK_SECONDS = 5.0
+"""How often an open stream checks its credential again (revoked, expired, scope)."""
 HEARTBEAT_SECONDS = 15.0
 _BATCH = 500
 _CURSOR = re.compile(r"^(\d{1,20})\.(\d{1,20})$")
@@ -39,7 +43,8 @@ _CURSOR = re.compile(r"^(\d{1,20})\.(\d{1,20})$")
 
 def _cursor(text: str) -> tuple[int, int]:
     match = _CURSOR.match(text.strip())
-    if match is None:
+    # A transaction id is an unsigned 64-bit number (xid8), an event id a bigint.
+    if match is None or int(match.group(1)) >= 2 ** 64 or int(match.group(2)) >= 2 ** 63:
         raise InvalidInputError(f"Last-Event-ID {text[:60]!r}: not an id this stream sent (<tx>.<id>)")
     return int(match.group(1)), int(match.group(2))
 
@@ -53,12 +58,34 @@ def resume_after(
     return _cursor(resume) if resume else None
 
 
-@router.get("/events", response_class=EventSourceResponse, summary="Stream approval events")
+async def stream_slot(principal: Annotated[Principal, Depends(reader)],
+                      s: Annotated[ServiceState, Depends(state)]) -> AsyncIterator[None]:
+    """One of the principal's few open streams (429 past ``max_streams_per_principal``), held until the stream ends."""
+    held = s.streams.get(principal.name, 0)
+    if held >= s.config.max_streams_per_principal:
+        raise TooManyRequestsError(f"{principal.name} has {held} approval event streams open, the most one principal may "
+                                   "hold: close one first", retry_after=HEARTBEAT_SECONDS)
+    s.streams[principal.name] = held + 1
+    try:
+        yield
+    finally:
+        s.streams[principal.name] -= 1
+        if not s.streams[principal.name]:
+            del s.streams[principal.name]
+
+
+@router.get("/events", response_class=EventSourceResponse, summary="Stream approval events",
+            responses={429: {"model": ErrorBody, "description": "Too many streams open for this principal."}})
 async def stream(
     request: Request, principal: Annotated[Principal, Depends(reader)], s: Annotated[ServiceState, Depends(state)],
     position: Annotated[tuple[int, int] | None, Depends(resume_after)],
+    slot: Annotated[None, Depends(stream_slot, scope="request")],
 ) -> AsyncIterable[ServerSentEvent]:
-    """Events of the approvals the caller may see, from now on, or after ``Last-Event-ID``."""
+    """Events of the approvals the caller may see, from now on, or after ``Last-Event-ID``. The credential is
+    checked again every few seconds: once it is revoked or expired (or lacks the scope), the stream sends
+    ``signed-out`` and ends."""
+    credential = (request.headers.get("authorization") or "").partition(" ")[2].strip()
+    recheck_at = time.monotonic() + RECHECK_SECONDS
     if position is None:  # from now: everything that committed before this moment is history
         [row] = await s.db._aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
         position = (int(row["x"]), 0)
@@ -75,6 +102,12 @@ async def stream(
     quiet = 0.0
     yield ServerSentEvent(comment="hitl approval events", retry=2000)
     while not await request.is_disconnected():
+        if time.monotonic() >= recheck_at:
+            ended = await _still_holds(s, credential)
+            if ended is not None:
+                yield ServerSentEvent(event="signed-out", data={"detail": ended})
+                return
+            recheck_at = time.monotonic() + RECHECK_SECONDS
         rows = await s.db._aquery(query, [str(position[0]), position[1], *params, _BATCH])
         for row in rows:
             position = (int(row["tx"]), row["n"])
@@ -87,6 +120,17 @@ async def stream(
         if quiet >= HEARTBEAT_SECONDS:
             quiet = 0.0
             yield ServerSentEvent(comment="keep-alive")
+
+
+async def _still_holds(s: ServiceState, credential: str) -> str | None:
+    """None while the stream's credential still proves a reader; else why it no longer does."""
+    try:
+        principal = await authenticate(s, credential)
+    except NotAuthenticatedError as exc:
+        return str(exc)
+    if not (principal.has("approvals:read") or principal.has("approvals:decide")):
+        return f"{principal.name} no longer holds approvals:read or approvals:decide"
+    return None
 
 
 def _data(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ mode. Each link decides once (its id is recorded before the decision and release
 decision failed for a reason a retry may not meet).
 
 A token in a URL is a bearer credential: uvicorn's access log prints request paths, so
-:func:`install_log_filter` (run when this module is imported, as the app is made) cuts them out.
+``hitl.service.redaction`` (installed as the app is made) cuts them out.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hitl.identity import Principal, reserved_prefix
 from hitl.service import errors
 from hitl.service._state import ServiceState, State
 
-__all__ = ["router", "install_log_filter"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)  # pages for people, not part of the JSON API
 log = logging.getLogger("hitl.service")
@@ -52,25 +52,6 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _VERB = {"approved": "Approve", "rejected": "Reject"}
-
-
-class _Redact(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(links.redact(a) if isinstance(a, str) else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = links.redact(record.msg)
-        return True
-
-
-def install_log_filter() -> None:
-    """Redact ``/links/<token>`` in uvicorn's access log (idempotent)."""
-    access = logging.getLogger("uvicorn.access")
-    if not any(isinstance(f, _Redact) for f in access.filters):
-        access.addFilter(_Redact())
-
-
-install_log_filter()
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -154,3 +154,11 @@ class RunFilters(BaseModel):
     team_run_id: str | None = Field(default=None, max_length=1000)
     deadline_before: datetime | None = Field(default=None, description="Only runs with an approval due before this.")
     limit: int = Field(default=100, ge=1, le=10_000)
+
+    @field_validator("deadline_before")
+    @classmethod
+    def _in_utc_range(cls, value: datetime | None) -> datetime | None:
+        try:
+            return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+        except OverflowError:
+            raise ValueError("a time that is still a time in UTC (years 1 to 9999)") from None

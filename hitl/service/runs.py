@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from hitl import _approvals, _listing, _registry, _runs, ids
-from hitl.decisions import Decision
+from hitl.decisions import Decision, refuse_too_deep
 from hitl.errors import (
     ConfigurationError,
     PermissionDeniedError,
@@ -79,6 +79,7 @@ async def continue_run(
     decisions = []
     for d in body.decisions:
         ids.check_requirement_id(d.requirement_id, f"run {run_id}")
+        refuse_too_deep(d, f"run {run_id}, requirement {d.requirement_id!r}")
         if d.resolved_by is not None and d.resolved_by != principal.name:
             raise PermissionDeniedError(
                 f"run {run_id}, requirement {d.requirement_id!r}: resolved_by {d.resolved_by[:80]!r} is not the caller; "

@@ -92,6 +92,12 @@ export function stream(onEvent, onState) {
             const block = buffer.slice(0, cut);
             buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
             const event = parse(block);
+            if (event.event === "signed-out") {  // the credential was revoked or has expired while streaming
+              stopped = true;
+              controller.abort();
+              onState("signed-out");
+              return;
+            }
             if (event.id) last = event.id;
             if (event.data) onEvent(event);
           }
