@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from temporalio.client import Client
 
 from hitl import _client, _listing, _registry, _runs
@@ -20,7 +21,7 @@ from hitl.db.postgres import PostgresDb
 from hitl.decisions import ChangeApproval
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
-from hitl.errors import ConfigurationError
+from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement, RunSummary
 from hitl.signing import Signer
@@ -233,12 +234,16 @@ class Agent:
         changed_by: str | None = None,
     ) -> RunOutput:
         """Reassign a pending approval (``approvers``) or move its deadline later (``extend_by``)."""
-        change = ChangeApproval(
-            requirement_id=requirement_id,
-            approvers=approvers,
-            extend_by_seconds=extend_by.total_seconds() if extend_by is not None else None,
-            changed_by=changed_by,
-        )
+        try:
+            change = ChangeApproval(
+                requirement_id=requirement_id,
+                approvers=approvers,
+                extend_by_seconds=extend_by.total_seconds() if extend_by is not None else None,
+                changed_by=changed_by,
+            )
+        except pydantic.ValidationError as exc:
+            raise InvalidDecisionError(f"run {run_id}, requirement {requirement_id!r}: change_approval refused: "
+                                       f"{'; '.join(str(e['loc'][0]) + ': ' + e['msg'] for e in exc.errors())}") from None
         client = await self._connect()
         if self.signer is not None:  # signed over the requirement's arguments, as the run holds them
             run = await _runs.get(client, run_id)

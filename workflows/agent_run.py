@@ -47,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
+_TICK = timedelta(milliseconds=1)
+"""The shortest wait for a deadline: a shorter one rounds to no timer at all."""
 
 
 class AgentNotServedHere(Exception):
@@ -336,7 +338,9 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
             remaining = min(due) - workflow.now().timestamp()
             if remaining > 0:
                 try:
-                    await workflow.wait_condition(changed, timeout=timedelta(seconds=remaining))
+                    # At least a millisecond: a timeout that rounds to zero makes no timer, and the loop would
+                    # spin without yielding until the deadlock detector failed the task (a tiny extend_by did it).
+                    await workflow.wait_condition(changed, timeout=max(timedelta(seconds=remaining), _TICK))
                     continue
                 except asyncio.TimeoutError:
                     pass
