@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
 from hitl import _runs, ids
+from hitl._timestamps import IsoTime
 from hitl.db import _counts, _queries
 from hitl.db.postgres import PostgresDb, TotalCount
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_too_deep, refuse_unsafe
@@ -313,9 +314,9 @@ class ApprovalQuery(BaseModel):
     resolved_by: str | None = Field(default=None, max_length=1000)
     approval_type: Literal["required", "audit", "none"] | None = None
     pause_type: Literal["confirmation", "user_input", "external_execution"] | None = None
-    created_at_gte: datetime | None = None
-    created_at_lte: datetime | None = None
-    month: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}$")
+    created_at_gte: IsoTime | None = None
+    created_at_lte: IsoTime | None = None
+    month: str | None = Field(default=None, pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM (UTC).")
     approver: Literal["me"] | None = Field(default=None, description="`me`: only approvals the caller may decide.")
     sort_by: Literal["created_at", "deadline", "age"] = Field(
         default="created_at", description="`deadline`: soonest first by default; `age`: oldest first.")

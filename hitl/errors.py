@@ -27,6 +27,7 @@ __all__ = [
     "LinkInvalidError",
     "LinkUsedError",
     "LinksNotConfiguredError",
+    "NotConfiguredError",
     "TooManyRequestsError",
 ]
 
@@ -114,7 +115,12 @@ class LinkUsedError(PermissionDeniedError):
     """A one-click link that has already been used: each link decides once. The service answers 409."""
 
 
-class LinksNotConfiguredError(ConfigurationError):
+class NotConfiguredError(ConfigurationError):
+    """This service is not set up for what was asked (links without ``HITL_LINK_SECRET``, the codec without
+    ``HITL_ENCRYPTION_KEYS``...); the message names the setting. The service answers 503."""
+
+
+class LinksNotConfiguredError(NotConfiguredError):
     """The service has no ``HITL_LINK_SECRET``, so it cannot check a one-click link. The service answers 503."""
 
 

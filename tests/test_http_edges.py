@@ -100,3 +100,28 @@ async def test_an_oversized_body_sent_chunked_gets_413_like_a_declared_one(edge_
         declared = await http.post(path, content=b" " * (128 * 1024), headers={"Content-Type": "application/json"})
         assert declared.status_code == 413, (path, declared.text)
         assert time.monotonic() - started < 30
+
+
+async def test_a_time_filter_given_as_a_number_is_refused_as_the_document_says(edge_service):
+    """The document says date-time: 0.5 (which pydantic alone would read as seconds since 1970) is a 422."""
+    async with edge_service.client(edge_service.token("alice", "approvals:read", "runs:read")) as alice:
+        for path, name in (("/approvals", "created_at_lte"), ("/approvals/count", "created_at_gte"), ("/runs", "deadline_before")):
+            r = await alice.get(path, params={name: "0.5"})
+            assert r.status_code == 422 and name in r.text and "ISO 8601" in r.text, (path, r.text)
+        assert (await alice.get("/approvals", params={"created_at_lte": "2026-12-01T00:00:00Z"})).status_code == 200
+
+
+async def test_the_codec_takes_an_object_of_payloads_only(db, temporal_server):
+    """A JSON string, list or number is no {"payloads": [...]}: 422, not an empty answer."""
+    from hitl import codec
+
+    codec.configure(f"k1:{base64.b64encode(b'k' * 32).decode()}")
+    service = RunningService(db)
+    try:
+        async with service.client(service.token("ui", "payloads:decode")) as http:
+            for body in ('"AAA"', "[]", "3", '{"payloads": null}', "{}", '{"payloads": ["AAA"]}'):
+                r = await http.post("/codec/decode", content=body, headers={"Content-Type": "application/json"})
+                assert r.status_code == 422 and "payloads" in r.text, (body, r.text)
+    finally:
+        service.stop()
+        codec.configure()

@@ -104,7 +104,7 @@ async def test_the_service_refuses_unsafe_ids_in_paths_and_bodies(make_agent, sc
                      f"/approvals/{run['run_id']}%2Fx/{rid}"):
             for method, suffix, body in (("GET", "", None), ("POST", "/resolve", {"status": "approved"})):
                 r = await alice.request(method, path + suffix, json=body)
-                assert r.status_code == 422 and "approval_id" in r.text, (path, r.status_code, r.text)
+                assert r.status_code == 422 and "approval id" in r.text, (path, r.status_code, r.text)
         assert (await alice.get(f"/runs/..%2F{run['run_id']}")).status_code == 404  # a slash: no route takes it
         for bad in ("a%20b", "-run", "r%C3%A9"):
             r = await alice.get(f"/runs/{bad}")

@@ -16,7 +16,7 @@ from hitl.config import Settings
 from .conftest import RunningService
 from .test_service import paused
 
-RESOLVE = "/approvals/{approval_id:path}/resolve"
+RESOLVE = "/approvals/{run_id}/{requirement_id}/resolve"
 
 
 @approval(approvers=["alice"], timeout=timedelta(hours=1))

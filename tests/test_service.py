@@ -232,7 +232,10 @@ async def test_credentials_401_scopes_403_unknown_404_size_413_schema_422(make_a
             assert (await c.get("/approvals/run-nope/req-1")).status_code == 404
             assert (await c.post("/approvals/run-nope/req-1/resolve", json={"status": "approved"})).status_code == 404
             r = await c.post(url, json={"status": "approved", "reason": "x" * 5000})
-            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "reason"
+            problem = r.json()  # RFC 9457 problem details, every field it failed on in `errors`
+            assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.headers
+            assert problem["errors"][0]["loc"][-1] == "reason" and problem["detail"].startswith("reason:"), problem
+            assert problem["type"] == "urn:hitl:error:InvalidInputError" and problem["status"] == 422
             r = await c.post(url, json={"status": "maybe"})
             assert r.status_code == 422
             r = await c.post(url, json={"status": "approved", "user_input": {"time": "10:00"}})
@@ -411,11 +414,20 @@ async def test_the_event_stream_sends_a_request_and_its_decision_and_resumes(mak
 
 
 def test_openapi_is_published(service):
-    """/openapi.json names every route and the bearer scheme."""
+    """/openapi.json names every route and the bearer scheme; every error it declares is problem details, and
+    an approval's path is two id segments whose pattern the document states."""
     document = httpx.get(f"{service.url}/openapi.json").json()
-    assert {"/approvals", "/approvals/count", "/approvals/events", "/approvals/{approval_id}/resolve", "/runs",
-            "/runs/{run_id}/continue"} <= set(document["paths"])
+    assert {"/approvals", "/approvals/count", "/approvals/events", "/approvals/{run_id}/{requirement_id}/resolve",
+            "/runs", "/runs/{run_id}/continue"} <= set(document["paths"])
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    resolve = document["paths"]["/approvals/{run_id}/{requirement_id}/resolve"]["post"]
+    assert {"400", "401", "403", "404", "408", "409", "413", "422", "429", "500", "503"} <= set(resolve["responses"])
+    for code, answer in resolve["responses"].items():
+        if code[0] in "45":
+            assert answer["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    patterns = {p["name"]: p["schema"].get("pattern") for p in resolve["parameters"] if p["in"] == "path"}
+    assert patterns == {"run_id": "^[A-Za-z0-9][A-Za-z0-9._:@-]*$", "requirement_id": "^[A-Za-z0-9][A-Za-z0-9._:@-]*$"}
+    assert "HTTPValidationError" not in document["components"]["schemas"]
 
 
 @pytest.mark.parametrize("scopes", [["nonsense"], []])

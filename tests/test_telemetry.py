@@ -23,7 +23,7 @@ from hitl.approval import approval
 from .test_service import paused
 
 TRANSFERS: list[int] = []
-RESOLVE = "HTTP POST /approvals/{approval_id:path}/resolve"
+RESOLVE = "HTTP POST /approvals/{run_id}/{requirement_id}/resolve"
 CARD = "4111222233334444"
 
 

@@ -20,7 +20,7 @@ from hitl.errors import InvalidInputError
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 _CODES = {401: ExitCode.REFUSED, 403: ExitCode.REFUSED, 404: ExitCode.NOT_FOUND, 409: ExitCode.CONFLICT,
-          413: ExitCode.INVALID, 422: ExitCode.INVALID, 503: ExitCode.UNAVAILABLE}
+          413: ExitCode.INVALID, 422: ExitCode.INVALID, 429: ExitCode.REFUSED, 503: ExitCode.UNAVAILABLE}
 
 
 class ServiceClient:
@@ -80,12 +80,10 @@ def _failure(response: httpx.Response) -> typer.Exit:
         body = response.json()
     except ValueError:
         body = {"detail": response.text[:500] or response.reason_phrase}
+    # Problem details (RFC 9457): ``detail`` says what and why (for a 422, every field it failed on).
     detail = body.get("detail") if isinstance(body, dict) else body
-    if isinstance(detail, list):  # pydantic's errors: where and what, one each
-        detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}"
-                           if isinstance(e, dict) else str(e) for e in detail)
     if response.status_code == 409 and isinstance(body, dict) and body.get("resolved_by"):
-        detail = already_decided(body["resolved_by"], body.get("resolved_at"), body.get("status"))
+        detail = already_decided(body["resolved_by"], body.get("resolved_at"), body.get("approval_status"))
     elif response.status_code == 401:
         detail = f"{detail} (give a token with --token or HITL_TOKEN: hitl tokens create NAME -s SCOPE)"
     return fail(f"{detail} [{response.status_code}]", code)

@@ -92,6 +92,7 @@ class Edge:
     async def _refuse(self, send: Send) -> None:
         exc = PayloadTooLargeError(f"the request body is over the service's limit of {limits.size(self.max_bytes)}")
         response = errors.response_of(exc)
+        response.raw_headers += _SAFE_HEADERS
         await response({"type": "http"}, _no_receive, send)
 
 
@@ -137,6 +138,7 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
                   docs_url=None, redoc_url=None)
     app.state.hitl = hitl_state
     errors.install(app)
+    errors.install_openapi(app)
     app.include_router(events.router)  # before approvals: /approvals/{id:path} would take /approvals/events
     app.include_router(approvals.router)
     app.include_router(runs.router)

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
 from hitl import _approvals, _registry, _runs, ids
 from hitl.decisions import ChangeApproval
-from hitl.errors import ConfigurationError, PermissionDeniedError
+from hitl.errors import ConfigurationError, PermissionDeniedError, RequirementNotFoundError
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
 from hitl.service._state import ServiceState, State
 from hitl.service.auth import current_principal, decider
-from hitl.service.errors import ERROR_RESPONSES, ErrorBody
+from hitl.service.errors import AUTHENTICATED, problems
 from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import (
     ApprovalDetail,
@@ -30,11 +30,21 @@ from hitl.service.models import (
     Page,
 )
 
-router = APIRouter(prefix="/approvals", tags=["approvals"], responses=ERROR_RESPONSES)
-ApprovalId = Annotated[str, Path(min_length=3, max_length=2 * ids.MAX_SEGMENT_CHARS + 1, pattern=ids.APPROVAL_ID_PATTERN,
-                                  description=f"<run_id>/<requirement_id>, each {ids.RULE}.")]
-CONFLICT = {409: {"model": ErrorBody, "description": "Already decided: who and when are in the body."},
-            422: {"model": ErrorBody, "description": "The decision does not fit the approval (pydantic's message)."}}
+router = APIRouter(prefix="/approvals", tags=["approvals"], responses=AUTHENTICATED)
+RunIdSegment = Annotated[str, Path(min_length=1, max_length=ids.MAX_SEGMENT_CHARS, pattern=ids.SEGMENT_PATTERN,
+                                    description=f"The approval's run (a team member's for a member's approval): {ids.RULE}.")]
+RequirementIdSegment = Annotated[str, Path(min_length=1, max_length=ids.MAX_SEGMENT_CHARS, pattern=ids.SEGMENT_PATTERN,
+                                           description=f"The requirement: {ids.RULE}.")]
+
+
+async def approval_id_of(run_id: RunIdSegment, requirement_id: RequirementIdSegment) -> str:
+    """The approval's id, ``<run_id>/<requirement_id>``: two path segments, each checked (``hitl.ids``)."""
+    return f"{run_id}/{requirement_id}"
+
+
+ApprovalId = Annotated[str, Depends(approval_id_of)]
+DECIDING = problems(404, 409, 429, 502, 503)
+"""What a route that decides through the run may answer besides the rest (403 and 422 too: refused, does not fit)."""
 
 
 async def reader(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
@@ -75,13 +85,14 @@ async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], p
     return Count(count=total, estimated=total.estimated)
 
 
-@router.get("/{approval_id:path}/status", response_model=ApprovalStatus, summary="An approval's status")
+@router.get("/{run_id}/{requirement_id}/status", response_model=ApprovalStatus, responses=problems(404),
+            summary="An approval's status")
 async def approval_status(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalStatus:
     record = await _approvals.get(s.db, principal, approval_id)
     return ApprovalStatus.model_validate(record, from_attributes=False)
 
 
-@router.post("/{approval_id:path}/resolve", response_model=_approvals.ResolveResult, responses=CONFLICT,
+@router.post("/{run_id}/{requirement_id}/resolve", response_model=_approvals.ResolveResult, responses=DECIDING,
              summary="Decide an approval")
 async def resolve(
     approval_id: ApprovalId, body: _approvals.ResolveRequest, principal: Decider, s: State, request: Request,
@@ -101,7 +112,8 @@ async def resolve(
     return await run_once(request, s.db, principal, idempotency_key, call)
 
 
-@router.post("/{approval_id:path}/change", response_model=RunOutput, summary="Reassign an approval or extend its deadline")
+@router.post("/{run_id}/{requirement_id}/change", response_model=RunOutput, responses=DECIDING,
+             summary="Reassign an approval or extend its deadline")
 async def change(
     approval_id: ApprovalId, body: ChangeRequest, principal: Decider, s: State, request: Request,
     idempotency_key: IdempotencyKey = None,
@@ -128,10 +140,22 @@ async def _changeable(s: ServiceState, principal: Principal, approval_id: str) -
     return record
 
 
-@router.get("/{approval_id:path}", response_model=ApprovalDetail, summary="One approval, with its run and history")
+@router.get("/{run_id}/{requirement_id}", response_model=ApprovalDetail, responses=problems(404),
+            summary="One approval, with its run and history")
 async def get_approval(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalDetail:
     found, requirement = await _approvals.detail(s.temporal, s.db, principal, approval_id)
     return ApprovalDetail(**found, answer_schema=answer_schema(found, requirement))
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
+async def not_an_approval(rest: str) -> None:
+    """Anything else under /approvals: an id that is not ``<run_id>/<requirement_id>`` (say ``x/../run-1/req-1``,
+    or a slash encoded as %2F) is refused saying so, not a bare "Not Found"."""
+    head, _, last = rest.rpartition("/")
+    if last in ("status", "resolve", "change") and len(head.split("/")) == 2 and all(map(ids.is_segment, head.split("/"))):
+        raise HTTPException(405, f"{last} takes {'GET' if last == 'status' else 'POST'}")
+    ids.split_approval_id(rest if last not in ("status", "resolve", "change") else head)
+    raise RequirementNotFoundError(f"no approval {rest[:200]!r}")
 
 
 def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) -> dict[str, Any]:

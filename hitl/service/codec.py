@@ -11,6 +11,7 @@ on ``/codec/...`` (:class:`CodecCors`).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Annotated, Any
 
@@ -22,25 +23,32 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
 from hitl import codec
-from hitl.errors import ConfigurationError, InvalidInputError
+from hitl.errors import InvalidInputError, NotConfiguredError
+from hitl.service.errors import AUTHENTICATED, problems
 from hitl.identity import Principal
 from hitl.service.auth import require
 
 __all__ = ["router", "CodecCors", "PREFIX"]
 
 PREFIX = "/codec"
-router = APIRouter(prefix=PREFIX, tags=["codec"])
+router = APIRouter(prefix=PREFIX, tags=["codec"], responses={**AUTHENTICATED, **problems(503)})
 log = logging.getLogger("hitl.service")
 
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"payloads": {"type": "array", "items": {"type": "object"}}}}}}},
+        "type": "object", "required": ["payloads"],
+        "properties": {"payloads": {"type": "array", "items": {"type": "object"}}}}}}},
 }
 
 
 async def _payloads(request: Request) -> Payloads:
     try:
-        return json_format.Parse(await request.body(), Payloads(), ignore_unknown_fields=True)
+        body = await request.body()
+        parsed = json.loads(body)
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("payloads"), list) \
+                or not all(isinstance(p, dict) for p in parsed["payloads"]):
+            raise ValueError("not an object with a list of payloads")
+        return json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
     except Exception:  # json_format's ParseError, and what a body of another shape makes it raise
         raise InvalidInputError('the body is not {"payloads": [{"metadata": {...}, "data": "<base64>"}]}') from None
 
@@ -48,7 +56,7 @@ async def _payloads(request: Request) -> Payloads:
 def _codec() -> codec.EncryptionCodec:
     ring = codec.key_ring()
     if ring is None:
-        raise ConfigurationError("payload encryption is off here: set HITL_ENCRYPTION_KEYS (the workers' keys) for hitl serve")
+        raise NotConfiguredError("payload encryption is off here: set HITL_ENCRYPTION_KEYS (the workers' keys) for hitl serve")
     return codec.EncryptionCodec(ring)
 
 

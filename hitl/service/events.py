@@ -24,9 +24,9 @@ from hitl.identity import Principal
 from hitl.service._state import ServiceState, state
 from hitl.service.approvals import reader
 from hitl.service.auth import authenticate
-from hitl.service.errors import ERROR_RESPONSES, ErrorBody
+from hitl.service.errors import AUTHENTICATED, problems
 
-router = APIRouter(prefix="/approvals", tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/approvals", tags=["events"], responses=AUTHENTICATED)
 
 # The trail's event kinds, as the stream names them (the exact kind is in the data).
 EVENT_NAMES = {"requested": "requested", "confirmed": "decided", "rejected": "decided", "input_provided": "decided",
@@ -75,7 +75,7 @@ async def stream_slot(principal: Annotated[Principal, Depends(reader)],
 
 
 @router.get("/events", response_class=EventSourceResponse, summary="Stream approval events",
-            responses={429: {"model": ErrorBody, "description": "Too many streams open for this principal."}})
+            responses=problems(429))
 async def stream(
     request: Request, principal: Annotated[Principal, Depends(reader)], s: Annotated[ServiceState, Depends(state)],
     position: Annotated[tuple[int, int] | None, Depends(resume_after)],

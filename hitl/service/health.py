@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from psycopg import sql
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,13 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hitl import _client, telemetry
 from hitl.service._state import ServiceState
 from hitl.service.auth import require
+from hitl.service.errors import AUTHENTICATED
 
 __all__ = ["router", "install", "PROBE_TIMEOUT"]
 
 PROBE_TIMEOUT = 2.0
 """Seconds each dependency of ``/readyz`` may take: a probe never hangs on a dead peer."""
 DECISION_ROUTES = frozenset({
-    ("POST", "/approvals/{approval_id:path}/resolve"), ("POST", "/runs/{run_id}/continue"),
+    ("POST", "/approvals/{run_id}/{requirement_id}/resolve"), ("POST", "/runs/{run_id}/continue"),
     ("POST", "/links/{token}"), ("POST", "/slack/interactions"),
 })
 """Routes whose requests are decisions: timed in ``hitl_service_decision_seconds``."""
@@ -102,7 +104,7 @@ class Observed:
             finally:
                 context.detach(token)
                 route = getattr(scope.get("route"), "path", None)
-                if route:  # the template (/approvals/{approval_id:path}/resolve), known once routed
+                if route:  # the template (/approvals/{run_id}/{requirement_id}/resolve), known once routed
                     span.update_name(f"HTTP {method} {route}")
                     span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status())
@@ -116,6 +118,11 @@ def install(app: FastAPI) -> None:
     app.state.hitl_metrics = metrics
     app.include_router(router)
     app.add_middleware(Observed, metrics=metrics)
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or why not: which of Temporal and PostgreSQL are unreachable.")
+    checks: dict[str, str] = Field(description="Each dependency: ok, or what went wrong reaching it.")
 
 
 @router.get("/healthz", summary="The process is up (no token)")
@@ -143,7 +150,8 @@ async def _probe(check: Any) -> str | None:
     return None
 
 
-@router.get("/readyz", summary="Temporal and PostgreSQL reachable (no token)")
+@router.get("/readyz", summary="Temporal and PostgreSQL reachable (no token)", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "Temporal or PostgreSQL unreachable (which, in checks)."}})
 async def readyz(request: Request) -> JSONResponse:
     s: ServiceState = request.app.state.hitl
     temporal, postgres = await asyncio.gather(_probe(_temporal_reachable(s)), _probe(_postgres_reachable(s)))
@@ -154,7 +162,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics of the service (scope metrics:read)", response_class=Response,
-            dependencies=[Depends(require("metrics:read"))])
+            dependencies=[Depends(require("metrics:read"))], responses={
+                **AUTHENTICATED, 200: {"description": "The metrics, in Prometheus' text format.",
+                                       "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
 async def metrics(request: Request) -> Response:
     s: ServiceState = request.app.state.hitl
     m: ServiceMetrics = request.app.state.hitl_metrics

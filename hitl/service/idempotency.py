@@ -33,12 +33,14 @@ from pydantic import BaseModel
 from hitl.db.postgres import PostgresDb
 from hitl.errors import HitlError, InvalidInputError
 from hitl.identity import Principal
-from hitl.service.errors import response_of
+from hitl.service.errors import MEDIA_TYPE, problem, response_of
 
 KEPT_FOR = "1 day"
 LEASE_SECONDS = 30.0
 """How long a claim holds unrenewed; its request renews it every third of this while it runs."""
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="Retries with this key get the first answer.")]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[ -~]+$",
+                                              description="Retries with this key get the first answer: 1 to 255 "
+                                                          "printable ASCII characters, per principal, kept a day.")]
 """A route's parameter: the request's ``Idempotency-Key`` header."""
 _HEADER = "Idempotent-Replayed"
 log = logging.getLogger("hitl.service")
@@ -88,21 +90,23 @@ async def run_once(
     if not (inserted or taken):
         first = found[0] if found else None
         if first is None:  # expired between the statements: rare; the caller may simply retry
-            return JSONResponse({"detail": f"Idempotency-Key {key!r} is being reused; retry", "error": "Conflict"}, 409)
+            return problem(409, "IdempotencyKeyInUse", f"Idempotency-Key {key!r} is being reused; retry",
+                           instance=request.url.path)
         if first["request_hash"] != digest:
             raise InvalidInputError(f"Idempotency-Key {key!r} was used for a different request; use a new key")
         if first["status_code"] is None:
             wait = max(1, math.ceil(float(first["lease_left"])))
-            return JSONResponse({"detail": f"a request with Idempotency-Key {key!r} is still in progress; retry later",
-                                 "error": "Conflict"}, status_code=409, headers={"Retry-After": str(wait)})
-        return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"})
+            return problem(409, "IdempotencyKeyInUse", f"a request with Idempotency-Key {key!r} is still in progress; "
+                           "retry later", instance=request.url.path, headers={"Retry-After": str(wait)})
+        kind = MEDIA_TYPE if first["status_code"] >= 400 else "application/json"  # an error replays as the error it was
+        return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"}, media_type=kind)
     mine = sql.SQL("principal = %s AND key = %s AND claim = %s")
     renewing = asyncio.create_task(_renew(db, table, [*who, claim]))
     try:
         try:
             response = JSONResponse(_json(await call()), status_code=status_code)
         except HitlError as exc:
-            response = response_of(exc)
+            response = response_of(exc, request.url.path)
         finally:
             await _stop(renewing)
     except BaseException:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from hitl.identity import Principal
 from hitl.service._state import State
 from hitl.service.auth import current_principal
-from hitl.service.errors import ERROR_RESPONSES
+from hitl.service.errors import problems
 
 router = APIRouter(tags=["inbox"])
 STATIC = resources.files("hitl.service") / "static"
@@ -45,7 +45,7 @@ class Me(BaseModel):
     namespace: str
 
 
-@router.get("/me", response_model=Me, responses=ERROR_RESPONSES, summary="Who the credential proves you are")
+@router.get("/me", response_model=Me, responses=problems(401), summary="Who the credential proves you are")
 async def me(principal: Annotated[Principal, Depends(current_principal)], s: State) -> Me:
     return Me(name=principal.name, scopes=sorted(principal.scopes), groups=sorted(principal.groups), via=principal.via,
               temporal_ui_url=s.config.temporal_ui_url, namespace=s.config.temporal.namespace)

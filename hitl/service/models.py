@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl import ids, limits
+from hitl._timestamps import IsoTime
 from hitl.decisions import Decision
 from hitl.errors import InvalidInputError
 from hitl.identity import check_approver_name
@@ -92,14 +92,19 @@ class Count(BaseModel):
                             "(present only then).")
 
 
+ApproverName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S(.*\S)?$",
+                                     description="A principal's name or group:NAME, no surrounding spaces.")]
+
+
 class ChangeRequest(BaseModel):
     """Reassign a pending approval or move its deadline; recorded as changed by the caller."""
 
     model_config = ConfigDict(extra="forbid")
 
-    approvers: list[str] | None = Field(default=None, max_length=1000, description="User ids and group:NAME entries; "
-                                        "system: and policy: names are hitl's own and refused.")
-    extend_by_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
+    approvers: list[ApproverName] | None = Field(default=None, max_length=1000, description="User ids and group:NAME "
+                                                 "entries; system: and policy: names are hitl's own and refused.")
+    extend_by_seconds: float | None = Field(default=None, ge=1, le=10 * 365 * 86400,
+                                            description="Move the deadline this much later (at least a second).")
 
     @field_validator("approvers")
     @classmethod
@@ -148,17 +153,10 @@ class RunPage(BaseModel):
 class RunFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: str | None = Field(default=None, description="running, paused, completed, cancelled or error.")
+    status: Literal["running", "paused", "completed", "cancelled", "error"] | None = None
     tool: str | None = Field(default=None, max_length=1000, description="Only runs waiting on this tool.")
     agent: str | None = Field(default=None, max_length=1000)
     team_run_id: str | None = Field(default=None, max_length=1000)
-    deadline_before: datetime | None = Field(default=None, description="Only runs with an approval due before this.")
+    deadline_before: IsoTime | None = Field(default=None, description="Only runs with an approval due before this.")
     limit: int = Field(default=100, ge=1, le=10_000)
 
-    @field_validator("deadline_before")
-    @classmethod
-    def _in_utc_range(cls, value: datetime | None) -> datetime | None:
-        try:
-            return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
-        except OverflowError:
-            raise ValueError("a time that is still a time in UTC (years 1 to 9999)") from None

@@ -21,17 +21,17 @@ from hitl.identity import Principal
 from hitl.run import RunOutput
 from hitl.service._state import State
 from hitl.service.auth import decider, require
-from hitl.service.errors import ERROR_RESPONSES
+from hitl.service.errors import AUTHENTICATED, problems
 from hitl.service.idempotency import IdempotencyKey, run_once
 from hitl.service.models import CancelRun, ContinueRun, RunFilters, RunPage, StartRun
 
-router = APIRouter(prefix="/runs", tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/runs", tags=["runs"], responses=AUTHENTICATED)
 RunId = Annotated[str, Path(min_length=1, max_length=ids.MAX_SEGMENT_CHARS, pattern=ids.SEGMENT_PATTERN,
                             description=f"The run's id (its Temporal workflow id): {ids.RULE}.")]
 Wait = Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait for the run (default HITL_RESOLVE_WAIT_SECONDS).")]
 
 
-@router.post("", response_model=RunOutput, status_code=201, summary="Start a run")
+@router.post("", response_model=RunOutput, status_code=201, responses=problems(404, 409, 502, 503), summary="Start a run")
 async def start_run(
     body: StartRun, principal: Annotated[Principal, Depends(require("runs:start"))], s: State, request: Request,
     idempotency_key: IdempotencyKey = None,
@@ -54,7 +54,7 @@ async def start_run(
     return await run_once(request, s.db, principal, idempotency_key, call, status_code=201)
 
 
-@router.get("", response_model=RunPage, summary="List runs")
+@router.get("", response_model=RunPage, responses=problems(502, 503), summary="List runs")
 async def list_runs(
     filters: Annotated[RunFilters, Query()], principal: Annotated[Principal, Depends(require("runs:read"))], s: State,
 ) -> RunPage:
@@ -63,12 +63,13 @@ async def list_runs(
     return RunPage(data=found, meta={"count": len(found), "limit": filters.limit})
 
 
-@router.get("/{run_id}", response_model=RunOutput, summary="A run as it stands")
+@router.get("/{run_id}", response_model=RunOutput, responses=problems(404, 502, 503), summary="A run as it stands")
 async def get_run(run_id: RunId, principal: Annotated[Principal, Depends(require("runs:read"))], s: State) -> RunOutput:
     return await _runs.get(await s.temporal(), run_id)
 
 
-@router.post("/{run_id}/continue", response_model=RunOutput, summary="Decide a run's pause")
+@router.post("/{run_id}/continue", response_model=RunOutput, responses=problems(404, 409, 429, 502, 503),
+             summary="Decide a run's pause")
 async def continue_run(
     run_id: RunId, body: ContinueRun, principal: Annotated[Principal, Depends(decider)], s: State,
     request: Request, idempotency_key: IdempotencyKey = None, wait: Wait = None,
@@ -128,7 +129,7 @@ async def _visible_pause(client: Client, run_id: str, decisions: list[Decision],
     return run
 
 
-@router.post("/{run_id}/cancel", response_model=RunOutput, summary="Cancel a run")
+@router.post("/{run_id}/cancel", response_model=RunOutput, responses=problems(404, 409, 502, 503), summary="Cancel a run")
 async def cancel_run(
     run_id: RunId, principal: Annotated[Principal, Depends(require("runs:cancel"))], s: State, request: Request,
     body: CancelRun | None = None, idempotency_key: IdempotencyKey = None, wait: Wait = None,

@@ -21,7 +21,7 @@ from hitl.service.config import ServiceConfig
 
 __all__ = ["uvicorn_config", "guarded_protocol"]
 
-_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\nconnection: close\r\n"
               b"content-length: %d\r\n\r\n%s")
 
 
@@ -44,7 +44,8 @@ class _Guarded(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self.cycle is None or not self.cycle.response_started:
-            body = (b'{"detail": "the request\'s %s took longer than %g s", "error": "RequestTimeout"}'
+            body = (b'{"type": "urn:hitl:error:RequestTimeout", "title": "Request timeout", "status": 408, '
+                    b'"detail": "the request\'s %s took longer than %g s", "error": "RequestTimeout"}'
                     % (what.encode(), seconds))
             self.transport.write(_TIMED_OUT % (len(body), body))
         self.transport.close()

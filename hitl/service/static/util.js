@@ -71,6 +71,6 @@ export function announce(text, kind = "info") {
 export function conflictText(body) {
   const by = body.resolved_by ? ` by ${body.resolved_by}` : "";
   const at = body.resolved_at ? ` at ${when(body.resolved_at)}` : "";
-  const status = body.status ? ` (${body.status})` : "";
+  const status = body.approval_status ? ` (${body.approval_status})` : "";
   return `Already decided${by}${at}${status}.`;
 }
