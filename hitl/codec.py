@@ -32,7 +32,6 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,6 +39,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, EncodingPayloadConverter, PayloadCodec
 
+from hitl.config import secret_setting
 from hitl.errors import ConfigurationError
 
 __all__ = ["KeyRing", "EncryptionCodec", "UndecryptablePayloadError", "ENCODING", "UNDECRYPTABLE", "KEY_ID_METADATA",
@@ -136,16 +136,8 @@ class KeyRing:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> KeyRing | None:
         """The ring of ``HITL_ENCRYPTION_KEYS`` or ``HITL_ENCRYPTION_KEYS_FILE``; None when neither is set."""
-        env = dict(os.environ if env is None else env)
-        if env.get("HITL_ENCRYPTION_KEYS", "").strip():
-            return cls.parse(env["HITL_ENCRYPTION_KEYS"])
-        if path := env.get("HITL_ENCRYPTION_KEYS_FILE", "").strip():
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise ConfigurationError(f"HITL_ENCRYPTION_KEYS_FILE {path}: {exc.strerror}") from None
-            return cls.parse(text, f"HITL_ENCRYPTION_KEYS_FILE {path}")
-        return None
+        found = secret_setting(os.environ if env is None else env, "HITL_ENCRYPTION_KEYS")
+        return cls.parse(*found) if found is not None else None
 
     def encrypt(self, plain: bytes) -> Payload:
         """``plain`` as an encrypted payload under the current key (a fresh random nonce each time)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
@@ -164,3 +165,20 @@ def _read(source: object, what: str) -> bytes | None:
         except OSError as exc:
             raise ConfigurationError(f"cannot read the TLS {what} {source}: {exc.strerror}") from None
     return source.encode() if isinstance(source, str) else bytes(source)  # type: ignore[arg-type]
+
+
+def secret_setting(env: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """The text of the secret setting ``name``, or of the file ``<name>_FILE`` names (for secrets mounted as
+    files, as compose and Kubernetes do), with the source to name in errors; None when neither is set.
+
+    Raises:
+        ConfigurationError: the file cannot be read.
+    """
+    if env.get(name, "").strip():
+        return env[name], name
+    if path := env.get(f"{name}_FILE", "").strip():
+        try:
+            return Path(path).read_text(), f"{name}_FILE {path}"
+        except OSError as exc:
+            raise ConfigurationError(f"{name}_FILE {path}: {exc.strerror}") from None
+    return None

@@ -21,7 +21,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -30,6 +29,7 @@ from psycopg.types.json import Jsonb
 
 from hitl import limits
 from hitl._wire import ApprovalEvent
+from hitl.config import secret_setting
 from hitl.errors import ConfigurationError
 
 SEALED = ("id", "run_id", "requirement_id", "session_id", "user_id", "agent_name", "team_run_id", "requirement_kind",
@@ -82,16 +82,8 @@ class AuditKeys:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuditKeys | None:
         """The keys of ``HITL_AUDIT_KEYS``, else of the file ``HITL_AUDIT_KEYS_FILE`` names; None when neither is set."""
-        env = os.environ if env is None else env
-        if env.get("HITL_AUDIT_KEYS", "").strip():
-            return cls.parse(env["HITL_AUDIT_KEYS"])
-        if path := env.get("HITL_AUDIT_KEYS_FILE", "").strip():
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise ConfigurationError(f"HITL_AUDIT_KEYS_FILE {path}: {exc.strerror}") from None
-            return cls.parse(text, f"HITL_AUDIT_KEYS_FILE {path}")
-        return None
+        found = secret_setting(os.environ if env is None else env, "HITL_AUDIT_KEYS")
+        return cls.parse(*found) if found is not None else None
 
     def mac(self, kid: str, message: bytes) -> str:
         """HMAC-SHA256 of ``message`` under key ``kid`` (hex). Raises KeyError for a key id not held."""
