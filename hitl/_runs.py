@@ -376,8 +376,23 @@ async def _rpc_error(client: Client, exc: RPCError, run_id: str, decided: list[s
         description = await _describe(client, run_id)
     except RPCError:
         return errors.RunNotFoundError(f"no run with id {run_id!r} in namespace {client.namespace!r}")
-    status = WorkflowExecutionStatus(description.workflow_execution_info.status).name.lower()
-    # A caller that lost a race to a run that has since ended: say who decided first.
+    closed = WorkflowExecutionStatus(description.workflow_execution_info.status)
+    status = closed.name.lower()
+    # A caller that lost a race to a run that has since ended: say who decided first. A completed run's
+    # result holds its last pause, no worker needed; a query on a closed run makes a worker replay it, which
+    # under load (a dozen losers at once) can outlast the query's timeout.
+    if decided and closed == WorkflowExecutionStatus.COMPLETED:
+        try:
+            final = await client.get_workflow_handle(run_id, result_type=RunOutput).result(
+                rpc_timeout=timedelta(seconds=30))
+        except (WorkflowFailureError, RPCError):
+            final = None
+        for rid in decided:
+            found = next((r for r in final.requirements if r.id == rid or r.id.endswith("/" + rid)), None) if final else None
+            if found is not None and found.resolution is not None:
+                how = f"{found.resolution}" + (f" by {found.resolved_by}" if found.resolved_by else "")
+                return errors.RequirementAlreadyResolvedError(
+                    f"run {run_id}: requirement {rid!r} was already resolved: {how}; the run has since ended ({status})")
     for rid in decided:
         try:
             how = await client.get_workflow_handle(run_id).query(
