@@ -69,11 +69,11 @@ def verify(db: PostgresDb, *args: str, keys: str = KEYS) -> tuple[int, list[dict
     return result.exit_code, json.loads(result.stdout)
 
 
-def checkpoint(db: PostgresDb) -> dict:
-    result = CliRunner().invoke(app, ["audit", "checkpoint", "--approvals-table", db.approvals_table],
+def checkpoint(db: PostgresDb, *options: str, code: int = 0) -> dict:
+    result = CliRunner().invoke(app, ["audit", "checkpoint", "--approvals-table", db.approvals_table, *options],
                                 env={"HITL_AUDIT_KEYS": KEYS})
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout) if code == 0 else {"output": result.output}
 
 
 def owner(db: PostgresDb, *statements: str, params: tuple = ()) -> None:
@@ -191,6 +191,9 @@ async def test_a_rewritten_event_is_found_though_its_plain_chain_was_recomputed(
         assert "not keyed, though an earlier event's is" in found["chain"] and "seal" in found
     else:
         assert "not keyed, and no keyed checkpoint covers them" in found["key"]
+        # The next scheduled checkpoint does not vouch for the rewrite: it refuses, and the rewrite stays found.
+        assert "does not verify" in checkpoint(db, code=1)["output"]
+        assert verify(db)[0] == 1
     assert verify(db, "--allow-unkeyed")[0] == (0 if start == 1 else 1)  # what --allow-unkeyed gives up
 
 
@@ -261,7 +264,8 @@ async def test_a_trail_from_before_the_key_is_covered_by_a_keyed_checkpoint(make
         assert verify(plain, keys="") == (0, [])
         code, problems = verify(plain)
         assert code == 1 and "no keyed checkpoint covers" in reported(problems, confirmed)["key"], problems
-        checkpoint(plain)
+        assert "does not verify" in checkpoint(plain, code=1)["output"]  # a scheduled checkpoint adopts nothing
+        checkpoint(plain, "--adopt-unkeyed")
         assert verify(plain) == (0, [])
         owner(plain, "UPDATE {t} SET context = jsonb_set(context, '{note}', '\"x\"') WHERE id = %s", params=(confirmed,))
         code, problems = verify(plain)

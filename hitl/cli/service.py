@@ -218,7 +218,12 @@ def audit_verify(
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint(approvals_table: ApprovalsTable = None) -> None:
+def audit_checkpoint(
+    approvals_table: ApprovalsTable = None,
+    adopt_unkeyed: Annotated[bool, typer.Option(
+        help="Vouch for events and rows written without HITL_AUDIT_KEYS, as they stand: once, when the key is "
+             "turned on, for the trail from before it. Never in a scheduled job.")] = False,
+) -> None:
     """Verify the trail, then record every approval's last event as a checkpoint MACed with HITL_AUDIT_KEYS;
     prints its statement (JSON): keep it elsewhere too, for `hitl audit verify --anchor`."""
     from hitl.db.postgres import PostgresDb
@@ -228,7 +233,7 @@ def audit_checkpoint(approvals_table: ApprovalsTable = None) -> None:
         if db.audit_keys is None:
             err.print("no HITL_AUDIT_KEYS: the checkpoint is plain sha256, which whoever can write the tables can "
                       "recompute; it proves something only as kept elsewhere", highlight=False)
-        statement = db.checkpoint()
+        statement = db.checkpoint(adopt_unkeyed=adopt_unkeyed)
     except HitlError as exc:
         raise fail(exc) from None
     finally:

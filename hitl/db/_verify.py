@@ -192,15 +192,18 @@ def verify(conn: Connection[Any], approvals: str, keys: AuditKeys | None, *, all
         return trail(conn, approvals, keys, allow_unkeyed=allow_unkeyed, anchors=anchors)
 
 
-def checkpoint(conn: Connection[Any], approvals: str, keys: AuditKeys | None) -> dict[str, Any]:
+def checkpoint(conn: Connection[Any], approvals: str, keys: AuditKeys | None, *, adopt_unkeyed: bool = False
+               ) -> dict[str, Any]:
     """Verify and write a checkpoint in one snapshot, one checkpoint of a table at a time (an advisory lock
-    only checkpoints take); unkeyed events and rows are vouched for as they stand (a trail from before
-    the key comes under it so). Raises HitlError, recording nothing, if the trail does not verify."""
+    only checkpoints take). Unkeyed events and rows are vouched for as they stand only with
+    ``adopt_unkeyed`` (once, as a key is turned on, for the trail written before it): otherwise a table
+    owner without the key could rewrite an approval unkeyed and have the next scheduled checkpoint vouch
+    for it. Raises HitlError, recording nothing, if the trail does not verify."""
     conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (_CHECKPOINT_LOCK, approvals))
     try:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            report = trail(conn, approvals, keys, allow_unkeyed=True)
+            report = trail(conn, approvals, keys, allow_unkeyed=adopt_unkeyed)
             if report.problems:
                 raise HitlError(f"{approvals}: the trail does not verify ({len(report.problems)} problem(s); "
                                 "hitl audit verify lists them): no checkpoint made")

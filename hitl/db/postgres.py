@@ -303,10 +303,12 @@ class PostgresDb:
         with self._checking() as conn:
             return _verify.verify(conn, self.approvals_table, self.audit_keys, allow_unkeyed=allow_unkeyed, anchors=anchors)
 
-    def checkpoint(self) -> dict[str, Any]:
+    def checkpoint(self, *, adopt_unkeyed: bool = False) -> dict[str, Any]:
         """Verify the trail, then record every approval's last event and row as a checkpoint MACed with the
         audit key. Returns its statement (``n``, ``statement``, ``key_id``, ``mac``): keep it elsewhere
-        too, so that ``verify_trail(anchors=[...])`` finds a trail rolled back past it.
+        too, so that ``verify_trail(anchors=[...])`` finds a trail rolled back past it. Events and rows
+        written without the key are refused, unless ``adopt_unkeyed`` vouches for them as they stand (do
+        it once, when the key is turned on, for the trail from before it).
 
         Raises:
             HitlError: the trail does not verify (``verify_trail`` says why): nothing is recorded.
@@ -314,7 +316,7 @@ class PostgresDb:
         from hitl.db import _verify
 
         with self._checking() as conn:
-            return _verify.checkpoint(conn, self.approvals_table, self.audit_keys)
+            return _verify.checkpoint(conn, self.approvals_table, self.audit_keys, adopt_unkeyed=adopt_unkeyed)
 
     def verify_decisions(
         self, keys: Any = None, *, require_signed: bool = False, approval_id: str | None = None, chain: bool = True,
