@@ -28,7 +28,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hitl import errors, ids, limits, visibility
@@ -107,9 +107,11 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
                 return _from_search_attributes(run_id, description, waiting)
     except WorkflowUpdateFailedError as exc:
         raise _translate(exc, run_id) from None
+    except WorkflowAlreadyStartedError:
+        raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
-            raise errors.ConfigurationError(f"a run with id {run_id!r} already exists") from None
+            raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
         raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
     finally:
         if not call.done():

@@ -11,6 +11,7 @@ __all__ = [
     "ToolDefinitionError",
     "RunNotFoundError",
     "RunEndedError",
+    "RunExistsError",
     "RequirementNotFoundError",
     "RequirementAlreadyResolvedError",
     "InvalidInputError",
@@ -46,6 +47,11 @@ class ToolDefinitionError(HitlError):
 
 class RunNotFoundError(HitlError):
     """No run with this id exists in the Temporal namespace."""
+
+
+class RunExistsError(HitlError):
+    """A run with this id was started already (ids are never reused, even once the run has ended).
+    The service answers 409."""
 
 
 class RunEndedError(HitlError):

@@ -108,3 +108,26 @@ async def test_a_request_that_runs_past_the_lease_keeps_its_claim(make_agent, sc
         later = await alice.post(path, content=APPROVE, headers=headers)
         assert later.status_code == 200 and later.headers["Idempotent-Replayed"] == "true" and later.json() == answer.json()
     assert len(SLOW) == 1
+
+
+async def test_a_start_taken_over_after_its_service_died_finds_the_run_it_started(
+        make_agent, script, running_worker, db, service):
+    """POST /runs with a key and no run_id: the run's id comes from the key, so a retry that takes over the dead
+    request's claim answers with the run that request started, and no second run (a second approval) exists."""
+    agent = make_agent(pays(script, 10), [pay], db=db)
+    start = json.dumps({"agent": agent.name, "message": "pay"}).encode()
+    async with running_worker(), service.client(service.token("alice", "runs:start", "runs:read")) as alice:
+        first = await alice.post("/runs", content=start, headers={**JSON, "Idempotency-Key": "start-1"})
+        assert first.status_code == 201, first.text
+        run_id = first.json()["run_id"]
+        # The service died after starting the run, before it stored the answer: only its claim is left.
+        sql(db, "DELETE FROM {t}_idempotency WHERE principal = 'alice' AND key = 'start-1'")
+        dead_claim(db, "alice", "start-1", "/runs", start, age=idempotency.LEASE_SECONDS + 5)
+        retry = await alice.post("/runs", content=start, headers={**JSON, "Idempotency-Key": "start-1"})
+        assert retry.status_code == 201 and retry.json()["run_id"] == run_id, retry.text
+        assert [r.run_id for r in await agent.alist_runs()] == [run_id]
+        other = await alice.post("/runs", content=start, headers={**JSON, "Idempotency-Key": "start-2"})
+        assert other.status_code == 201 and other.json()["run_id"] != run_id
+        # A run id given again (no key to replay by) is a conflict, not a second run and not a 500.
+        again = await alice.post("/runs", json={"agent": agent.name, "message": "pay", "run_id": run_id})
+        assert again.status_code == 409 and again.json()["error"] == "RunExistsError", again.text

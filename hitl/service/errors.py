@@ -46,6 +46,7 @@ _STATUS: list[tuple[type[errors.HitlError], int]] = [
     (errors.ApprovalConflictError, 409),
     (errors.RequirementAlreadyResolvedError, 409),
     (errors.RunEndedError, 409),
+    (errors.RunExistsError, 409),
     (errors.PayloadTooLargeError, 413),
     (errors.InvalidInputError, 422),
     (errors.UnresolvedRequirementsError, 422),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -14,6 +15,7 @@ from hitl.errors import (
     ConfigurationError,
     PermissionDeniedError,
     RequirementNotFoundError,
+    RunExistsError,
     RunNotFoundError,
     UnresolvedRequirementsError,
 )
@@ -48,8 +50,19 @@ async def start_run(
         raise RunNotFoundError(f"agent {body.agent!r} is not served by this service: start it with "
                                "hitl serve --agents <module defining it>") from None
 
+    # With an Idempotency-Key, a run without a run_id of its own gets one from the key: a retry that takes over
+    # the key after the first request's service died finds the run that request started, never starts another.
+    run_id = body.run_id
+    if run_id is None and idempotency_key is not None:
+        run_id = "run-" + hashlib.sha256(f"{principal.name}\n{idempotency_key}".encode()).hexdigest()[:32]
+
     async def call() -> RunOutput:
-        return await agent.arun(body.message, run_id=body.run_id, session_id=body.session_id, user_id=principal.name)
+        try:
+            return await agent.arun(body.message, run_id=run_id, session_id=body.session_id, user_id=principal.name)
+        except RunExistsError:
+            if body.run_id is not None:
+                raise
+            return await _runs.get(await s.temporal(), run_id)  # this principal's, started with this key
 
     return await run_once(request, s.db, principal, idempotency_key, call, status_code=201)
 
