@@ -108,6 +108,8 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
     except WorkflowUpdateFailedError as exc:
         raise _translate(exc, run_id) from None
     except WorkflowAlreadyStartedError:
+        with contextlib.suppress(BaseException):  # the SDK set it on the operation's handle too: retrieved here
+            await operation.workflow_handle()
         raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
     except RPCError as exc:
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
