@@ -186,8 +186,15 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
         arguments = json.loads(raw_arguments or "{}")
         if not isinstance(arguments, dict):
             raise ValueError("arguments must be a JSON object")
+    except RecursionError:
+        arguments = None
     except ValueError as exc:
         return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=f"Arguments are not a JSON object: {exc}")
+    # Nested past what hitl records (the turn would fail to encode, and each retry costs a model call): told, not run.
+    if arguments is None or limits.depth(arguments) > limits.MAX_JSON_DEPTH:
+        return ToolCallPlan(tool_call_id=call_id, tool_name=name, invalid=(
+            f"The call was not made: its arguments nest deeper than {limits.MAX_JSON_DEPTH} levels; call again with "
+            "flatter arguments"))
     problem = limits.unstorable(arguments, "arguments")
     if problem is not None:
         # They would become an approval record, which cannot hold them: the model is told, and may call again.

@@ -59,7 +59,7 @@ _WHERE = {
         "InvalidInputError", "ModelRequestError", "NotAuthenticatedError", "PayloadTooLargeError", "PermissionDeniedError",
         "RequirementAlreadyResolvedError",
         "RequirementNotFoundError", "RunEndedError", "RunNotFoundError", "TemporalUnavailableError",
-        "ToolDefinitionError", "UnresolvedRequirementsError",
+        "ToolDefinitionError", "UnresolvedRequirementsError", "DatabaseUnavailableError", "RunExistsError",
     )},
 }
 
@@ -70,6 +70,7 @@ __all__ = [
     "ConfigurationError",
     "Confirm",
     "ContinueRunRequest",
+    "DatabaseUnavailableError",
     "DecisionNotAllowedError",
     "HitlError",
     "InvalidDecisionError",
@@ -87,6 +88,7 @@ __all__ = [
     "RequirementAlreadyResolvedError",
     "RequirementNotFoundError",
     "RunEndedError",
+    "RunExistsError",
     "RunNotFoundError",
     "RunOutput",
     "RunRequirement",

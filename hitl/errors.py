@@ -22,6 +22,7 @@ __all__ = [
     "ApprovalConflictError",
     "DecisionNotAllowedError",
     "TemporalUnavailableError",
+    "DatabaseUnavailableError",
     "NotAuthenticatedError",
     "PermissionDeniedError",
     "LinkExpiredError",
@@ -128,6 +129,11 @@ class NotConfiguredError(ConfigurationError):
 
 class LinksNotConfiguredError(NotConfiguredError):
     """The service has no ``HITL_LINK_SECRET``, so it cannot check a one-click link. The service answers 503."""
+
+
+class DatabaseUnavailableError(HitlError):
+    """PostgreSQL could not be reached (or refused the connection). Nothing was read or changed; retry once
+    it is back. The service answers 503."""
 
 
 class NotAuthenticatedError(HitlError):

@@ -143,16 +143,19 @@ def groups_of(user: str) -> set[str]:
     return set(_resolver(user)) if _resolver is not None else set()
 
 
-def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None, groups: Iterable[str] = ()) -> str | None:
+def may_decide(policy: ApprovalPolicy, user: str | None, requester: str | None, groups: Iterable[str] = (), *,
+               names_as_written: bool = False) -> str | None:
     """None when ``user`` may decide under ``policy``, else why not.
 
     ``groups``: groups a signed decision proves the user is in, besides the resolver's.
+    ``names_as_written``: a user named ``group:x`` matches the entry ``group:x`` (how runs older than the
+    generation were checked, and are checked again on replay); otherwise only membership satisfies it.
     """
     if policy.approvers and user is None:
         return f"only {policy.approvers} may decide: the decision must say who made it (resolved_by)"
     if policy.separation_of_duties and user is not None and user == requester:
         return f"{user} requested this run and may not decide on it (separation of duties)"
-    if not policy.approvers or (user in policy.approvers and reserved_prefix(user or "") is None):
+    if not policy.approvers or (user in policy.approvers and (names_as_written or reserved_prefix(user or "") is None)):
         return None  # a name like group:finance is a group's members, which only membership satisfies (below)
     groups = groups_of(user or "") | set(groups)
     if any(a.startswith("group:") and a.removeprefix("group:") in groups for a in policy.approvers):

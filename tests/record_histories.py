@@ -119,6 +119,17 @@ async def record(prefix: str = "") -> None:
                 signing.trust(None)
                 runs["strict_signed"] = r.run_id
 
+                # Refused attempts past the few kept on the trail (hitl-refusals-capped): mallory, no approver,
+                # five times by signal (no validator), then alice decides. Code before the cap kept all five.
+                r = await audited.arun("signed payment, refused a few times")
+                handle = client.get_workflow_handle(r.run_id)
+                for _ in range(5):
+                    await handle.signal("confirm", {"requirement_id": r.requirements[0].id, "resolved_by": "mallory"})
+                await handle.query("get_run")
+                r.active_requirements[0].confirm(resolved_by="alice")
+                await audited.acontinue_run(r.run_id, r.requirements)
+                runs["refusals_capped"] = r.run_id
+
                 r = await agent.arun("batch by signals")
                 handle = client.get_workflow_handle(r.run_id)
                 for req in r.active_requirements:  # one at a time: each updates the search attributes

@@ -125,3 +125,21 @@ async def test_the_codec_takes_an_object_of_payloads_only(db, temporal_server):
     finally:
         service.stop()
         codec.configure()
+
+
+async def test_postgresql_unreachable_is_503_and_names_no_host_or_user():
+    """A database that cannot be reached is DatabaseUnavailableError, answered 503; psycopg's message (host, port,
+    user) stays in the log, out of what the caller is told."""
+    from hitl import DatabaseUnavailableError
+    from hitl.db.postgres import PostgresDb
+    from hitl.service.errors import status_of
+
+    db = PostgresDb("postgresql://hitl-user:s3cret@127.0.0.1:1/nowhere?connect_timeout=2", approvals_table="approvals_x")
+    try:
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            await db._aquery("SELECT 1")
+        assert status_of(raised.value) == 503
+        assert not any(part in str(raised.value) for part in ("hitl-user", "s3cret", "127.0.0.1", "nowhere")), raised.value
+    finally:
+        await db.aclose()
+        db.close()

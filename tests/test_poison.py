@@ -143,6 +143,19 @@ async def test_nul_in_a_decision_is_refused_before_it_reaches_the_run(make_agent
         assert await asyncio.to_thread(db.verify_event_chain, record["id"]) is None
 
 
+async def test_the_models_tool_arguments_nested_too_deep_are_told_to_the_model_not_retried(make_agent, script, running_worker, db):
+    """Arguments nested 300 levels (a prompt injection can ask for that): the call is not made, the model reads
+    why, the run completes; before, the turn failed to encode and each retry was another paid model call."""
+    deep: object = "x"
+    for _ in range(300):
+        deep = {"a": deep}
+    agent = make_agent(calls(script, ("pay", {"amount": 1, "to": "a", "memo": deep})), [pay], db=db)
+    async with running_worker():
+        done = await asyncio.wait_for(agent.arun("pay"), 60)
+    assert done.status == RunStatus.completed and "nest deeper than" in done.content, done
+    assert await asyncio.to_thread(db.get_approvals) == ([], 0)
+
+
 async def test_nul_in_the_models_tool_arguments_is_told_to_the_model_not_recorded(make_agent, script, running_worker, db):
     """The model's call with a NUL never becomes an approval: the model is told why, and the run completes."""
     agent = make_agent(calls(script, ("pay", {"amount": 1, "to": "a\u0000b"})), [pay], db=db)

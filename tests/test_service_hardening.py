@@ -68,7 +68,7 @@ async def test_clients_that_trickle_headers_or_a_body_are_answered_408_and_close
             for s in [*slow, body]:
                 s.close()
         assert all(a is not None for a in answers), "a trickling connection was still open"
-        assert all(a.startswith(b"HTTP/1.1 408") for a in answers), answers[:2]
+        assert all(a.startswith(b"HTTP/1.1 408") and b"content-security-policy" in a for a in answers), answers[:2]
         assert b"body" in answers[-1] and b"headers" in answers[0]
         # the stream, whose request was whole long ago, is still open
         await asyncio.sleep(0.5)
@@ -143,3 +143,29 @@ async def test_the_api_reference_renders_from_this_service_alone(browser, servic
     assert hosts == {f"127.0.0.1:{service.port}"}, hosts
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
     await context.close()
+
+
+def test_records_of_child_loggers_and_tracebacks_are_redacted_too():
+    """A secret logged by hitl.oidc or hitl.db (child loggers, whose records only the handlers see), or quoted in
+    a traceback, reaches the output redacted."""
+    import io
+    import logging
+
+    from hitl.service import redaction
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        redaction.install()
+        token = "hitl_0123456789ab_" + "s" * 40
+        logging.getLogger("hitl.oidc").warning("refused %s", token)
+        try:
+            raise ValueError(f"bad header Bearer {token}")
+        except ValueError:
+            logging.getLogger("hitl.db.postgres").exception("failed")
+    finally:
+        root.removeHandler(handler)
+    text = out.getvalue()
+    assert "s" * 40 not in text and "hitl_0123456789ab_[redacted]" in text and "Traceback" in text, text

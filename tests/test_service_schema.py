@@ -24,7 +24,7 @@ from hitl.approval import approval
 from hitl.config import Settings
 
 from .conftest import RunningService
-from .test_audit import settled
+from .test_audit import settled, sql
 
 CHECKS = ["not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
           "response_headers_conformance", "negative_data_rejection", "positive_data_acceptance"]
@@ -50,13 +50,16 @@ def deploy(service: str) -> str:
 
 
 def config(tmp: Path, approvals: list[str], runs: list[str]) -> Path:
-    """schemathesis.toml: real ids drawn for path parameters half the time, generated ones otherwise."""
+    """schemathesis.toml: real ids drawn for path parameters half the time, generated ones otherwise. Every seeded run
+    pauses on the same requirement ids (the script's calls), so any real run id with any real requirement id names
+    a real approval."""
     path = tmp / "schemathesis.toml"
+    requirements = sorted({a.split("/")[1] for a in approvals})
     path.write_text(
-        f"[dictionaries.approvals]\nvalues = {json.dumps(approvals)}\n"
+        f"[dictionaries.requirements]\nvalues = {json.dumps(requirements)}\n"
         f"[dictionaries.runs]\nvalues = {json.dumps(runs)}\n"
         "[parameters]\n"
-        '"path.approval_id" = { dictionary = "approvals", probability = 0.5 }\n'
+        '"path.requirement_id" = { dictionary = "requirements", probability = 0.5 }\n'
         '"path.run_id" = { dictionary = "runs", probability = 0.5 }\n'
         # Schema-valid requests the service may still refuse, each a status the document declares: unknown or not
         # visible (404), decided already or ended (409), not fitting the approval or an opaque cursor (422), 429.
@@ -108,6 +111,8 @@ async def test_every_route_answers_as_its_document_says(db, client, make_agent, 
                 "--phases", "examples,coverage,fuzzing", "--max-time", "120", "--wait-for-schema", "30",
                 "--request-timeout", "60", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             output, _ = await asyncio.wait_for(out.communicate(), 600)
+            # Real ids reached the routes that decide: some seeded approval was decided by the fuzzer.
+            assert sql(db, "SELECT count(*) FROM {t} WHERE resolved_by = 'fuzzer'")[0][0] > 0
             # No input wedged a run: each still answers, and none has a workflow task failing over and over.
             for run in runs:
                 assert (await agent.aget_run(run.run_id)).status is not None

@@ -59,7 +59,7 @@ def find(requirements: list[RunRequirement], resolved: dict[str, str], run_id: s
 
 def check(
     agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None,
-    *, lenient: bool = False, groups: list[str] | None = None,
+    *, lenient: bool = False, groups: list[str] | None = None, reserved_names: bool = True,
 ) -> Patch:
     """The patch a decision makes, or an error that says why it is refused.
 
@@ -67,16 +67,19 @@ def check(
     on the worker's definitions (the approvers' groups, the tool's schema) is not asked again,
     since a redeploy may have changed them; what depends on the run's state still is.
     ``groups``: the decider's groups as its signature proves them (strict mode).
+    ``reserved_names``: refuse a decider named like a group or like hitl itself (``group:``, ``system:``).
+    Off for runs older than the generation: those without recorded verdicts check every replayed
+    decision again, and one such decision must reach the verdict it reached then.
     """
     where = f"run {run_id}, requirement {req.id!r} ({req.tool_execution.tool_name})"
     by = decision.resolved_by
     # Not lenient only: a replayed decision keeps the verdict it had (verdicts.py), so this needs no patch.
-    if by is not None and not lenient and (prefix := reserved_prefix(by)) is not None:
+    if by is not None and not lenient and reserved_names and (prefix := reserved_prefix(by)) is not None:
         raise DecisionNotAllowedError(
             f"{where}: {by[:80]!r} is a reserved name: {prefix!r} names a group's members or what hitl decides itself "
             "(the deadline's system:timeout), never a decider")
     if req.policy is not None and not lenient:
-        why_not = may_decide(req.policy, by, requester, groups or ())
+        why_not = may_decide(req.policy, by, requester, groups or (), names_as_written=not reserved_names)
         if why_not is not None:
             raise DecisionNotAllowedError(f"{where}: {why_not}")
     if isinstance(decision, Reject):

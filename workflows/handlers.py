@@ -107,7 +107,7 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
                 groups = [] if lenient else self._signatures.check_decision(where, req, d, now)
                 agent_name = req.member_agent_name or self._input.agent_name
                 patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id, lenient=lenient,
-                                               groups=groups))
+                                               groups=groups, reserved_names=generation.current()))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise

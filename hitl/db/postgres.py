@@ -23,6 +23,7 @@ from hitl.db import _audit, _counts, _queries, _schema
 from hitl.db._counts import TotalCount
 from hitl.errors import (
     ConfigurationError,
+    DatabaseUnavailableError,
     HitlError,
     InvalidInputError,
 )
@@ -170,7 +171,7 @@ class PostgresDb:
         except psycopg.DataError as exc:
             raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
+            raise self._unreachable(exc) from None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -195,7 +196,13 @@ class PostgresDb:
         except psycopg.DataError as exc:
             raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> DatabaseUnavailableError:
+        # psycopg's message names the host, port and user: logged here, kept out of what callers are told.
+        _log.warning("PostgreSQL (%s) unreachable: %s", self.approvals_table, exc)
+        return DatabaseUnavailableError(f"PostgreSQL ({self.approvals_table}) is unreachable ({type(exc).__name__}); "
+                                        "retry once it is back")
 
     def _t(self, suffix: str = "") -> sql.Identifier:
         return sql.Identifier(self.approvals_table + suffix)
@@ -343,12 +350,12 @@ class PostgresDb:
 
     @contextlib.contextmanager
     def _checking(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of the sync pool for the offline checks; PostgreSQL unreachable is a HitlError."""
+        """A connection of the sync pool for the offline checks; PostgreSQL unreachable is a DatabaseUnavailableError."""
         try:
             with self._sync_pool().connection() as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise HitlError(f"PostgreSQL ({self.approvals_table}) is unreachable: {exc}") from None
+            raise self._unreachable(exc) from None
 
     # ------------------------------------------------------------------ decisions through the audit API
     def update_approval(

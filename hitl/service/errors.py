@@ -53,6 +53,7 @@ _STATUS: list[tuple[type[errors.HitlError], int]] = [
     (errors.NotConfiguredError, 503),
     (errors.ConfigurationError, 422),
     (errors.TemporalUnavailableError, 503),
+    (errors.DatabaseUnavailableError, 503),
     (errors.TooManyRequestsError, 429),
 ]
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
@@ -70,7 +71,7 @@ MEANINGS = {
     422: "The request fails its schema (``errors`` lists each field), or does not fit the approval or run.",
     429: "Refused too often lately, or too many streams open: retry after ``Retry-After`` seconds.",
     500: "An unexpected failure; the service logged it.",
-    503: "Temporal unreachable, no answer in time from a run no worker serves now (the decision may still be "
+    503: "PostgreSQL or Temporal unreachable, no answer in time from a run no worker serves now (the decision may still be "
          "applied: read the run before sending it again), or a feature this service is not configured for.",
 }
 
@@ -163,8 +164,8 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "description": MEANINGS.get(code, TITLES.get(code, "Error"))} for code in codes}
 
 
-AUTHENTICATED = problems(401, 403)
-"""What every route that takes a token may answer besides its own."""
+AUTHENTICATED = problems(401, 403, 503)
+"""What every route that takes a token may answer besides its own (503: the tokens' database unreachable)."""
 # Any request may meet the edge (408, 413) and an unexpected failure (500).
 _EVERYWHERE = (408, 413, 500)
 _BODY = 400

@@ -3,7 +3,8 @@
 Credentials belong in the ``Authorization`` header, which no log line shows. But a client may put
 one in a URL: a one-click link's token is in its path by design, and a careless script puts an API
 token or a JWT in a query string. uvicorn's access log writes the path and query of every request;
-this filter rewrites every line of it (and of the service's own loggers) before it is written:
+this filter rewrites every line of it (and of the service's own loggers, tracebacks included) before it
+is written:
 
 - ``/links/<token>`` becomes ``/links/[redacted]``;
 - an API token ``hitl_<id>_<secret>`` keeps its id (it names the token in ``hitl tokens list``):
@@ -29,7 +30,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)([?&;](?:[a-z0-9_.\-]*(?:token|secret|password|passwd|pwd|key|signature|sig|credential|auth|code)"
                 r"[a-z0-9_.\-]*)=)[^&#\s\"']*"), r"\1[redacted]"),
 ]
-_LOGGERS = ("uvicorn.access", "uvicorn.error", "hitl", "hitl.service")
+_LOGGERS = ("uvicorn", "uvicorn.access", "uvicorn.error", "hitl", "hitl.service")
 
 
 def redact(text: str) -> str:
@@ -43,6 +44,10 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record's message and its string arguments before any handler formats them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not record.exc_text:  # the traceback, as a formatter would write it, redacted
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
@@ -53,8 +58,11 @@ class RedactingFilter(logging.Filter):
 
 
 def install() -> None:
-    """Put the filter on uvicorn's and the service's loggers (idempotent)."""
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-            logger.addFilter(RedactingFilter())
+    """Put the filter on uvicorn's and the service's loggers, and on every handler they and the root logger
+    write through, so that records of child loggers (``hitl.oidc``, ``hitl.db.postgres``) are redacted too.
+    Idempotent; call it again once uvicorn has configured its logging (``hitl.service.server`` does)."""
+    filtered = [logging.getLogger(name) for name in _LOGGERS]
+    handlers = [h for logger in (logging.getLogger(), *filtered) for h in logger.handlers]
+    for each in (*filtered, *handlers):
+        if not any(isinstance(f, RedactingFilter) for f in each.filters):
+            each.addFilter(RedactingFilter())

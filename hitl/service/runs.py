@@ -13,6 +13,7 @@ from hitl import _approvals, _listing, _registry, _runs, ids
 from hitl.decisions import Decision, refuse_too_deep
 from hitl.errors import (
     ConfigurationError,
+    InvalidDecisionError,
     PermissionDeniedError,
     RequirementNotFoundError,
     RunExistsError,
@@ -127,10 +128,15 @@ async def _visible_pause(client: Client, run_id: str, decisions: list[Decision],
         raise RunNotFoundError(f"no run {run_id} with approvals you may see")
     named = set()
     for d in decisions:
-        found = next((r for r in visible if r.id == d.requirement_id or r.id.endswith("/" + d.requirement_id)), None)
-        if found is None:
+        # As the run finds it: its own id first, else the one member requirement of that id; then, visible?
+        hits = [r for r in run.requirements if r.id == d.requirement_id] or \
+            [r for r in run.requirements if r.id.endswith("/" + d.requirement_id)]
+        if len(hits) > 1:
+            raise InvalidDecisionError(f"run {run_id}: requirement {d.requirement_id!r} is ambiguous (several members "
+                                       "have one of that id): name it <member_run_id>/<requirement_id>")
+        if not hits or hits[0] not in visible:
             raise RequirementNotFoundError(f"run {run_id} has no requirement {d.requirement_id!r} that you may see")
-        named.add(found.id)
+        named.add(hits[0].id)
     pending = [r for r in run.requirements if r.resolution is None and r.id not in named]
     if pending:
         shown = [f"{r.id} ({r.tool_execution.tool_name})" for r in pending if r in visible]

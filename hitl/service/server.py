@@ -17,12 +17,14 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hitl.service import redaction
 from hitl.service.config import ServiceConfig
 
 __all__ = ["uvicorn_config", "guarded_protocol"]
 
 _TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/problem+json\r\nconnection: close\r\n"
-              b"content-length: %d\r\n\r\n%s")
+              b"content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n"
+              b"x-content-type-options: nosniff\r\ncontent-length: %d\r\n\r\n%s")
 
 
 class _Guarded(HttpToolsProtocol):
@@ -81,6 +83,8 @@ def uvicorn_config(app: Any, config: ServiceConfig, *, host: str, port: int, **o
     """The ``uvicorn.Config`` hitl serves ``app`` with: guarded connections, no proxy headers trusted."""
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, http=guarded_protocol(config.header_timeout_seconds,
+    made = uvicorn.Config(app, host=host, port=port, http=guarded_protocol(config.header_timeout_seconds,
                                                                           config.body_timeout_seconds),
                           proxy_headers=False, **options)
+    redaction.install()  # on the handlers uvicorn's logging configuration just made
+    return made
