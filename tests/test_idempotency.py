@@ -82,13 +82,14 @@ def slow_pay(amount: int) -> str:
         amount: How much.
     """
     SLOW.append(time.monotonic())
-    time.sleep(3)
+    time.sleep(6)
     return f"paid {amount}"
 
 
 async def test_a_request_that_runs_past_the_lease_keeps_its_claim(make_agent, script, running_worker, db, service, monkeypatch):
-    """With a 1 s lease, a decision whose tool takes 3 s renews its claim: a retry meanwhile gets 409, later the answer."""
-    monkeypatch.setattr(idempotency, "LEASE_SECONDS", 1.0)  # the service runs in this process, in a thread
+    """With a 2 s lease, a decision whose tool takes 6 s renews its claim: a retry meanwhile gets 409, later the answer.
+    (The margins are wide: renewals every 0.7 s on a loaded machine must not miss a 2 s lease.)"""
+    monkeypatch.setattr(idempotency, "LEASE_SECONDS", 2.0)  # the service runs in this process, in a thread
     agent = make_agent(pays(script, 10, tool_name="slow_pay"), [slow_pay], db=db)
     async with running_worker(), service.client(service.token("alice")) as alice:
         _, approval_id = await paused(agent, db)
@@ -100,7 +101,7 @@ async def test_a_request_that_runs_past_the_lease_keeps_its_claim(make_agent, sc
             if SLOW:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(2)  # twice the lease since the claim was made
+        await asyncio.sleep(4.5)  # more than twice the lease since the claim was made; the tool still runs
         meanwhile = await alice.post(path, content=APPROVE, headers=headers)
         assert meanwhile.status_code == 409 and "still in progress" in meanwhile.json()["detail"], meanwhile.text
         answer = await first

@@ -29,7 +29,18 @@ def pays(script):
 
 
 async def history_length(client, run_id: str) -> int:
-    return len([e async for e in client.get_workflow_handle(run_id).fetch_history_events()])
+    """The run's history once it is quiet: no activity (the audit mirror, a notification) or workflow task pending,
+    and the same length twice (what is still being written must not count as growth)."""
+    handle, before = client.get_workflow_handle(run_id), -1
+    for _ in range(200):
+        description = await handle.describe()
+        raw = description.raw_description
+        length = len([e async for e in handle.fetch_history_events()])
+        if not raw.pending_activities and not raw.HasField("pending_workflow_task") and length == before:
+            return length
+        before = length
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} never went quiet")
 
 
 def refused_events(db, approval_id: str) -> list[str | None]:
