@@ -121,9 +121,10 @@ async def test_a_start_taken_over_after_its_service_died_finds_the_run_it_starte
         first = await alice.post("/runs", content=start, headers={**JSON, "Idempotency-Key": "start-1"})
         assert first.status_code == 201, first.text
         run_id = first.json()["run_id"]
-        # The service died after starting the run, before it stored the answer: only its claim is left.
-        sql(db, "DELETE FROM {t}_idempotency WHERE principal = 'alice' AND key = 'start-1'")
-        dead_claim(db, "alice", "start-1", "/runs", start, age=idempotency.LEASE_SECONDS + 5)
+        # The service died after starting the run, before it stored the answer: only its claim is left, unrenewed.
+        sql(db, "UPDATE {t}_idempotency SET status_code = NULL, body = NULL, claim = 'dead-service', "
+                "claimed_at = now() - make_interval(secs => %s) WHERE principal = 'alice' AND key = 'start-1'",
+            idempotency.LEASE_SECONDS + 5)
         retry = await alice.post("/runs", content=start, headers={**JSON, "Idempotency-Key": "start-1"})
         assert retry.status_code == 201 and retry.json()["run_id"] == run_id, retry.text
         assert [r.run_id for r in await agent.alist_runs()] == [run_id]

@@ -80,7 +80,7 @@ async def run_once(
         (sql.SQL("UPDATE {} SET claim = %s, claimed_at = now() WHERE principal = %s AND key = %s AND request_hash = %s "
                  "AND status_code IS NULL AND claimed_at < now() - make_interval(secs => %s) RETURNING key").format(table),
          [claim, *who, digest, LEASE_SECONDS]),
-        (sql.SQL("SELECT request_hash, status_code, body, claim, "
+        (sql.SQL("SELECT request_hash, status_code, body, claim, created_at, "
                  "extract(epoch FROM claimed_at - now()) + %s AS lease_left FROM {} WHERE principal = %s AND key = %s")
          .format(table), [LEASE_SECONDS, *who]),
     )
@@ -100,6 +100,9 @@ async def run_once(
                            "retry later", instance=request.url.path, headers={"Retry-After": str(wait)})
         kind = MEDIA_TYPE if first["status_code"] >= 400 else "application/json"  # an error replays as the error it was
         return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"}, media_type=kind)
+    # What this key's first request and any request that takes it over share, and no later use of the key
+    # (after it expired) or another service's table does: for routes that make something once per key.
+    request.state.idempotency_origin = f"{db.approvals_table}\n{principal.name}\n{key}\n{found[0]['created_at'].isoformat()}"
     mine = sql.SQL("principal = %s AND key = %s AND claim = %s")
     renewing = asyncio.create_task(_renew(db, table, [*who, claim]))
     try:

@@ -51,13 +51,11 @@ async def start_run(
         raise RunNotFoundError(f"agent {body.agent!r} is not served by this service: start it with "
                                "hitl serve --agents <module defining it>") from None
 
-    # With an Idempotency-Key, a run without a run_id of its own gets one from the key: a retry that takes over
-    # the key after the first request's service died finds the run that request started, never starts another.
-    run_id = body.run_id
-    if run_id is None and idempotency_key is not None:
-        run_id = "run-" + hashlib.sha256(f"{principal.name}\n{idempotency_key}".encode()).hexdigest()[:32]
-
     async def call() -> RunOutput:
+        # With an Idempotency-Key, a run without a run_id of its own gets one from the key's first use: a retry
+        # that takes over the key after the first request's service died finds the run that request started.
+        origin = getattr(request.state, "idempotency_origin", None)
+        run_id = body.run_id or ("run-" + hashlib.sha256(origin.encode()).hexdigest()[:32] if origin else None)
         try:
             return await agent.arun(body.message, run_id=run_id, session_id=body.session_id, user_id=principal.name)
         except RunExistsError:
