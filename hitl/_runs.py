@@ -9,7 +9,7 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -138,6 +138,7 @@ def _cancel_start(call: asyncio.Future[Any], operation: WithStartWorkflowOperati
 
 
 M = TypeVar("M", bound=Decision | ChangeApproval)
+T = TypeVar("T")
 
 
 def signed(
@@ -262,7 +263,7 @@ async def get(client: Client, run_id: str) -> RunOutput:
         if waiting is not None:
             return _from_search_attributes(run_id, description, waiting)
         try:
-            return await handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=10))
+            return await _read(lambda: handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=10)))
         except (WorkflowQueryFailedError, RPCError) as exc:
             waiting = await _waiting_for_worker(client, await _describe(client, run_id), force=True)
             if waiting is None:
@@ -412,6 +413,19 @@ async def _rpc_error(client: Client, exc: RPCError, run_id: str, decided: list[s
 async def _describe(client: Client, run_id: str) -> Any:
     # Not handle.describe(): it decodes search attributes, and the time-skipping server returns an
     # unset datetime attribute as a null that does not decode.
-    return await client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=run_id))
-    )
+    request = DescribeWorkflowExecutionRequest(namespace=client.namespace, execution=WorkflowExecution(workflow_id=run_id))
+    return await _read(lambda: client.workflow_service.describe_workflow_execution(request))
+
+
+async def _read(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, a read, sent again (twice at most) when the connection dropped under it: the server closes
+    each connection after a while (its keep-alive's maximum age), and a call caught in that moment comes
+    back CANCELLED ("operation was canceled") though the server is fine. A read changes nothing."""
+    for delay in (0.1, 0.5):
+        try:
+            return await call()
+        except RPCError as exc:
+            if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE):
+                raise
+        await asyncio.sleep(delay)
+    return await call()
