@@ -25,7 +25,7 @@ from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.run import RunOutput, RunRequirement, RunSummary
 from hitl.signing import Signer
-from hitl.tools import Tool, as_tool
+from hitl.tools import Tool, expand_tools
 from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
@@ -86,8 +86,7 @@ class Agent:
         if not isinstance(self.model, OpenAIModel):
             raise ConfigurationError(f"Agent model must be OpenAIChat or OpenAIResponses, got {type(model).__name__}")
         self.tools: dict[str, Tool] = {}
-        for t in tools or []:
-            made = as_tool(t)
+        for made in expand_tools(tools or []):
             if made.name in self.tools:
                 raise ConfigurationError(f"Agent {name or ''}: two tools are named {made.name!r}")
             self.tools[made.name] = made

@@ -8,7 +8,7 @@ import functools
 import inspect
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, overload
@@ -240,3 +240,8 @@ def tool(fn: Callable[..., Any] | None = None, /, **options: Any) -> Tool | Call
 def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
     """A plain function given in ``tools=[...]`` becomes a tool with default options."""
     return obj if isinstance(obj, Tool) else Tool(obj)
+
+
+def expand_tools(objs: Iterable[Any]) -> list[Tool]:
+    """What ``tools=[...]`` holds, as tools: tools, plain functions, and toolkits' tools."""
+    return [as_tool(obj) for obj in objs]

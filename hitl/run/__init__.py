@@ -12,8 +12,9 @@ from pydantic import BaseModel, Field, PrivateAttr
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
 from hitl.errors import InvalidDecisionError, RequirementAlreadyResolvedError
 from hitl.policy import ApprovalPolicy
+from hitl.run.base import RunContext
 
-__all__ = ["RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RunSummary", "RequirementKind"]
+__all__ = ["RunContext", "RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RunSummary", "RequirementKind"]
 
 RequirementKind = Literal["confirmation", "user_input", "external_execution"]
 

@@ -1,0 +1,1 @@
+"""Helpers at Agno's import paths (``hitl.utils.pprint``)."""
