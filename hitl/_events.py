@@ -140,8 +140,13 @@ def events_for(output: RunOutput, *, team: bool, continued: bool, stream_events:
         events.append(kinds.RunContinuedEvent(**common) if continued else kinds.RunStartedEvent(**common))
         if continued and output.status in (RunStatus.completed, RunStatus.error, RunStatus.cancelled):
             for r in _ran_on_continue(output):
-                events.append(kinds.ToolCallStartedEvent(**common, tool=r.tool_execution))
-                events.append(kinds.ToolCallCompletedEvent(**common, tool=r.tool_execution, content=r.tool_execution.result))
+                where, whose = kinds, common
+                if team and r.member_agent_name:  # a member's call: the member's own (agent) events
+                    where, whose = agent_events, {
+                        "agent_id": entity_id(r.member_agent_name), "agent_name": r.member_agent_name,
+                        "run_id": r.member_run_id, "parent_run_id": output.run_id, "session_id": output.session_id}
+                events.append(where.ToolCallStartedEvent(**whose, tool=r.tool_execution))
+                events.append(where.ToolCallCompletedEvent(**whose, tool=r.tool_execution, content=r.tool_execution.result))
 
     if output.status == RunStatus.paused:
         text = paused_content(output, team=team)

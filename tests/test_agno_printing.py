@@ -233,6 +233,16 @@ def test_team_completion_error_and_cancel() -> None:
     assert full[-1].team_name == "T" and full[-1].content == "Deployed."
     failed = RunOutput(run_id="run-1", status=RunStatus.error, error="boom")
     assert _names(events_for(failed, team=True, continued=False, stream_events=False, name="T")) == ["TeamRunError"]
+    # a continue that let a member's call and the team's own run: each told as its owner's
+    member_ran = _member_req("r1").model_copy(update={"resolution": "confirmed"})
+    own_ran = _req("r2", tool="approve_deployment").model_copy(update={"resolution": "input_provided"})
+    events = events_for(_done("Deployed.", requirements=[member_ran, own_ran]), team=True, continued=True,
+                        stream_events=True, name="T")
+    assert _names(events) == ["TeamRunContinued", "ToolCallStarted", "ToolCallCompleted", "TeamToolCallStarted",
+                              "TeamToolCallCompleted", "TeamRunContent", "TeamRunContentCompleted", "TeamRunCompleted"]
+    assert isinstance(events[1], A.ToolCallStartedEvent) and events[1].agent_name == "Deploy Agent"
+    assert events[1].parent_run_id == "run-1" and events[1].run_id == "run-1.d1"
+    assert isinstance(events[3], T.ToolCallStartedEvent) and events[3].tool.tool_name == "approve_deployment"
     gone = RunOutput(run_id="run-1", status=RunStatus.cancelled, content="cancelled by policy")
     events = events_for(gone, team=True, continued=False, stream_events=False, name="T")
     assert _names(events) == ["TeamRunCancelled", "TeamRunCompleted"] and events[0].reason == "cancelled by policy"
