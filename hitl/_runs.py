@@ -159,9 +159,28 @@ def signed(
     return out
 
 
-def decisions_of(requirements: Sequence[RunRequirement]) -> list[Decision]:
-    """The decisions made locally on requirements the run had not resolved when they were read."""
-    return [r.decision for r in requirements if r.decision is not None and r.resolution is None]
+def decisions_of(requirements: Sequence[RunRequirement], run_id: str | None = None) -> list[Decision]:
+    """The decisions made locally on requirements the run had not resolved when they were read: each
+    one's :meth:`~hitl.run.RunRequirement.implied_decision` (made by a method, or implied by values
+    assigned to a user-input requirement's asked fields).
+
+    Raises:
+        InvalidDecisionError: a user-input field holding the model's value was assigned another; the
+            message names the run when ``run_id`` is given, the requirement and the field.
+    """
+    decisions = []
+    for r in requirements:
+        if r.resolution is not None:
+            continue
+        try:
+            decision = r.implied_decision()
+        except errors.InvalidDecisionError as exc:
+            if run_id is None:
+                raise
+            raise type(exc)(f"run {run_id}, {exc}") from None
+        if decision is not None:
+            decisions.append(decision)
+    return decisions
 
 
 async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
@@ -45,6 +46,11 @@ class ToolExecution(BaseModel):
     original_arguments: dict[str, Any] | None = None
     """The model's arguments when an approver corrected them with ``confirm(arguments=...)``."""
     result: str | None = None
+
+    @property
+    def tool_args(self) -> dict[str, Any]:
+        """Agno's name for :attr:`arguments`: the same dict (``entrypoint(**tool_args)`` calls the tool with them)."""
+        return self.arguments
 
 
 class UserInputField(BaseModel):
@@ -101,6 +107,19 @@ class RunRequirement(BaseModel):
     resolved_at: int | None = None
 
     _decision: Decision | None = PrivateAttr(default=None)
+    _asked: list[str] = PrivateAttr(default_factory=list)
+    """The user-input fields whose value was None when this object was made: those a person fills."""
+    _known: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """The other user-input fields' values when this object was made: the model's."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Remember which fields were asked and what the model put in the others, to tell later
+        what a person assigned (``field.value = ...``) from what was there."""
+        for f in self.user_input_schema or []:
+            if f.value is None:
+                self._asked.append(f.name)
+            else:
+                self._known[f.name] = copy.deepcopy(f.value)
 
     @property
     def needs_confirmation(self) -> bool:
@@ -115,31 +134,123 @@ class RunRequirement(BaseModel):
         return self.kind == "external_execution"
 
     @property
+    def needs_user_feedback(self) -> bool:
+        """Agno's structured questionnaires (``ask_user``); hitl raises none, so always False."""
+        return False
+
+    @property
+    def user_feedback_schema(self) -> None:
+        """Agno's questionnaire of a user-feedback pause; hitl raises none, so always None."""
+        return None
+
+    @property
+    def member_agent_id(self) -> None:
+        """Agno's id of the team member whose call this is; hitl names members (:attr:`member_agent_name`)."""
+        return None
+
+    @property
+    def pause_type(self) -> RequirementKind:
+        """Agno's name for :attr:`kind`: ``confirmation``, ``user_input`` or ``external_execution``."""
+        return self.kind
+
+    @property
+    def confirmation(self) -> bool | None:
+        """True once confirmed, False once rejected (here or by the run, an expiry included), else None (Agno's)."""
+        decision = self._decision
+        if isinstance(decision, Confirm):
+            return True
+        if isinstance(decision, Reject):
+            return False
+        if self.resolution == "confirmed":
+            return True
+        if self.resolution in ("rejected", "expired"):
+            return False
+        return None
+
+    @property
+    def confirmation_note(self) -> str | None:
+        """The reason given with a rejection (Agno's name), made here or recorded by the run."""
+        if isinstance(self._decision, Reject):
+            return self._decision.reason
+        if self.resolution in ("rejected", "expired"):
+            return self.rejection_reason
+        return None
+
+    @property
+    def external_execution_result(self) -> str | None:
+        """The result given for a tool executed outside the agent, as the model reads it (Agno's name)."""
+        if isinstance(self._decision, ProvideResult):
+            from hitl.tools import render_result  # hitl.tools is heavier; only this needs it
+
+            return render_result(self._decision.result)
+        if self.resolution == "result_provided":
+            return self.tool_execution.result
+        return None
+
+    @property
     def decision(self) -> Decision | None:
-        """The decision made on this object and not yet sent."""
+        """The decision made on this object by a method and not yet sent (see :meth:`implied_decision`)."""
         return self._decision
 
-    def is_resolved(self) -> bool:
-        """Whether the run already has a decision for this requirement, or one is made here."""
-        return self.resolution is not None or self._decision is not None
+    def implied_decision(self) -> Decision | None:
+        """The decision ``continue_run`` sends for this requirement, or None.
 
-    def _decide(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> None:
-        where = f"requirement {self.id!r} ({self.tool_execution.tool_name})"
+        The one made by a method (:meth:`confirm`, :meth:`reject`, :meth:`provide_input`,
+        :meth:`provide_result`); else, on a user-input requirement the run has not resolved, once
+        every asked field (those whose ``value`` was None when this object was made) has a value
+        assigned (``field.value = ...``, as Agno's examples do), a ``provide_input`` of those values.
+
+        Raises:
+            InvalidDecisionError: a field holding the model's value was assigned a different one.
+        """
+        if self._decision is not None:
+            return self._decision
+        values = self._assigned_input()
+        if values is None:
+            return None
+        where = self._where()
+        schema = {f.name: f for f in self.user_input_schema or []}
+        for name, known in self._known.items():
+            now = schema[name].value if name in schema else None
+            if now != known:
+                raise InvalidDecisionError(
+                    f"{where}: field {name!r} holds the model's value {known!r} and was assigned {now!r}; changing what "
+                    f"the model chose is not this decision's to make: assign only the asked fields {self._asked}")
+        return self._build(ProvideInput, {"value": values}, "user_input", "provide_input")
+
+    def _assigned_input(self) -> dict[str, Any] | None:
+        """The asked fields' values when every one of them has been assigned one, else None."""
+        if self.kind != "user_input" or self.resolution is not None or not self._asked:
+            return None
+        values = {f.name: f.value for f in self.user_input_schema or [] if f.name in self._asked}
+        if len(values) != len(self._asked) or any(v is None for v in values.values()):
+            return None
+        return values
+
+    def is_resolved(self) -> bool:
+        """Whether the run already has a decision for this requirement, or one is made here (by a
+        method, or by assigning a value to every asked field of a user-input requirement)."""
+        return self.resolution is not None or self._decision is not None or self._assigned_input() is not None
+
+    def _where(self) -> str:
+        return f"requirement {self.id!r} ({self.tool_execution.tool_name})"
+
+    def _build(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> Decision:
+        where = self._where()
         if self.resolution is not None:
-            raise RequirementAlreadyResolvedError(
-                f"requirement {self.id!r} ({self.tool_execution.tool_name}) was already resolved: {self.resolution}"
-            )
+            raise RequirementAlreadyResolvedError(f"{where} was already resolved: {self.resolution}")
         if kind is not None and self.kind != kind:
-            raise InvalidDecisionError(
-                f"requirement {self.id!r} ({self.tool_execution.tool_name}) needs {self.kind}; {verb}() does not apply"
-            )
+            raise InvalidDecisionError(f"{where} needs {self.kind}; {verb}() does not apply")
         try:
             decision = make(requirement_id=self.id, **fields)
         except pydantic.ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise InvalidDecisionError(f"{where}: {verb}() refused: {problems}") from None
         refuse_unsafe(decision, where)
-        self._decision = decision  # type: ignore[assignment]
+        return decision  # type: ignore[return-value]
+
+    def _decide(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> None:
+        self._decision = self._build(make, fields, kind, verb)
 
     def confirm(
         self, arguments: dict[str, Any] | None = None, *, resolved_by: str | None = None, remember: bool = False
@@ -157,8 +268,40 @@ class RunRequirement(BaseModel):
         self._decide(Reject, {"reason": reason or note, "resolved_by": resolved_by}, None, "reject")
 
     def provide_input(self, value: Any, *, resolved_by: str | None = None) -> None:
-        """Fill the requested fields: a dict of field values, or one value when one field is asked."""
+        """Fill the requested fields: a dict of field values, or one value when one field is asked.
+
+        The dict may hold every field of ``user_input_schema`` (as Agno's examples pass it): a
+        field the model filled is dropped when it holds the model's value, and refused when it
+        holds another (that is the model's choice, not this decision's). Keys that name no field
+        are refused by the run. The asked fields' values are also set on ``user_input_schema``.
+
+        Raises:
+            InvalidDecisionError: not a user-input requirement, or a model's field changed.
+        """
+        if isinstance(value, dict) and self.kind == "user_input":
+            value = self._without_known(value)
         self._decide(ProvideInput, {"value": value, "resolved_by": resolved_by}, "user_input", "provide_input")
+        schema = self.user_input_schema or []
+        if isinstance(value, dict):
+            for f in schema:
+                if f.name in self._asked and f.name in value:
+                    f.value = value[f.name]
+        elif len(self._asked) == 1:
+            for f in schema:
+                if f.name == self._asked[0]:
+                    f.value = value
+
+    def _without_known(self, values: dict[str, Any]) -> dict[str, Any]:
+        kept = {}
+        for name, value in values.items():
+            if name not in self._known:
+                kept[name] = value
+            elif value != self._known[name]:
+                raise InvalidDecisionError(
+                    f"{self._where()}: provide_input() refused: field {name!r} holds the model's value "
+                    f"{self._known[name]!r}, not {value!r}; changing what the model chose is not this decision's to "
+                    f"make: give only the asked fields {self._asked}")
+        return kept
 
     def provide_user_input(self, values: Any, *, resolved_by: str | None = None) -> None:
         """Agno's spelling of :meth:`provide_input`."""
@@ -185,6 +328,9 @@ class RunOutput(BaseModel):
     requirements: list[RunRequirement] = Field(default_factory=list)
     """The requirements of the latest pause, resolved ones included."""
     pauses: int = 0
+    metadata: dict[str, Any] | None = None
+    """Agno's run metadata, filled by the caller's process: ``metadata["approval"]`` is the approval
+    record a ``continue_run`` without decisions went on with (never sent to or kept by the run)."""
     waiting_for_worker: str | None = None
     """Set by ``get_run`` when no worker can take the run now (none serves its agent): why.
 
