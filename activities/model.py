@@ -93,8 +93,8 @@ async def _ask(agent: Agent, messages: list[Message]) -> tuple[str | None, list[
     model = agent.model
     try:
         if model.api == "responses":
-            return await _responses(model, agent.instructions, agent.tools, messages)
-        return await _chat(model, agent.instructions, agent.tools, messages)
+            return await _responses(model, agent.system_message, agent.tools, messages)
+        return await _chat(model, agent.system_message, agent.tools, messages)
     except openai.APIStatusError as exc:
         raise _status_error(model, exc) from None
     except openai.APIConnectionError as exc:

@@ -57,6 +57,11 @@ def resolve_names() -> None:
         _add(name, agent)
 
 
+def known() -> list[Agent]:
+    """Every agent this process has made, named or not yet."""
+    return [*_agents.values(), *_unnamed]
+
+
 def serves(name: str) -> bool:
     """Whether this process defines an agent of that name (workflow code asks before taking a run)."""
     return name in _agents

@@ -73,8 +73,11 @@ def check_start(run_input: RunInput, run_id: str) -> None:
             "(hitl.limits.MAX_MESSAGE_BYTES)")
 
 
-async def start(client: Client, task_queue: str, run_input: RunInput, run_id: str) -> RunOutput:
-    """Start a run and return when it first pauses or ends: one round trip (update-with-start)."""
+async def start(client: Client, task_queue: str, run_input: RunInput, run_id: str,
+                on_waiting: Callable[[], Awaitable[bool]] | None = None) -> RunOutput:
+    """Start a run and return when it first pauses or ends: one round trip (update-with-start).
+
+    ``on_waiting``: asked when no worker takes the run; True (it now serves the run) keeps waiting."""
     check_start(run_input, run_id)
     attributes = TypedSearchAttributes([SearchAttributePair(visibility.STATUS, RunStatus.running.value),
                                         SearchAttributePair(visibility.AGENT, run_input.agent_name)])
@@ -101,6 +104,9 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
             except RPCError:
                 continue
             waiting = await _waiting_for_worker(client, description)
+            if waiting is not None and on_waiting is not None and await on_waiting():
+                on_waiting = None  # served here now: the run goes on
+                continue
             if waiting is not None:
                 _cancel_start(call, operation)
                 log.warning("run %s waits: %s", run_id, waiting)
@@ -205,6 +211,55 @@ async def continue_with(client: Client, run_id: str, decisions: Sequence[Decisio
     if routed is not None:  # a team's member's pause: decided on the member, answered by the team
         return routed
     return await _update(client, run_id, "continue_run", request, [d.requirement_id for d in request.decisions])
+
+
+_AGREES = {"confirm": "confirmed", "reject": "rejected", "provide_input": "input_provided",
+           "provide_result": "result_provided"}
+
+
+async def continue_agreeing(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
+    """:func:`continue_with`, where decisions the run already has, made the same way, are not refused.
+
+    Agno code decides an approval in the database and then continues its stale ``RunOutput`` with
+    the same decision; hitl's database decision already reached the run. A decision that agrees with
+    the one recorded (confirmed and confirm, rejected and reject...) is dropped, the rest are sent,
+    and with none left the run is awaited as :func:`progress` does. One that disagrees is refused as before.
+    """
+    try:
+        return await continue_with(client, run_id, decisions)
+    except (errors.RequirementAlreadyResolvedError, errors.RunEndedError):
+        run = await get(client, run_id)
+        recorded = {r.id: r for r in run.requirements}
+        rest = []
+        for d in decisions:
+            req = recorded.get(d.requirement_id)
+            if req is None or req.resolution is None:
+                rest.append(d)
+            elif _AGREES.get(d.action) != req.resolution or (
+                    getattr(d, "arguments", None) not in (None, req.tool_execution.arguments)):
+                raise
+        if len(rest) == len(decisions):
+            raise
+    if rest:
+        return await continue_with(client, run_id, rest)
+    return await progress(client, run_id)
+
+
+async def progress(client: Client, run_id: str) -> RunOutput:
+    """``continue_run`` without decisions: the run once it has moved past the decisions it has.
+
+    Raises:
+        UnresolvedRequirementsError: the run is paused on requirements nobody has decided.
+    """
+    run = await get(client, run_id)
+    if run.status.is_final or run.waiting_for_worker:
+        return run
+    if run.status == RunStatus.paused and run.active_requirements:
+        names = ", ".join(f"{r.id!r} ({r.tool_execution.tool_name})" for r in run.active_requirements)
+        raise errors.UnresolvedRequirementsError(
+            f"run {run_id}: continue_run without decisions, but {names} still wait(s) for one: decide on the "
+            "RunOutput's requirements (confirm, reject...) or resolve the approval (update_approval) first")
+    return await _update(client, run_id, "wait_for_progress", run.pauses, [])
 
 
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:

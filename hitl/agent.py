@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 import marshal
 import sys
 from datetime import timedelta
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pydantic
 from temporalio.client import Client
 
-from hitl import _client, _listing, _registry, _runs
+from hitl import _client, _hooks, _inline, _listing, _records, _registry, _runs
 from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
@@ -23,12 +25,15 @@ from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
 from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.models.openai import OpenAIChat, OpenAIModel
-from hitl.run import RunOutput, RunRequirement, RunSummary
+from hitl.decisions import Decision
+from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 from hitl.signing import Signer
 from hitl.tools import Tool, expand_tools
 from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
+
+_log = logging.getLogger("hitl")
 
 
 class Agent:
@@ -57,6 +62,14 @@ class Agent:
         history_event_limit: Continue-as-new past this many history events.
         signer: Signs this process's decisions and approval changes (``hitl.signing``), for runs
             whose workers are strict (they trust its public key).
+        description, expected_output: Put in the system message (first, and last), as Agno does.
+        markdown: Ask the model to format its answers in markdown; also ``print_response``'s default.
+        pre_hooks, post_hooks: Called in this process with the arguments they name (Agno's binding):
+            pre-hooks before a run starts (``run_input``, ``agent``, ``user_id``, ``metadata``...),
+            post-hooks when a ``run``/``continue_run`` call sees its run complete (``run_output``,
+            ``agent``, ``user_id``, ``metadata``...). An exception is logged, not raised.
+        debug_mode: Log hitl's steps at DEBUG level to stderr.
+        telemetry: Accepted for Agno code; hitl sends no telemetry, so it changes nothing.
 
     Raises:
         ConfigurationError: two tools with one name, a model of an unknown kind, or a ``name``
@@ -81,7 +94,14 @@ class Agent:
         notifiers: Sequence[Notifier] | None = None,
         approval_rules: Sequence[ApprovalRule] | None = None,
         signer: Signer | None = None,
+        markdown: bool = False,
+        expected_output: str | None = None,
+        pre_hooks: Sequence[Callable[..., Any]] | None = None,
+        post_hooks: Sequence[Callable[..., Any]] | None = None,
+        debug_mode: bool = False,
+        telemetry: bool = True,
     ) -> None:
+        del telemetry  # Agno's anonymous usage ping: hitl sends nothing anywhere, so there is nothing to turn off
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
             raise ConfigurationError(f"Agent model must be OpenAIChat or OpenAIResponses, got {type(model).__name__}")
@@ -95,6 +115,11 @@ class Agent:
         self.instructions = instructions if isinstance(instructions, str) or instructions is None else "\n".join(instructions)
         self.role = role
         self.description = description
+        self.markdown = bool(markdown)
+        self.expected_output = expected_output
+        self.pre_hooks: list[Callable[..., Any]] = list(pre_hooks or [])
+        self.post_hooks: list[Callable[..., Any]] = list(post_hooks or [])
+        self.debug_mode = bool(debug_mode)
         self.db = db
         self.history_event_limit = history_event_limit
         self.notifiers: list[Notifier] = list(notifiers or [])
@@ -102,7 +127,7 @@ class Agent:
         self.signer = signer
         self._name = name
         self.has_explicit_name = name is not None
-        self._module, self.defined_in = _caller()
+        self._module, self.defined_in, self._made_in = _caller()
         self._temporal_client = client
         self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
         if task_queue is not None and (not task_queue.strip() or len(task_queue) > 900):
@@ -122,14 +147,44 @@ class Agent:
     def _default_name(self) -> str:
         # Where it is defined, not what it is: a redeploy that changes instructions, tools or
         # model keeps the name, and paused runs go on with the new definition.
+        bound = self._top_level_name()
+        if bound is not None:
+            return bound
+        # Made in a function, or an earlier binding replaced: the agent of its module it is the same
+        # as (Agno scripts make their agent again in main()), so a worker that imported the module serves it.
+        same = sorted({name for other in _registry.known() if other is not self and type(other) is type(self)
+                       and other.defined_in == self.defined_in and (name := other._top_level_name()) is not None
+                       and other.definition() == self.definition()})
+        if len(same) > 1:
+            raise ConfigurationError(
+                f"{type(self).__name__} made in {self.defined_in}.{self._made_in} is the same as several agents of its "
+                f"module ({', '.join(same)}): a run is bound to one name, so give it name=")
+        if same:
+            return same[0]
+        # Nothing to match: named after the function that made it (served by this process, see hitl._inline).
+        return f"{self.defined_in}.{self._made_in}.{type(self).__name__}"
+
+    def _top_level_name(self) -> str | None:
+        """``<module>.<variable>`` when bound at the top level of its module (or the name given), else None."""
+        if self.has_explicit_name:
+            return self._name
         module = sys.modules.get(self._module)
         for variable, value in (vars(module) if module is not None else {}).items():
             if value is self:
                 return f"{self.defined_in}.{variable}"
-        raise ConfigurationError(
-            f"{type(self).__name__} defined in {self.defined_in} is not bound at the top level of its module, so it has "
-            "no default name: give it name= (a run is bound to its agent's name)"
-        )
+        return None
+
+    @property
+    def system_message(self) -> str | None:
+        """What the model is told first: the description, the instructions, the expected output and
+        the markdown request, in Agno's order (None when there is nothing to say)."""
+        parts = [self.description or "", self.instructions or ""]
+        if self.expected_output:
+            parts.append(f"<expected_output>\n{self.expected_output}\n</expected_output>")
+        if self.markdown:
+            parts.append("Use markdown to format your answers.")
+        text = "\n\n".join(p for p in parts if p)
+        return text or None
 
     def definition(self) -> str:
         """A digest of what the agent does: two agents under one name must have the same one."""
@@ -137,7 +192,8 @@ class Agent:
         parts = [type(self).__name__, type(model).__name__, model.id, model.api, str(model.base_url),
                  str(model.temperature), self.instructions or "", self.role or "", self.description or "",
                  repr((self.db.approvals_table, self.db._db_url) if self.db is not None else None),
-                 str(self.history_event_limit), repr(self._overrides.get("task_queue"))]
+                 str(self.history_event_limit), repr(self._overrides.get("task_queue")),
+                 repr((self.markdown, self.expected_output))]
         parts += [_tool_digest(t) for t in self.tools.values()]
         parts += [repr(sorted(r.tools) if r.tools is not None else None) + _code_digest(r.when) +
                   (r.policy.model_dump_json() if r.policy is not None else "") for r in self.approval_rules]
@@ -162,11 +218,34 @@ class Agent:
         return self._temporal_client or await _client.connect(self._settings)
 
     # ------------------------------------------------------------------ async API
-    async def arun(
-        self, message: str, *, run_id: str | None = None, session_id: str | None = None, user_id: str | None = None
-    ) -> RunOutput:
-        """Start a run; return when it completes, fails or first pauses."""
+    def arun(
+        self,
+        message: str,
+        *,
+        stream: bool = False,
+        stream_events: bool = False,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        debug_mode: bool | None = None,
+    ) -> Any:
+        """Start a run; return when it completes, fails or first pauses.
+
+        Awaited, it gives the :class:`RunOutput`. With ``stream=True`` it is an async iterator
+        of Agno's run events instead (``hitl.run.agent``; ``stream_events=True`` for all of them,
+        else the content and a pause), ending with the run's first pause or its end.
+        """
+        call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
+                            debug_mode=debug_mode)
+        return self._astream(call, continued=False, stream_events=stream_events) if stream else call
+
+    async def _astart(self, message: str, *, run_id: str | None, session_id: str | None, user_id: str | None,
+                      metadata: dict[str, Any] | None, debug_mode: bool | None) -> RunOutput:
+        debug = self._debug(debug_mode)
+        message = await _hooks.run_pre_hooks(self, message, user_id=user_id, metadata=metadata, debug_mode=debug)
         client = await self._connect()
+        await _inline.ensure_served(self)
         run_input = RunInput(
             agent_name=self.name,
             message=message,
@@ -177,24 +256,104 @@ class Agent:
             notify=bool(self.notifiers),
             search_attributes=await register_search_attributes(client),
         )
-        return await _runs.start(client, self.task_queue, run_input, run_id or _runs.new_run_id())
+        rid = run_id or _runs.new_run_id()
+        if debug:
+            _log.debug("%s: run %s starts: %r", self.name, rid, message[:200])
+        output = await _runs.start(client, self.task_queue, run_input, rid, on_waiting=lambda: _inline.serve_now(self))
+        return await self._returned(output, [], user_id=user_id, metadata=metadata, debug=debug)
 
-    async def acontinue_run(
+    def acontinue_run(
         self,
-        run_id: str | RunOutput | None = None,
+        run_response: str | RunOutput | None = None,
         requirements: Sequence[RunRequirement] | None = None,
         *,
-        run_response: RunOutput | None = None,
-    ) -> RunOutput:
+        run_id: str | None = None,
+        session_id: str | None = None,
+        stream: bool = False,
+        stream_events: bool = False,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        debug_mode: bool | None = None,
+    ) -> Any:
         """Send the decisions made on ``requirements``; return when the run next pauses or ends.
+
+        ``run_response`` is the paused :class:`RunOutput` (its requirements are sent) or a run id;
+        ``run_id=`` and ``requirements=`` may be given as keywords. With no decisions at all (Agno's
+        "resolve in the database, then ``continue_run(run_id=...)``"), it returns once the run has
+        moved past the decisions already made; the run's approval record is then in
+        ``metadata["approval"]``. Decisions the run already has, made the same way (a stale
+        ``RunOutput`` decided again as it was decided elsewhere), are not sent again.
+        ``session_id`` is accepted for Agno code: a run id alone finds the run. Awaited, it gives
+        the RunOutput; with ``stream=True``, an async iterator of run events.
 
         Raises:
             RunNotFoundError, RunEndedError, RequirementNotFoundError,
             RequirementAlreadyResolvedError, InvalidDecisionError, UnresolvedRequirementsError.
         """
-        rid, reqs = _continue_args(run_id, requirements, run_response)
+        del session_id
+        call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
+                               debug_mode=debug_mode)
+        return self._astream(call, continued=True, stream_events=stream_events) if stream else call
+
+    async def _acontinue(self, run_response: str | RunOutput | None, requirements: Sequence[RunRequirement] | None, *,
+                         run_id: str | None, user_id: str | None, metadata: dict[str, Any] | None,
+                         debug_mode: bool | None) -> RunOutput:
+        debug = self._debug(debug_mode)
+        rid, reqs = _continue_args(run_response, requirements, run_id)
         client = await self._connect()
-        return await _runs.continue_with(client, rid, _runs.signed(self.signer, rid, _runs.decisions_of(reqs), reqs))
+        await _inline.ensure_served(self)
+        decisions = _runs.decisions_of(reqs)
+        if debug:
+            _log.debug("%s: run %s continues with %d decision(s)", self.name, rid, len(decisions))
+        if not decisions:
+            output = await _runs.progress(client, rid)
+            return await self._returned(output, [], user_id=user_id, metadata=metadata, debug=debug, approval=True)
+        output = await _runs.continue_agreeing(client, rid, _runs.signed(self.signer, rid, decisions, reqs))
+        return await self._returned(output, decisions, user_id=user_id, metadata=metadata, debug=debug)
+
+    async def _returned(self, output: RunOutput, decisions: Sequence[Decision], *, user_id: str | None,
+                        metadata: dict[str, Any] | None, debug: bool, approval: bool = False) -> RunOutput:
+        """What every call does before it hands a run back: the records it shows are in PostgreSQL
+        (read-your-writes), the approval it went on with is in ``metadata``, post-hooks have run."""
+        await _records.settled(self, output, decisions)
+        if approval:
+            await _records.attach_approval(self, output)
+        if debug:
+            _log.debug("%s: run %s is %s", self.name, output.run_id, output.status)
+        if output.status == RunStatus.completed:
+            await _hooks.run_post_hooks(self, output, user_id=user_id, metadata=metadata, debug_mode=debug)
+        return output
+
+    async def _astream(self, call: Awaitable[RunOutput], *, continued: bool, stream_events: bool) -> AsyncIterator[Any]:
+        from hitl._events import events_for
+        from hitl.team import Team
+
+        output = await call
+        for event in events_for(output, team=isinstance(self, Team), continued=continued, stream_events=stream_events,
+                                name=self.name):
+            yield event
+
+    def _debug(self, debug_mode: bool | None) -> bool:
+        debug = self.debug_mode if debug_mode is None else bool(debug_mode)
+        if debug:
+            _hooks.debug_logging()
+        return debug
+
+    async def aprint_response(self, message: str, *, stream: bool | None = None, markdown: bool | None = None,
+                              **run_kwargs: Any) -> None:
+        """Run and print as Agno does: the message, the response (or a "Run Paused" panel listing
+        what the run waits for; the run stays paused: ``continue_run`` it)."""
+        from hitl._printing import print_run
+
+        started = time.monotonic()
+        output = await self._astart(message, run_id=run_kwargs.pop("run_id", None),
+                                    session_id=run_kwargs.pop("session_id", None), user_id=run_kwargs.pop("user_id", None),
+                                    metadata=run_kwargs.pop("metadata", None), debug_mode=run_kwargs.pop("debug_mode", None))
+        if run_kwargs:
+            raise TypeError(f"print_response() got unexpected keyword arguments {sorted(run_kwargs)}")
+        del stream  # the run's answer is printed when its leg ends (hitl does not stream tokens yet)
+        print_run(output, message=message, markdown=self.markdown if markdown is None else markdown,
+                  elapsed=time.monotonic() - started)
 
     async def aget_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""
@@ -265,20 +424,51 @@ class Agent:
         ))
 
     def run(
-        self, message: str, *, run_id: str | None = None, session_id: str | None = None, user_id: str | None = None
-    ) -> RunOutput:
-        """Start a run; return when it completes, fails or first pauses."""
-        return run_sync(self.arun(message, run_id=run_id, session_id=session_id, user_id=user_id))
+        self,
+        message: str,
+        *,
+        stream: bool = False,
+        stream_events: bool = False,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        debug_mode: bool | None = None,
+    ) -> Any:
+        """Start a run; return when it completes, fails or first pauses (with ``stream=True``: an
+        iterator of run events, see :meth:`arun`)."""
+        call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
+                            debug_mode=debug_mode)
+        if stream:
+            return _sync_iter(self._astream(call, continued=False, stream_events=stream_events))
+        return run_sync(call)
 
     def continue_run(
         self,
-        run_id: str | RunOutput | None = None,
+        run_response: str | RunOutput | None = None,
         requirements: Sequence[RunRequirement] | None = None,
         *,
-        run_response: RunOutput | None = None,
-    ) -> RunOutput:
-        """Send the decisions made on ``requirements``; return when the run next pauses or ends."""
-        return run_sync(self.acontinue_run(run_id, requirements, run_response=run_response))
+        run_id: str | None = None,
+        session_id: str | None = None,
+        stream: bool = False,
+        stream_events: bool = False,
+        user_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        debug_mode: bool | None = None,
+    ) -> Any:
+        """Send the decisions made on ``requirements``; return when the run next pauses or ends
+        (see :meth:`acontinue_run`)."""
+        del session_id
+        call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
+                               debug_mode=debug_mode)
+        if stream:
+            return _sync_iter(self._astream(call, continued=True, stream_events=stream_events))
+        return run_sync(call)
+
+    def print_response(self, message: str, *, stream: bool | None = None, markdown: bool | None = None,
+                       **run_kwargs: Any) -> None:
+        """Run and print as Agno does (see :meth:`aprint_response`)."""
+        run_sync(self.aprint_response(message, stream=stream, markdown=markdown, **run_kwargs))
 
     def get_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""
@@ -294,11 +484,13 @@ class Agent:
 
 
 def _continue_args(
-    run_id: str | RunOutput | None, requirements: Sequence[RunRequirement] | None, run_response: RunOutput | None
+    run_response: str | RunOutput | None, requirements: Sequence[RunRequirement] | None, run_id: str | None
 ) -> tuple[str, Sequence[RunRequirement]]:
-    if isinstance(run_id, RunOutput):
-        run_response, run_id = run_id, None
+    if isinstance(run_response, str):
+        run_id, run_response = run_id or run_response, None
     if run_response is not None:
+        if not isinstance(run_response, RunOutput):
+            raise ConfigurationError(f"continue_run takes the paused RunOutput or a run id, got {type(run_response).__name__}")
         run_id = run_id or run_response.run_id
         requirements = requirements if requirements is not None else run_response.requirements
     if not run_id:
@@ -306,20 +498,31 @@ def _continue_args(
     return run_id, requirements or []
 
 
-def _caller() -> tuple[str, str]:
-    """The module that creates the agent (past hitl's own constructors): its key in sys.modules,
-    and its importable name (``python -m pkg.mod`` and ``python pkg/mod.py`` give ``__main__``)."""
+def _sync_iter(events: AsyncIterator[Any]) -> Iterator[Any]:
+    """An async iterator of hitl's, iterated from sync code (on hitl's loop thread)."""
+    while True:
+        try:
+            yield run_sync(events.__anext__())
+        except StopAsyncIteration:
+            return
+
+
+def _caller() -> tuple[str, str, str]:
+    """The module that creates the agent (past hitl's own constructors): its key in sys.modules, its
+    importable name (``python -m pkg.mod`` and ``python pkg/mod.py`` give ``__main__``), and the
+    function that made it (``<module>`` at the top level)."""
     frame = sys._getframe(1)
     while frame.f_back is not None and frame.f_globals.get("__name__") in ("hitl.agent", "hitl.team"):
         frame = frame.f_back
+    made_in = getattr(frame.f_code, "co_qualname", frame.f_code.co_name).replace("<locals>.", "")
     key = str(frame.f_globals.get("__name__", "__main__"))
     if key != "__main__":
-        return key, key
+        return key, key, made_in
     spec = frame.f_globals.get("__spec__")
     if spec is not None and getattr(spec, "name", None):
-        return key, str(spec.name)  # python -m pkg.mod
+        return key, str(spec.name), made_in  # python -m pkg.mod
     file = frame.f_globals.get("__file__")
-    return key, Path(file).stem if file else "__main__"  # python mod.py: what `import mod` names it beside it
+    return key, Path(file).stem if file else "__main__", made_in  # python mod.py: what `import mod` names it beside it
 
 
 def _code_digest(obj: Any) -> str:

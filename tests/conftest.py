@@ -18,6 +18,9 @@ from hitl.testing import ScriptedModelServer
 from hitl.worker import create_worker
 
 ROOT = Path(__file__).resolve().parent.parent
+# A test's runs are served by the workers it starts: a test process never serves them itself
+# (hitl._inline), or a test of a run no worker takes would find one. The porting tests turn it on.
+os.environ["HITL_INLINE_WORKER"] = "off"
 
 
 @pytest.fixture(scope="session")

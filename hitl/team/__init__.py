@@ -45,6 +45,8 @@ class Team(Agent):
             records there).
         instructions: The leader's own instructions, after the list of members.
         tools: Tools the leader calls itself, beside delegating.
+        markdown, expected_output, pre_hooks, post_hooks, debug_mode, telemetry: as on
+            :class:`hitl.Agent` (hooks are called with ``team=`` rather than ``agent=``).
 
     Every other argument is as on :class:`hitl.Agent`. Members run on the team's task queue.
 
@@ -72,6 +74,12 @@ class Team(Agent):
         notifiers: Sequence[Notifier] | None = None,
         approval_rules: Sequence[ApprovalRule] | None = None,
         signer: Signer | None = None,
+        markdown: bool = False,
+        expected_output: str | None = None,
+        pre_hooks: Sequence[Callable[..., Any]] | None = None,
+        post_hooks: Sequence[Callable[..., Any]] | None = None,
+        debug_mode: bool = False,
+        telemetry: bool = True,
     ) -> None:
         if agents is not None and members is not None:
             raise ConfigurationError("Team takes agents= or members=, not both")
@@ -106,6 +114,12 @@ class Team(Agent):
             notifiers=notifiers,
             approval_rules=approval_rules,
             signer=signer,
+            markdown=markdown,
+            expected_output=expected_output,
+            pre_hooks=pre_hooks,
+            post_hooks=post_hooks,
+            debug_mode=debug_mode,
+            telemetry=telemetry,
         )
         self.team_instructions = own
 
