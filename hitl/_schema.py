@@ -9,6 +9,8 @@ from typing import Any, get_type_hints
 
 import pydantic
 
+from hitl.run.base import RunContext
+
 _SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Examples?|Notes?)\s*:\s*$")
 _ARG_LINE = re.compile(r"^\s*\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
@@ -43,16 +45,52 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     return " ".join(part.strip() for part in summary if part.strip()), args
 
 
-def build_args_model(fn: Callable[..., Any], name: str, arg_docs: dict[str, str]) -> type[pydantic.BaseModel]:
-    """A pydantic model with one field per parameter of ``fn``, typed by its hints."""
-    signature = inspect.signature(fn)
+INJECTED_PARAMETERS = frozenset({"run_context"})
+"""Parameters hitl fills itself, never the model (Agno's injected ``run_context``); so is any typed ``RunContext``."""
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
-        hints = get_type_hints(fn)
+        return get_type_hints(fn)
     except Exception:  # unresolvable forward references: fall back to the raw annotations
-        hints = {}
+        return {}
+
+
+def _is_injected(param: inspect.Parameter, hints: dict[str, Any]) -> bool:
+    annotation = hints.get(param.name, param.annotation)
+    if isinstance(annotation, str):  # a forward reference left unresolved
+        return param.name in INJECTED_PARAMETERS or annotation.rsplit(".", 1)[-1] == "RunContext"
+    return param.name in INJECTED_PARAMETERS or annotation is RunContext
+
+
+def _is_self(fn: Callable[..., Any], param: inspect.Parameter) -> bool:
+    """A method's ``self`` left unbound (``@tool`` on a method in a class body): the toolkit binds it."""
+    first = next(iter(inspect.signature(fn).parameters), None)
+    return param.name == "self" and first == "self" and not inspect.ismethod(fn)
+
+
+def run_context_parameter(fn: Callable[..., Any]) -> inspect.Parameter | None:
+    """The parameter of ``fn`` that takes the run's :class:`~hitl.run.base.RunContext`, if it declares one."""
+    hints = _hints(fn)
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and _is_injected(param, hints):
+            return param
+    return None
+
+
+def build_args_model(fn: Callable[..., Any], name: str, arg_docs: dict[str, str]) -> type[pydantic.BaseModel]:
+    """A pydantic model with one field per parameter of ``fn`` the model fills, typed by its hints.
+
+    Left out: ``*args``/``**kwargs``, an unbound method's ``self``, and what hitl injects (a
+    ``run_context`` parameter, or any typed ``RunContext``).
+    """
+    signature = inspect.signature(fn)
+    hints = _hints(fn)
     fields: dict[str, Any] = {}
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if _is_self(fn, param) or _is_injected(param, hints):
             continue
         annotation = hints.get(param.name, param.annotation)
         if annotation is inspect.Parameter.empty:

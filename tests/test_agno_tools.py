@@ -13,6 +13,7 @@ from hitl._runs import decisions_of
 from hitl.decisions import Confirm, ProvideInput, ProvideResult, Reject
 from hitl.errors import InvalidDecisionError
 from hitl.run import RunRequirement, ToolExecution, UserInputField
+from hitl.run.base import RunContext
 
 
 @tool(requires_user_input=True, user_input_fields=["to_address"])
@@ -218,3 +219,115 @@ async def test_a_changed_model_field_is_refused_and_the_run_stays_paused(make_ag
         fields["subject"].value = "Hello"
         response = await agent.acontinue_run(response.run_id, response.requirements)
     assert response.content == "sent 'Hello' to ann@example.com"
+
+
+# ------------------------------------------------------------------------ tools: Agno's Function names
+
+
+@tool(external_execution=True)
+def execute_shell_command(command: str) -> str:
+    """Execute a shell command (only ls is allowed here).
+
+    Args:
+        command: The command to run.
+    """
+    if not command.startswith("ls"):
+        raise ValueError("only ls")
+    return f"listing of {command[2:].strip() or '.'}: a.txt b.txt"
+
+
+def test_entrypoint_runs_the_body_and_function_names_the_tool_class():
+    """entrypoint(**tool_args) runs the function; hitl.tools.function has Agno's UserInputField and Function."""
+    from hitl.tools import Tool
+    from hitl.tools.function import Function
+    from hitl.tools.function import UserInputField as AgnoUserInputField
+
+    assert Function is Tool and AgnoUserInputField is UserInputField
+    assert isinstance(execute_shell_command, Function) and execute_shell_command.name == "execute_shell_command"
+    assert execute_shell_command.entrypoint(**{"command": "ls tmp"}) == "listing of tmp: a.txt b.txt"
+    assert send_email.entrypoint is send_email.fn
+
+
+async def test_external_execution_example_runs_the_entrypoint_itself(make_agent, script, running_worker):
+    """Agno's external_tool_execution.py: the caller runs entrypoint(**tool_args) and hands the result over."""
+    model = script({"turns": [{"tool_calls": [{"name": "execute_shell_command", "arguments": {"command": "ls"}}]},
+                              {"content": "Result: {results}"}]})
+    agent = make_agent(model, [execute_shell_command])
+    async with running_worker():
+        run_response = await agent.arun("What files do I have in my current directory?")
+        assert run_response.is_paused
+        for requirement in run_response.active_requirements:
+            if requirement.needs_external_execution:
+                assert requirement.tool_execution.tool_name == execute_shell_command.name
+                result = execute_shell_command.entrypoint(**requirement.tool_execution.tool_args)
+                requirement.set_external_execution_result(result)
+                assert requirement.external_execution_result == result
+        run_response = await agent.acontinue_run(run_id=run_response.run_id, requirements=run_response.requirements)
+    assert run_response.content == "Result: listing of .: a.txt b.txt"
+
+
+# ------------------------------------------------------------------------------------------ run_context
+
+
+def test_run_context_is_hidden_from_the_model_and_passed_by_invoke():
+    """A run_context parameter (by name, or typed RunContext) is not in the schema; invoke passes it when given."""
+    import asyncio
+
+    seen: list[object] = []
+
+    @tool(requires_confirmation=True)
+    def add_to_watchlist(run_context: RunContext, symbol: str) -> str:
+        """Add a symbol to the watchlist.
+
+        Args:
+            symbol: The stock symbol.
+        """
+        seen.append(run_context)
+        return f"added {symbol}"
+
+    @tool
+    def typed_otherwise(ctx: RunContext, symbol: str, context_default: str = "x") -> str:
+        """Typed RunContext under another name."""
+        seen.append(ctx)
+        return symbol
+
+    @tool
+    def optional_context(symbol: str, run_context: RunContext | None = None) -> str:
+        """A default of its own."""
+        seen.append(run_context)
+        return symbol
+
+    assert add_to_watchlist.schema == {"type": "object", "required": ["symbol"], "properties": {
+        "symbol": {"type": "string", "description": "The stock symbol."}}}
+    assert list(typed_otherwise.schema["properties"]) == ["symbol", "context_default"]
+    assert list(optional_context.schema["properties"]) == ["symbol"]
+    assert add_to_watchlist.takes_run_context and not send_email.takes_run_context
+    context = RunContext(run_id="run-1", session_state={"watchlist": []})
+    assert asyncio.run(add_to_watchlist.invoke({"symbol": "AAPL"}, run_context=context)) == "added AAPL"
+    asyncio.run(add_to_watchlist.invoke({"symbol": "AAPL"}))
+    asyncio.run(typed_otherwise.invoke({"symbol": "X"}, run_context=context))
+    asyncio.run(optional_context.invoke({"symbol": "X"}))
+    assert seen == [context, None, context, None]
+    with pytest.raises(Exception, match="run_context"):  # the model cannot fill it
+        asyncio.run(add_to_watchlist.invoke({"symbol": "AAPL", "run_context": "forged"}))
+    with pytest.raises(Exception, match="run_context"):
+        tool(requires_user_input=True, user_input_fields=["run_context"])(add_to_watchlist.fn)
+
+
+@tool
+def watchlist_size(run_context: RunContext, symbol: str) -> str:
+    """How many symbols the watchlist holds after adding one."""
+    state = (run_context.session_state if run_context is not None else None) or {}
+    return f"{symbol}: {len(state.get('watchlist', [])) + 1}"
+
+
+async def test_a_tool_with_run_context_runs_on_a_worker(make_agent, script, model_server, running_worker):
+    """The model is not shown run_context, and the tool runs on the worker."""
+    model = script({"turns": [{"tool_calls": [{"name": "watchlist_size", "arguments": {"symbol": "AAPL"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [watchlist_size])
+    async with running_worker():
+        response = await agent.arun("Add AAPL")
+    assert response.status == RunStatus.completed and response.content == "AAPL: 1"
+    sent = model_server.requests_for(model)[0]["tools"][0]["function"]["parameters"]
+    assert list(sent["properties"]) == ["symbol"]

@@ -16,8 +16,9 @@ from typing import Any, overload
 import pydantic
 import pydantic_core
 
-from hitl._schema import build_args_model, model_facing_schema, parse_docstring, type_label
+from hitl._schema import build_args_model, model_facing_schema, parse_docstring, run_context_parameter, type_label
 from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
+from hitl.run.base import RunContext
 
 __all__ = ["Tool", "tool", "ConfirmationRule"]
 
@@ -113,12 +114,24 @@ class Tool:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.is_async = inspect.iscoroutinefunction(fn)
+        self._run_context = run_context_parameter(fn)
         self.approval: Any = None  # set by @approval; recorded by the audit trail
         self.approval_policy: Any = None  # hitl.policy.ApprovalPolicy, set by @approval
         self.schema = model_facing_schema(self.args_model, set(self.user_input_fields))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
+
+    @property
+    def entrypoint(self) -> Callable[..., Any]:
+        """The wrapped function (Agno's ``Function.entrypoint``): ``entrypoint(**tool_args)`` runs the
+        body, as the caller of an external-execution tool does before ``set_external_execution_result``."""
+        return self.fn
+
+    @property
+    def takes_run_context(self) -> bool:
+        """Whether the function declares a ``run_context`` parameter, which :meth:`invoke` fills."""
+        return self._run_context is not None
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -149,8 +162,11 @@ class Tool:
     def field_description(self, field: str) -> str | None:
         return self.args_model.model_fields[field].description
 
-    async def invoke(self, arguments: dict[str, Any]) -> str:
+    async def invoke(self, arguments: dict[str, Any], run_context: RunContext | None = None) -> str:
         """Run the function on validated arguments; the result as the text the model reads.
+
+        ``run_context`` is passed to a function that declares it (None when not given, unless the
+        parameter has a default of its own); ``arguments`` never carry it.
 
         Raises:
             InvalidInputError: the arguments no longer fit the tool (it changed while its call
@@ -162,6 +178,9 @@ class Tool:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
             raise InvalidInputError(f"tool {self.name!r}: arguments {problems}") from None
         kwargs = {name: getattr(validated, name) for name in self.args_model.model_fields}
+        injected = self._run_context
+        if injected is not None and (run_context is not None or injected.default is inspect.Parameter.empty):
+            kwargs[injected.name] = run_context
         if self.is_async:
             result = await self.fn(**kwargs)
         else:
