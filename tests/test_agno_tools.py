@@ -5,15 +5,17 @@ and the other read-only names. Units first, then end to end on the real stack.""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from hitl import RunStatus, tool
 from hitl._runs import decisions_of
 from hitl.decisions import Confirm, ProvideInput, ProvideResult, Reject
-from hitl.errors import InvalidDecisionError
+from hitl.errors import InvalidDecisionError, ToolDefinitionError
 from hitl.run import RunRequirement, ToolExecution, UserInputField
 from hitl.run.base import RunContext
+from hitl.tools import Toolkit, expand_tools
 
 
 @tool(requires_user_input=True, user_input_fields=["to_address"])
@@ -331,3 +333,164 @@ async def test_a_tool_with_run_context_runs_on_a_worker(make_agent, script, mode
     assert response.status == RunStatus.completed and response.content == "AAPL: 1"
     sent = model_server.requests_for(model)[0]["tools"][0]["function"]["parameters"]
     assert list(sent["properties"]) == ["symbol"]
+
+
+# --------------------------------------------------------------------------------------------- Toolkit
+
+
+class EmailTools(Toolkit):
+    """Agno's user_input.py toolkit: bound methods as tools, flags by name from the caller."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name="EmailTools", tools=[self.send_email, self.get_emails], *args, **kwargs)  # noqa: B026
+        self.sent: list[str] = []
+
+    def send_email(self, subject: str, body: str, to_address: str) -> str:
+        """Send an email to the given address with the given subject and body.
+
+        Args:
+            subject (str): The subject of the email.
+            body (str): The body of the email.
+            to_address (str): The address to send the email to.
+        """
+        self.sent.append(to_address)
+        return f"Sent email to {to_address} with subject {subject} and body {body}"
+
+    def get_emails(self, date_from: str, date_to: str) -> str:
+        """Get all emails between the given dates.
+
+        Args:
+            date_from (str): The start date (in YYYY-MM-DD format).
+            date_to (str): The end date (in YYYY-MM-DD format).
+        """
+        return f"2 emails between {date_from} and {date_to}"
+
+
+class DeployTools(Toolkit):
+    """@tool on methods in the class body, bound to the toolkit when it is made."""
+
+    def __init__(self, env: str, **kwargs: Any) -> None:
+        self.env = env
+        super().__init__(name="DeployTools", tools=[self.deploy, self.status], **kwargs)
+
+    @tool(requires_confirmation=True)
+    def deploy(self, service: str) -> str:
+        """Deploy a service.
+
+        Args:
+            service: Which one.
+        """
+        return f"deployed {service} to {self.env}"
+
+    @tool
+    async def status(self, service: str) -> str:
+        """A service's status."""
+        return f"{service} is up in {self.env}"
+
+
+def test_toolkit_tools_are_its_bound_methods_with_flags_by_name():
+    """Bound methods become tools without self; requires_confirmation_tools and external_execution_required_tools
+    flag them; include_tools and exclude_tools filter."""
+    kit = EmailTools(requires_confirmation_tools=["send_email"])
+    by_name = {t.name: t for t in expand_tools([kit])}
+    assert list(by_name) == ["send_email", "get_emails"] and list(kit.functions) == list(by_name)
+    assert by_name["send_email"].requires_confirmation is True and by_name["get_emails"].requires_confirmation is False
+    assert list(by_name["send_email"].schema["properties"]) == ["subject", "body", "to_address"]
+    assert by_name["send_email"].schema["properties"]["subject"]["description"] == "The subject of the email."
+    assert by_name["send_email"].entrypoint(subject="s", body="b", to_address="x@y.z").startswith("Sent email to x@y.z")
+    assert kit.sent == ["x@y.z"]
+    external = {t.name: t for t in EmailTools(external_execution_required_tools=["get_emails"]).get_tools()}
+    assert external["get_emails"].external_execution and not external["send_email"].external_execution
+    assert [t.name for t in EmailTools(include_tools=["get_emails"]).get_tools()] == ["get_emails"]
+    assert [t.name for t in EmailTools(exclude_tools=["get_emails"]).get_tools()] == ["send_email"]
+
+
+def test_tool_decorated_methods_are_bound_to_their_toolkit():
+    """@tool in the class body: self is not in the schema; the toolkit binds it; the decorator's flags stay."""
+    import asyncio
+
+    staging, production = DeployTools("staging"), DeployTools("production")
+    deploy = staging.functions["deploy"]
+    assert list(deploy.schema["properties"]) == ["service"] and deploy.requires_confirmation is True
+    assert deploy.entrypoint(service="api") == "deployed api to staging"
+    assert production.functions["deploy"].entrypoint(service="api") == "deployed api to production"
+    assert staging.functions["status"].is_async
+    assert asyncio.run(staging.functions["status"].invoke({"service": "api"})) == "api is up in staging"
+    assert DeployTools("x", requires_confirmation_tools=["status"]).functions["status"].requires_confirmation is True
+
+
+def test_toolkit_refuses_names_it_does_not_have_and_unknown_keywords():
+    """A flag or filter naming no tool is a ToolDefinitionError naming it; so is a keyword nobody has."""
+    for option in ("include_tools", "exclude_tools", "requires_confirmation_tools", "external_execution_required_tools"):
+        with pytest.raises(ToolDefinitionError, match=rf"{option} names \['send_mail'\].*send_email"):
+            expand_tools([EmailTools(**{option: ["send_mail"]})])
+    with pytest.raises(ToolDefinitionError, match=r"unknown keyword\(s\) \['requires_confirmation'\]"):
+        EmailTools(requires_confirmation=["send_email"])
+    with pytest.raises(ToolDefinitionError, match="choose one"):
+        DeployTools("x", external_execution_required_tools=["deploy"]).get_tools()
+    with pytest.raises(ToolDefinitionError, match=r"EmailTools\(\)"):
+        expand_tools([EmailTools])
+    kit = EmailTools(cache_results=True, show_result_tools=["get_emails"], timeout=5, id="e")
+    assert kit.timeout == 5 and len(kit.get_tools()) == 2  # Agno's keywords are accepted and change nothing
+
+
+def test_toolkit_register_async_tools_and_plain_tools():
+    """Agno's register(), auto_register=False and async_tools; module-level tools and plain functions too."""
+
+    def shout(text: str) -> str:
+        """Shout."""
+        return text.upper()
+
+    async def ashout(text: str) -> str:
+        """Shout, asynchronously."""
+        return text.upper() + "!"
+
+    kit = Toolkit(name="mixed", tools=[shout, send_email], auto_register=False)
+    assert kit.get_tools() == []
+    kit.register(shout)
+    kit.register(send_email)
+    kit.register(shout, name="yell")
+    assert [t.name for t in kit.get_tools()] == ["shout", "send_email", "yell"]
+    assert kit.functions["send_email"] is send_email  # a module-level tool given unchanged is that tool
+    assert Toolkit(tools=[shout], async_tools=[(ashout, "shout")]).functions["shout"].is_async
+
+
+async def test_toolkit_bound_methods_run_end_to_end(make_agent, script, running_worker):
+    """A toolkit's methods run on the worker: the free one at once, the flagged one after a confirmation."""
+    model = script({"turns": [
+        {"tool_calls": [{"name": "get_emails", "arguments": {"date_from": "2026-01-01", "date_to": "2026-01-31"}},
+                        {"name": "send_email", "arguments": {"subject": "Hi", "body": "Weather?", "to_address": "a@b.c"}}]},
+        {"content": "{results}"}]})
+    kit = EmailTools(requires_confirmation_tools=["send_email"])
+    agent = make_agent(model, [kit])
+    async with running_worker():
+        response = await agent.arun("Send an email and get my emails")
+        [req] = response.active_requirements
+        assert req.needs_confirmation and req.tool_execution.tool_args["to_address"] == "a@b.c"
+        assert kit.sent == []
+        req.confirm()
+        response = await agent.acontinue_run(response.run_id, response.requirements)
+    assert response.status == RunStatus.completed
+    assert response.content == ("2 emails between 2026-01-01 and 2026-01-31 | "
+                                "Sent email to a@b.c with subject Hi and body Weather?")
+    assert kit.sent == ["a@b.c"]
+
+
+def test_bound_method_tools_have_the_same_digest_in_another_process():
+    """An agent's definition digest covers its tools' code: a toolkit's bound methods give the same one in a
+    fresh process (a worker elsewhere), so both agree they serve the same agent."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hitl.agent import _tool_digest
+
+    tools = [*EmailTools(requires_confirmation_tools=["send_email"]).get_tools(), *DeployTools("prod").get_tools()]
+    here = [_tool_digest(t) for t in tools]
+    code = ("import json, tests.test_agno_tools as m; from hitl.agent import _tool_digest; "
+            "tools = [*m.EmailTools(requires_confirmation_tools=['send_email']).get_tools(), "
+            "*m.DeployTools('prod').get_tools()]; print(json.dumps([_tool_digest(t) for t in tools]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                         text=True, check=True, env={**__import__("os").environ, "PYTHONHASHSEED": "random"})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+    assert "EmailTools.send_email" in here[0]

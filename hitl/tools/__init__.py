@@ -20,7 +20,7 @@ from hitl._schema import build_args_model, model_facing_schema, parse_docstring,
 from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
 from hitl.run.base import RunContext
 
-__all__ = ["Tool", "tool", "ConfirmationRule"]
+__all__ = ["Tool", "tool", "ConfirmationRule", "Toolkit"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -262,5 +262,22 @@ def as_tool(obj: Tool | Callable[..., Any]) -> Tool:
 
 
 def expand_tools(objs: Iterable[Any]) -> list[Tool]:
-    """What ``tools=[...]`` holds, as tools: tools, plain functions, and toolkits' tools."""
-    return [as_tool(obj) for obj in objs]
+    """What ``tools=[...]`` holds, as tools: tools, plain functions, bound methods, and each
+    :class:`Toolkit`'s tools (filtered and flagged by the toolkit, see :meth:`Toolkit.get_tools`).
+
+    Raises:
+        ToolDefinitionError: a toolkit names a tool it does not have, or a toolkit class is given
+            instead of an instance.
+    """
+    tools: list[Tool] = []
+    for obj in objs:
+        if isinstance(obj, Toolkit):
+            tools.extend(obj.get_tools())
+        elif isinstance(obj, type) and issubclass(obj, Toolkit):
+            raise ToolDefinitionError(f"tools=[{obj.__name__}]: a Toolkit class; give an instance ({obj.__name__}())")
+        else:
+            tools.append(as_tool(obj))
+    return tools
+
+
+from hitl.tools.toolkit import Toolkit  # noqa: E402  (it builds on Tool, defined above)
