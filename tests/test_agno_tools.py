@@ -153,6 +153,8 @@ def test_agno_read_only_names():
                 tool_execution=ToolExecution(tool_name="t", tool_call_id="c", result="done"))
     assert done.external_execution_result == "done"
     assert make("user_input").pause_type == "user_input"
+    with pytest.raises(InvalidDecisionError, match=r"requirement 'r' \(t\) needs confirmation; provide_user_feedback"):
+        make("confirmation").provide_user_feedback({"Where?": ["Beach"]})
 
 
 def test_requirement_json_is_unchanged_by_assignments_and_decisions():

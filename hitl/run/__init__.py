@@ -307,6 +307,18 @@ class RunRequirement(BaseModel):
         """Agno's spelling of :meth:`provide_input`."""
         self.provide_input(values, resolved_by=resolved_by)
 
+    def provide_user_feedback(self, selections: dict[str, list[str]], *, resolved_by: str | None = None) -> None:
+        """Agno's answer to a user-feedback questionnaire (``ask_user``). hitl raises no such requirement
+        (:attr:`needs_user_feedback` is always False), so this is always refused, as Agno refuses it on
+        a requirement that does not need feedback.
+
+        Raises:
+            InvalidDecisionError: always, naming the requirement and what it needs instead.
+        """
+        raise InvalidDecisionError(
+            f"{self._where()} needs {self.kind}; provide_user_feedback() does not apply (hitl raises no user-feedback "
+            "requirements)")
+
     def provide_result(self, result: Any, *, resolved_by: str | None = None) -> None:
         """Give the result of a tool executed outside the agent."""
         self._decide(ProvideResult, {"result": result, "resolved_by": resolved_by}, "external_execution", "provide_result")
