@@ -6,6 +6,7 @@ connection errors are retryable (honouring Retry-After); other 4xx fail the run 
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import re
@@ -18,7 +19,7 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import limits, telemetry
+from hitl import _context, _sessions, limits, telemetry
 from hitl.activities._agents import agent_named
 from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.agent import Agent
@@ -64,13 +65,13 @@ async def call_model(request: ModelRequest) -> ModelTurn:
 
 async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     model = agent.model
-    content, calls = await _ask(agent, request.messages)
+    content, calls = await _ask(agent, request.messages, request.run_id)
     n = _turn_bytes(content, calls)
     if n > limits.MAX_MODEL_TURN_BYTES:
         note = TOO_LARGE_NOTE.format(size=limits.size(n), limit=limits.size(limits.MAX_MODEL_TURN_BYTES))
         activity.logger.warning("run %s: model %r answered %s, over the limit; asking again", request.run_id, model.id,
                                 limits.size(n))
-        content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}])
+        content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}], request.run_id)
         again = _turn_bytes(content, calls)
         if again > limits.MAX_MODEL_TURN_BYTES:
             raise ApplicationError(
@@ -89,12 +90,13 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
 
 
-async def _ask(agent: Agent, messages: list[Message]) -> tuple[str | None, list[tuple[str, str, str]]]:
+async def _ask(agent: Agent, messages: list[Message], run_id: str = "") -> tuple[str | None, list[tuple[str, str, str]]]:
     model = agent.model
+    system = await _system(agent, run_id)
     try:
         if model.api == "responses":
-            return await _responses(model, agent.system_message, agent.tools, messages)
-        return await _chat(model, agent.system_message, agent.tools, messages)
+            return await _responses(model, system, agent.tools, messages)
+        return await _chat(model, system, agent.tools, messages)
     except openai.APIStatusError as exc:
         raise _status_error(model, exc) from None
     except openai.APIConnectionError as exc:
@@ -104,6 +106,20 @@ async def _ask(agent: Agent, messages: list[Message]) -> tuple[str | None, list[
         raise ApplicationError(
             f"model {model.id!r} at {model.resolved_base_url() or 'api.openai.com'} answered with a body that is not "
             f"valid JSON of a {model.api} response (cut short?): {exc}", type="ModelResponseError") from None
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+async def _system(agent: Agent, run_id: str) -> str | None:
+    """The system message, with ``{key}`` filled from the session's state when the agent has one (Agno's
+    ``resolve_in_context``); other braces are left as written."""
+    text = agent.system_message
+    if text is None or agent.session_state is None or "{" not in text:
+        return text
+    known = _context.lookup(run_id)
+    state = await asyncio.to_thread(_sessions.state, agent, known.session_id if known else None)
+    return _PLACEHOLDER.sub(lambda m: str(state[m.group(1)]) if m.group(1) in state else m.group(0), text)
 
 
 def _turn_bytes(content: str | None, calls: list[tuple[str, str, str]]) -> int:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import limits, telemetry
+from hitl import _context, _sessions, limits, telemetry
 from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
 from hitl.activities._agents import agent_named
+from hitl.agent import Agent
 from hitl.errors import InvalidInputError
+from hitl.run.base import RunContext
 
 
 @activity.defn(name=RUN_TOOL)
@@ -26,14 +29,29 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
             f"call {request.tool_call_id}); it was not run", type="ConfigurationError", non_retryable=True)
     attributes = {"hitl.agent": request.agent_name, "hitl.tool": request.tool_name, "hitl.run_id": request.run_id,
                   "hitl.tool_call_id": request.tool_call_id}  # never the arguments
+    context = await _run_context(agent, request.run_id) if tool.takes_run_context else None
+    before = copy.deepcopy(context.session_state) if context is not None else None
     async with _heartbeating():
         try:
             with telemetry.span("hitl.tool_call", attributes):
-                output = await tool.invoke(request.arguments)
+                output = await tool.invoke(request.arguments, run_context=context)
         except InvalidInputError as exc:
             raise ApplicationError(f"{exc} (run {request.run_id}, call {request.tool_call_id}); it was not run",
                                    type="InvalidToolArguments", non_retryable=True) from None
+    if context is not None and context.session_id is not None and context.session_state != before:
+        await asyncio.to_thread(_sessions.save_state, agent, context.session_id, context.session_state or {})
     return ToolRunResult(output=bounded(output))
+
+
+async def _run_context(agent: Agent, run_id: str) -> RunContext:
+    """The ``run_context`` a tool declares: its caller's (when the run was started in this process, see
+    ``hitl._context``), the agent's own dependencies under it, the session's state from PostgreSQL."""
+    context = _context.lookup(run_id) or RunContext(run_id=run_id)
+    own = _context.resolve(agent.dependencies, agent=agent, run_context=context) or {}
+    context.dependencies = {**own, **(context.dependencies or {})}
+    if agent.session_state is not None or context.session_id is not None:
+        context.session_state = await asyncio.to_thread(_sessions.state, agent, context.session_id)
+    return context
 
 
 def bounded(output: str) -> str:

@@ -218,12 +218,15 @@ _AGREES = {"confirm": "confirmed", "reject": "rejected", "provide_input": "input
 
 
 async def continue_agreeing(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
-    """:func:`continue_with`, where decisions the run already has, made the same way, are not refused.
+    """:func:`continue_with`, where decisions this process already applied (:func:`decide`), made the
+    same way, are not refused.
 
-    Agno code decides an approval in the database and then continues its stale ``RunOutput`` with
-    the same decision; hitl's database decision already reached the run. A decision that agrees with
-    the one recorded (confirmed and confirm, rejected and reject...) is dropped, the rest are sent,
-    and with none left the run is awaited as :func:`progress` does. One that disagrees is refused as before.
+    Agno code decides an approval in the database (``update_approval``) and then continues its stale
+    ``RunOutput`` with the same decision; hitl's database decision already reached the run. Such a
+    decision that agrees with the one recorded (confirmed and confirm, rejected and reject) is
+    dropped, the rest are sent, and with none left the run is awaited as :func:`progress` does. One
+    that disagrees, or a decision anyone else made first, is refused as before (who decided first
+    is told, as the concurrency guarantee says).
     """
     try:
         return await continue_with(client, run_id, decisions)
@@ -235,9 +238,9 @@ async def continue_agreeing(client: Client, run_id: str, decisions: Sequence[Dec
             req = recorded.get(d.requirement_id)
             if req is None or req.resolution is None:
                 rest.append(d)
-            elif _AGREES.get(d.action) != req.resolution or (
-                    getattr(d, "arguments", None) not in (None, req.tool_execution.arguments)):
-                raise
+            elif (_applied_here.get((run_id, d.requirement_id)) != d.action or _AGREES.get(d.action) != req.resolution
+                  or getattr(d, "arguments", None) not in (None, req.tool_execution.arguments)):
+                raise  # decided by someone else, or otherwise: refused, naming who decided
         if len(rest) == len(decisions):
             raise
     if rest:
@@ -262,11 +265,19 @@ async def progress(client: Client, run_id: str) -> RunOutput:
     return await _update(client, run_id, "wait_for_progress", run.pauses, [])
 
 
+_applied_here: dict[tuple[str, str], str] = {}
+"""Decisions :func:`decide` applied in this process, by (run, requirement): their action (bounded)."""
+
+
 async def decide(client: Client, run_id: str, decision: Decision) -> RunOutput:
     """Apply one decision, validated by the run; returns at once with the run as it then stands."""
     ids.check_requirement_id(decision.requirement_id, f"run {run_id}")
     refuse_too_deep(decision, f"run {run_id}, requirement {decision.requirement_id!r}")
-    return await _update(client, run_id, "decide", decision, [decision.requirement_id])
+    output = await _update(client, run_id, "decide", decision, [decision.requirement_id])
+    _applied_here[(run_id, decision.requirement_id)] = decision.action
+    while len(_applied_here) > 10_000:
+        del _applied_here[next(iter(_applied_here))]
+    return output
 
 
 async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutput:

@@ -138,6 +138,8 @@ class RunInput(BaseModel):
     """A team member's run: the team run it works for."""
     audit_agent: str | None = None
     """Mirror approvals into this agent's database instead (a member without one uses its team's)."""
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    """Earlier runs of the session, as chat messages put before ``message`` (``add_history_to_context``)."""
 
 
 AUDIT = "hitl.mirror_approvals"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 import marshal
 import sys
 from datetime import timedelta
@@ -15,7 +16,7 @@ from typing import Any
 import pydantic
 from temporalio.client import Client
 
-from hitl import _client, _hooks, _inline, _listing, _records, _registry, _runs
+from hitl import _client, _context, _hooks, _inline, _listing, _records, _registry, _runs, _sessions
 from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
@@ -27,6 +28,7 @@ from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.decisions import Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
+from hitl.run.base import RunContext
 from hitl.signing import Signer
 from hitl.tools import Tool, expand_tools
 from hitl.visibility import register_search_attributes
@@ -70,6 +72,16 @@ class Agent:
             ``agent``, ``user_id``, ``metadata``...). An exception is logged, not raised.
         debug_mode: Log hitl's steps at DEBUG level to stderr.
         telemetry: Accepted for Agno code; hitl sends no telemetry, so it changes nothing.
+        session_id, user_id: Used by runs that give none. A run without a session gets one, kept
+            here for the next runs (Agno's sticky session), when the agent keeps sessions.
+        session_state: The session's initial state (needs ``db``): tools that declare
+            ``run_context`` read and change ``run_context.session_state`` (kept in PostgreSQL), and
+            ``{key}`` in the instructions is filled from it. ``get_session_state()`` reads it.
+        dependencies: Values for the tools' ``run_context.dependencies`` (a callable is called per
+            run). Those given to ``run``/``continue_run`` never travel through Temporal: they reach
+            tools that run in this process only (see ``hitl._context``).
+        add_history_to_context, num_history_runs, num_history_messages: Put the session's last
+            completed runs (3 by default) before the message (needs ``db``).
 
     Raises:
         ConfigurationError: two tools with one name, a model of an unknown kind, or a ``name``
@@ -100,8 +112,24 @@ class Agent:
         post_hooks: Sequence[Callable[..., Any]] | None = None,
         debug_mode: bool = False,
         telemetry: bool = True,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        add_history_to_context: bool = False,
+        num_history_runs: int | None = None,
+        num_history_messages: int | None = None,
     ) -> None:
         del telemetry  # Agno's anonymous usage ping: hitl sends nothing anywhere, so there is nothing to turn off
+        if num_history_runs is not None and num_history_messages is not None:
+            raise ConfigurationError(f"Agent {name or ''}: give num_history_runs or num_history_messages, not both")
+        for what, n in (("num_history_runs", num_history_runs), ("num_history_messages", num_history_messages)):
+            if n is not None and (not isinstance(n, int) or n < 0):
+                raise ConfigurationError(f"Agent {name or ''}: {what}={n!r} is not a whole number of at least 0")
+        if session_state is not None and not isinstance(session_state, dict):
+            raise ConfigurationError(f"Agent {name or ''}: session_state must be a dict, got {type(session_state).__name__}")
+        if dependencies is not None and not isinstance(dependencies, dict):
+            raise ConfigurationError(f"Agent {name or ''}: dependencies must be a dict, got {type(dependencies).__name__}")
         self.model = model if model is not None else OpenAIChat(id="gpt-4o")
         if not isinstance(self.model, OpenAIModel):
             raise ConfigurationError(f"Agent model must be OpenAIChat or OpenAIResponses, got {type(model).__name__}")
@@ -120,6 +148,13 @@ class Agent:
         self.pre_hooks: list[Callable[..., Any]] = list(pre_hooks or [])
         self.post_hooks: list[Callable[..., Any]] = list(post_hooks or [])
         self.debug_mode = bool(debug_mode)
+        self.session_id = session_id
+        self.user_id = user_id
+        self.session_state = session_state
+        self.dependencies = dependencies
+        self.add_history_to_context = bool(add_history_to_context)
+        self.num_history_runs = num_history_runs
+        self.num_history_messages = num_history_messages
         self.db = db
         self.history_event_limit = history_event_limit
         self.notifiers: list[Notifier] = list(notifiers or [])
@@ -193,7 +228,8 @@ class Agent:
                  str(model.temperature), self.instructions or "", self.role or "", self.description or "",
                  repr((self.db.approvals_table, self.db._db_url) if self.db is not None else None),
                  str(self.history_event_limit), repr(self._overrides.get("task_queue")),
-                 repr((self.markdown, self.expected_output))]
+                 repr((self.markdown, self.expected_output, self.add_history_to_context, self.num_history_runs,
+                       self.num_history_messages, sorted(self.session_state or {})))]
         parts += [_tool_digest(t) for t in self.tools.values()]
         parts += [repr(sorted(r.tools) if r.tools is not None else None) + _code_digest(r.when) +
                   (r.policy.model_dump_json() if r.policy is not None else "") for r in self.approval_rules]
@@ -229,6 +265,7 @@ class Agent:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         debug_mode: bool | None = None,
+        dependencies: dict[str, Any] | None = None,
     ) -> Any:
         """Start a run; return when it completes, fails or first pauses.
 
@@ -237,15 +274,23 @@ class Agent:
         else the content and a pause), ending with the run's first pause or its end.
         """
         call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
-                            debug_mode=debug_mode)
+                            debug_mode=debug_mode, dependencies=dependencies)
         return self._astream(call, continued=False, stream_events=stream_events) if stream else call
 
     async def _astart(self, message: str, *, run_id: str | None, session_id: str | None, user_id: str | None,
-                      metadata: dict[str, Any] | None, debug_mode: bool | None) -> RunOutput:
+                      metadata: dict[str, Any] | None, debug_mode: bool | None,
+                      dependencies: dict[str, Any] | None = None) -> RunOutput:
         debug = self._debug(debug_mode)
+        user_id = user_id or self.user_id
+        session_id = session_id or self.session_id
+        if session_id is None and _sessions.keeps_sessions(self):
+            session_id = self.session_id = str(uuid.uuid4())  # Agno's sticky session
         message = await _hooks.run_pre_hooks(self, message, user_id=user_id, metadata=metadata, debug_mode=debug)
         client = await self._connect()
         await _inline.ensure_served(self)
+        rid = run_id or _runs.new_run_id()
+        _context.remember(RunContext(run_id=rid, session_id=session_id, user_id=user_id, metadata=metadata,
+                                     dependencies=_context.resolve(dependencies, agent=self)))
         run_input = RunInput(
             agent_name=self.name,
             message=message,
@@ -255,8 +300,8 @@ class Agent:
             audit=self.db is not None,
             notify=bool(self.notifiers),
             search_attributes=await register_search_attributes(client),
+            history=await _sessions.history(self, run_id=rid, session_id=session_id, message=message),
         )
-        rid = run_id or _runs.new_run_id()
         if debug:
             _log.debug("%s: run %s starts: %r", self.name, rid, message[:200])
         output = await _runs.start(client, self.task_queue, run_input, rid, on_waiting=lambda: _inline.serve_now(self))
@@ -274,6 +319,7 @@ class Agent:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         debug_mode: bool | None = None,
+        dependencies: dict[str, Any] | None = None,
     ) -> Any:
         """Send the decisions made on ``requirements``; return when the run next pauses or ends.
 
@@ -292,17 +338,22 @@ class Agent:
         """
         del session_id
         call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
-                               debug_mode=debug_mode)
+                               debug_mode=debug_mode, dependencies=dependencies)
         return self._astream(call, continued=True, stream_events=stream_events) if stream else call
 
     async def _acontinue(self, run_response: str | RunOutput | None, requirements: Sequence[RunRequirement] | None, *,
                          run_id: str | None, user_id: str | None, metadata: dict[str, Any] | None,
-                         debug_mode: bool | None) -> RunOutput:
+                         debug_mode: bool | None, dependencies: dict[str, Any] | None = None) -> RunOutput:
         debug = self._debug(debug_mode)
         rid, reqs = _continue_args(run_response, requirements, run_id)
+        if dependencies is not None:
+            known = _context.lookup(rid)
+            _context.remember(RunContext(run_id=rid, session_id=known.session_id if known else None,
+                                         user_id=user_id or (known.user_id if known else None), metadata=metadata,
+                                         dependencies=_context.resolve(dependencies, agent=self)))
         client = await self._connect()
         await _inline.ensure_served(self)
-        decisions = _runs.decisions_of(reqs)
+        decisions = _runs.decisions_of(reqs, rid)
         if debug:
             _log.debug("%s: run %s continues with %d decision(s)", self.name, rid, len(decisions))
         if not decisions:
@@ -321,6 +372,7 @@ class Agent:
         if debug:
             _log.debug("%s: run %s is %s", self.name, output.run_id, output.status)
         if output.status == RunStatus.completed:
+            await _sessions.completed(self, output)
             await _hooks.run_post_hooks(self, output, user_id=user_id, metadata=metadata, debug_mode=debug)
         return output
 
@@ -434,11 +486,12 @@ class Agent:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         debug_mode: bool | None = None,
+        dependencies: dict[str, Any] | None = None,
     ) -> Any:
         """Start a run; return when it completes, fails or first pauses (with ``stream=True``: an
         iterator of run events, see :meth:`arun`)."""
         call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
-                            debug_mode=debug_mode)
+                            debug_mode=debug_mode, dependencies=dependencies)
         if stream:
             return _sync_iter(self._astream(call, continued=False, stream_events=stream_events))
         return run_sync(call)
@@ -455,12 +508,13 @@ class Agent:
         user_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         debug_mode: bool | None = None,
+        dependencies: dict[str, Any] | None = None,
     ) -> Any:
         """Send the decisions made on ``requirements``; return when the run next pauses or ends
         (see :meth:`acontinue_run`)."""
         del session_id
         call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
-                               debug_mode=debug_mode)
+                               debug_mode=debug_mode, dependencies=dependencies)
         if stream:
             return _sync_iter(self._astream(call, continued=True, stream_events=stream_events))
         return run_sync(call)
@@ -469,6 +523,10 @@ class Agent:
                        **run_kwargs: Any) -> None:
         """Run and print as Agno does (see :meth:`aprint_response`)."""
         run_sync(self.aprint_response(message, stream=stream, markdown=markdown, **run_kwargs))
+
+    def get_session_state(self, session_id: str | None = None) -> dict[str, Any]:
+        """The session's state (``session_state=``, as its tools left it): this agent's current session by default."""
+        return _sessions.state(self, session_id or self.session_id)
 
     def get_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""

@@ -48,11 +48,10 @@ def test_two_different_agents_under_one_name_are_refused():
         Agent(OpenAIChat("m"), name="one-name", instructions="second")
 
 
-def test_an_agent_that_is_not_bound_at_module_level_needs_a_name():
-    """Defined inside a function without name=: a clear error when its name is needed."""
-    agent = Agent(OpenAIChat("m"))
-    with pytest.raises(ConfigurationError, match="give it name="):
-        agent.name  # noqa: B018
+def test_an_agent_made_in_a_function_is_named_after_it():
+    """Defined inside a function without name= and like no agent of its module: named after the function."""
+    agent = Agent(OpenAIChat("m-made-in-a-function"))
+    assert agent.name == f"{__name__}.test_an_agent_made_in_a_function_is_named_after_it.Agent"
 
 
 async def test_a_paused_run_goes_on_after_a_redeploy_that_changed_instructions_and_removed_a_tool(

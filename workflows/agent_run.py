@@ -88,7 +88,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
                     f"run {self._run_id}: agent {inp.agent_name!r} is not defined in this worker "
                     f"(it serves {_registry.names()}); the run waits for a worker that serves it")
         self._input = inp
-        carried = inp.carried or CarriedState(messages=[{"role": "user", "content": inp.message or ""}])
+        carried = inp.carried or CarriedState(messages=[*inp.history, {"role": "user", "content": inp.message or ""}])
         self._messages = list(carried.messages)
         self._calls = list(carried.calls)
         self._requirements = list(carried.requirements)

@@ -45,8 +45,10 @@ class Team(Agent):
             records there).
         instructions: The leader's own instructions, after the list of members.
         tools: Tools the leader calls itself, beside delegating.
-        markdown, expected_output, pre_hooks, post_hooks, debug_mode, telemetry: as on
-            :class:`hitl.Agent` (hooks are called with ``team=`` rather than ``agent=``).
+        markdown, expected_output, pre_hooks, post_hooks, debug_mode, telemetry, session_id, user_id,
+            session_state, dependencies, add_history_to_context, num_history_runs, num_history_messages:
+            as on :class:`hitl.Agent` (hooks are called with ``team=`` rather than ``agent=``; the
+            history is the leader's; a member's tools see the team run's ``run_context``).
 
     Every other argument is as on :class:`hitl.Agent`. Members run on the team's task queue.
 
@@ -80,6 +82,13 @@ class Team(Agent):
         post_hooks: Sequence[Callable[..., Any]] | None = None,
         debug_mode: bool = False,
         telemetry: bool = True,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        add_history_to_context: bool = False,
+        num_history_runs: int | None = None,
+        num_history_messages: int | None = None,
     ) -> None:
         if agents is not None and members is not None:
             raise ConfigurationError("Team takes agents= or members=, not both")
@@ -120,6 +129,13 @@ class Team(Agent):
             post_hooks=post_hooks,
             debug_mode=debug_mode,
             telemetry=telemetry,
+            session_id=session_id,
+            user_id=user_id,
+            session_state=session_state,
+            dependencies=dependencies,
+            add_history_to_context=add_history_to_context,
+            num_history_runs=num_history_runs,
+            num_history_messages=num_history_messages,
         )
         self.team_instructions = own
 
