@@ -496,3 +496,46 @@ def test_bound_method_tools_have_the_same_digest_in_another_process():
                          text=True, check=True, env={**__import__("os").environ, "PYTHONHASHSEED": "random"})
     assert json.loads(out.stdout.strip().splitlines()[-1]) == here
     assert "EmailTools.send_email" in here[0]
+
+
+# ------------------------------------------------------------------------------ UserInputField.field_type
+
+
+def test_field_type_is_a_python_type_serialized_as_its_label():
+    """print(field.field_type) shows <class 'str'> as in Agno; the JSON keeps the label it always had."""
+    field = UserInputField(name="to_address", field_type="str", description="Where.")
+    assert field.field_type is str and str(field.field_type) == "<class 'str'>" and field.type_label == "str"
+    assert json.loads(field.model_dump_json()) == {"name": "to_address", "field_type": "str", "description": "Where.",
+                                                   "value": None}
+    assert field.model_dump()["field_type"] == "str"
+    for label, kind in {"int": int, "float": float, "bool": bool, "list": list, "dict": dict}.items():
+        assert UserInputField(name="x", field_type=label).field_type is kind
+    other = UserInputField(name="x", field_type="list[str]")
+    assert other.field_type == "list[str]" and json.loads(other.model_dump_json())["field_type"] == "list[str]"
+    assert UserInputField(name="x", field_type=int).model_dump()["field_type"] == "int"
+    assert UserInputField.model_validate_json(field.model_dump_json()) == field
+    assert UserInputField.model_json_schema()["properties"]["field_type"] == {"title": "Field Type", "type": "string"}
+
+
+async def test_a_paused_runs_fields_carry_python_types(make_agent, script, running_worker):
+    """The schema of a user-input requirement read from the run: field types as Python types."""
+
+    @tool(requires_user_input=True, user_input_fields=["count"])
+    def order(item: str, count: int) -> str:
+        """Order items."""
+        return f"{count} x {item}"
+
+    model = script({"turns": [{"tool_calls": [{"name": "order", "arguments": {"item": "pens"}}]}, {"content": "{results}"}]})
+    agent = make_agent(model, [order])
+    async with running_worker():
+        response = await agent.arun("order pens")
+        [req] = response.active_requirements
+        types = {f.name: f.field_type for f in req.user_input_schema or []}
+        assert types == {"item": str, "count": int}
+        again = await agent.aget_run(response.run_id)
+        assert {f.name: f.field_type for f in again.requirements[0].user_input_schema or []} == types
+        for field in req.user_input_schema or []:
+            if field.value is None:
+                field.value = field.field_type("3")  # as an Agno caller converts what input() read
+        response = await agent.acontinue_run(response.run_id, response.requirements)
+    assert response.content == "3 x pens"

@@ -88,7 +88,7 @@ async def test_user_input_fills_hidden_fields_and_keeps_the_models(make_agent, s
         assert req.needs_user_input
         schema = {f.name: f for f in req.user_input_schema}
         assert schema["date"].value == "2026-12-01" and schema["time"].value is None
-        assert schema["time"].field_type == "str" and "time slot" in schema["time"].description
+        assert schema["time"].field_type is str and "time slot" in schema["time"].description
         req.provide_input("10:00")
         response = await agent.acontinue_run(response.run_id, response.requirements)
     assert response.content == "booked 2026-12-01 at 10:00"

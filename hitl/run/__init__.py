@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, Field, PrivateAttr
@@ -53,13 +53,48 @@ class ToolExecution(BaseModel):
         return self.arguments
 
 
+_FIELD_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+"""The labels a ``UserInputField`` is serialized with that read back as Python types (as Agno's ``from_dict``)."""
+
+
+def field_type_label(field_type: Any) -> str:
+    """The label a field type is serialized as: a class's ``__name__`` (``"str"``), any other type's text."""
+    if isinstance(field_type, str):
+        return field_type
+    if isinstance(field_type, type):
+        return field_type.__name__
+    return str(field_type).replace("typing.", "")
+
+
 class UserInputField(BaseModel):
-    """One argument of a tool call, for a person to fill when ``value`` is None."""
+    """One argument of a tool call, for a person to fill when ``value`` is None.
+
+    ``field_type`` is a Python type as in Agno (``print(field.field_type)`` shows ``<class 'str'>``)
+    for ``str``, ``int``, ``float``, ``bool``, ``list`` and ``dict``; any other type keeps its label
+    (``"list[str]"``, ``"Decimal"``). It crosses the wire and the run's history as that label
+    (:attr:`type_label`), so what is serialized is the same text either way.
+    """
 
     name: str
-    field_type: str
+    field_type: Annotated[Any, pydantic.WithJsonSchema({"type": "string"})]
     description: str | None = None
     value: Any = None
+
+    @pydantic.field_validator("field_type", mode="before")
+    @classmethod
+    def _type_from_label(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _FIELD_TYPES.get(value, value)
+        return value
+
+    @pydantic.field_serializer("field_type")
+    def _label_of_type(self, value: Any) -> str:
+        return field_type_label(value)
+
+    @property
+    def type_label(self) -> str:
+        """The field's type as its label (``"str"``, ``"list[str]"``): how it is serialized."""
+        return field_type_label(self.field_type)
 
 
 class RunRequirement(BaseModel):

@@ -168,7 +168,7 @@ def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) ->
         properties["remember"] = {"type": "boolean"}
     elif kind == "user_input":
         if requirement is not None:  # the fields still asked, with their types
-            fields = {f.name: {"type": _JSON_TYPES.get(f.field_type, {}), "description": f.description or f.name}
+            fields = {f.name: {"type": _JSON_TYPES.get(f.type_label, {}), "description": f.description or f.name}
                       for f in requirement.user_input_schema or [] if f.value is None}
         else:  # the run could not be asked: every field the tool leaves to a person
             fields = {name: {} for name in (record.get("context") or {}).get("user_input_fields") or []}
