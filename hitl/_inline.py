@@ -37,12 +37,24 @@ _workers: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
 
 
+_disabled = False
+
+
+def disable() -> None:
+    """Never serve runs in this process, whatever the environment says (the decision service calls it:
+    a process that answers HTTP must not run tools)."""
+    global _disabled
+    _disabled = True
+
+
 def mode() -> str:
     """``HITL_INLINE_WORKER``: auto (default), on or off.
 
     Raises:
         ConfigurationError: another value.
     """
+    if _disabled:
+        return "off"
     raw = (os.environ.get("HITL_INLINE_WORKER") or "auto").strip().lower()
     aliases = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}
     value = aliases.get(raw, raw)

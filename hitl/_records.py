@@ -48,11 +48,21 @@ def status_of(decision: Decision) -> str:
 
 
 async def settled(agent: Agent, output: RunOutput, decisions: Sequence[Decision]) -> None:
-    """Wait until the records ``output`` shows (and those ``decisions`` decided) are committed as shown."""
+    """Wait until the records ``output`` shows (and those ``decisions`` decided) are committed as shown,
+    in the databases the agent's (and its members') approvals are written to."""
+    await _settle(output, decisions, lambda requirement_id: _db_for(agent, requirement_id))
+
+
+async def settled_in(db: PostgresDb, output: RunOutput, decisions: Sequence[Decision]) -> None:
+    """:func:`settled` for callers that know the table (the decision service)."""
+    await _settle(output, decisions, lambda requirement_id: db)
+
+
+async def _settle(output: RunOutput, decisions: Sequence[Decision], db_for: Any) -> None:
     wanted: dict[int, tuple[PostgresDb, dict[str, set[str]]]] = {}
 
     def want(requirement_id: str, statuses: set[str]) -> None:
-        db = _db_for(agent, requirement_id)
+        db = db_for(requirement_id)
         if db is not None:
             wanted.setdefault(id(db), (db, {}))[1][approval_id(output.run_id, requirement_id)] = statuses
 
@@ -72,7 +82,7 @@ async def settled(agent: Agent, output: RunOutput, decisions: Sequence[Decision]
                         output.run_id, len(expected), db.approvals_table, WAIT_SECONDS)
     decided: dict[int, tuple[PostgresDb, dict[str, str]]] = {}
     for d in decisions:  # update_approval on them, as Agno's examples do next, answers with the record once
-        db = _db_for(agent, d.requirement_id)
+        db = db_for(d.requirement_id)
         if db is not None:
             decided.setdefault(id(db), (db, {}))[1][approval_id(output.run_id, d.requirement_id)] = status_of(d)
     for db, by_id in decided.values():

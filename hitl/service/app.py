@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import _client, limits
+from hitl import _client, _inline, limits
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
 from hitl.oidc import OidcVerifier
@@ -114,6 +114,7 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
         ConfigurationError: no database, an unreadable OIDC key set, an agent module that fails to load.
     """
     config = config or ServiceConfig.from_env(**overrides)
+    _inline.disable()  # runs started here go to workers: the service never runs tools itself
     db = PostgresDb(config.database_url, approvals_table=config.approvals_table)
     hitl_state = ServiceState(config=config, db=db, tokens=TokenStore(db),
                               oidc=OidcVerifier(config.oidc) if config.oidc is not None else None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from hitl import _approvals, _listing, _registry, _runs, ids
+from hitl import _approvals, _listing, _records, _registry, _runs, ids
 from hitl.decisions import Decision, refuse_too_deep
 from hitl.errors import (
     ConfigurationError,
@@ -106,7 +106,10 @@ async def continue_run(
         if s.signer is not None:  # over each requirement's arguments, as the run holds them
             signed = _runs.signed(s.signer, run_id, decisions, run.requirements, groups=principal.groups)
         wait_for = s.config.resolve_wait_seconds if wait is None else wait
-        decided, _ = await s.throttle.counting(principal.name, _approvals.continue_within(client, run_id, signed, wait_for))
+        decided, waiting = await s.throttle.counting(
+            principal.name, _approvals.continue_within(client, run_id, signed, wait_for))
+        if not waiting:  # the records say what the answer says (read-your-writes)
+            await _records.settled_in(s.db, decided, signed)
         return decided
 
     return await run_once(request, s.db, principal, idempotency_key, call)

@@ -1,0 +1,325 @@
+"""Agno code as written: agents made anywhere, a script that serves itself, read-your-writes, the admin
+path, hooks, streaming, sessions and dependencies, on the real stack."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hitl import Agent, OpenAIChat, RunStatus, UnresolvedRequirementsError, tool
+from hitl.approval import approval
+from hitl.errors import ConfigurationError, RequirementAlreadyResolvedError
+from hitl.run import RunContext
+from hitl.run.agent import RunContentEvent, RunPausedEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@approval
+@tool(requires_confirmation=True)
+def wipe_account(account: str) -> str:
+    """Wipe an account.
+
+    Args:
+        account: The account id.
+    """
+    log = os.environ.get("AGNO_PORTING_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.write(f"wiped {account}\n")
+    return f"wiped {account}"
+
+
+@tool(requires_confirmation=True)
+def add_to_basket(item: str, run_context: RunContext) -> str:
+    """Add an item to the basket.
+
+    Args:
+        item: What to add.
+    """
+    assert run_context.session_state is not None
+    run_context.session_state.setdefault("basket", []).append(item)
+    token = (run_context.dependencies or {}).get("token")
+    return f"added {item}; basket {run_context.session_state['basket']}; token {token}"
+
+
+# ------------------------------------------------------------------ names of agents made anywhere
+top_level_twin = Agent(OpenAIChat("m-twin", base_url="http://127.0.0.1:9/v1"), tools=[wipe_account])
+
+
+def _made_in_a_function() -> Agent:
+    return Agent(OpenAIChat("m-twin", base_url="http://127.0.0.1:9/v1"), tools=[wipe_account])
+
+
+def test_an_agent_made_in_a_function_takes_the_name_of_the_same_agent_of_its_module():
+    assert _made_in_a_function().name == f"{__name__}.top_level_twin"
+
+
+def test_an_agent_like_several_of_its_module_is_refused_naming_them():
+    import types
+
+    module = types.ModuleType("twins_module")
+    sys.modules["twins_module"] = module
+    try:
+        exec(textwrap.dedent("""
+            from hitl import Agent, OpenAIChat
+            a = Agent(OpenAIChat("m-twins", base_url="http://127.0.0.1:9/v1"))
+            b = Agent(OpenAIChat("m-twins", base_url="http://127.0.0.1:9/v1"))
+            def make():
+                return Agent(OpenAIChat("m-twins", base_url="http://127.0.0.1:9/v1"))
+        """), module.__dict__)
+        made = module.make()
+        with pytest.raises(ConfigurationError, match=r"twins_module\.a, twins_module\.b.*give it name="):
+            made.name  # noqa: B018
+    finally:
+        del sys.modules["twins_module"]
+
+
+# ------------------------------------------------------------------ a script that serves itself
+def _run_script(tmp_path: Path, source: str, env: dict[str, str], temporal_server: dict[str, Any],
+                model_server: Any) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / f"port_{uuid.uuid4().hex[:6]}.py"
+    path.write_text(textwrap.dedent(source))
+    full = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "OPENAI_BASE_URL": model_server.base_url,
+            "OPENAI_API_KEY": "sk-test", "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=full, text=True, capture_output=True,
+                          timeout=120)
+
+
+SELF_SERVING = """
+    import asyncio
+    from hitl.agent import Agent
+    from hitl.models.openai import OpenAIChat
+    from hitl.tools import tool
+
+    @tool(requires_confirmation=True)
+    def ring_bell(times: int) -> str:
+        \"\"\"Ring the bell.\"\"\"
+        return f"rang {times}"
+
+    async def main():
+        agent = Agent(model=OpenAIChat(id="MODEL"), tools=[ring_bell])  # made in main(), never named
+        run = await agent.arun("ring the bell twice")
+        print("status", run.status, run.waiting_for_worker)
+        if run.is_paused:
+            for req in run.active_requirements:
+                req.confirm()
+            run = await agent.acontinue_run(run_id=run.run_id, requirements=run.requirements)
+            print("status", run.status, run.content)
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+def test_a_script_serves_its_own_agent_when_no_worker_does(tmp_path, script, temporal_server, model_server):
+    model = script({"turns": [{"tool_calls": [{"name": "ring_bell", "arguments": {"times": 2}}]},
+                              {"content": "Done: {results}"}]})
+    done = _run_script(tmp_path, SELF_SERVING.replace("MODEL", model), {"HITL_INLINE_WORKER": "auto"},
+                       temporal_server, model_server)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "status paused None" in done.stdout and "status completed Done: rang 2" in done.stdout
+    assert "this process serves agent" in done.stderr
+
+
+def test_with_the_inline_worker_off_a_script_is_told_no_worker_serves_it(tmp_path, script, temporal_server,
+                                                                          model_server):
+    model = script({"turns": [{"content": "never"}]})
+    done = _run_script(tmp_path, SELF_SERVING.replace("MODEL", model), {"HITL_INLINE_WORKER": "off"},
+                       temporal_server, model_server)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "status running no worker polls task queue" in done.stdout
+
+
+def test_an_unknown_inline_worker_mode_is_refused(monkeypatch):
+    from hitl import _inline
+
+    monkeypatch.setenv("HITL_INLINE_WORKER", "sometimes")
+    with pytest.raises(ConfigurationError, match="HITL_INLINE_WORKER='sometimes': expected auto, on or off"):
+        _inline.mode()
+    monkeypatch.setenv("HITL_INLINE_WORKER", "auto")
+    monkeypatch.setenv("HITL_DECISION_KEYS", "/nonexistent.jwks")
+    assert _inline.mode() == "off"  # strict workers never serve runs by accident
+
+
+def test_a_poller_of_a_process_that_has_exited_does_not_count():
+    import socket
+
+    from hitl import _inline
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert _inline._dead_local(f"{gone.stdout.strip()}@{socket.gethostname()}")
+    assert not _inline._dead_local(f"{os.getpid()}@{socket.gethostname()}")
+    assert not _inline._dead_local("123@another-host")
+
+
+# ------------------------------------------------------------------ read-your-writes, the admin path
+async def test_a_returned_pause_is_already_in_postgresql_and_a_returned_decision_too(make_agent, script,
+                                                                                   running_worker, db):
+    model = script({"turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-1"}}]},
+                              {"content": "ok"}]})
+    agent = make_agent(model, [wipe_account], db=db)
+    async with running_worker():
+        for _ in range(5):
+            run = await agent.arun("wipe it")
+            records, total = db.get_approvals(status="pending", run_id=run.run_id)
+            assert run.is_paused and total == 1 and records[0]["status"] == "pending"
+            run.active_requirements[0].reject(note="not today")
+            run = await agent.acontinue_run(run)
+            assert db.get_approval(records[0]["id"])["status"] == "rejected"
+
+
+async def test_continue_without_decisions_after_the_database_decided(make_agent, script, running_worker, db):
+    """Agno's admin path: update_approval, then continue_run(run_id) alone; the record in metadata, hooks run."""
+    seen: list[Any] = []
+
+    def audit_hook(run_output, agent):  # bound by name, as Agno's
+        seen.append((run_output.status, (run_output.metadata or {}).get("approval", {}).get("resolved_by"), agent))
+
+    model = script({"turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-2"}}]},
+                              {"content": "done: {results}"}]})
+    agent = make_agent(model, [wipe_account], db=db, post_hooks=[audit_hook])
+    async with running_worker():
+        run = await agent.arun("wipe A-2")
+        with pytest.raises(UnresolvedRequirementsError, match="wipe_account"):
+            await agent.acontinue_run(run_id=run.run_id)
+        [record], _ = db.get_approvals(run_id=run.run_id, status="pending")
+        assert await db.aupdate_approval(record["id"], expected_status="pending", status="approved",
+                                         resolved_by="admin@example.com") is not None
+        assert await db.aupdate_approval(record["id"], expected_status="pending", status="approved") is None
+        done = await agent.acontinue_run(run_id=run.run_id)
+    assert done.status == RunStatus.completed and done.content == "done: wiped A-2"
+    assert done.metadata["approval"]["resolved_by"] == "admin@example.com"
+    assert seen == [(RunStatus.completed, "admin@example.com", agent)]
+
+
+async def test_a_stale_run_output_continued_with_the_database_decision(make_agent, script, running_worker, db,
+                                                                        tmp_path, monkeypatch):
+    log = tmp_path / "wiped.log"
+    monkeypatch.setenv("AGNO_PORTING_LOG", str(log))
+    model = script({"match": "A-3", "turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-3"}}]},
+                                              {"content": "ok"}]},
+                   {"match": "A-4", "turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-4"}}]},
+                                              {"content": "ok"}]})
+    agent = make_agent(model, [wipe_account], db=db)
+    async with running_worker():
+        first, second = await agent.arun("wipe A-3"), await agent.arun("wipe A-4")
+        [r1], _ = db.get_approvals(run_id=first.run_id)
+        [r2], _ = db.get_approvals(run_id=second.run_id)
+        await db.aupdate_approval(r1["id"], status="approved", resolved_by="admin")
+        await db.aupdate_approval(r2["id"], status="rejected", resolved_by="admin")
+        first.active_requirements[0].confirm()  # the same decisions, on the stale objects
+        second.active_requirements[0].reject(note="no")
+        assert (await agent.acontinue_run(first)).status == RunStatus.completed
+        assert (await agent.acontinue_run(second)).status == RunStatus.completed
+        third = await agent.arun("wipe A-3")
+        [r3], _ = db.get_approvals(run_id=third.run_id)
+        await db.aupdate_approval(r3["id"], status="rejected", resolved_by="admin")
+        third.active_requirements[0].confirm()  # disagrees with the database: refused, the tool never runs
+        with pytest.raises(RequirementAlreadyResolvedError):
+            await agent.acontinue_run(third)
+    assert log.read_text().splitlines() == ["wiped A-3"]
+
+
+# ------------------------------------------------------------------ keywords, hooks, streaming, printing
+async def test_description_expected_output_and_markdown_reach_the_system_message(make_agent, script, running_worker,
+                                                                                   model_server):
+    model = script({"turns": [{"content": "fine"}]})
+    agent = make_agent(model, [], description="You are the night clerk.", instructions=["Be brief.", "Be kind."],
+                       expected_output="One line.", markdown=True, telemetry=False)
+    async with running_worker():
+        assert (await agent.arun("hello")).content == "fine"
+    system = model_server.requests_for(model)[-1]["messages"][0]
+    assert system["role"] == "system"
+    text = system["content"]
+    assert text.index("night clerk") < text.index("Be brief.\nBe kind.") < text.index("<expected_output>")
+    assert text.endswith("Use markdown to format your answers.")
+
+
+async def test_pre_hooks_change_the_input_and_a_failing_hook_is_logged_not_raised(make_agent, script, running_worker,
+                                                                                   caplog):
+    def shout(run_input):
+        run_input.input_content = run_input.input_content.upper()
+
+    def broken(run_output):
+        raise RuntimeError("hook broke")
+
+    model = script({"match": "HELLO", "turns": [{"content": "heard you"}]}, {"turns": [{"content": "quiet"}]})
+    agent = make_agent(model, [], pre_hooks=[shout], post_hooks=[broken])
+    async with running_worker():
+        assert (await agent.arun("hello")).content == "heard you"
+    assert "post-hook" in caplog.text and "hook broke" in caplog.text
+
+
+async def test_streamed_runs_yield_agnos_events(make_agent, script, running_worker):
+    model = script({"turns": [{"content": "thinking", "tool_calls": [{"name": "wipe_account",
+                                                                      "arguments": {"account": "A-5"}}]},
+                              {"content": "all wiped"}]})
+    agent = make_agent(model, [wipe_account])
+    async with running_worker():
+        events = [e async for e in agent.arun("wipe A-5", stream=True)]
+        paused = [e for e in events if e.is_paused]
+        assert len(paused) == 1 and isinstance(paused[0], RunPausedEvent)
+        paused[0].active_requirements[0].confirm()
+        after = [e async for e in agent.acontinue_run(run_id=paused[0].run_id, requirements=paused[0].requirements,
+                                                      stream=True)]
+    assert [e.content for e in after if isinstance(e, RunContentEvent)] == ["all wiped"]
+    assert not any(e.is_paused for e in after)
+
+
+def test_sync_stream_and_print_response_show_the_pause(make_agent, script, task_queue, capsys):
+    """The sync API from plain code (no event loop of the caller's), a worker on hitl's own loop."""
+    from hitl import _client, _sync, worker
+    from hitl.config import Settings
+
+    model = script({"turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-6"}}]},
+                              {"content": "ok"}]})
+    agent = make_agent(model, [wipe_account])
+
+    async def make() -> Any:
+        return worker.create_worker(await _client.connect(Settings.from_env()), task_queue)
+
+    w = _sync.run_sync(make())
+    serving = asyncio.run_coroutine_threadsafe(w.run(), _sync._background_loop())
+    try:
+        events = list(agent.run("wipe A-6", stream=True))
+        assert events[-1].is_paused and events[-1].requirements[0].tool_execution.tool_args == {"account": "A-6"}
+        capsys.readouterr()
+        agent.print_response("wipe A-6")
+        printed = capsys.readouterr().out
+        assert "Run Paused" in printed and "wipe_account" in printed and "A-6" in printed
+    finally:
+        _sync.run_sync(w.shutdown())
+        serving.result(timeout=30)
+
+
+# ------------------------------------------------------------------ sessions, dependencies, history
+async def test_session_state_dependencies_and_history(make_agent, script, running_worker, db, model_server,
+                                                      monkeypatch):
+    monkeypatch.setenv("HITL_INLINE_WORKER", "off")
+    model = script({"match": "apples", "turns": [{"tool_calls": [{"name": "add_to_basket", "arguments": {"item": "apples"}}]},
+                                                 {"content": "Basket: {results}"}]},
+                   {"match": "what", "turns": [{"content": "you bought apples"}]})
+    agent = make_agent(model, [add_to_basket], db=db, session_state={"basket": []},
+                       instructions="The basket holds {basket}.", add_history_to_context=True)
+    async with running_worker():
+        run = await agent.arun("buy apples", dependencies={"token": "t-123"})
+        assert agent.session_id is not None and run.session_id == agent.session_id  # sticky
+        assert agent.get_session_state() == {"basket": []}
+        run.active_requirements[0].confirm()
+        run = await agent.acontinue_run(run)
+        assert run.content == "Basket: added apples; basket ['apples']; token t-123"
+        assert agent.get_session_state() == {"basket": ["apples"]}
+        await agent.arun("what did I buy?")
+    last = model_server.requests_for(model)[-1]["messages"]
+    assert last[0] == {"role": "system", "content": "The basket holds ['apples']."}
+    assert [m["role"] for m in last[1:]] == ["user", "assistant", "user"]
+    assert last[1]["content"] == "buy apples" and last[2]["content"].startswith("Basket: added apples")
