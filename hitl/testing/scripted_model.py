@@ -1,4 +1,4 @@
-"""A scripted OpenAI-compatible HTTP server: Chat Completions and Responses, non-streaming.
+"""A scripted OpenAI-compatible HTTP server: Chat Completions and Responses, streamed when asked.
 
 Tests and the offline demo point the real ``openai`` client at it. The request's ``model`` names
 the script (see :mod:`hitl.testing.script`); scripts are registered with ``POST /scripts/NAME``
@@ -93,11 +93,48 @@ class ScriptedModelServer:
         content = render_text(turn.content, found, results) if turn.content is not None else None
         cut = {_TRUNCATE: "1"} if truncate else {}
         if path.endswith("/responses"):
-            return 200, _responses_body(body, content, calls), cut
-        return 200, _chat_body(body, content, calls), cut
+            answer = _responses_body(body, content, calls)
+        else:
+            answer = _chat_body(body, content, calls)
+        if body.get("stream"):
+            return 200, {_STREAM: _stream_events(path, answer, content, calls)}, cut
+        return 200, answer, cut
 
 
 _TRUNCATE = "x-hitl-truncate"
+_STREAM = "__stream__"
+"""An answer sent as server-sent events (the request asked ``stream: true``): the events to send."""
+
+
+def _pieces(text: str, n: int = 3) -> list[str]:
+    """A text in ``n`` pieces, as a model streams it."""
+    size = max(1, -(-len(text) // n))
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _stream_events(path: str, answer: dict[str, Any], content: str | None, calls: list[tuple[str, str, str]]
+                   ) -> list[dict[str, Any]]:
+    """The same answer as a stream: Chat Completions chunks, or Responses events ending with the whole response."""
+    if path.endswith("/responses"):
+        events: list[dict[str, Any]] = [{"type": "response.created", "sequence_number": 0,
+                                         "response": {**answer, "status": "in_progress", "output": []}}]
+        for piece in _pieces(content) if content else []:
+            events.append({"type": "response.output_text.delta", "sequence_number": len(events), "item_id": "msg_1",
+                           "output_index": 0, "content_index": 0, "delta": piece, "logprobs": []})
+        events.append({"type": "response.completed", "sequence_number": len(events), "response": answer})
+        return events
+    base = {k: answer[k] for k in ("id", "object", "created", "model")} | {"object": "chat.completion.chunk"}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    for piece in _pieces(content) if content else []:
+        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+    for i, (cid, name, args) in enumerate(calls):
+        chunks.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+            {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}]}}]})
+        for piece in _pieces(args, 2):
+            chunks.append({**base, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+                {"index": i, "function": {"arguments": piece}}]}}]})
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}]})
+    return chunks
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -110,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        if isinstance(body, dict) and _STREAM in body:
+            self._send_events(body[_STREAM])
+            return
         data = json.dumps(body).encode()
         headers = dict(headers or {})
         if headers.pop(_TRUNCATE, None):
@@ -121,6 +161,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_events(self, events: list[dict[str, Any]]) -> None:
+        """Server-sent events, one write each (a short pause between them, as a model streams)."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        for event in events:
+            name = f"event: {event['type']}\n" if "type" in event else ""
+            self.wfile.write(f"{name}data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(0.01)
+        if not any("type" in e for e in events):
+            self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path in self.owner.static:
