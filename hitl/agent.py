@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import pydantic
 from temporalio.client import Client
 
-from hitl import _client, _context, _hooks, _inline, _listing, _records, _registry, _runs, _sessions
+from hitl import _client, _context, _hooks, _inline, _listing, _records, _registry, _runs, _sessions, _stream
 from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
@@ -273,9 +274,10 @@ class Agent:
         of Agno's run events instead (``hitl.run.agent``; ``stream_events=True`` for all of them,
         else the content and a pause), ending with the run's first pause or its end.
         """
+        run_id = run_id or _runs.new_run_id()
         call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
                             debug_mode=debug_mode, dependencies=dependencies)
-        return self._astream(call, continued=False, stream_events=stream_events) if stream else call
+        return self._astream(call, run_id, continued=False, stream_events=stream_events) if stream else call
 
     async def _astart(self, message: str, *, run_id: str | None, session_id: str | None, user_id: str | None,
                       metadata: dict[str, Any] | None, debug_mode: bool | None,
@@ -339,7 +341,10 @@ class Agent:
         del session_id
         call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
                                debug_mode=debug_mode, dependencies=dependencies)
-        return self._astream(call, continued=True, stream_events=stream_events) if stream else call
+        if not stream:
+            return call
+        return self._astream(call, _continue_args(run_response, requirements, run_id)[0], continued=True,
+                             stream_events=stream_events)
 
     async def _acontinue(self, run_response: str | RunOutput | None, requirements: Sequence[RunRequirement] | None, *,
                          run_id: str | None, user_id: str | None, metadata: dict[str, Any] | None,
@@ -376,13 +381,46 @@ class Agent:
             await _hooks.run_post_hooks(self, output, user_id=user_id, metadata=metadata, debug_mode=debug)
         return output
 
-    async def _astream(self, call: Awaitable[RunOutput], *, continued: bool, stream_events: bool) -> AsyncIterator[Any]:
-        from hitl._events import events_for
+    async def _astream(self, call: Awaitable[RunOutput], run_id: str, *, continued: bool,
+                       stream_events: bool) -> AsyncIterator[Any]:
+        """Agno's run events for one leg of the run: the model's text as it is written (when this process
+        serves the run, see ``hitl._stream``), then the events of the durable answer."""
+        from hitl._events import entity_id, events_for
+        from hitl.run import agent as agent_events
+        from hitl.run import team as team_events
         from hitl.team import Team
 
-        output = await call
-        for event in events_for(output, team=isinstance(self, Team), continued=continued, stream_events=stream_events,
-                                name=self.name):
+        team = isinstance(self, Team)
+        kinds: Any = team_events if team else agent_events
+        ids = {"team_id": entity_id(self.name), "team_name": self.name} if team else {
+            "agent_id": entity_id(self.name), "agent_name": self.name}
+        common = {**ids, "run_id": run_id, "session_id": self.session_id}
+        if stream_events:
+            yield kinds.RunContinuedEvent(**common) if continued else kinds.RunStartedEvent(**common)
+        streamed = False
+        async with _stream.subscribe(run_id) as deltas:
+            task = asyncio.ensure_future(call)
+            try:
+                while not task.done() or not deltas.empty():
+                    getter = asyncio.ensure_future(deltas.get())
+                    done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter not in done:
+                        getter.cancel()
+                        continue
+                    delta = getter.result()
+                    if delta.text:
+                        streamed = True
+                        yield kinds.RunContentEvent(**common, content=delta.text)
+            finally:
+                if not task.done():  # the caller stopped reading: the run goes on, get_run has its answer
+                    task.cancel()
+            output = task.result()
+        content_kinds = (agent_events.RunContentEvent, team_events.RunContentEvent)
+        for event in events_for(output, team=team, continued=continued, stream_events=stream_events, name=self.name):
+            if stream_events and isinstance(event, (kinds.RunStartedEvent, kinds.RunContinuedEvent)):
+                continue  # sent first, above
+            if streamed and isinstance(event, content_kinds):
+                continue  # its text came as it was written
             yield event
 
     def _debug(self, debug_mode: bool | None) -> bool:
@@ -490,10 +528,11 @@ class Agent:
     ) -> Any:
         """Start a run; return when it completes, fails or first pauses (with ``stream=True``: an
         iterator of run events, see :meth:`arun`)."""
+        run_id = run_id or _runs.new_run_id()
         call = self._astart(message, run_id=run_id, session_id=session_id, user_id=user_id, metadata=metadata,
                             debug_mode=debug_mode, dependencies=dependencies)
         if stream:
-            return _sync_iter(self._astream(call, continued=False, stream_events=stream_events))
+            return _sync_iter(self._astream(call, run_id, continued=False, stream_events=stream_events))
         return run_sync(call)
 
     def continue_run(
@@ -516,7 +555,8 @@ class Agent:
         call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
                                debug_mode=debug_mode, dependencies=dependencies)
         if stream:
-            return _sync_iter(self._astream(call, continued=True, stream_events=stream_events))
+            return _sync_iter(self._astream(call, _continue_args(run_response, requirements, run_id)[0], continued=True,
+                                            stream_events=stream_events))
         return run_sync(call)
 
     def print_response(self, message: str, *, stream: bool | None = None, markdown: bool | None = None,
