@@ -25,7 +25,7 @@ from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn,
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
 from hitl.policy import ApprovalPolicy, ApprovalRule
-from hitl.run import RequirementKind, UserInputField
+from hitl.run import RequirementKind
 from hitl.tools import Tool
 
 _RETRYABLE_STATUS = {408, 409, 429}
@@ -226,18 +226,13 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
         # Only a policy that says something crosses into history.
         policy=t.approval_policy if t.approval_policy is not None and t.approval_policy != ApprovalPolicy() else None,
     )
-    if t.requires_user_input:
-        # The model never saw these fields; whatever it put there is dropped, not trusted.
-        known = {k: v for k, v in arguments.items() if k not in t.user_input_fields and k in t.args_model.model_fields}
-        schema = [
-            UserInputField(
-                name=f,
-                field_type=t.field_type(f),
-                description=t.field_description(f),
-                value=None if f in t.user_input_fields else known.get(f),
-            )
-            for f in t.args_model.model_fields
-        ]
+    # A call that asks a person (the tool's hook builds the question from the model's arguments).
+    try:
+        asked = t.user_input_request(arguments)
+    except Exception as exc:  # arguments that make no question: the model is told, as for invalid arguments
+        return base.model_copy(update={"arguments": arguments, "invalid": str(exc)})
+    if asked is not None:
+        known, schema = asked
         return base.model_copy(update={"arguments": known, "kind": "user_input", "user_input_schema": schema})
     try:
         arguments = t.validate_arguments(arguments, context=f"tool call {call_id}")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import re
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import _context, _sessions, limits, telemetry
+from hitl import _context, _registry, _sessions, limits, telemetry
 from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
 from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.errors import InvalidInputError
 from hitl.run.base import RunContext
+from hitl.team import Team
 
 
 @activity.defn(name=RUN_TOOL)
@@ -30,11 +33,12 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
     attributes = {"hitl.agent": request.agent_name, "hitl.tool": request.tool_name, "hitl.run_id": request.run_id,
                   "hitl.tool_call_id": request.tool_call_id}  # never the arguments
     context = await _run_context(agent, request.run_id) if tool.takes_run_context else None
+    owners = _owners(agent, request.run_id) if tool.takes_agent or tool.takes_team else {}
     before = copy.deepcopy(context.session_state) if context is not None else None
     async with _heartbeating():
         try:
             with telemetry.span("hitl.tool_call", attributes):
-                output = await tool.invoke(request.arguments, run_context=context)
+                output = await tool.invoke(request.arguments, run_context=context, **owners)
         except InvalidInputError as exc:
             raise ApplicationError(f"{exc} (run {request.run_id}, call {request.tool_call_id}); it was not run",
                                    type="InvalidToolArguments", non_retryable=True) from None
@@ -52,6 +56,25 @@ async def _run_context(agent: Agent, run_id: str) -> RunContext:
     if agent.session_state is not None or context.session_id is not None:
         context.session_state = await asyncio.to_thread(_sessions.state, agent, context.session_id)
     return context
+
+
+def _owners(agent: Agent, run_id: str) -> dict[str, Any]:
+    """The ``agent`` and ``team`` a tool declares, as Agno injects them: a team's own tool gets the team
+    (and no agent); an agent's tool gets the agent, and, when it runs as a team's member, that team."""
+    if isinstance(agent, Team):
+        return {"agent": None, "team": agent}
+    return {"agent": agent, "team": _team_of(agent, run_id)}
+
+
+def _team_of(agent: Agent, run_id: str) -> Team | None:
+    """The team whose member run ``run_id`` is (``<team run>.<member>.<n>-<call>``, see workflows/team.py):
+    the one team of this process that has ``agent`` as a member; None for a run of its own, or when
+    several teams have it (which one delegated is not known here)."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", agent.name).strip("-") or "member"
+    if f".{slug}." not in run_id:
+        return None
+    teams = [t for t in _registry.known() if isinstance(t, Team) and t.members.get(agent.name) is agent]
+    return teams[0] if len(teams) == 1 else None
 
 
 def bounded(output: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
+import types
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import pydantic
 
@@ -45,8 +47,11 @@ def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
     return " ".join(part.strip() for part in summary if part.strip()), args
 
 
-INJECTED_PARAMETERS = frozenset({"run_context"})
-"""Parameters hitl fills itself, never the model (Agno's injected ``run_context``); so is any typed ``RunContext``."""
+INJECTED_PARAMETERS = frozenset({"run_context", "agent", "team"})
+"""Parameters hitl fills itself, never the model, as Agno injects them: ``run_context`` (the run's
+:class:`~hitl.run.base.RunContext`), ``agent`` (the Agent running the tool) and ``team`` (the Team: the
+one running it, or the one whose member runs it). So is any parameter typed ``RunContext``, ``Agent``
+or ``Team`` under another name."""
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -56,11 +61,42 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def _is_injected(param: inspect.Parameter, hints: dict[str, Any]) -> bool:
+def _hitl_class(name: str) -> type | None:
+    """hitl's ``Agent`` or ``Team`` class when its module is loaded (a tool annotated with one was
+    defined after importing it), without importing it here: hitl.agent imports this module."""
+    module = sys.modules.get("hitl.team" if name == "Team" else "hitl.agent")
+    found = getattr(module, name, None) if module is not None else None
+    return found if isinstance(found, type) else None
+
+
+def injected_kind(param: inspect.Parameter, hints: dict[str, Any]) -> str | None:
+    """What hitl injects into ``param`` (``run_context``, ``agent`` or ``team``), or None when the model fills it."""
+    if param.name in INJECTED_PARAMETERS:
+        return param.name
     annotation = hints.get(param.name, param.annotation)
     if isinstance(annotation, str):  # a forward reference left unresolved
-        return param.name in INJECTED_PARAMETERS or annotation.rsplit(".", 1)[-1] == "RunContext"
-    return param.name in INJECTED_PARAMETERS or annotation is RunContext
+        last = annotation.rsplit(".", 1)[-1]
+        return {"RunContext": "run_context", "Agent": "agent", "Team": "team"}.get(last)
+    if get_origin(annotation) in (Union, types.UnionType):  # Optional[Agent], Team | None
+        kinds = {_typed_kind(arg) for arg in get_args(annotation) if arg is not type(None)}
+        return kinds.pop() if len(kinds) == 1 else None
+    return _typed_kind(annotation)
+
+
+def _typed_kind(annotation: Any) -> str | None:
+    if annotation is RunContext:
+        return "run_context"
+    if isinstance(annotation, type):
+        team, agent = _hitl_class("Team"), _hitl_class("Agent")
+        if team is not None and issubclass(annotation, team):
+            return "team"
+        if agent is not None and issubclass(annotation, agent):
+            return "agent"
+    return None
+
+
+def _is_injected(param: inspect.Parameter, hints: dict[str, Any]) -> bool:
+    return injected_kind(param, hints) is not None
 
 
 def _is_self(fn: Callable[..., Any], param: inspect.Parameter) -> bool:
@@ -69,20 +105,30 @@ def _is_self(fn: Callable[..., Any], param: inspect.Parameter) -> bool:
     return param.name == "self" and first == "self" and not inspect.ismethod(fn)
 
 
+def injected_parameters(fn: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """The parameters of ``fn`` hitl fills, by what it fills them with (``run_context``, ``agent``,
+    ``team``); the first of each kind when several are declared."""
+    hints = _hints(fn)
+    found: dict[str, inspect.Parameter] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or _is_self(fn, param):
+            continue
+        kind = injected_kind(param, hints)
+        if kind is not None:
+            found.setdefault(kind, param)
+    return found
+
+
 def run_context_parameter(fn: Callable[..., Any]) -> inspect.Parameter | None:
     """The parameter of ``fn`` that takes the run's :class:`~hitl.run.base.RunContext`, if it declares one."""
-    hints = _hints(fn)
-    for param in inspect.signature(fn).parameters.values():
-        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and _is_injected(param, hints):
-            return param
-    return None
+    return injected_parameters(fn).get("run_context")
 
 
 def build_args_model(fn: Callable[..., Any], name: str, arg_docs: dict[str, str]) -> type[pydantic.BaseModel]:
     """A pydantic model with one field per parameter of ``fn`` the model fills, typed by its hints.
 
     Left out: ``*args``/``**kwargs``, an unbound method's ``self``, and what hitl injects (a
-    ``run_context`` parameter, or any typed ``RunContext``).
+    ``run_context``, ``agent`` or ``team`` parameter, or one typed ``RunContext``, ``Agent`` or ``Team``).
     """
     signature = inspect.signature(fn)
     hints = _hints(fn)

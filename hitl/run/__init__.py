@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -15,7 +16,8 @@ from hitl.errors import InvalidDecisionError, RequirementAlreadyResolvedError
 from hitl.policy import ApprovalPolicy
 from hitl.run.base import RunContext
 
-__all__ = ["RunContext", "RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RunSummary", "RequirementKind"]
+__all__ = ["RunContext", "RunStatus", "ToolExecution", "UserInputField", "RunRequirement", "RunOutput", "RunSummary",
+           "RequirementKind", "UserFeedbackQuestion", "UserFeedbackOption"]
 
 RequirementKind = Literal["confirmation", "user_input", "external_execution"]
 
@@ -97,6 +99,90 @@ class UserInputField(BaseModel):
         return field_type_label(self.field_type)
 
 
+FEEDBACK_FIELD = "questions"
+"""The field of a user-feedback requirement's ``user_input_schema`` that holds the model's questions
+(``ask_user``'s argument, as its value); the other fields are the questions, by their text, each asked
+for the labels chosen."""
+FEEDBACK_FIELD_TYPE = "list[AskUserQuestion]"
+"""That field's type label: with :data:`FEEDBACK_FIELD`, what marks a user-input requirement as Agno's
+user-feedback questionnaire (the run raises it as user input; the client side reads it as feedback)."""
+
+
+@dataclass
+class UserFeedbackOption:
+    """One option of a :class:`UserFeedbackQuestion` (Agno's): ``selected`` once it was chosen."""
+
+    label: str
+    description: str | None = None
+    selected: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "description": self.description, "selected": self.selected}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserFeedbackOption:
+        return cls(label=data["label"], description=data.get("description"), selected=bool(data.get("selected", False)))
+
+
+@dataclass
+class UserFeedbackQuestion:
+    """One question of a user-feedback requirement (Agno's, from ``ask_user``): pick among ``options``,
+    one or (``multi_select``) several; ``selected_options`` holds the labels chosen, None until answered."""
+
+    question: str
+    header: str | None = None
+    options: list[UserFeedbackOption] | None = None
+    multi_select: bool = False
+    selected_options: list[str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"question": self.question, "header": self.header, "multi_select": self.multi_select,
+                                "selected_options": self.selected_options}
+        if self.options is not None:
+            data["options"] = [o.to_dict() for o in self.options]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UserFeedbackQuestion:
+        options = data.get("options")
+        return cls(
+            question=data["question"],
+            header=data.get("header"),
+            options=[o if isinstance(o, UserFeedbackOption) else UserFeedbackOption.from_dict(o) for o in options]
+            if options is not None else None,
+            multi_select=bool(data.get("multi_select", False)),
+            selected_options=data.get("selected_options"),
+        )
+
+
+def feedback_problem(questions: list[UserFeedbackQuestion], selections: Any) -> str | None:
+    """Why ``selections`` (question text -> labels chosen) cannot answer ``questions``, or None.
+
+    Refused: not a dict of lists of labels; a question that is not asked; a label that is not one of
+    its question's options, or given twice; more than one label for a question that is not
+    ``multi_select``. An empty list (nothing chosen) is an answer. Questions left out are not checked here.
+    """
+    if not isinstance(selections, dict):
+        return f"selections must be a dict of question -> list of option labels, got {type(selections).__name__}"
+    by_text = {q.question: q for q in questions}
+    for text, labels in selections.items():
+        q = by_text.get(text)
+        if q is None:
+            return f"{text!r} is not one of the questions asked ({list(by_text)})"
+        if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+            return f"the answer to {text!r} must be a list of option labels, got {labels!r}"
+        offered = [o.label for o in q.options or []]
+        for label in labels:
+            if label not in offered:
+                return f"{label!r} is not an option of {text!r} (its options are {offered})"
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            return f"the answer to {text!r} names {twice} more than once"
+        if not q.multi_select and len(labels) > 1:
+            return f"{text!r} takes one option (it is not multi_select), got {labels}"
+    return None
+
+
 class RunRequirement(BaseModel):
     """A tool call that waits for a person or another service.
 
@@ -146,6 +232,8 @@ class RunRequirement(BaseModel):
     """The user-input fields whose value was None when this object was made: those a person fills."""
     _known: dict[str, Any] = PrivateAttr(default_factory=dict)
     """The other user-input fields' values when this object was made: the model's."""
+    _feedback: list[UserFeedbackQuestion] | None = PrivateAttr(default=None)
+    """The questionnaire of a user-feedback requirement, made once (answers are written on its questions)."""
 
     def model_post_init(self, context: Any, /) -> None:
         """Remember which fields were asked and what the model put in the others, to tell later
@@ -162,7 +250,9 @@ class RunRequirement(BaseModel):
 
     @property
     def needs_user_input(self) -> bool:
-        return self.kind == "user_input"
+        """A person fills ``user_input_schema``'s fields; False for a user-feedback questionnaire, which
+        is answered with :meth:`provide_user_feedback` instead."""
+        return self.kind == "user_input" and self._questionnaire() is None
 
     @property
     def needs_external_execution(self) -> bool:
@@ -170,12 +260,39 @@ class RunRequirement(BaseModel):
 
     @property
     def needs_user_feedback(self) -> bool:
-        """Agno's structured questionnaires (``ask_user``); hitl raises none, so always False."""
-        return False
+        """An ``ask_user`` questionnaire (Agno's ``UserFeedbackTools``): answer it with
+        :meth:`provide_user_feedback`, the questions are :attr:`user_feedback_schema`."""
+        return self._questionnaire() is not None
 
     @property
-    def user_feedback_schema(self) -> None:
-        """Agno's questionnaire of a user-feedback pause; hitl raises none, so always None."""
+    def user_feedback_schema(self) -> list[UserFeedbackQuestion] | None:
+        """The questions of a user-feedback requirement (None on any other): each one's ``header``,
+        ``question``, ``options`` (``label``, ``description``) and ``multi_select``, and its
+        ``selected_options`` once answered (here, or by the run). The same objects on every read."""
+        if self._feedback is None:
+            raw = self._questionnaire()
+            if raw is None:
+                return None
+            answers = {f.name: f.value for f in self.user_input_schema or [] if f.name != FEEDBACK_FIELD}
+            questions = []
+            for item in raw:
+                q = UserFeedbackQuestion.from_dict({k: v for k, v in item.items() if k != "selected_options"})
+                chosen = answers.get(q.question)
+                if isinstance(chosen, list):
+                    q.selected_options = list(chosen)
+                    for o in q.options or []:
+                        o.selected = o.label in chosen
+                questions.append(q)
+            self._feedback = questions
+        return self._feedback
+
+    def _questionnaire(self) -> list[dict[str, Any]] | None:
+        """The model's questions when this is a user-feedback requirement (see :data:`FEEDBACK_FIELD_TYPE`)."""
+        if self.kind != "user_input":
+            return None
+        for f in self.user_input_schema or []:
+            if f.name == FEEDBACK_FIELD and f.type_label == FEEDBACK_FIELD_TYPE and isinstance(f.value, list):
+                return [q for q in f.value if isinstance(q, dict)]
         return None
 
     @property
@@ -184,9 +301,10 @@ class RunRequirement(BaseModel):
         return None
 
     @property
-    def pause_type(self) -> RequirementKind:
-        """Agno's name for :attr:`kind`: ``confirmation``, ``user_input`` or ``external_execution``."""
-        return self.kind
+    def pause_type(self) -> str:
+        """Agno's name for :attr:`kind`: ``confirmation``, ``user_input`` or ``external_execution``; and
+        ``user_feedback`` for an ``ask_user`` questionnaire."""
+        return "user_feedback" if self.needs_user_feedback else self.kind
 
     @property
     def confirmation(self) -> bool | None:
@@ -240,6 +358,9 @@ class RunRequirement(BaseModel):
         """
         if self._decision is not None:
             return self._decision
+        selections = self._assigned_feedback()
+        if selections is not None:
+            return self._feedback_decision(selections, None)
         values = self._assigned_input()
         if values is None:
             return None
@@ -265,7 +386,24 @@ class RunRequirement(BaseModel):
     def is_resolved(self) -> bool:
         """Whether the run already has a decision for this requirement, or one is made here (by a
         method, or by assigning a value to every asked field of a user-input requirement)."""
-        return self.resolution is not None or self._decision is not None or self._assigned_input() is not None
+        return (self.resolution is not None or self._decision is not None or self._assigned_input() is not None
+                or self._assigned_feedback() is not None)
+
+    def _assigned_feedback(self) -> dict[str, list[str]] | None:
+        """Every question's ``selected_options`` when each was given some (by :meth:`provide_user_feedback`,
+        or assigned), on a user-feedback requirement the run has not resolved; else None."""
+        if self.resolution is not None or self._feedback is None:
+            return None
+        if any(q.selected_options is None for q in self._feedback):
+            return None
+        return {q.question: list(q.selected_options or []) for q in self._feedback}
+
+    def _feedback_decision(self, selections: dict[str, list[str]], resolved_by: str | None) -> Decision:
+        problem = feedback_problem(self.user_feedback_schema or [], selections)
+        if problem is not None:
+            raise InvalidDecisionError(f"{self._where()}: provide_user_feedback() refused: {problem}")
+        return self._build(ProvideInput, {"value": selections, "resolved_by": resolved_by}, "user_input",
+                           "provide_user_feedback")
 
     def _where(self) -> str:
         return f"requirement {self.id!r} ({self.tool_execution.tool_name})"
@@ -343,16 +481,41 @@ class RunRequirement(BaseModel):
         self.provide_input(values, resolved_by=resolved_by)
 
     def provide_user_feedback(self, selections: dict[str, list[str]], *, resolved_by: str | None = None) -> None:
-        """Agno's answer to a user-feedback questionnaire (``ask_user``). hitl raises no such requirement
-        (:attr:`needs_user_feedback` is always False), so this is always refused, as Agno refuses it on
-        a requirement that does not need feedback.
+        """Answer an ``ask_user`` questionnaire (Agno's): ``{question text: [labels chosen]}``.
+
+        The labels are written on :attr:`user_feedback_schema` (``selected_options``, and each option's
+        ``selected``). Questions may be answered over several calls, as in Agno: once every one has
+        an answer, the requirement is decided, and ``continue_run`` sends the answers; the model reads
+        them as the tool's result. An empty list (nothing chosen) is an answer.
 
         Raises:
-            InvalidDecisionError: always, naming the requirement and what it needs instead.
+            InvalidDecisionError: not a user-feedback requirement; or, changing nothing, a question that
+                is not asked, a label that is not one of its options (or given twice), or more than one
+                label for a question that is not ``multi_select``.
+            RequirementAlreadyResolvedError: the run has already resolved it.
         """
-        raise InvalidDecisionError(
-            f"{self._where()} needs {self.kind}; provide_user_feedback() does not apply (hitl raises no user-feedback "
-            "requirements)")
+        if not self.needs_user_feedback:
+            raise InvalidDecisionError(
+                f"{self._where()} needs {self.kind}; provide_user_feedback() answers an ask_user questionnaire "
+                "(UserFeedbackTools), which this is not")
+        if self.resolution is not None:
+            raise RequirementAlreadyResolvedError(f"{self._where()} was already resolved: {self.resolution}")
+        questions = self.user_feedback_schema or []
+        problem = feedback_problem(questions, selections)
+        if problem is not None:
+            raise InvalidDecisionError(f"{self._where()}: provide_user_feedback() refused: {problem}")
+        for q in questions:
+            if q.question in selections:
+                q.selected_options = list(selections[q.question])
+                for o in q.options or []:
+                    o.selected = o.label in q.selected_options
+        complete = self._assigned_feedback()
+        if complete is None:
+            return  # more questions to answer
+        self._decision = self._feedback_decision(complete, resolved_by)
+        for f in self.user_input_schema or []:
+            if f.name in complete:
+                f.value = complete[f.name]
 
     def provide_result(self, result: Any, *, resolved_by: str | None = None) -> None:
         """Give the result of a tool executed outside the agent."""

@@ -16,8 +16,9 @@ from typing import Any, overload
 import pydantic
 import pydantic_core
 
-from hitl._schema import build_args_model, model_facing_schema, parse_docstring, run_context_parameter, type_label
+from hitl._schema import build_args_model, injected_parameters, model_facing_schema, parse_docstring, type_label
 from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
+from hitl.run import UserInputField
 from hitl.run.base import RunContext
 
 __all__ = ["Tool", "tool", "ConfirmationRule", "Toolkit"]
@@ -114,7 +115,7 @@ class Tool:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.is_async = inspect.iscoroutinefunction(fn)
-        self._run_context = run_context_parameter(fn)
+        self._injected = injected_parameters(fn)
         self.approval: Any = None  # set by @approval; recorded by the audit trail
         self.approval_policy: Any = None  # hitl.policy.ApprovalPolicy, set by @approval
         self.schema = model_facing_schema(self.args_model, set(self.user_input_fields))
@@ -131,7 +132,17 @@ class Tool:
     @property
     def takes_run_context(self) -> bool:
         """Whether the function declares a ``run_context`` parameter, which :meth:`invoke` fills."""
-        return self._run_context is not None
+        return "run_context" in self._injected
+
+    @property
+    def takes_agent(self) -> bool:
+        """Whether the function declares an ``agent`` parameter (or one typed ``Agent``), which :meth:`invoke` fills."""
+        return "agent" in self._injected
+
+    @property
+    def takes_team(self) -> bool:
+        """Whether the function declares a ``team`` parameter (or one typed ``Team``), which :meth:`invoke` fills."""
+        return "team" in self._injected
 
     def __repr__(self) -> str:
         return f"Tool({self.name!r})"
@@ -162,11 +173,42 @@ class Tool:
     def field_description(self, field: str) -> str | None:
         return self.args_model.model_fields[field].description
 
-    async def invoke(self, arguments: dict[str, Any], run_context: RunContext | None = None) -> str:
+    def user_input_request(self, arguments: dict[str, Any]) -> tuple[dict[str, Any], list[UserInputField]] | None:
+        """What a call with the model's ``arguments`` asks of a person, when the model's turn is planned.
+
+        Returns None when it asks nothing (the call runs, or waits for a confirmation, as flagged);
+        else the arguments kept from the model (the call's ``tool_args``) and the fields of its
+        user-input requirement (``user_input_schema``: those whose ``value`` is None are asked).
+        Here, a ``requires_user_input`` tool's fields are its arguments, the model's values in those
+        it filled and None in ``user_input_fields`` (whatever the model put there is dropped, not
+        trusted); a tool whose questions come from the model's arguments overrides this
+        (``get_user_input``, ``ask_user``).
+
+        Raises:
+            InvalidInputError: the arguments cannot make a question; the message is told to the model.
+        """
+        if not self.requires_user_input:
+            return None
+        known = {k: v for k, v in arguments.items() if k not in self.user_input_fields and k in self.args_model.model_fields}
+        schema = [
+            UserInputField(
+                name=f,
+                field_type=self.field_type(f),
+                description=self.field_description(f),
+                value=None if f in self.user_input_fields else known.get(f),
+            )
+            for f in self.args_model.model_fields
+        ]
+        return known, schema
+
+    async def invoke(
+        self, arguments: dict[str, Any], run_context: RunContext | None = None, *, agent: Any = None, team: Any = None
+    ) -> str:
         """Run the function on validated arguments; the result as the text the model reads.
 
-        ``run_context`` is passed to a function that declares it (None when not given, unless the
-        parameter has a default of its own); ``arguments`` never carry it.
+        ``run_context``, ``agent`` and ``team`` are passed to a function that declares them (as Agno
+        injects them; None when not given, unless the parameter has a default of its own);
+        ``arguments`` never carry them.
 
         Raises:
             InvalidInputError: the arguments no longer fit the tool (it changed while its call
@@ -178,9 +220,14 @@ class Tool:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
             raise InvalidInputError(f"tool {self.name!r}: arguments {problems}") from None
         kwargs = {name: getattr(validated, name) for name in self.args_model.model_fields}
-        injected = self._run_context
-        if injected is not None and (run_context is not None or injected.default is inspect.Parameter.empty):
-            kwargs[injected.name] = run_context
+        return await self._call(kwargs, {"run_context": run_context, "agent": agent, "team": team})
+
+    async def _call(self, kwargs: dict[str, Any], offered: dict[str, Any]) -> str:
+        """The function called with ``kwargs`` and what it declares of ``offered`` (the injected values)."""
+        for kind, param in self._injected.items():
+            value = offered.get(kind)
+            if value is not None or param.default is inspect.Parameter.empty:
+                kwargs[param.name] = value
         if self.is_async:
             result = await self.fn(**kwargs)
         else:
