@@ -37,9 +37,9 @@ def sql(db: PostgresDb, query: str, *params):
         return cursor.fetchall() if cursor.description else []
 
 
-async def settled(db: PostgresDb, run_id: str, count: int, status: str | None = None) -> list[tuple]:
+async def settled(db: PostgresDb, run_id: str, count: int, status: str | None = None, within: float = 10) -> list[tuple]:
     """Wait until the run's records are mirrored (the mirror runs beside the run, not on its path)."""
-    for _ in range(200):
+    for _ in range(int(within * 20)):
         rows = sql(db, "SELECT id, status FROM {t} WHERE run_id = %s ORDER BY id", run_id)
         if len(rows) == count and (status is None or all(r[1] == status for r in rows)):
             return rows
@@ -216,10 +216,9 @@ async def test_query_api_filters_pages_and_sorts(make_agent, script, running_wor
 
 
 async def test_update_approval_is_a_decision_the_run_applies(make_agent, script, running_worker, db):
-    """The reference's db.update_approval resolves the requirement in the running workflow."""
+    """The reference's db.update_approval resolves the requirement in the running workflow; as Agno's, it
+    answers None when the approval is no longer pending or unknown."""
     import time
-
-    from hitl import ApprovalConflictError, RequirementNotFoundError, RunEndedError
 
     agent = make_agent(one_transfer(script), [transfer], db=db)
     async with running_worker():
@@ -240,10 +239,9 @@ async def test_update_approval_is_a_decision_the_run_applies(make_agent, script,
                 break
             await asyncio.sleep(0.05)
         assert run.content == "sent 5000 to savings" and run.requirements[0].resolved_by == "user_123"
-        with pytest.raises((ApprovalConflictError, RunEndedError), match="approved|ended"):
-            await asyncio.to_thread(db.update_approval, approval_id, expected_status="pending", status="rejected")
-        with pytest.raises(RequirementNotFoundError):
-            await asyncio.to_thread(db.update_approval, "no-such", status="approved")
+        assert await asyncio.to_thread(
+            db.update_approval, approval_id, expected_status="pending", status="rejected") is None
+        assert await asyncio.to_thread(db.update_approval, "no-such", status="approved") is None
     assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested", "confirmed"]
 
 
@@ -284,7 +282,9 @@ async def test_postgres_down_while_a_run_pauses_loses_and_doubles_nothing(make_a
             assert done.status == RunStatus.completed
             await asyncio.sleep(1.5)  # the mirror keeps retrying meanwhile
             server.ensure_postgres_running()
-            rows = await settled(own, response.run_id, 1, "approved")
+            # The mirror's pool reconnects with a growing backoff, and the run's callers each waited for the
+            # records (10 s) while PostgreSQL was down: the next attempt may be half a minute away.
+            rows = await settled(own, response.run_id, 1, "approved", within=60)
         [(approval_id, _)] = rows
         assert [e["kind"] for e in own.get_approval_events(approval_id)] == ["requested", "confirmed"]
         assert own.verify_event_chain() is None

@@ -9,12 +9,13 @@ from hitl import _client, _registry, _runs
 from hitl.config import Settings
 from hitl.decisions import Confirm, Reject, refuse_unsafe
 from hitl.errors import (
-    ApprovalConflictError,
     ConfigurationError,
     HitlError,
     InvalidDecisionError,
+    InvalidInputError,
     RequirementAlreadyResolvedError,
-    RequirementNotFoundError,
+    RunEndedError,
+    TemporalUnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -22,25 +23,41 @@ if TYPE_CHECKING:
     from hitl.db.postgres import PostgresDb
 
 
+DECIDED = frozenset({"approved", "rejected", "expired", "cancelled"})
+_SETTLE = 2.0
+"""Seconds to wait for the mirror to show a decision the run already holds, before answering as the record stands."""
+
+
 async def update_approval(
-    db: PostgresDb, approval_id: str, *, expected_status: str, status: str, resolved_by: str | None, reason: str | None,
-    timeout: float,
-) -> dict[str, Any]:
+    db: PostgresDb, approval_id: str, *, expected_status: str | None, status: str, resolved_by: str | None,
+    reason: str | None, timeout: float,
+) -> dict[str, Any] | None:
     """See ``PostgresDb.update_approval``: through the agent that made the record (its Temporal
     settings and, for strict workers, its signer), else the environment's Temporal."""
-    record = await asyncio.to_thread(db.get_approval, approval_id)
-    if record is None:
-        raise RequirementNotFoundError(f"no approval {approval_id!r} in table {db.approvals_table!r}")
-    if record["status"] != expected_status:
-        by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
-        raise ApprovalConflictError(
-            f"approval {approval_id!r} is {record['status']}{by}, not {expected_status}: someone decided first"
-        )
-    if status not in ("approved", "rejected") or record["status"] != "pending":
+    if status not in ("approved", "rejected"):
         raise InvalidDecisionError(
-            f"approval {approval_id!r}: {record['status']} -> {status} is not a decision "
+            f"approval {approval_id!r}: {expected_status or 'pending'} -> {status} is not a decision "
             "(only pending -> approved or rejected)"
         )
+    if expected_status is not None and not isinstance(expected_status, str):
+        raise InvalidInputError(f"update_approval: expected_status={expected_status!r} is not a string")
+    record = await asyncio.to_thread(db.get_approval, approval_id)
+    if record is None:
+        return None
+    if expected_status in ("pending", None) and db._run_decided(approval_id, status, take=False):
+        # Agno's flow: confirmed locally, continue_run decided it, and now the record is "resolved".
+        if record["status"] == "pending":  # the mirror may still be writing the run's decision
+            await db.wait_for_records({approval_id: set(DECIDED)}, timeout=min(timeout, _SETTLE))
+            record = await asyncio.to_thread(db.get_approval, approval_id)
+            if record is None:
+                return None
+        if record["status"] == status and db._run_decided(approval_id, status, take=True):
+            return record
+        if record["status"] != "pending":
+            return None
+        # still pending: the run took it toward a quorum, or its mirror lags far behind: decide as below
+    if record["status"] != (expected_status or "pending") or record["status"] != "pending":
+        return None  # not in expected_status, or decided already: nothing to update (a run decides once)
     if status == "approved" and record["requirement_kind"] != "confirmation":
         raise InvalidDecisionError(
             f"approval {approval_id!r} needs {record['requirement_kind']}; provide it with the run's "
@@ -59,8 +76,25 @@ async def update_approval(
     try:
         client = await agent._connect() if agent is not None else await _client.connect(Settings.from_env())
         output = await _runs.decide(client, record["run_id"], decision)
-    except RequirementAlreadyResolvedError as exc:
-        raise ApprovalConflictError(f"approval {approval_id!r}: someone decided first: {exc}") from None
+    except RequirementAlreadyResolvedError:
+        return None  # someone decided first: the record is no longer pending (Agno: nothing updated)
+    except RunEndedError:
+        # Decided and ended before the mirror showed it (then: not pending, None), or ended undecided (terminated).
+        if await db.wait_for_records({approval_id: set(DECIDED)}, timeout=min(timeout, _SETTLE)):
+            return None
+        raise
+    except TemporalUnavailableError:
+        # No answer (say the update was aborted as the run closed under a storm of deciders): the run tells
+        # whether this decision was applied (then the record follows, below) or someone else's (None).
+        try:
+            output = await _runs.get(client, record["run_id"])
+        except HitlError:
+            output = None
+        held = next((r for r in output.requirements if r.id == record["requirement_id"]), None) if output else None
+        if held is None or held.resolution is None:
+            raise
+        if held.resolved_by != resolved_by or held.resolution != ("confirmed" if status == "approved" else "rejected"):
+            return None
     mine = next((r for r in output.requirements if r.id == record["requirement_id"]), None)
     short = mine is not None and mine.resolution is None  # a confirmation toward a quorum: still pending
     deadline = asyncio.get_running_loop().time() + timeout
@@ -72,7 +106,7 @@ async def update_approval(
         if asyncio.get_running_loop().time() > deadline:
             raise HitlError(f"approval {approval_id!r} was decided by its run but is not mirrored yet "
                             f"(after {timeout:g} s): is PostgreSQL reachable from the worker?")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
 
 
 def _agent_named(name: str) -> Agent | None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import re
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -77,6 +79,9 @@ class PostgresDb:
         self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
         self._migrated = False
         self._sealed = True  # the schema has seals and keyed events (set by the migration)
+        # Approvals this process decided through a run's continue_run, and how (approval id -> status): an
+        # update_approval that follows, as Agno's examples do, answers with the record once (remember_run_decisions).
+        self._run_decisions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._writes = 0  # mirror writes of this process: every COMPACT_EVERY-th compacts the counts
         self._audit_keys = _audit.AuditKeys.parse(audit_keys, "audit_keys") if isinstance(audit_keys, str) else audit_keys
@@ -280,6 +285,73 @@ class PostgresDb:
         """How many approvals wait for a decision."""
         return int(self._query(sql.SQL("SELECT count(*) AS n FROM {} WHERE status = 'pending'").format(self._t()))[0]["n"])
 
+    # ------------------------------------------------------------------ read-your-writes
+    RUN_DECISIONS_KEPT = 10_000
+    """How many approvals decided through a run :meth:`remember_run_decisions` keeps (the oldest go first)."""
+
+    def remember_run_decisions(self, decided: dict[str, str]) -> None:
+        """Note approvals this process just decided through their run (``continue_run``): approval id ->
+        ``'approved'`` or ``'rejected'``. Agno's examples confirm locally, continue the run, then call
+        ``update_approval(id, expected_status='pending', status=...)`` on the record the run has already
+        decided: that call answers with the record once (see :meth:`update_approval`). Kept in memory,
+        at most :attr:`RUN_DECISIONS_KEPT`, the least recently noted forgotten first.
+
+        Raises:
+            InvalidInputError: an id that is not a string, or a status other than approved or rejected.
+        """
+        for approval_id, status in decided.items():
+            if not isinstance(approval_id, str) or status not in ("approved", "rejected"):
+                raise InvalidInputError(f"remember_run_decisions: {approval_id!r} -> {status!r}: give approval id -> "
+                                        "'approved' or 'rejected'")
+        with self._lock:
+            for approval_id, status in decided.items():
+                self._run_decisions[approval_id] = status
+                self._run_decisions.move_to_end(approval_id)
+            while len(self._run_decisions) > self.RUN_DECISIONS_KEPT:
+                self._run_decisions.popitem(last=False)
+
+    def _run_decided(self, approval_id: str, status: str, *, take: bool) -> bool:
+        """Whether this process decided the approval ``status`` through its run and has not answered for it yet;
+        ``take``: answer for it now (forget it)."""
+        with self._lock:
+            if self._run_decisions.get(approval_id) != status:
+                return False
+            if take:
+                del self._run_decisions[approval_id]
+            return True
+
+    async def wait_for_records(self, expected: dict[str, set[str]], timeout: float = 10.0) -> bool:
+        """Wait until each approval's record is in PostgreSQL with one of its expected statuses.
+
+        ``expected``: approval id -> the statuses that will do (say ``{"pending"}`` for a run just
+        paused). Polls every 5 ms, one query for all ids. Returns True once all are there, False
+        (with a warning in the log) when ``timeout`` seconds pass first, PostgreSQL unreachable included.
+        """
+        if not expected:
+            return True
+        ids = list(expected)
+        query = sql.SQL("SELECT id, status FROM {} WHERE id = ANY(%s)").format(self._t())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        have: dict[str, str] = {}
+        problem = ""
+        while True:
+            left = deadline - loop.time()
+            try:  # every wait bounded by the time left: a pool waiting for PostgreSQL to come back included
+                pool = await asyncio.wait_for(self._apool(), timeout=max(left, 0.001))
+                async with pool.connection(timeout=max(left, 0.001)) as conn:
+                    have = {row[0]: row[1] for row in await (await conn.execute(query, [ids])).fetchall()}
+                if all(have.get(i) in expected[i] for i in ids):
+                    return True
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout, TimeoutError) as exc:
+                problem = f" (PostgreSQL unreachable: {type(exc).__name__})"
+            if loop.time() >= deadline:
+                missing = {i: have.get(i, "absent") for i in ids if have.get(i) not in expected[i]}
+                _log.warning("%d approval record(s) of %s not as expected after %g s%s: %s", len(missing),
+                             self.approvals_table, timeout, problem, dict(list(missing.items())[:5]))
+                return False
+            await asyncio.sleep(0.005)
+
     def get_approval_events(self, approval_id: str) -> list[dict[str, Any]]:
         """The append-only history of one approval, oldest first."""
         rows = self._query(
@@ -362,48 +434,61 @@ class PostgresDb:
         self,
         approval_id: str,
         *,
-        expected_status: str = "pending",
+        expected_status: str | None = "pending",
         status: str,
         resolved_by: str | None = None,
         resolved_at: int | None = None,
         reason: str | None = None,
+        resolution_data: dict[str, Any] | None = None,
         timeout: float = 30.0,
-    ) -> dict[str, Any]:
-        """Decide an approval as the reference does, but through its run: the workflow decides.
+    ) -> dict[str, Any] | None:
+        """Decide an approval as Agno's ``update_approval`` does, but through its run: the workflow decides.
 
-        ``status`` ``approved`` confirms the call and ``rejected`` rejects it (with ``reason``).
-        The run applies the decision exactly once, the record follows, and the updated record is
-        returned. ``resolved_at`` is accepted for compatibility with Agno's signature: the
+        ``status`` ``approved`` confirms the call and ``rejected`` rejects it (with ``reason``, else
+        ``resolution_data["reason"]``). The run applies the decision exactly once, the record follows,
+        and the updated record is returned; a confirmation toward a quorum returns it still pending,
+        the approver in ``context.approvals``. ``resolved_at`` is accepted for Agno's signature: the
         record's time is the one the run decided at.
 
+        As Agno's, it answers None when there is nothing to update: no approval with this id (or one
+        hidden by :meth:`delete_approval`), one not in ``expected_status`` (None: no guard), or one no
+        longer pending (a run decides once), say because someone decided first. One exception, for Agno's flow "confirm locally,
+        ``continue_run``, then ``update_approval(id, expected_status='pending', status='approved')``":
+        when this process decided the approval ``status`` through its run (:meth:`remember_run_decisions`),
+        the first such call returns the record as it stands, once the mirror shows the run's decision.
+        Nothing is written, and ``resolved_by`` stays whoever decided in the run; a second call answers None.
+
         Raises:
-            RequirementNotFoundError: no approval with this id.
-            ApprovalConflictError: the approval is no longer in ``expected_status``.
-            InvalidDecisionError: a status that is not a transition from pending, or an approval
-                that needs input or an external result rather than a yes or no.
-            RunEndedError: the run has ended.
+            InvalidDecisionError: a status other than approved or rejected, or an approval that needs
+                input or an external result rather than a yes or no.
+            RunEndedError: the run has ended and its record is still pending (it was terminated).
+            TemporalUnavailableError: Temporal did not answer and the run shows no decision on it yet.
+            HitlError: the run decided but the mirror has not shown it within ``timeout`` seconds.
         """
         from hitl._sync import run_sync
 
         return run_sync(self.aupdate_approval(
             approval_id, expected_status=expected_status, status=status, resolved_by=resolved_by,
-            resolved_at=resolved_at, reason=reason, timeout=timeout,
+            resolved_at=resolved_at, reason=reason, resolution_data=resolution_data, timeout=timeout,
         ))
 
     async def aupdate_approval(
         self,
         approval_id: str,
         *,
-        expected_status: str = "pending",
+        expected_status: str | None = "pending",
         status: str,
         resolved_by: str | None = None,
         resolved_at: int | None = None,
         reason: str | None = None,
+        resolution_data: dict[str, Any] | None = None,
         timeout: float = 30.0,
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
         """The async form of :meth:`update_approval`."""
         from hitl.db import _decide
 
+        if reason is None and isinstance(resolution_data, dict) and isinstance(resolution_data.get("reason"), str):
+            reason = resolution_data["reason"]
         return await _decide.update_approval(self, approval_id, expected_status=expected_status, status=status,
                                              resolved_by=resolved_by, reason=reason, timeout=timeout)
 
