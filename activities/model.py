@@ -12,6 +12,7 @@ import json
 import re
 import time
 from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -19,7 +20,7 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import _context, _sessions, limits, telemetry
+from hitl import _context, _sessions, _stream, limits, telemetry
 from hitl.activities._agents import agent_named
 from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.agent import Agent
@@ -93,15 +94,16 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
 async def _ask(agent: Agent, messages: list[Message], run_id: str = "") -> tuple[str | None, list[tuple[str, str, str]]]:
     model = agent.model
     system = await _system(agent, run_id)
+    publish = _publisher(run_id) if run_id and _stream.wanted(run_id) else None
     try:
         if model.api == "responses":
-            return await _responses(model, system, agent.tools, messages)
-        return await _chat(model, system, agent.tools, messages)
+            return await _responses(model, system, agent.tools, messages, publish)
+        return await _chat(model, system, agent.tools, messages, publish)
     except openai.APIStatusError as exc:
         raise _status_error(model, exc) from None
     except openai.APIConnectionError as exc:
         raise ApplicationError(f"model {model.id!r} unreachable: {exc}", type="ModelConnectionError") from None
-    except (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError) as exc:
+    except (json.JSONDecodeError, openai.APIResponseValidationError, pydantic.ValidationError, _StreamCutShort) as exc:
         # A body cut short on the way (a proxy, a dropped connection) may come whole next time: retried.
         raise ApplicationError(
             f"model {model.id!r} at {model.resolved_base_url() or 'api.openai.com'} answered with a body that is not "
@@ -131,7 +133,8 @@ def _tool_specs(tools: dict[str, Tool]) -> list[tuple[str, str, dict[str, Any]]]
 
 
 async def _chat(
-    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message]
+    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message],
+    publish: Callable[[str], None] | None = None,
 ) -> tuple[str | None, list[tuple[str, str, str]]]:
     kwargs: dict[str, Any] = {}
     if tools:
@@ -142,6 +145,8 @@ async def _chat(
     if model.temperature is not None:
         kwargs["temperature"] = model.temperature
     system = [{"role": "system", "content": instructions}] if instructions else []
+    if publish is not None:
+        return await _chat_streamed(model, [*system, *messages], kwargs, publish)
     response = await _client(model).chat.completions.create(
         model=model.id, messages=[*system, *messages], **kwargs  # type: ignore[list-item]
     )
@@ -169,7 +174,8 @@ def _responses_input(messages: list[Message]) -> list[dict[str, Any]]:
 
 
 async def _responses(
-    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message]
+    model: OpenAIModel, instructions: str | None, tools: dict[str, Tool], messages: list[Message],
+    publish: Callable[[str], None] | None = None,
 ) -> tuple[str | None, list[tuple[str, str, str]]]:
     kwargs: dict[str, Any] = {}
     if tools:
@@ -181,7 +187,10 @@ async def _responses(
         kwargs["instructions"] = instructions
     if model.temperature is not None:
         kwargs["temperature"] = model.temperature
-    response = await _client(model).responses.create(model=model.id, input=_responses_input(messages), **kwargs)  # type: ignore[arg-type]
+    if publish is not None:
+        response = await _responses_streamed(model, _responses_input(messages), kwargs, publish)
+    else:
+        response = await _client(model).responses.create(model=model.id, input=_responses_input(messages), **kwargs)  # type: ignore[arg-type]
     texts: list[str] = []
     calls: list[tuple[str, str, str]] = []
     for item in response.output:
@@ -190,6 +199,60 @@ async def _responses(
         elif item.type == "function_call":
             calls.append((item.call_id, item.name, item.arguments or "{}"))
     return ("".join(texts) or None), calls
+
+
+class _StreamCutShort(Exception):
+    """A streamed answer ended before its last event (retried, as a body cut short is)."""
+
+
+def _publisher(run_id: str) -> Callable[[str], None]:
+    """Hand the text the model writes for ``run_id`` to a caller streaming it in this process (``hitl._stream``)."""
+    attempt = activity.info().attempt if activity.in_activity() else 1
+
+    def publish(text: str) -> None:
+        if text:
+            _stream.publish(_stream.Delta(run_id=run_id, text=text, attempt=attempt))
+
+    return publish
+
+
+async def _chat_streamed(model: OpenAIModel, messages: list[Any], kwargs: dict[str, Any],
+                         publish: Callable[[str], None]) -> tuple[str | None, list[tuple[str, str, str]]]:
+    """Chat Completions, streamed: the text published as it comes, the calls put together by index."""
+    stream = await _client(model).chat.completions.create(model=model.id, messages=messages, stream=True, **kwargs)
+    texts: list[str] = []
+    calls: dict[int, list[str]] = {}
+    finished = False
+    async for chunk in stream:
+        for choice in chunk.choices[:1]:
+            delta = choice.delta
+            if delta.content:
+                texts.append(delta.content)
+                publish(delta.content)
+            for tc in delta.tool_calls or []:
+                slot = calls.setdefault(tc.index, ["", "", ""])
+                slot[0] = tc.id or slot[0]
+                if tc.function is not None:
+                    slot[1] = tc.function.name or slot[1]
+                    slot[2] += tc.function.arguments or ""
+            finished = finished or choice.finish_reason is not None
+    if not finished:
+        raise _StreamCutShort("the stream ended without a finish reason")
+    return ("".join(texts) or None), [(cid, name, args or "{}") for _, (cid, name, args) in sorted(calls.items())]
+
+
+async def _responses_streamed(model: OpenAIModel, items: list[dict[str, Any]], kwargs: dict[str, Any],
+                              publish: Callable[[str], None]) -> Any:
+    """The Responses API, streamed: the text published as it comes; the completed response returned."""
+    stream = await _client(model).responses.create(model=model.id, input=items, stream=True, **kwargs)  # type: ignore[arg-type]
+    async for event in stream:
+        if event.type == "response.output_text.delta":
+            publish(event.delta)
+        elif event.type == "response.completed":
+            return event.response
+        elif event.type in ("response.failed", "response.incomplete"):
+            raise _StreamCutShort(f"the model's stream ended {event.type.split('.')[-1]}")
+    raise _StreamCutShort("the stream ended before response.completed")
 
 
 def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -> ToolCallPlan:

@@ -31,7 +31,7 @@ from hitl.decisions import Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 from hitl.run.base import RunContext
 from hitl.signing import Signer
-from hitl.tools import Tool, expand_tools
+from hitl.tools import Tool, Toolkit, expand_tools
 from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
@@ -135,6 +135,9 @@ class Agent:
         if not isinstance(self.model, OpenAIModel):
             raise ConfigurationError(f"Agent model must be OpenAIChat or OpenAIResponses, got {type(model).__name__}")
         self.tools: dict[str, Tool] = {}
+        # Toolkits' instructions go in the system message when they ask to (Agno's add_instructions).
+        self.tool_instructions = [t.instructions for t in tools or [] if isinstance(t, Toolkit)
+                                  and t.instructions and getattr(t, "add_instructions", False)]
         for made in expand_tools(tools or []):
             if made.name in self.tools:
                 raise ConfigurationError(f"Agent {name or ''}: two tools are named {made.name!r}")
@@ -214,7 +217,7 @@ class Agent:
     def system_message(self) -> str | None:
         """What the model is told first: the description, the instructions, the expected output and
         the markdown request, in Agno's order (None when there is nothing to say)."""
-        parts = [self.description or "", self.instructions or ""]
+        parts = [self.description or "", self.instructions or "", *self.tool_instructions]
         if self.expected_output:
             parts.append(f"<expected_output>\n{self.expected_output}\n</expected_output>")
         if self.markdown:
@@ -229,7 +232,7 @@ class Agent:
                  str(model.temperature), self.instructions or "", self.role or "", self.description or "",
                  repr((self.db.approvals_table, self.db._db_url) if self.db is not None else None),
                  str(self.history_event_limit), repr(self._overrides.get("task_queue")),
-                 repr((self.markdown, self.expected_output, self.add_history_to_context, self.num_history_runs,
+                 repr((self.markdown, self.expected_output, self.tool_instructions, self.add_history_to_context, self.num_history_runs,
                        self.num_history_messages, sorted(self.session_state or {})))]
         parts += [_tool_digest(t) for t in self.tools.values()]
         parts += [repr(sorted(r.tools) if r.tools is not None else None) + _code_digest(r.when) +
