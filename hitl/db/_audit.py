@@ -18,7 +18,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -196,7 +196,8 @@ _CONTENT_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.Pro
 
 
 async def write_events(conn: AsyncConnection[Any], approvals: str, events: list[ApprovalEvent],
-                       keys: AuditKeys | None = None, *, sealed: bool = True) -> list[str]:
+                       keys: AuditKeys | None = None, *, sealed: bool = True,
+                       team_of: Callable[[ApprovalEvent], str | None] | None = None) -> list[str]:
     """Record events in order, in one transaction; events already written are skipped.
 
     An event PostgreSQL refuses for its content is quarantined rather than retried forever
@@ -204,14 +205,16 @@ async def write_events(conn: AsyncConnection[Any], approvals: str, events: list[
     the approval's status and its hash chain stay whole, and ``<approvals>_quarantine`` keeps
     the event as the run recorded it. Returns the quarantined events' ``approval_id#seq``.
     ``keys``: the audit keys; the first keys each new event's hash and its row's seal. ``sealed``
-    False: a schema from before seals (migration 007), written as it was: unkeyed, unsealed.
+    False: a schema from before seals (migration 007), written as it was: unkeyed, unsealed. ``team_of``:
+    the team an event's approval was made for (its name, or None); given on a schema with Agno's record
+    columns (migration 009), whose ``team_name`` and ``updated_at`` (the event's time) are written then.
     """
     keys = keys if sealed else None
     try:
         async with conn.transaction():
             heads: dict[str, tuple[int, str]] = {}
             for ev in events:
-                await _write(conn, approvals, ev, keys, heads, sealed)
+                await _write(conn, approvals, ev, keys, heads, sealed, team_of)
         return []
     except _CONTENT_ERRORS:
         pass
@@ -220,16 +223,16 @@ async def write_events(conn: AsyncConnection[Any], approvals: str, events: list[
     for ev in events:  # one at a time, to find the event refused
         try:
             async with conn.transaction():
-                await _write(conn, approvals, ev, keys, heads, sealed)
+                await _write(conn, approvals, ev, keys, heads, sealed, team_of)
             continue
         except _CONTENT_ERRORS as exc:
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         try:
             async with conn.transaction():
-                await _write(conn, approvals, _storable_copy(ev, error), keys, heads, sealed)
+                await _write(conn, approvals, _storable_copy(ev, error), keys, heads, sealed, team_of)
         except _CONTENT_ERRORS:
             async with conn.transaction():  # if even this is refused, the activity fails and says why
-                await _write(conn, approvals, _bare_copy(ev, error), keys, heads, sealed)
+                await _write(conn, approvals, _bare_copy(ev, error), keys, heads, sealed, team_of)
         quarantine = sql.SQL(
             "INSERT INTO {q} (approval_id, seq, error, event) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
         ).format(q=sql.Identifier(f"{approvals}_quarantine"))
@@ -268,25 +271,31 @@ def _bare_copy(ev: ApprovalEvent, error: str) -> ApprovalEvent:
 
 
 async def _write(conn: AsyncConnection[Any], approvals: str, ev: ApprovalEvent, keys: AuditKeys | None,
-                 heads: dict[str, tuple[int, str]], sealed: bool = True) -> None:
+                 heads: dict[str, tuple[int, str]], sealed: bool = True,
+                 team_of: Callable[[ApprovalEvent], str | None] | None = None) -> None:
     """Upsert the row and insert the event; when the row moved to this event, seal it over the event's hash.
 
     Three statements, as many as before the seal: the upsert returns the row as stored (what the
     seal covers, read back as a verifier reads it: no guessing how PostgreSQL normalises JSON),
     and the event's insert carries the seal's update. ``heads``: hashes this transaction wrote,
     so the event after one in the same batch needs no lookup. A retried write changes no row
-    (the version guard) and inserts no event, so it seals nothing either.
+    (the version guard) and inserts no event, so it seals nothing either. With ``team_of`` (migration 009)
+    the row also gets its team's name (kept once known) and ``updated_at``, the event's time: neither is
+    sealed (the team is the writing worker's reading of its definitions; the time is on the event).
     """
     table = sql.Identifier(approvals)
     events_table = sql.Identifier(f"{approvals}_events")
+    records = team_of is not None  # the schema has Agno's record columns
     upsert = sql.SQL(
         "INSERT INTO {t} (id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type,"
-        " status, context, arguments_digest, created_at, resolved_by, resolved_at, resolution, version, team_run_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " status, context, arguments_digest, created_at, resolved_by, resolved_at, resolution, version, team_run_id"
+        + (", team_name, updated_at" if records else "") + ")"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s" + (", %s, %s" if records else "") + ")"
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, context = excluded.context,"
         " arguments_digest = excluded.arguments_digest, resolved_by = excluded.resolved_by,"
         " resolved_at = excluded.resolved_at, resolution = excluded.resolution, version = excluded.version"
-        " WHERE {t}.version < excluded.version RETURNING {sealed}"
+        + (", team_name = coalesce({t}.team_name, excluded.team_name), updated_at = excluded.updated_at" if records else "")
+        + " WHERE {t}.version < excluded.version RETURNING {sealed}"
     ).format(t=table, sealed=sql.SQL(", ").join(map(sql.Identifier, SEALED)))
     previous = sql.SQL("SELECT hash FROM {e} WHERE approval_id = %s AND seq = %s").format(e=events_table)
     insert = sql.SQL(
@@ -299,7 +308,7 @@ async def _write(conn: AsyncConnection[Any], approvals: str, ev: ApprovalEvent, 
         ev.approval_id, ev.run_id, ev.requirement_id, ev.session_id, ev.user_id, ev.agent_name, ev.requirement_kind,
         ev.approval_type, ev.status, Jsonb(ev.context), ev.arguments_digest, _ts(ev.created_at),
         ev.resolved_by, _ts(ev.resolved_at), Jsonb(ev.resolution) if ev.resolution is not None else None,
-        ev.seq, ev.team_run_id,
+        ev.seq, ev.team_run_id, *((team_of(ev), _ts(ev.at)) if team_of is not None else ()),
     ))
     stored = await cursor.fetchone()
     prev_hash = ""

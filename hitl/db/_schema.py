@@ -9,10 +9,13 @@ from psycopg import sql
 
 # A migration's version is its place here: only ever append.
 MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
-              "006_counts.sql", "007_trail_seals.sql", "008_idempotency_lease.sql"]
+              "006_counts.sql", "007_trail_seals.sql", "008_idempotency_lease.sql", "009_agno_records.sql",
+              "010_sessions.sql"]
 _LOCK_KEY = 0x6869746C  # 'hitl'
 SEALS = 7
 """The schema version from which events carry ``key_id`` and rows their ``seal`` (the writer asks)."""
+AGNO_RECORDS = 9
+"""The schema version from which rows carry ``team_name``, ``updated_at`` and the ``deleted_at`` tombstone."""
 
 
 def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
@@ -20,6 +23,9 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
     base = approvals_table
     return {
         "approvals": sql.Identifier(base),
+        "session_runs": sql.Identifier(f"{base}_session_runs"),
+        "session_runs_session": sql.Identifier(f"{base}_session_runs_idx"),
+        "sessions": sql.Identifier(f"{base}_sessions"),
         "events": sql.Identifier(f"{base}_events"),
         "quarantine": sql.Identifier(f"{base}_quarantine"),
         "tokens": sql.Identifier(f"{base}_tokens"),
@@ -37,6 +43,7 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
         "approvals_pending": sql.Identifier(f"{base}_pending_idx"),
         "approvals_user": sql.Identifier(f"{base}_user_idx"),
         "approvals_team_run": sql.Identifier(f"{base}_team_run_idx"),
+        "approvals_team": sql.Identifier(f"{base}_team_idx"),
         "events_append_only": sql.Identifier(f"{base}_events_append_only"),
         "events_no_truncate": sql.Identifier(f"{base}_events_no_truncate"),
         "counts": sql.Identifier(f"{base}_counts"),
