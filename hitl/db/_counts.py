@@ -71,14 +71,18 @@ class CountPlan:
 
 def plan(
     approvals: str, status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] | None = None,
-    *, exact: bool = False,
+    *, exact: bool = False, include_deleted: bool = False,
 ) -> CountPlan:
-    """The count of ``where(status, filters, extra)`` (which also validates every filter)."""
+    """The count of ``where(status, filters, extra)`` (which also validates every filter).
+
+    The maintained counts leave out approvals hidden by ``delete_approval``; ``include_deleted``
+    counts them too, in the table.
+    """
     extra = list(extra or [])
-    clause, params = _queries.where(status, filters, extra)
+    clause, params = _queries.where(status, filters, extra, include_deleted=include_deleted)
     table = sql.Identifier(approvals)
     given = {_ALIASES.get(k, k): v for k, v in filters.items() if v is not None}
-    if not extra and set(given) <= COUNTED | _TIME:
+    if not extra and not include_deleted and set(given) <= COUNTED | _TIME:
         try:
             return _from_counts(approvals, status, filters, given, exact)
         except OverflowError:  # a range at the ends of the calendar: counted in the table

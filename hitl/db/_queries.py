@@ -14,11 +14,18 @@ from hitl.errors import InvalidInputError
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
     "id, run_id, requirement_id, session_id, user_id, agent_name, requirement_kind, approval_type, status,"
-    " context, arguments_digest, created_at, resolved_by, resolved_at, resolution, team_run_id"
+    " context, arguments_digest, created_at, resolved_by, resolved_at, resolution, team_run_id,"
+    " team_name, updated_at, deleted_at"
 )
 # Agno's keyword filters and the column each stands for.
 AGNO_KEYWORDS = {"run_id": "run_id", "user_id": "user_id", "approval_type": "approval_type",
-                 "pause_type": "requirement_kind", "agent_id": "agent_name", "session_id": "session_id"}
+                 "pause_type": "requirement_kind", "agent_id": "agent_name", "session_id": "session_id",
+                 "team_id": "team_name"}
+NOTHING_HERE = ("workflow_id", "schedule_id")
+"""Agno's keywords for what hitl has none of (workflows, schedules): accepted, and they match nothing."""
+_TEAM = "(team_run_id IS NOT NULL OR team_name IS NOT NULL)"
+FILTERS = ("run_id, team_run_id, tool_name, agent_name, resolved_by, created_at_gte, created_at_lte, month, user_id, "
+           "approval_type, pause_type, agent_id, session_id, source_type, team_id, workflow_id, schedule_id")
 
 
 def _time(value: Any, field: str) -> datetime:
@@ -42,12 +49,26 @@ def _time(value: Any, field: str) -> datetime:
     raise InvalidInputError(f"filter {field}={value!r}: expected epoch seconds or an ISO date")
 
 
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"filter {key}={value!r}: expected a string, got {type(value).__name__}")
+    if (problem := limits.unstorable(value, key)) is not None or len(value) > 10_000:
+        raise InvalidInputError(f"filter {problem or key + ': too long'}")
+    return value
+
+
 def where(
     status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] = (),  # type: ignore[assignment]
+    *, include_deleted: bool = False,
 ) -> tuple[sql.Composable, list[Any]]:
-    """A WHERE clause and its parameters for the supported filters (and ``extra`` conditions); anything else is refused."""
+    """A WHERE clause and its parameters for the supported filters (and ``extra`` conditions); anything else is refused.
+
+    Approvals hidden by ``delete_approval`` (a tombstone) are left out unless ``include_deleted``.
+    """
     clauses: list[sql.Composable] = []
     params: list[Any] = []
+    if not include_deleted:
+        clauses.append(sql.SQL("deleted_at IS NULL"))
     if status is not None:
         clauses.append(sql.SQL("status = %s"))
         params.append(status)
@@ -55,12 +76,14 @@ def where(
         if value is None:
             continue
         if key in AGNO_KEYWORDS or key in ("agent_name", "resolved_by", "requirement_kind", "tool_name", "team_run_id"):
-            if not isinstance(value, str):
-                raise InvalidInputError(f"filter {key}={value!r}: expected a string, got {type(value).__name__}")
-            if (problem := limits.unstorable(value, key)) is not None or len(value) > 10_000:
-                raise InvalidInputError(f"filter {problem or key + ': too long'}")
             clauses.append(sql.SQL("{} = %s").format(sql.Identifier(AGNO_KEYWORDS.get(key, key))))
-            params.append(value)
+            params.append(_text(key, value))
+        elif key == "source_type":
+            wanted = _text(key, value)
+            clauses.append(sql.SQL(_TEAM if wanted == "team" else "NOT " + _TEAM if wanted == "agent" else "FALSE"))
+        elif key in NOTHING_HERE:
+            _text(key, value)
+            clauses.append(sql.SQL("FALSE"))
         elif key == "created_at_gte":
             clauses.append(sql.SQL("created_at >= %s"))
             params.append(_time(value, key))
@@ -77,10 +100,7 @@ def where(
             clauses.append(sql.SQL("created_at >= %s AND created_at < %s"))
             params.extend([start, end])
         else:
-            raise InvalidInputError(
-                f"unknown approval filter {key!r}; use one of run_id, team_run_id, tool_name, agent_name, resolved_by, "
-                "created_at_gte, created_at_lte, month, user_id, approval_type, pause_type, agent_id, session_id"
-            )
+            raise InvalidInputError(f"unknown approval filter {key!r}; use one of {FILTERS}")
     for condition, values in extra:
         clauses.append(condition)
         params.extend(values)
@@ -98,12 +118,16 @@ def order(sort_by: str, sort_order: str) -> sql.Composable:
 
 
 def as_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as the reference's approval dict: times in epoch seconds."""
+    """A row as the reference's approval dict, times in epoch seconds, with Agno's keys beside hitl's
+    (``hitl.db._agno``: source_type, source_name, pause_type, tool_name, tool_args, agent_id, team_id,
+    updated_at, run_status...; ``context`` also gets ``tool_names`` and ``source_name``)."""
+    from hitl.db import _agno
+
     record = dict(row)
-    for key in ("created_at", "resolved_at"):
+    for key in ("created_at", "resolved_at", "updated_at", "deleted_at"):
         if record.get(key) is not None:
             record[key] = int(record[key].timestamp())
-    return record
+    return _agno.shape(record)
 
 
 def approver_among(names: list[str]) -> tuple[sql.Composable, list[Any]]:

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from hitl import limits
 from hitl._wire import ApprovalEvent
-from hitl.db import _audit, _counts, _queries, _schema
+from hitl.db import _agno, _audit, _counts, _queries, _schema
 from hitl.db._counts import TotalCount
 from hitl.errors import (
     ConfigurationError,
@@ -79,6 +79,7 @@ class PostgresDb:
         self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
         self._migrated = False
         self._sealed = True  # the schema has seals and keyed events (set by the migration)
+        self._records = True  # the schema has Agno's record columns: team_name, updated_at, deleted_at (migration 009)
         # Approvals this process decided through a run's continue_run, and how (approval id -> status): an
         # update_approval that follows, as Agno's examples do, answers with the record once (remember_run_decisions).
         self._run_decisions: OrderedDict[str, str] = OrderedDict()
@@ -114,7 +115,8 @@ class PostgresDb:
                                             kwargs={"row_factory": dict_row, "autocommit": True})
             if not self._migrated:
                 with self._pool.connection() as conn:
-                    self._sealed = _schema.migrate(conn, self.approvals_table) >= _schema.SEALS
+                    version = _schema.migrate(conn, self.approvals_table)
+                    self._sealed, self._records = version >= _schema.SEALS, version >= _schema.AGNO_RECORDS
                 self._migrated = True
             return self._pool
 
@@ -140,7 +142,8 @@ class PostgresDb:
         """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
         async with (await self._apool()).connection() as conn:
             quarantined = await _audit.write_events(conn, self.approvals_table, events, self.audit_keys,
-                                                    sealed=self._sealed)
+                                                    sealed=self._sealed,
+                                                    team_of=_agno.writer(self) if self._records else None)
             self._writes += 1
             if self._writes % _counts.COMPACT_EVERY == 0:
                 try:  # the counts stay exact without it: never fail (and retry) a mirror write for it
@@ -223,14 +226,20 @@ class PostgresDb:
         sort_order: str = "desc",
         *,
         exact_count: bool = False,
+        include_deleted: bool = False,
         **agno_filters: Any,
     ) -> tuple[list[dict[str, Any]], TotalCount]:
         """Approval records matching ``status`` and ``filters``, one page of them, and how many match.
 
         Filters: ``run_id``, ``team_run_id`` (a team run's member approvals), ``tool_name``, ``agent_name``,
         ``resolved_by``, ``created_at_gte``, ``created_at_lte`` (epoch seconds or ISO dates), ``month``
-        (``"2026-11"``); Agno's keywords
-        ``run_id=``, ``user_id=``, ``approval_type=``, ``pause_type=``, ``agent_id=`` work too.
+        (``"2026-11"``); Agno's keywords work too, as keywords or in ``filters``: ``run_id=``, ``user_id=``,
+        ``approval_type=``, ``pause_type=`` (the requirement's kind), ``agent_id=`` (the agent's name),
+        ``source_type=`` (``"agent"``, or ``"team"``: a team's own approvals and its members'), ``team_id=``
+        (the team's name), and ``workflow_id=`` and ``schedule_id=``, which match nothing (hitl has neither).
+
+        Each record carries hitl's columns and Agno's keys (``hitl.db._agno``). Approvals hidden by
+        :meth:`delete_approval` are left out, and out of the total, unless ``include_deleted``.
 
         The total is a :class:`TotalCount`, an ``int`` as before: exact, except where counting
         exactly would read more than ``EXACT_UP_TO`` rows (filters beyond status, tool, agent,
@@ -244,8 +253,9 @@ class PostgresDb:
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInputError(f"get_approvals: filters={filters!r} is not a dict")
         merged = {**(filters or {}), **agno_filters}
-        clause, params = _queries.where(status, merged)
-        total = self._count(_counts.plan(self.approvals_table, status, merged, exact=exact_count))
+        clause, params = _queries.where(status, merged, include_deleted=include_deleted)
+        total = self._count(_counts.plan(self.approvals_table, status, merged, exact=exact_count,
+                                         include_deleted=include_deleted))
         rows = self._query(
             sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self._t()) + clause
             + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
@@ -254,12 +264,14 @@ class PostgresDb:
         return [_queries.as_record(r) for r in rows], total
 
     def count_approvals(
-        self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False, **agno_filters: Any,
+        self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False,
+        include_deleted: bool = False, **agno_filters: Any,
     ) -> TotalCount:
         """How many approvals match (``get_approvals``' filters), without a page: exact or flagged ``estimated``."""
         if status is not None and not isinstance(status, str):
             raise InvalidInputError(f"count_approvals: status={status!r} is not a string")
-        return self._count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact))
+        return self._count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact,
+                                        include_deleted=include_deleted))
 
     def _count(self, counting: _counts.CountPlan) -> TotalCount:
         row = self._query(counting.query, counting.params)[0]
@@ -272,18 +284,52 @@ class PostgresDb:
         total = counting.total(row)
         return total if total is not None else counting.estimate(row, (await self._aquery(*counting.explain))[0]["QUERY PLAN"])
 
-    def get_approval(self, approval_id: str) -> dict[str, Any] | None:
-        """One approval record by id, or None."""
+    def get_approval(self, approval_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        """One approval record by id, or None (also for one hidden by :meth:`delete_approval`, unless ``include_deleted``)."""
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"get_approval: approval_id={approval_id!r} is not a string")
         rows = self._query(
-            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(self._t()), [approval_id]
+            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s"
+                    + ("" if include_deleted else " AND deleted_at IS NULL")).format(self._t()), [approval_id]
         )
         return _queries.as_record(rows[0]) if rows else None
 
-    def get_pending_approval_count(self) -> int:
-        """How many approvals wait for a decision."""
-        return int(self._query(sql.SQL("SELECT count(*) AS n FROM {} WHERE status = 'pending'").format(self._t()))[0]["n"])
+    def get_pending_approval_count(self, user_id: str | None = None) -> int:
+        """How many approvals wait for a decision (of runs started for ``user_id``, when given); exact."""
+        return int(self.count_approvals("pending", exact=True, user_id=user_id))
+
+    def delete_approval(self, approval_id: str) -> bool:
+        """Hide a decided approval, as Agno's ``delete_approval`` removes its row; the trail keeps it.
+
+        Nothing is deleted: the events are append-only and ``hitl audit verify`` checks every row
+        against them. The row gets a tombstone (``deleted_at``), outside its seal, and from then on
+        ``get_approvals``, ``get_approval``, ``count_approvals``, ``get_pending_approval_count``, the
+        maintained counts and the service's listings leave it out; ``include_deleted=True`` shows it,
+        ``verify_trail`` still checks it and ``compliance_report`` still counts it.
+
+        A pending approval is refused: its run waits on it, and hiding it would hide that wait from
+        its approvers. Decide it (or cancel its run) first. The refusal is logged (a warning) and
+        answered False, as Agno answers a deletion that did not happen.
+
+        Returns:
+            True when the approval was hidden now; False when it is unknown, already hidden, or pending.
+        """
+        if not isinstance(approval_id, str):
+            raise InvalidInputError(f"delete_approval: approval_id={approval_id!r} is not a string")
+        rows = self._query(
+            sql.SQL("WITH found AS (SELECT id, status, deleted_at FROM {t} WHERE id = %s),"
+                    " hidden AS (UPDATE {t} SET deleted_at = now() WHERE id = %s AND deleted_at IS NULL"
+                    " AND status <> 'pending' RETURNING id)"
+                    " SELECT found.status, found.deleted_at, (SELECT count(*) FROM hidden) AS hidden FROM found"
+                    ).format(t=self._t()), [approval_id, approval_id])
+        if rows and rows[0]["hidden"]:
+            with self._lock:
+                self._run_decisions.pop(approval_id, None)
+            return True
+        if rows and rows[0]["status"] == "pending":
+            _log.warning("delete_approval(%r) refused: the approval is pending and its run waits on it; "
+                         "decide it (or cancel its run) first", approval_id)
+        return False
 
     # ------------------------------------------------------------------ read-your-writes
     RUN_DECISIONS_KEPT = 10_000
@@ -497,9 +543,10 @@ class PostgresDb:
         """Per tool and month: counts by status, approval rate, median and p95 wait in seconds.
 
         ``approval_rate`` is approved / (approved + rejected), None when neither happened; waits
-        count decided approvals only.
+        count decided approvals only. Approvals hidden by :meth:`delete_approval` are counted too.
         """
-        clause, params = _queries.where(None, {"month": month} if month else {})
+        # Approvals hidden by delete_approval are still counted here: they were decided, and the report is the trail's.
+        clause, params = _queries.where(None, {"month": month} if month else {}, include_deleted=True)
         wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
         rows = self._query(
             sql.SQL(

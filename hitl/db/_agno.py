@@ -1,0 +1,113 @@
+"""Agno's approval record, made from hitl's row: the keys Agno code reads, computed from what is stored.
+
+hitl keeps one row per requirement (``<run_id>/<requirement_id>``); Agno keeps one per pause with
+``source_type``, ``source_name``, ``pause_type``, ``tool_name``, ``tool_args``, ``agent_id``, ``team_id``,
+``updated_at``, ``run_status`` and a ``context`` of ``tool_names`` and ``source_name``. Every record
+dict hitl returns carries both: hitl's columns as they were, Agno's keys beside them.
+
+An agent is named, not numbered, in hitl: ``agent_id`` is the agent's name and ``team_id`` the team's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hitl._wire import ApprovalEvent
+
+SOURCE_TYPES = ("agent", "team", "workflow")
+"""Agno's ``source_type`` values; hitl has no workflows, so ``workflow`` matches nothing."""
+
+
+def _teams_with(member: str, db: Any = None) -> list[str]:
+    """The teams this process defines that have a member of that name; with ``db``, those recording into it first."""
+    from hitl import _registry
+    from hitl.team import Team
+
+    found = []
+    for name in _registry.names():
+        try:
+            agent = _registry.get(name)
+        except Exception:  # noqa: BLE001 - a definition this process cannot give is no team of it
+            continue
+        if isinstance(agent, Team) and member in agent.members:
+            found.append(agent)
+    if db is not None and len(found) > 1:
+        own = [t for t in found if t.db is db or t.members[member].db is db]
+        found = own or found
+    return [t.name for t in found]
+
+
+def team_name(agent_name: str, team_run_id: str | None, db: Any = None) -> str | None:
+    """The team an approval was made for, as this process defines its agents: a team's own approval
+    (its run's agent is a Team), or a member's (``team_run_id`` set) whose team is the one team here
+    with a member of that name. None for an agent's own, or when this process cannot tell."""
+    from hitl import _registry
+    from hitl.team import Team
+
+    if team_run_id is None:
+        if not _registry.serves(agent_name):
+            return None
+        try:
+            return agent_name if isinstance(_registry.get(agent_name), Team) else None
+        except Exception:  # noqa: BLE001
+            return None
+    teams = _teams_with(agent_name, db)
+    return teams[0] if len(teams) == 1 else None
+
+
+def writer(db: Any) -> Any:
+    """The mirror's ``team_of`` for events written into ``db``."""
+
+    def team_of(ev: ApprovalEvent) -> str | None:
+        try:
+            return team_name(ev.agent_name, ev.team_run_id, db)
+        except Exception:  # noqa: BLE001 - a name for display never fails (and retries) a mirror write
+            return None
+
+    return team_of
+
+
+def run_status(status: str) -> str | None:
+    """What the record tells of its run: paused while it waits, cancelled with it; otherwise unknown
+    here (``Agent.get_run`` asks the run)."""
+    from hitl.run import RunStatus
+
+    return {"pending": RunStatus.paused.value, "cancelled": RunStatus.cancelled.value}.get(status)
+
+
+def shape(record: dict[str, Any]) -> dict[str, Any]:
+    """Add Agno's keys to a record (times already epoch seconds); hitl's keys stay as they are."""
+    team = record.pop("team_name", None)
+    if team is None and record.get("team_run_id"):
+        try:
+            team = team_name(record["agent_name"], record["team_run_id"])
+        except Exception:  # noqa: BLE001
+            team = None
+    is_team = team is not None or bool(record.get("team_run_id"))
+    source_name = team if is_team else record.get("agent_name")
+    context = dict(record.get("context") or {})
+    tool = context.get("tool_name")
+    context["tool_names"] = [tool] if tool else []
+    context["source_name"] = source_name
+    deadline = context.get("deadline")
+    record.update(
+        context=context,
+        source_type="team" if is_team else "agent",
+        source_name=source_name,
+        pause_type=record.get("requirement_kind"),
+        tool_name=tool,
+        tool_args=context.get("arguments"),
+        agent_id=record.get("agent_name"),
+        team_id=team,
+        workflow_id=None,
+        schedule_id=None,
+        schedule_run_id=None,
+        expires_at=int(deadline) if isinstance(deadline, (int, float)) and math.isfinite(deadline) else None,
+        resolution_data=record.get("resolution"),
+        run_status=run_status(record.get("status") or ""),
+    )
+    if record.get("updated_at") is None:  # a row from before migration 009: its last known move
+        record["updated_at"] = record.get("resolved_at") or record.get("created_at")
+    return record
