@@ -35,7 +35,9 @@ _clients: dict[tuple[str | None, str, float], openai.AsyncOpenAI] = {}
 
 
 def _client(model: OpenAIModel) -> openai.AsyncOpenAI:
-    key = (model.resolved_base_url(), model.resolved_api_key(), model.timeout)
+    # One per event loop too: an httpx pool is bound to the loop that made it, and a process may run
+    # workers on two loops (its own and hitl's in-process worker).
+    key = (model.resolved_base_url(), model.resolved_api_key(), model.timeout, id(asyncio.get_running_loop()))
     client = _clients.get(key)
     if client is None:
         client = openai.AsyncOpenAI(base_url=key[0], api_key=key[1], timeout=key[2], max_retries=0)

@@ -65,10 +65,19 @@ def mode() -> str:
     return value
 
 
+_worker_queues: set[str] = set()
+"""Task queues a worker of this process polls (``hitl.worker.create_worker`` notes them)."""
+
+
+def note_worker(task_queue: str) -> None:
+    """A worker of this process serves ``task_queue``: it is never served a second time here."""
+    _worker_queues.add(task_queue)
+
+
 async def ensure_served(agent: Agent) -> None:
     """Serve ``agent``'s task queue in this process if the mode says so (see the module's docs)."""
     how = mode()
-    if how == "off":
+    if how == "off" or agent.task_queue in _worker_queues:
         return
     key = (*agent._settings.connection_key(), agent.task_queue)
     if key in _decided:
@@ -79,7 +88,7 @@ async def ensure_served(agent: Agent) -> None:
 async def serve_now(agent: Agent) -> bool:
     """A run of ``agent`` waits for a worker although the queue looked polled (a worker that has since
     gone): serve it here, unless the mode is off. True when this process serves it now."""
-    if mode() == "off":
+    if mode() == "off" or agent.task_queue in _worker_queues:
         return False
     key = (*agent._settings.connection_key(), agent.task_queue)
     if _decided.get(key):
@@ -120,7 +129,7 @@ async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> Non
         _decided[key] = False
         return
     _decided[key] = True
-    worker = create_worker(client, queue, max_cached_workflows=200)
+    worker = create_worker(client, queue, max_cached_workflows=200, inline=True)
     task = asyncio.ensure_future(worker.run())
     _workers[key] = (worker, task)
     await asyncio.sleep(0)  # the worker's pollers start now: the run about to start finds them

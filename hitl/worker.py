@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from hitl import _client, _registry, activities, links, signing
+from hitl import _client, _inline, _registry, activities, links, signing
 from hitl.versioning import Deployment
 from hitl.agent import Agent
 from hitl.config import Settings
@@ -91,7 +91,7 @@ def cache_size() -> int:
 
 def create_worker(
     client: Client, task_queue: str, *, max_cached_workflows: int | None = None, tool_concurrency: int | None = None,
-    deployment: Deployment | None = None,
+    deployment: Deployment | None = None, inline: bool = False,
 ) -> Worker:
     """A worker for the run workflow and its activities on ``task_queue``.
 
@@ -103,8 +103,11 @@ def create_worker(
             tool starts when its activity does and its timeout measures the tool alone.
         deployment: The worker deployment version it belongs to (``hitl.versioning``): its runs are
             pinned to it. None: an unversioned worker.
+        inline: Made by ``hitl._inline`` for a process serving its own agents.
     """
     _registry.resolve_names()
+    if not inline:
+        _inline.note_worker(task_queue)  # this process serves the queue: it never starts an in-process worker too
     runner = workflow_runner()
     if isinstance(runner, SandboxedWorkflowRunner):
         _compile_workflow_modules()  # only the sandbox imports the workflow modules again, for every run
