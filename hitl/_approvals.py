@@ -364,12 +364,14 @@ def _visible(principal: Principal, query: ApprovalQuery) -> list[tuple[sql.Compo
 
 
 def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
-    return _queries.where(query.status, query.filters(), [*_visible(principal, query), *more])
+    # The inbox lists audit approvals still waiting too: they are decided there (hitl.db._queries).
+    return _queries.where(query.status, query.filters(), [*_visible(principal, query), *more], undecided_audit=True)
 
 
 async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> TotalCount:
     """How many match: exact, or PostgreSQL's estimate with ``estimated`` set (see ``hitl.db._counts``)."""
-    return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query)))
+    return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
+                                         undecided_audit=True))
 
 
 # How many escalation steps have fired for a pending approval (from its trail), beside its page row.
@@ -385,7 +387,8 @@ async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) ->
     cond, order, key_params = _queries.keyset(sort_by, sort_order, after)
     where, params = _where(principal, query, (cond, key_params))
     offset = 0 if query.cursor else (query.page - 1) * query.limit
-    counting = _counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query))
+    counting = _counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
+                            undecided_audit=True)
     page = sql.SQL("SELECT " + _queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
         approvals=db._t(), events=db._t("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
     # One round trip on one connection: the page, with its escalation levels, and its count.

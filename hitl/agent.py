@@ -411,9 +411,16 @@ class Agent:
                         getter.cancel()
                         continue
                     delta = getter.result()
-                    if delta.text:
-                        streamed = True
+                    if not delta.text:
+                        continue
+                    streamed = True
+                    if delta.run_id == run_id:
                         yield kinds.RunContentEvent(**common, content=delta.text)
+                    else:  # a member's text, as Agno's team stream carries its members' events
+                        member = delta.run_id.removeprefix(run_id + ".").rsplit(".", 1)[0]
+                        yield agent_events.RunContentEvent(
+                            agent_id=entity_id(member), agent_name=member, run_id=delta.run_id, parent_run_id=run_id,
+                            session_id=self.session_id, content=delta.text)
             finally:
                 if not task.done():  # the caller stopped reading: the run goes on, get_run has its answer
                     task.cancel()

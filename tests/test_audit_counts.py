@@ -3,6 +3,8 @@ estimate always says it is one. Real PostgreSQL; writes go through the mirror's 
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import itertools
 import random
@@ -57,17 +59,26 @@ QUERIES = [  # (status, filters), and the same condition in SQL
 ]
 
 
+
+def _count(db: PostgresDb, *args: Any, **kwargs: Any) -> Any:
+    """count_approvals over every row (audit approvals still waiting included: the counts keep them too)."""
+    return db.count_approvals(*args, include_undecided_audit=True, **kwargs)
+
+
+def _list(db: PostgresDb, *args: Any, **kwargs: Any) -> Any:
+    return db.get_approvals(*args, include_undecided_audit=True, **kwargs)
+
 def assert_counts_exact(db: PostgresDb) -> None:
     """Every counted filter, and some time ranges, against count(*)."""
     for status, filters, where in QUERIES:
-        total = db.count_approvals(status, filters)
+        total = _count(db, status, filters)
         assert (total, total.estimated) == (exact(db, where), False), (status, filters)
-        assert db.get_approvals(status, filters, limit=1)[1] == total
+        assert _list(db, status, filters, limit=1)[1] == total
     rng = random.Random(7)
     for _ in range(25):
         low = T0 + rng.uniform(-DAY, 9 * DAY)
         high = low + rng.choice([0, 600, DAY / 3, DAY, 2.5 * DAY, 6 * DAY])
-        total = db.count_approvals("approved", {"created_at_gte": low, "created_at_lte": high, "agent_name": "alpha"})
+        total = _count(db, "approved", {"created_at_gte": low, "created_at_lte": high, "agent_name": "alpha"})
         want = exact(db, "status = 'approved' AND agent_name = 'alpha' AND created_at >= to_timestamp(%s)"
                      " AND created_at <= to_timestamp(%s)", low, high)
         assert (total, total.estimated) == (want, False), (low, high)
@@ -76,11 +87,11 @@ def assert_counts_exact(db: PostgresDb) -> None:
 async def test_counts_follow_inserts_and_every_status_transition(db):
     """New approvals count under pending; a decision moves each to its new status, in the same transaction."""
     await db.write_events([event(i) for i in range(60)])
-    assert db.count_approvals("pending") == 60 and db.count_approvals() == 60
+    assert _count(db, "pending") == 60 and _count(db) == 60
     assert_counts_exact(db)
     finals = itertools.cycle(["approved", "rejected", "expired", "cancelled", "approved"])
     await db.write_events([event(i, 2, next(finals), resolved_by="alice") for i in range(0, 60, 2)])
-    assert db.count_approvals("pending") == 30 and db.count_approvals("approved") == 12
+    assert _count(db, "pending") == 30 and _count(db, "approved") == 12
     assert_counts_exact(db)
     # A quorum's confirmation or a reassignment is a new version with the same key: no delta.
     before = deltas(db)
@@ -98,7 +109,7 @@ async def test_retried_and_late_writes_change_no_count(db):
         await db.write_events([event(i) for i in range(20)] + [event(i, 2, "approved") for i in range(10)])
     await db.write_events([event(3)])  # a late retry of event 1 after event 2
     assert deltas(db) == before
-    assert db.count_approvals("approved") == 10 and db.count_approvals("pending") == 10
+    assert _count(db, "approved") == 10 and _count(db, "pending") == 10
     assert_counts_exact(db)
 
 
@@ -116,7 +127,7 @@ async def test_concurrent_writers_and_compactions_keep_counts_exact(db):
             await asyncio.sleep(0.01)
 
     await asyncio.gather(*(writer(k * 15) for k in range(8)), compactor(), compactor())
-    assert db.count_approvals() == 120 and not db.count_approvals().estimated
+    assert _count(db) == 120 and not _count(db).estimated
     assert_counts_exact(db)
     assert db.compact_counts() and deltas(db) == 0
     assert_counts_exact(db)
@@ -135,7 +146,7 @@ async def test_a_quarantined_event_is_counted_once(db):
     """An event PostgreSQL refuses is written as a storable copy: the failed attempt's deltas roll back with it."""
     bad = event(5, context={"tool_name": "transfer", "note": "nul\x00here"})
     assert await db.write_events([event(4), bad, event(6)]) == ["run-5/req-1#1"]
-    assert db.count_approvals() == 3 and db.count_approvals(tool_name="transfer") == 2 == exact(db, "tool_name = 'transfer'")
+    assert _count(db) == 3 and _count(db, tool_name="transfer") == 2 == exact(db, "tool_name = 'transfer'")
     assert_counts_exact(db)
 
 
@@ -146,11 +157,11 @@ async def test_deleted_and_truncated_approvals_leave_the_counts(db):
         conn.execute(f"ALTER TABLE {db.approvals_table}_events DISABLE TRIGGER USER")
         conn.execute(f"DELETE FROM {db.approvals_table}_events WHERE approval_id IN ('run-1/req-1', 'run-2/req-1')")
         conn.execute(f"DELETE FROM {db.approvals_table} WHERE id IN ('run-1/req-1', 'run-2/req-1')")
-        assert db.count_approvals() == 10
+        assert _count(db) == 10
         assert_counts_exact(db)
         conn.execute(f"TRUNCATE {db.approvals_table}_events, {db.approvals_table}")
         conn.execute(f"ALTER TABLE {db.approvals_table}_events ENABLE TRIGGER USER")
-    assert db.count_approvals() == 0 and db.count_approvals(tool_name="transfer") == 0
+    assert _count(db) == 0 and _count(db, tool_name="transfer") == 0
 
 
 async def test_migration_backfills_an_existing_trail(database_url, monkeypatch):
@@ -176,15 +187,15 @@ async def test_a_count_past_the_bound_is_an_estimate_and_says_so(db, monkeypatch
     """Filters the counts do not hold are counted up to EXACT_UP_TO rows; past it the total is flagged."""
     await db.write_events([event(i) for i in range(30)])
     monkeypatch.setattr(_counts, "EXACT_UP_TO", 5)
-    total = db.count_approvals(user_id="user-1")  # 10 match
+    total = _count(db, user_id="user-1")  # 10 match
     assert total.estimated and total >= 6
-    _, listed = db.get_approvals(user_id="user-1")
+    _, listed = _list(db, user_id="user-1")
     assert listed.estimated and isinstance(listed, int)
-    assert (db.count_approvals(user_id="user-1", exact=True), db.get_approvals(user_id="user-1", exact_count=True)[1]) == (10, 10)
-    assert not db.count_approvals(user_id="user-1", exact=True).estimated
-    small = db.count_approvals(run_id="run-4")
+    assert (_count(db, user_id="user-1", exact=True), _list(db, user_id="user-1", exact_count=True)[1]) == (10, 10)
+    assert not _count(db, user_id="user-1", exact=True).estimated
+    small = _count(db, run_id="run-4")
     assert (small, small.estimated) == (1, False)
-    held = db.count_approvals("pending", {"tool_name": "transfer"})  # from the counts: exact at any size
+    held = _count(db, "pending", {"tool_name": "transfer"})  # from the counts: exact at any size
     assert (held, held.estimated) == (10, False)
 
 
@@ -210,5 +221,5 @@ async def test_rest_listing_and_count_carry_the_estimate_flag(db, service, monke
 async def test_ranges_at_the_ends_of_the_calendar_are_counted(db, bound, matching):
     """A range whose whole days the calendar cannot hold (past 9999-12-31) is counted in the table, exactly."""
     await db.write_events([event(i) for i in range(4)])
-    total = db.count_approvals(filters=bound)
+    total = _count(db, filters=bound)
     assert (total, total.estimated) == (matching, False)

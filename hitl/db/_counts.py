@@ -71,7 +71,7 @@ class CountPlan:
 
 def plan(
     approvals: str, status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] | None = None,
-    *, exact: bool = False, include_deleted: bool = False,
+    *, exact: bool = False, include_deleted: bool = False, undecided_audit: bool = False,
 ) -> CountPlan:
     """The count of ``where(status, filters, extra)`` (which also validates every filter).
 
@@ -79,12 +79,13 @@ def plan(
     counts them too, in the table.
     """
     extra = list(extra or [])
-    clause, params = _queries.where(status, filters, extra, include_deleted=include_deleted)
+    clause, params = _queries.where(status, filters, extra, include_deleted=include_deleted,
+                                    undecided_audit=undecided_audit)
     table = sql.Identifier(approvals)
     given = {_ALIASES.get(k, k): v for k, v in filters.items() if v is not None}
     if not extra and not include_deleted and set(given) <= COUNTED | _TIME:
         try:
-            return _from_counts(approvals, status, filters, given, exact)
+            return _from_counts(approvals, status, filters, given, exact, undecided_audit)
         except OverflowError:  # a range at the ends of the calendar: counted in the table
             pass
     return _scan(table, clause, params, exact, sql.SQL("0"), [])
@@ -122,10 +123,13 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
-def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], given: dict[str, Any], exact: bool) -> CountPlan:
+def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], given: dict[str, Any], exact: bool,
+                 undecided_audit: bool = False) -> CountPlan:
     """Whole days from the maintained counts; the partial days at the ends of a range from the table."""
     conditions: list[sql.Composable] = []
     values: list[Any] = []
+    if not undecided_audit:
+        conditions.append(sql.SQL(_queries.UNDECIDED_AUDIT_LEFT_OUT))
     if status is not None:
         conditions.append(sql.SQL("status = %s"))
         values.append(status)
@@ -163,7 +167,8 @@ def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], gi
                          (sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1"), []))
     plain = {k: v for k, v in filters.items() if k not in _TIME}
     spans = sql.SQL(" OR ").join(sql.SQL("(created_at >= %s AND created_at < %s)") for _ in edges)
-    clause, params = _queries.where(status, plain, [(sql.SQL("(") + spans + sql.SQL(")"), [v for e in edges for v in e])])
+    clause, params = _queries.where(status, plain, [(sql.SQL("(") + spans + sql.SQL(")"), [v for e in edges for v in e])],
+                                    undecided_audit=undecided_audit)
     return _scan(sql.Identifier(approvals), clause, params, exact, counted, values * 2)
 
 

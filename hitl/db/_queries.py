@@ -57,18 +57,27 @@ def _text(key: str, value: Any) -> str:
     return value
 
 
+UNDECIDED_AUDIT_LEFT_OUT = "NOT (approval_type = 'audit' AND status = 'pending')"
+"""An audit approval is a record of what was decided (Agno writes it only once decided): one still
+waiting is left out of the Python API's listings and counts unless asked for (``undecided_audit``);
+the trail has its events all along, and the service's inbox lists it, so it can be decided."""
+
+
 def where(
     status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] = (),  # type: ignore[assignment]
-    *, include_deleted: bool = False,
+    *, include_deleted: bool = False, undecided_audit: bool = False,
 ) -> tuple[sql.Composable, list[Any]]:
     """A WHERE clause and its parameters for the supported filters (and ``extra`` conditions); anything else is refused.
 
-    Approvals hidden by ``delete_approval`` (a tombstone) are left out unless ``include_deleted``.
+    Approvals hidden by ``delete_approval`` (a tombstone) are left out unless ``include_deleted``;
+    audit approvals still waiting, unless ``undecided_audit`` (:data:`UNDECIDED_AUDIT_LEFT_OUT`).
     """
     clauses: list[sql.Composable] = []
     params: list[Any] = []
     if not include_deleted:
         clauses.append(sql.SQL("deleted_at IS NULL"))
+    if not undecided_audit:
+        clauses.append(sql.SQL(UNDECIDED_AUDIT_LEFT_OUT))
     if status is not None:
         clauses.append(sql.SQL("status = %s"))
         params.append(status)

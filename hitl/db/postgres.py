@@ -227,6 +227,7 @@ class PostgresDb:
         *,
         exact_count: bool = False,
         include_deleted: bool = False,
+        include_undecided_audit: bool = False,
         **agno_filters: Any,
     ) -> tuple[list[dict[str, Any]], TotalCount]:
         """Approval records matching ``status`` and ``filters``, one page of them, and how many match.
@@ -239,7 +240,10 @@ class PostgresDb:
         (the team's name), and ``workflow_id=`` and ``schedule_id=``, which match nothing (hitl has neither).
 
         Each record carries hitl's columns and Agno's keys (``hitl.db._agno``). Approvals hidden by
-        :meth:`delete_approval` are left out, and out of the total, unless ``include_deleted``.
+        :meth:`delete_approval` are left out, and out of the total, unless ``include_deleted``. An
+        audit approval (``@approval(type="audit")``) is a record of a decision, as in Agno, where it
+        is written once decided: while its run waits it is left out unless ``include_undecided_audit``
+        (its events are on the trail all along; the service's inbox lists it, to be decided).
 
         The total is a :class:`TotalCount`, an ``int`` as before: exact, except where counting
         exactly would read more than ``EXACT_UP_TO`` rows (filters beyond status, tool, agent,
@@ -253,9 +257,10 @@ class PostgresDb:
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInputError(f"get_approvals: filters={filters!r} is not a dict")
         merged = {**(filters or {}), **agno_filters}
-        clause, params = _queries.where(status, merged, include_deleted=include_deleted)
+        clause, params = _queries.where(status, merged, include_deleted=include_deleted,
+                                        undecided_audit=include_undecided_audit)
         total = self._count(_counts.plan(self.approvals_table, status, merged, exact=exact_count,
-                                         include_deleted=include_deleted))
+                                         include_deleted=include_deleted, undecided_audit=include_undecided_audit))
         rows = self._query(
             sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self._t()) + clause
             + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
@@ -265,13 +270,13 @@ class PostgresDb:
 
     def count_approvals(
         self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False,
-        include_deleted: bool = False, **agno_filters: Any,
+        include_deleted: bool = False, include_undecided_audit: bool = False, **agno_filters: Any,
     ) -> TotalCount:
         """How many approvals match (``get_approvals``' filters), without a page: exact or flagged ``estimated``."""
         if status is not None and not isinstance(status, str):
             raise InvalidInputError(f"count_approvals: status={status!r} is not a string")
         return self._count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact,
-                                        include_deleted=include_deleted))
+                                        include_deleted=include_deleted, undecided_audit=include_undecided_audit))
 
     def _count(self, counting: _counts.CountPlan) -> TotalCount:
         row = self._query(counting.query, counting.params)[0]
@@ -294,9 +299,11 @@ class PostgresDb:
         )
         return _queries.as_record(rows[0]) if rows else None
 
-    def get_pending_approval_count(self, user_id: str | None = None) -> int:
-        """How many approvals wait for a decision (of runs started for ``user_id``, when given); exact."""
-        return int(self.count_approvals("pending", exact=True, user_id=user_id))
+    def get_pending_approval_count(self, user_id: str | None = None, *, include_undecided_audit: bool = False) -> int:
+        """How many approvals wait for a decision (of runs started for ``user_id``, when given); exact.
+        Audit approvals still waiting are not counted unless asked (see :meth:`get_approvals`)."""
+        return int(self.count_approvals("pending", exact=True, user_id=user_id,
+                                        include_undecided_audit=include_undecided_audit))
 
     def delete_approval(self, approval_id: str) -> bool:
         """Hide a decided approval, as Agno's ``delete_approval`` removes its row; the trail keeps it.
@@ -546,7 +553,8 @@ class PostgresDb:
         count decided approvals only. Approvals hidden by :meth:`delete_approval` are counted too.
         """
         # Approvals hidden by delete_approval are still counted here: they were decided, and the report is the trail's.
-        clause, params = _queries.where(None, {"month": month} if month else {}, include_deleted=True)
+        clause, params = _queries.where(None, {"month": month} if month else {}, include_deleted=True,
+                                        undecided_audit=True)
         wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
         rows = self._query(
             sql.SQL(
