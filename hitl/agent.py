@@ -442,18 +442,26 @@ class Agent:
     async def aprint_response(self, message: str, *, stream: bool | None = None, markdown: bool | None = None,
                               **run_kwargs: Any) -> None:
         """Run and print as Agno does: the message, the response (or a "Run Paused" panel listing
-        what the run waits for; the run stays paused: ``continue_run`` it)."""
-        from hitl._printing import print_run
+        what the run waits for; the run stays paused: ``continue_run`` it). ``stream=True`` shows the
+        response as it is written; ``run_kwargs`` are :meth:`arun`'s (``session_id``, ``user_id``...)."""
+        from hitl._printing import aprint_run_stream, print_run
+        from hitl.team import Team
 
+        known = ("run_id", "session_id", "user_id", "metadata", "debug_mode", "dependencies")
+        unknown = sorted(set(run_kwargs) - set(known))
+        if unknown:
+            raise TypeError(f"print_response() got unexpected keyword arguments {unknown}")
+        markdown = self.markdown if markdown is None else markdown
+        run_id = run_kwargs.pop("run_id", None) or _runs.new_run_id()
         started = time.monotonic()
-        output = await self._astart(message, run_id=run_kwargs.pop("run_id", None),
-                                    session_id=run_kwargs.pop("session_id", None), user_id=run_kwargs.pop("user_id", None),
-                                    metadata=run_kwargs.pop("metadata", None), debug_mode=run_kwargs.pop("debug_mode", None))
-        if run_kwargs:
-            raise TypeError(f"print_response() got unexpected keyword arguments {sorted(run_kwargs)}")
-        del stream  # the run's answer is printed when its leg ends (hitl does not stream tokens yet)
-        print_run(output, message=message, markdown=self.markdown if markdown is None else markdown,
-                  elapsed=time.monotonic() - started)
+        call = self._astart(message, run_id=run_id, **{k: run_kwargs.get(k) for k in known if k != "run_id"})
+        if stream:
+            await aprint_run_stream(self._astream(call, run_id, continued=False, stream_events=True),
+                                    message=message, markdown=markdown)
+            return
+        output = await call
+        print_run(output, message=message, markdown=markdown, elapsed=time.monotonic() - started,
+                  team=isinstance(self, Team))
 
     async def aget_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""

@@ -300,6 +300,9 @@ def test_sync_stream_and_print_response_show_the_pause(make_agent, script, task_
         agent.print_response("wipe A-6")
         printed = capsys.readouterr().out
         assert "Run Paused" in printed and "wipe_account" in printed and "A-6" in printed
+        agent.print_response("wipe A-6", stream=True, user_id="u-1")
+        streamed = capsys.readouterr().out
+        assert "Run Paused" in streamed and "wipe_account" in streamed
     finally:
         _sync.run_sync(w.shutdown())
         serving.result(timeout=30)
