@@ -18,7 +18,7 @@ from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
-from hitl import _records, _runs, ids
+from hitl import _records, _runs, _sessions, ids
 from hitl._timestamps import IsoTime
 from hitl.db import _counts, _queries
 from hitl.db.postgres import PostgresDb, TotalCount
@@ -274,6 +274,7 @@ async def resolve(
         raise await _conflict(client, db, record, exc) from None
     if not waiting:  # the record says what the answer says (read-your-writes)
         await _records.settled_in(db, output, [decision])
+        await _sessions.seen(output)  # a completed run joins its session's history
     return ResolveResult(approval_id=approval_id, run_id=run_id, decision=decision.action, resolved_by=principal.name,
                          waiting=waiting, run=output)
 

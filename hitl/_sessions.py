@@ -50,6 +50,22 @@ async def completed(agent: Agent, output: RunOutput) -> None:
     await asyncio.to_thread(store.run_completed, agent.db, run_id=output.run_id, content=output.content)
 
 
+async def seen(output: RunOutput) -> None:
+    """:func:`completed`, for callers that hold a run but not its agent (the decision service): the agent of
+    this process by the run's name, when it keeps sessions."""
+    from hitl import _registry
+    from hitl.errors import ConfigurationError
+    from hitl.run import RunStatus
+
+    if output.status != RunStatus.completed or not output.agent_name:
+        return
+    try:
+        agent = _registry.get(output.agent_name)
+    except ConfigurationError:
+        return
+    await completed(agent, output)
+
+
 def state(agent: Agent, session_id: str | None) -> dict[str, Any]:
     """The session's state: what its tools stored, over the agent's ``session_state`` defaults."""
     base = dict(agent.session_state or {})

@@ -330,3 +330,23 @@ async def test_session_state_dependencies_and_history(make_agent, script, runnin
     assert last[0] == {"role": "system", "content": "The basket holds ['apples']."}
     assert [m["role"] for m in last[1:]] == ["user", "assistant", "user"]
     assert last[1]["content"] == "buy apples" and last[2]["content"].startswith("Basket: added apples")
+
+
+async def test_a_run_decided_over_rest_joins_its_sessions_history(make_agent, script, running_worker, db, service,
+                                                                  model_server):
+    """A run completed by a REST decision is in the session's history for the next run; its record was settled
+    before the answer (read-your-writes on the service)."""
+    model = script({"match": "wipe", "turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-9"}}]},
+                                               {"content": "wiped it"}]},
+                   {"match": "what", "turns": [{"content": "you wiped A-9"}]})
+    agent = make_agent(model, [wipe_account], db=db, add_history_to_context=True, session_id="s-rest")
+    token = service.token("alice")
+    async with running_worker(), service.client(token) as alice:
+        run = await agent.arun("wipe A-9")
+        approval_id = f"{run.run_id}/{run.requirements[0].id}"
+        r = await alice.post(f"/approvals/{approval_id}/resolve", json={"status": "approved"})
+        assert r.status_code == 200 and r.json()["run"]["status"] == "completed", r.text
+        assert db.get_approval(approval_id)["status"] == "approved"  # settled before the answer
+        await agent.arun("what did I do?")
+    last = model_server.requests_for(model)[-1]["messages"]
+    assert [m["content"] for m in last if m["role"] != "system"] == ["wipe A-9", "wiped it", "what did I do?"]

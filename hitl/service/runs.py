@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from hitl import _approvals, _listing, _records, _registry, _runs, ids
+from hitl import _approvals, _listing, _records, _registry, _runs, _sessions, ids
 from hitl.decisions import Decision, refuse_too_deep
 from hitl.errors import (
     ConfigurationError,
@@ -110,6 +110,7 @@ async def continue_run(
             principal.name, _approvals.continue_within(client, run_id, signed, wait_for))
         if not waiting:  # the records say what the answer says (read-your-writes)
             await _records.settled_in(s.db, decided, signed)
+            await _sessions.seen(decided)  # a completed run joins its session's history
         return decided
 
     return await run_once(request, s.db, principal, idempotency_key, call)
