@@ -15,6 +15,7 @@ from datetime import timedelta
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import openai
 import pydantic
 from temporalio import activity
@@ -110,6 +111,9 @@ async def _ask(agent: Agent, messages: list[Message], run_id: str = "") -> tuple
         raise ApplicationError(
             f"model {model.id!r} at {model.resolved_base_url() or 'api.openai.com'} answered with a body that is not "
             f"valid JSON of a {model.api} response (cut short?): {exc}", type="ModelResponseError") from None
+    except (openai.APIError, httpx.HTTPError) as exc:  # raised while a stream was read: retried, as a cut body is
+        raise ApplicationError(f"model {model.id!r}: the streamed answer failed: {type(exc).__name__}: {exc}",
+                               type="ModelResponseError") from None
 
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

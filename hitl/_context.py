@@ -8,8 +8,10 @@ stay here, by run id, for the tools that run in this process (the in-process wor
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -26,18 +28,36 @@ def remember(context: RunContext) -> None:
         known = _contexts.pop(context.run_id, None)
         if known is not None and context.dependencies is None:
             context = replace(context, dependencies=known.dependencies)
+        if known is not None and not context.extra:
+            context = replace(context, extra=known.extra)
         _contexts[context.run_id] = context
         while len(_contexts) > _MAX:
             _contexts.popitem(last=False)
 
 
+_MEMBER_RUN = re.compile(r"(?P<slug>[A-Za-z0-9_-]+)\.[0-9]+-[A-Za-z0-9_.:-]+")
+
+
+def member_slug(name: str) -> str:
+    """How a team names a member in its run ids (``workflows/team.py``)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "member"
+
+
+def member_of(owner: str, run_id: str, slugs: Iterable[str]) -> str | None:
+    """The member slug when ``run_id`` is a run of one of ``owner``'s members (``<owner>.<slug>.<n>-<call>``),
+    else None: an id that merely starts with the team's is no member's (run ids are chosen by callers)."""
+    if not run_id.startswith(owner + "."):
+        return None
+    found = _MEMBER_RUN.fullmatch(run_id[len(owner) + 1:])
+    return found["slug"] if found is not None and found["slug"] in set(slugs) else None
+
+
 def lookup(run_id: str) -> RunContext | None:
-    """The context kept for ``run_id``, or for the team run a member's run id starts with."""
+    """The context kept for ``run_id``, or for the team run whose member's run it is."""
     with _lock:
         found = _contexts.get(run_id)
         if found is None:
-            # a member's run id is '<team run id>.<member>.<call>'
-            owners = [rid for rid in _contexts if run_id.startswith(rid + ".")]
+            owners = [rid for rid, c in _contexts.items() if member_of(rid, run_id, c.extra.get("members", ()))]
             found = _contexts[max(owners, key=len)] if owners else None
     return replace(found, run_id=run_id) if found is not None else None
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hitl.exceptions import InputCheckError, OutputCheckError
 from hitl.run.base import RunContext
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ async def _call(hook: Callable[..., Any], offered: dict[str, Any], what: str) ->
         result = hook(**kwargs)
         if inspect.isawaitable(result):
             await result
+    except (InputCheckError, OutputCheckError):
+        raise  # a guardrail: it stops the run (hitl.exceptions)
     except Exception as exc:  # noqa: BLE001 - Agno logs a failing hook and goes on; so does hitl
         log.error("%s %s failed: %s: %s", what, getattr(hook, "__qualname__", hook), type(exc).__name__, exc)
 

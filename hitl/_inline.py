@@ -2,12 +2,14 @@
 
 Agno code is one script: it defines an agent, runs it and decides, all in one process, often with
 the agent made inside ``main()`` or under ``if __name__ == "__main__":`` where no separate worker
-could import it. So by default (``auto``) a process that starts or continues a run on a task queue
-no worker polls serves that queue itself, on hitl's loop thread, for as long as it lives; its runs
-stay durable (a paused run outlives the process and goes on with the next process or worker that
-serves its agent). ``on`` always serves in-process; ``off`` never does (then a run no worker takes
-comes back with ``waiting_for_worker``). ``auto`` is off for strict workers (``HITL_DECISION_KEYS``)
-and versioned deployments, which are deliberate production set-ups.
+could import it. So by default (``auto``) a script that starts or continues a run of one of its own
+agents (defined by the program being run, not imported from a package) on a task queue no worker
+polls serves that queue itself, on hitl's loop thread, for as long as it lives; its runs stay
+durable (a paused run outlives the process and goes on with the next process or worker that serves
+its agent). ``on`` serves any agent in-process; ``off`` never does (then a run no worker takes
+comes back with ``waiting_for_worker``). ``auto`` never serves where decisions must be signed (an
+agent with a signer, a process trusting decision keys or with ``HITL_DECISION_KEYS``) nor in a
+versioned deployment; the decision service never serves runs.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _decided: dict[tuple[str, ...], bool] = {}
 """Per (Temporal connection, task queue): whether this process serves it."""
 _workers: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
+_exit_hook = False
 
 
 _disabled = False
@@ -74,10 +77,27 @@ def note_worker(task_queue: str) -> None:
     _worker_queues.add(task_queue)
 
 
+def _serves(agent: Agent, how: str) -> bool:
+    """Whether this process may serve ``agent`` in mode ``how``.
+
+    ``auto`` is for a script's own agents only: an agent defined by the program being run (``python
+    script.py``, its ``main()`` included), never one imported from a package, which is how production
+    code defines them. And never where decisions must be signed: an agent with a ``signer=``, or a
+    process that trusts decision keys (a worker started here would take unsigned decisions).
+    """
+    from hitl import signing
+
+    if how == "off" or agent.task_queue in _worker_queues:
+        return False
+    if how == "on":
+        return True
+    return agent._module == "__main__" and agent.signer is None and not signing.trusted()
+
+
 async def ensure_served(agent: Agent) -> None:
     """Serve ``agent``'s task queue in this process if the mode says so (see the module's docs)."""
     how = mode()
-    if how == "off" or agent.task_queue in _worker_queues:
+    if not _serves(agent, how):
         return
     key = (*agent._settings.connection_key(), agent.task_queue)
     if key in _decided:
@@ -88,15 +108,24 @@ async def ensure_served(agent: Agent) -> None:
 async def serve_now(agent: Agent) -> bool:
     """A run of ``agent`` waits for a worker although the queue looked polled (a worker that has since
     gone): serve it here, unless the mode is off. True when this process serves it now."""
-    if mode() == "off" or agent.task_queue in _worker_queues:
+    how = mode()
+    if not _serves(agent, how):
         return False
     key = (*agent._settings.connection_key(), agent.task_queue)
     if _decided.get(key):
         return False  # already served here: waiting for something else
+    if how == "auto" and await _on_hitl_loop(_live_pollers(agent)):
+        return False  # a worker polls: the run waits for something else (a failing task), not for a worker
     _decided.pop(key, None)
     _deciding.pop(key, None)
     await _on_hitl_loop(_once(agent, key, "on"))
     return True
+
+
+async def _live_pollers(agent: Agent) -> bool:
+    from hitl import _client
+
+    return await _polled(await _client.connect(agent._settings), agent.task_queue)
 
 
 async def _on_hitl_loop(coro: Any) -> Any:
@@ -136,8 +165,10 @@ async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> Non
     log.warning("no worker polls task queue %r: this process serves agent %r while it runs "
                 "(HITL_INLINE_WORKER=off to leave runs to workers; `hitl worker --agents <module>` runs one)",
                 queue, agent.name)
+    global _exit_hook
     with _lock:
-        if len(_workers) == 1:
+        if not _exit_hook:
+            _exit_hook = True
             # Before the interpreter shuts thread pools down (the worker's workflow executor among them):
             # threading's exit hooks run before atexit's, the last registered first.
             threading._register_atexit(_stop_all)  # type: ignore[attr-defined]

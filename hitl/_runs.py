@@ -31,7 +31,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import errors, ids, limits, visibility
+from hitl import _inline, errors, ids, limits, visibility
 from hitl._wire import WORKFLOW_NAME, RunInput
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision, refuse_too_deep
 from hitl.run import RunOutput, RunRequirement, RunStatus
@@ -239,6 +239,7 @@ async def continue_agreeing(client: Client, run_id: str, decisions: Sequence[Dec
             if req is None or req.resolution is None:
                 rest.append(d)
             elif (_applied_here.get((run_id, d.requirement_id)) != d.action or _AGREES.get(d.action) != req.resolution
+                  or d.resolved_by not in (None, req.resolved_by)
                   or getattr(d, "arguments", None) not in (None, req.tool_execution.arguments)):
                 raise  # decided by someone else, or otherwise: refused, naming who decided
         if len(rest) == len(decisions):
@@ -390,7 +391,7 @@ async def _waiting_for_worker(client: Client, description: Any, *, force: bool =
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
     except RPCError:
         return None
-    if not queue_info.pollers:
+    if all(_inline._dead_local(p.identity) for p in queue_info.pollers):  # none, or only exited local ones
         agent = _attribute(description, visibility.AGENT.name)
         return (f"no worker polls task queue {queue!r}" + (f" for agent {agent!r}" if agent else "") +
                 "; start one that serves it (hitl worker --agents <module>)")

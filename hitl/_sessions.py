@@ -8,6 +8,7 @@ it starts, its answer when a call sees it complete. ``add_history_to_context`` p
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,7 @@ async def seen(output: RunOutput) -> None:
 
 def state(agent: Agent, session_id: str | None) -> dict[str, Any]:
     """The session's state: what its tools stored, over the agent's ``session_state`` defaults."""
-    base = dict(agent.session_state or {})
+    base = copy.deepcopy(agent.session_state or {})  # each session its own: a tool's change never reaches the defaults
     if agent.db is None or session_id is None:
         return base
     stored = store.get_state(agent.db, session_id=session_id, agent_name=agent.name)

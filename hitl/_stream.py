@@ -29,15 +29,19 @@ class Delta:
 
 
 _subscribers: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Delta]]]] = {}
+_members: dict[str, tuple[str, ...]] = {}
+"""A subscribed team run: its members' slugs (their runs' text goes to it too)."""
 _lock = threading.Lock()
 
 
 def _owner(run_id: str) -> str | None:
-    """The subscribed run ``run_id`` belongs to: itself, or the team run a member's run id starts with."""
+    """The subscribed run ``run_id`` belongs to: itself, or the team run it is a member's run of."""
+    from hitl._context import member_of
+
     with _lock:
         if run_id in _subscribers:
             return run_id
-        owners = [rid for rid in _subscribers if run_id.startswith(rid + ".")]
+        owners = [rid for rid in _subscribers if member_of(rid, run_id, _members.get(rid, ()))]
     return max(owners, key=len) if owners else None
 
 
@@ -61,12 +65,14 @@ def publish(delta: Delta) -> None:
 
 
 @asynccontextmanager
-async def subscribe(run_id: str) -> AsyncIterator[asyncio.Queue[Delta]]:
-    """Receive the deltas of ``run_id`` (and of its members' runs) while inside the block."""
+async def subscribe(run_id: str, members: tuple[str, ...] = ()) -> AsyncIterator[asyncio.Queue[Delta]]:
+    """Receive the deltas of ``run_id`` (and of the runs of its members, by slug) while inside the block."""
     queue: asyncio.Queue[Delta] = asyncio.Queue()
     entry = (asyncio.get_running_loop(), queue)
     with _lock:
         _subscribers.setdefault(run_id, []).append(entry)
+        if members:
+            _members[run_id] = members
     try:
         yield queue
     finally:
@@ -76,3 +82,4 @@ async def subscribe(run_id: str) -> AsyncIterator[asyncio.Queue[Delta]]:
                 entries.remove(entry)
             if not entries:
                 _subscribers.pop(run_id, None)
+                _members.pop(run_id, None)

@@ -26,6 +26,7 @@ from hitl.decisions import ChangeApproval
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
 from hitl.errors import ConfigurationError, InvalidDecisionError
+from hitl.exceptions import InputCheckError, OutputCheckError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.decisions import Decision
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
@@ -290,12 +291,17 @@ class Agent:
         session_id = session_id or self.session_id
         if session_id is None and _sessions.keeps_sessions(self):
             session_id = self.session_id = str(uuid.uuid4())  # Agno's sticky session
-        message = await _hooks.run_pre_hooks(self, message, user_id=user_id, metadata=metadata, debug_mode=debug)
+        rid = run_id or _runs.new_run_id()
+        try:
+            message = await _hooks.run_pre_hooks(self, message, user_id=user_id, metadata=metadata, debug_mode=debug)
+        except InputCheckError as exc:  # a guardrail refused the input: the run never starts (as Agno's)
+            _log.error("%s: run %s refused by a pre-hook: %s (%s)", self.name, rid, exc, exc.error_id)
+            return RunOutput(run_id=rid, agent_name=self.name, session_id=session_id, status=RunStatus.error,
+                             content=str(exc), error=str(exc))
         client = await self._connect()
         await _inline.ensure_served(self)
-        rid = run_id or _runs.new_run_id()
         _context.remember(RunContext(run_id=rid, session_id=session_id, user_id=user_id, metadata=metadata,
-                                     dependencies=_context.resolve(dependencies, agent=self)))
+                                     dependencies=_context.resolve(dependencies, agent=self), extra=self._members_extra()))
         run_input = RunInput(
             agent_name=self.name,
             message=message,
@@ -358,7 +364,8 @@ class Agent:
             known = _context.lookup(rid)
             _context.remember(RunContext(run_id=rid, session_id=known.session_id if known else None,
                                          user_id=user_id or (known.user_id if known else None), metadata=metadata,
-                                         dependencies=_context.resolve(dependencies, agent=self)))
+                                         dependencies=_context.resolve(dependencies, agent=self),
+                                         extra=self._members_extra()))
         client = await self._connect()
         await _inline.ensure_served(self)
         decisions = _runs.decisions_of(reqs, rid)
@@ -381,7 +388,12 @@ class Agent:
             _log.debug("%s: run %s is %s", self.name, output.run_id, output.status)
         if output.status == RunStatus.completed:
             await _sessions.completed(self, output)
-            await _hooks.run_post_hooks(self, output, user_id=user_id, metadata=metadata, debug_mode=debug)
+            try:
+                await _hooks.run_post_hooks(self, output, user_id=user_id, metadata=metadata, debug_mode=debug)
+            except OutputCheckError as exc:  # a guardrail refused the answer: the caller gets an error (as Agno's)
+                _log.error("%s: run %s's answer refused by a post-hook: %s (%s)", self.name, output.run_id, exc,
+                           exc.error_id)
+                output = output.model_copy(update={"status": RunStatus.error, "error": str(exc)})
         return output
 
     async def _astream(self, call: Awaitable[RunOutput], run_id: str, *, continued: bool,
@@ -401,7 +413,9 @@ class Agent:
         if stream_events:
             yield kinds.RunContinuedEvent(**common) if continued else kinds.RunStartedEvent(**common)
         streamed = False
-        async with _stream.subscribe(run_id) as deltas:
+        own = ""  # the run's own text as streamed (its members' aside)
+        members = {_context.member_slug(n): n for n in getattr(self, "members", {})}
+        async with _stream.subscribe(run_id, tuple(members)) as deltas:
             task = asyncio.ensure_future(call)
             try:
                 while not task.done() or not deltas.empty():
@@ -415,9 +429,11 @@ class Agent:
                         continue
                     streamed = True
                     if delta.run_id == run_id:
+                        own += delta.text
                         yield kinds.RunContentEvent(**common, content=delta.text)
                     else:  # a member's text, as Agno's team stream carries its members' events
-                        member = delta.run_id.removeprefix(run_id + ".").rsplit(".", 1)[0]
+                        slug = _context.member_of(run_id, delta.run_id, members) or ""
+                        member = members.get(slug, slug)
                         yield agent_events.RunContentEvent(
                             agent_id=entity_id(member), agent_name=member, run_id=delta.run_id, parent_run_id=run_id,
                             session_id=self.session_id, content=delta.text)
@@ -429,9 +445,14 @@ class Agent:
         for event in events_for(output, team=team, continued=continued, stream_events=stream_events, name=self.name):
             if stream_events and isinstance(event, (kinds.RunStartedEvent, kinds.RunContinuedEvent)):
                 continue  # sent first, above
-            if streamed and isinstance(event, content_kinds):
+            if streamed and isinstance(event, content_kinds) and own.endswith(str(event.content or "")):
                 continue  # its text came as it was written
-            yield event
+            yield event  # (a retried turn streams its text again: the durable answer is given whole then)
+
+    def _members_extra(self) -> dict[str, Any]:
+        """A team's member slugs: their runs share the team run's context (``hitl._context``)."""
+        members = getattr(self, "members", None)
+        return {"members": tuple(_context.member_slug(n) for n in members)} if members else {}
 
     def _debug(self, debug_mode: bool | None) -> bool:
         debug = self.debug_mode if debug_mode is None else bool(debug_mode)

@@ -350,3 +350,63 @@ async def test_a_run_decided_over_rest_joins_its_sessions_history(make_agent, sc
         await agent.arun("what did I do?")
     last = model_server.requests_for(model)[-1]["messages"]
     assert [m["content"] for m in last if m["role"] != "system"] == ["wipe A-9", "wiped it", "what did I do?"]
+
+
+async def test_guardrails_stop_a_run_as_agnos_do(make_agent, script, running_worker, model_server):
+    """A pre-hook's InputCheckError: the run never starts (status error, the message as content); a
+    post-hook's OutputCheckError: the caller gets an error for a run that completed."""
+    from hitl.exceptions import CheckTrigger, InputCheckError, OutputCheckError
+
+    def no_secrets(run_input):
+        if "password" in run_input.input_content:
+            raise InputCheckError("no passwords here", check_trigger=CheckTrigger.PII_DETECTED)
+
+    def no_shouting(run_output):
+        if run_output.content and run_output.content.isupper():
+            raise OutputCheckError("the answer shouts")
+
+    model = script({"match": "loud", "turns": [{"content": "HELLO"}]}, {"turns": [{"content": "hello"}]})
+    agent = make_agent(model, [], pre_hooks=[no_secrets], post_hooks=[no_shouting])
+    async with running_worker():
+        refused = await agent.arun("my password is hunter2")
+        assert refused.status == RunStatus.error and refused.content == "no passwords here"
+        assert not [r for r in model_server.requests_for(model)]  # the model was never asked
+        loud = await agent.arun("be loud")
+        assert loud.status == RunStatus.error and loud.error == "the answer shouts" and loud.content == "HELLO"
+        assert (await agent.aget_run(loud.run_id)).status == RunStatus.completed  # the durable run did complete
+        assert (await agent.arun("be quiet")).status == RunStatus.completed
+
+
+def test_a_tool_changing_session_state_never_changes_another_sessions_defaults(db, monkeypatch):
+    from hitl import _sessions
+
+    agent = Agent(OpenAIChat("m-state", base_url="http://127.0.0.1:9/v1"), name=f"state-{uuid.uuid4().hex[:6]}",
+                  db=db, session_state={"books": []})
+    alice = _sessions.state(agent, "s-alice")
+    alice["books"].append("dune")
+    _sessions.save_state(agent, "s-alice", alice)
+    assert _sessions.state(agent, "s-bob") == {"books": []} and agent.session_state == {"books": []}
+    assert _sessions.state(agent, "s-alice") == {"books": ["dune"]}
+
+
+def test_auto_serves_only_a_scripts_own_agents_and_never_where_decisions_are_signed(monkeypatch):
+    from hitl import _inline, signing
+    from hitl.signing import Signer
+
+    monkeypatch.delenv("HITL_DECISION_KEYS", raising=False)
+    imported = Agent(OpenAIChat("m-auto", base_url="http://127.0.0.1:9/v1"), name=f"imp-{uuid.uuid4().hex[:6]}")
+    assert not _inline._serves(imported, "auto")  # defined by a module, not by the script being run
+    assert _inline._serves(imported, "on") and not _inline._serves(imported, "off")
+    scripted = Agent(OpenAIChat("m-auto", base_url="http://127.0.0.1:9/v1"), name=f"scr-{uuid.uuid4().hex[:6]}")
+    scripted._module = "__main__"
+    assert _inline._serves(scripted, "auto")
+    signer = Signer.generate()
+    scripted.signer = signer
+    assert not _inline._serves(scripted, "auto")  # its decisions are signed: its workers are strict
+    scripted.signer = None
+    saved = dict(signing.trusted())
+    signing.trust([signer])
+    try:
+        assert not _inline._serves(scripted, "auto")  # this process trusts decision keys
+    finally:
+        signing.trust(saved or None)
