@@ -69,13 +69,14 @@ async def call_model(request: ModelRequest) -> ModelTurn:
 
 async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     model = agent.model
-    content, calls = await _ask(agent, request.messages, request.run_id)
+    content, calls = await _ask(agent, request.messages, request.run_id, request.session_id)
     n = _turn_bytes(content, calls)
     if n > limits.MAX_MODEL_TURN_BYTES:
         note = TOO_LARGE_NOTE.format(size=limits.size(n), limit=limits.size(limits.MAX_MODEL_TURN_BYTES))
         activity.logger.warning("run %s: model %r answered %s, over the limit; asking again", request.run_id, model.id,
                                 limits.size(n))
-        content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}], request.run_id)
+        content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}], request.run_id,
+                                    request.session_id)
         again = _turn_bytes(content, calls)
         if again > limits.MAX_MODEL_TURN_BYTES:
             raise ApplicationError(
@@ -94,9 +95,10 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
 
 
-async def _ask(agent: Agent, messages: list[Message], run_id: str = "") -> tuple[str | None, list[tuple[str, str, str]]]:
+async def _ask(agent: Agent, messages: list[Message], run_id: str = "", session_id: str | None = None
+               ) -> tuple[str | None, list[tuple[str, str, str]]]:
     model = agent.model
-    system = await _system(agent, run_id)
+    system = await _system(agent, run_id, session_id)
     publish = _publisher(run_id) if run_id and _stream.wanted(run_id) else None
     try:
         if model.api == "responses":
@@ -119,14 +121,14 @@ async def _ask(agent: Agent, messages: list[Message], run_id: str = "") -> tuple
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-async def _system(agent: Agent, run_id: str) -> str | None:
+async def _system(agent: Agent, run_id: str, session_id: str | None = None) -> str | None:
     """The system message, with ``{key}`` filled from the session's state when the agent has one (Agno's
     ``resolve_in_context``); other braces are left as written."""
     text = agent.system_message
     if text is None or agent.session_state is None or "{" not in text:
         return text
     known = _context.lookup(run_id)
-    state = await asyncio.to_thread(_sessions.state, agent, known.session_id if known else None)
+    state = await asyncio.to_thread(_sessions.state, agent, session_id or (known.session_id if known else None))
     return _PLACEHOLDER.sub(lambda m: str(state[m.group(1)]) if m.group(1) in state else m.group(0), text)
 
 

@@ -32,7 +32,7 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
             f"call {request.tool_call_id}); it was not run", type="ConfigurationError", non_retryable=True)
     attributes = {"hitl.agent": request.agent_name, "hitl.tool": request.tool_name, "hitl.run_id": request.run_id,
                   "hitl.tool_call_id": request.tool_call_id}  # never the arguments
-    context = await _run_context(agent, request.run_id) if tool.takes_run_context else None
+    context = await _run_context(agent, request) if tool.takes_run_context else None
     owners = _owners(agent, request.run_id) if tool.takes_agent or tool.takes_team else {}
     before = copy.deepcopy(context.session_state) if context is not None else None
     async with _heartbeating():
@@ -47,10 +47,13 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
     return ToolRunResult(output=bounded(output))
 
 
-async def _run_context(agent: Agent, run_id: str) -> RunContext:
-    """The ``run_context`` a tool declares: its caller's (when the run was started in this process, see
-    ``hitl._context``), the agent's own dependencies under it, the session's state from PostgreSQL."""
-    context = _context.lookup(run_id) or RunContext(run_id=run_id)
+async def _run_context(agent: Agent, request: ToolRunRequest) -> RunContext:
+    """The ``run_context`` a tool declares: the run's session and user (from the run, on any worker), the
+    per-call dependencies of its caller when it runs in the caller's process (``hitl._context``) over the
+    agent's own, the session's state from PostgreSQL."""
+    context = _context.lookup(request.run_id) or RunContext(run_id=request.run_id)
+    context.session_id = request.session_id or context.session_id
+    context.user_id = request.user_id or context.user_id
     own = _context.resolve(agent.dependencies, agent=agent, run_context=context) or {}
     context.dependencies = {**own, **(context.dependencies or {})}
     if agent.session_state is not None or context.session_id is not None:

@@ -28,6 +28,8 @@ class ModelRequest(BaseModel):
     run_id: str
     agent_name: str
     messages: list[Message]
+    session_id: str | None = None
+    """The run's session: its state fills ``{key}`` in the instructions (``session_state``)."""
 
 
 class MemberPlan(BaseModel):
@@ -74,6 +76,9 @@ class ToolRunRequest(BaseModel):
     tool_name: str
     tool_call_id: str
     arguments: dict[str, Any] = Field(default_factory=dict)
+    session_id: str | None = None
+    user_id: str | None = None
+    """The run's session and user, for a tool's ``run_context`` on whichever worker runs it."""
 
 
 class ToolRunResult(BaseModel):

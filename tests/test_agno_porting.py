@@ -410,3 +410,24 @@ def test_auto_serves_only_a_scripts_own_agents_and_never_where_decisions_are_sig
         assert not _inline._serves(scripted, "auto")  # this process trusts decision keys
     finally:
         signing.trust(saved or None)
+
+
+@tool(requires_confirmation=True)
+def whoami(run_context: RunContext) -> str:
+    """Say whose run this is."""
+    return f"session={run_context.session_id} user={run_context.user_id} deps={run_context.dependencies}"
+
+
+async def test_a_tool_sees_its_runs_session_and_user_on_any_worker(make_agent, script, running_worker):
+    """The run's session and user reach run_context from the run itself; the caller's per-call dependencies
+    only where the caller's process serves the tool (here: forgotten, as in another process)."""
+    from hitl import _context
+
+    model = script({"turns": [{"tool_calls": [{"name": "whoami", "arguments": {}}]}, {"content": "{results}"}]})
+    agent = make_agent(model, [whoami])
+    async with running_worker():
+        run = await agent.arun("who?", session_id="s-42", user_id="u-7", dependencies={"token": "t-secret"})
+        _context._contexts.clear()  # the caller's memory is gone: a new process continues the run
+        run.active_requirements[0].confirm()
+        done = await agent.acontinue_run(run)
+    assert done.content == "session=s-42 user=u-7 deps={}"

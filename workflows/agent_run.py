@@ -227,7 +227,8 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
     async def _call_model(self) -> ModelTurn:
         return await workflow.execute_local_activity(
             CALL_MODEL,
-            ModelRequest(run_id=self._run_id, agent_name=self._input.agent_name, messages=self._messages),
+            ModelRequest(run_id=self._run_id, agent_name=self._input.agent_name, messages=self._messages,
+                         session_id=self._input.session_id),
             result_type=ModelTurn,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=MODEL_RETRY,
@@ -273,7 +274,8 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
             call.state, call.output = "done", await self._members.run(call, self._turn)
             return
         with observe.within(self._traces.pop(call.requirement_id or "", None)):
-            outcome = await calls.execute(call, self._run_id, self._input.agent_name)
+            outcome = await calls.execute(call, self._run_id, self._input.agent_name, self._input.session_id,
+                                          self._input.user_id)
         self._unsealed_tools = self._unsealed_tools or outcome.ran_locally
         if outcome.uncertain:
             call.state, call.uncertain = "needs_human", True

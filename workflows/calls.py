@@ -43,11 +43,13 @@ class Outcome:
     """Its result is in a local-activity marker, not yet committed (the run seals before closing)."""
 
 
-async def execute(call: PendingCall, run_id: str, agent_name: str) -> Outcome:
+async def execute(call: PendingCall, run_id: str, agent_name: str, session_id: str | None = None,
+                  user_id: str | None = None) -> Outcome:
     """Run the call's tool; its output for the model, or an uncertain outcome."""
     plan = call.plan
     request = ToolRunRequest(run_id=run_id, agent_name=agent_name, tool_name=plan.tool_name,
-                             tool_call_id=plan.tool_call_id, arguments=call.arguments)
+                             tool_call_id=plan.tool_call_id, arguments=call.arguments, session_id=session_id,
+                             user_id=user_id)
     timeout = timedelta(seconds=plan.timeout_seconds)
     remote = call.requirement_id is not None or not plan.idempotent
     # Asked only where a remote activity may run: histories recorded before ran decided calls locally.
