@@ -43,7 +43,7 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
             raise ApplicationError(f"{exc} (run {request.run_id}, call {request.tool_call_id}); it was not run",
                                    type="InvalidToolArguments", non_retryable=True) from None
     if context is not None and context.session_id is not None and context.session_state != before:
-        await asyncio.to_thread(_sessions.save_state, agent, context.session_id, context.session_state or {})
+        await asyncio.to_thread(_sessions.save_state, agent, context.session_id, context.session_state or {}, before)
     return ToolRunResult(output=bounded(output))
 
 

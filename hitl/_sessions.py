@@ -76,6 +76,14 @@ def state(agent: Agent, session_id: str | None) -> dict[str, Any]:
     return {**base, **(stored or {})}
 
 
-def save_state(agent: Agent, session_id: str, value: dict[str, Any]) -> None:
-    if agent.db is not None:
+def save_state(agent: Agent, session_id: str, value: dict[str, Any], before: dict[str, Any] | None = None) -> None:
+    """Keep the session's state: with ``before`` (what a tool was given), only the keys the tool changed."""
+    if agent.db is None:
+        return
+    if before is None:
         store.put_state(agent.db, session_id=session_id, agent_name=agent.name, state=value)
+        return
+    changed = {k: v for k, v in value.items() if k not in before or before[k] != v}
+    removed = [k for k in before if k not in value]
+    if changed or removed:
+        store.merge_state(agent.db, session_id=session_id, agent_name=agent.name, changed=changed, removed=removed)

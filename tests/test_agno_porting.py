@@ -431,3 +431,19 @@ async def test_a_tool_sees_its_runs_session_and_user_on_any_worker(make_agent, s
         run.active_requirements[0].confirm()
         done = await agent.acontinue_run(run)
     assert done.content == "session=s-42 user=u-7 deps={}"
+
+
+def test_tools_changing_different_keys_of_a_session_keep_both_changes(db):
+    """Two calls at once, each from the state as it was: each keeps its own key's change."""
+    from hitl import _sessions
+
+    agent = Agent(OpenAIChat("m-state2", base_url="http://127.0.0.1:9/v1"), name=f"state2-{uuid.uuid4().hex[:6]}",
+                  db=db, session_state={"a": 0, "b": 0, "c": 1})
+    first, second = _sessions.state(agent, "s-1"), _sessions.state(agent, "s-1")
+    before = _sessions.state(agent, "s-1")
+    first["a"] = 1
+    second["b"] = 2
+    del second["c"]
+    _sessions.save_state(agent, "s-1", first, before)
+    _sessions.save_state(agent, "s-1", second, before)
+    assert _sessions.state(agent, "s-1") == {"a": 1, "b": 2, "c": 1}  # c: the default shows again once removed

@@ -50,6 +50,17 @@ def get_state(db: PostgresDb, *, session_id: str, agent_name: str) -> dict[str, 
     return dict(rows[0]["state"]) if rows else None
 
 
+def merge_state(db: PostgresDb, *, session_id: str, agent_name: str, changed: dict[str, Any], removed: list[str]
+                ) -> None:
+    """Apply one tool call's changes to the stored state, key by key: calls running at once that change
+    different keys both keep their change (the last writer wins only on the same key)."""
+    db._query(sql.SQL(
+        "INSERT INTO {t} (session_id, agent_name, state) VALUES (%s, %s, %s::jsonb) "
+        "ON CONFLICT (session_id, agent_name) DO UPDATE SET state = ({t}.state - %s::text[]) || EXCLUDED.state, "
+        "updated_at = now() RETURNING session_id").format(t=_t(db, "_sessions")),
+        [session_id, agent_name, json.dumps(changed), removed])
+
+
 def put_state(db: PostgresDb, *, session_id: str, agent_name: str, state: dict[str, Any]) -> None:
     db._query(sql.SQL("INSERT INTO {} (session_id, agent_name, state) VALUES (%s, %s, %s::jsonb) "
                       "ON CONFLICT (session_id, agent_name) DO UPDATE SET state = EXCLUDED.state, updated_at = now() "
