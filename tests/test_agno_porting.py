@@ -447,3 +447,18 @@ def test_tools_changing_different_keys_of_a_session_keep_both_changes(db):
     _sessions.save_state(agent, "s-1", first, before)
     _sessions.save_state(agent, "s-1", second, before)
     assert _sessions.state(agent, "s-1") == {"a": 1, "b": 2, "c": 1}  # c: the default shows again once removed
+
+
+async def test_the_scripted_model_keeps_responses_conversations_as_openai_does(model_server, script):
+    """Agno's OpenAIResponses continues with previous_response_id and only the new items: the scripted
+    server puts the earlier conversation back, so Agno itself can be run against it for comparison."""
+    import openai
+
+    model = script({"match": "stories", "turns": [{"tool_calls": [{"name": "fetch", "arguments": {"n": 2}}]},
+                                                 {"content": "Got: {results}"}]})
+    client = openai.AsyncOpenAI(base_url=model_server.base_url, api_key="sk-test", max_retries=0)
+    first = await client.responses.create(model=model, input="two stories please")
+    [call] = [item for item in first.output if item.type == "function_call"]
+    second = await client.responses.create(model=model, previous_response_id=first.id, input=[
+        {"type": "function_call_output", "call_id": call.call_id, "output": "s1, s2"}])
+    assert second.output_text == "Got: s1, s2"

@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -33,6 +34,8 @@ class ScriptedModelServer:
         self.authorizations: list[str | None] = []
         """The Authorization header of each request, in order (to check which key a client sent)."""
         self._failures: dict[str, int] = {}
+        self._conversations: dict[str, list[dict[str, Any]]] = {}
+        """Responses API conversations by response id (``previous_response_id``, as OpenAI keeps them)."""
         self._lock = threading.Lock()
         for name, script in (scripts or {}).items():
             self.add_script(name, script)
@@ -66,6 +69,15 @@ class ScriptedModelServer:
         with self._lock:
             return [r for r in self.requests if r.get("model") == model]
 
+    def _with_previous(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A Responses request that continues an earlier response, with that conversation put back in front."""
+        previous = body.get("previous_response_id")
+        if not previous:
+            return body
+        with self._lock:
+            earlier = list(self._conversations.get(str(previous), []))
+        return {**body, "input": [*earlier, *_items(body.get("input", []))]}
+
     # ------------------------------------------------------------------ answering
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self._lock:
@@ -73,6 +85,8 @@ class ScriptedModelServer:
             script = self.scripts.get(str(body.get("model")))
         if script is None:
             return 404, _error(f"The model `{body.get('model')}` does not exist", "model_not_found"), {}
+        if path.endswith("/responses"):
+            body = self._with_previous(body)
         messages = _chat_messages(body) if path.endswith("/responses") else list(body.get("messages", []))
         turn, index, found, results = choose(script, messages)
         if turn.fail is not None:
@@ -94,6 +108,8 @@ class ScriptedModelServer:
         cut = {_TRUNCATE: "1"} if truncate else {}
         if path.endswith("/responses"):
             answer = _responses_body(body, content, calls)
+            with self._lock:  # what a later request's previous_response_id continues from
+                self._conversations[answer["id"]] = [*_items(body.get("input", [])), *answer["output"]]
         else:
             answer = _chat_body(body, content, calls)
         if body.get("stream"):
@@ -213,6 +229,11 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": code, "code": code, "param": None}}
 
 
+def _items(raw: Any) -> list[dict[str, Any]]:
+    """A Responses API input as a list of items (a plain string is one user message)."""
+    return [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+
+
 def _chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     """A Responses API input as Chat messages, so one script serves both APIs."""
     raw = body.get("input", [])
@@ -264,7 +285,7 @@ def _responses_body(body: dict[str, Any], content: str | None, calls: list[tuple
         output.append({"type": "function_call", "id": f"fc_{cid}", "call_id": cid, "name": name,
                        "arguments": args, "status": "completed"})
     return {
-        "id": f"resp_{int(time.time() * 1000)}",
+        "id": f"resp_{uuid.uuid4().hex}",
         "object": "response",
         "created_at": int(time.time()),
         "model": body.get("model"),
