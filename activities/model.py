@@ -32,17 +32,20 @@ from hitl.tools import Tool
 
 _RETRYABLE_STATUS = {408, 409, 429}
 MAX_TASK_CHARS = 100_000
-_clients: dict[tuple[str | None, str, float], openai.AsyncOpenAI] = {}
+_clients: dict[asyncio.AbstractEventLoop, dict[tuple[str | None, str, float], openai.AsyncOpenAI]] = {}
+"""Per loop, strongly: a process has one or two (its own, hitl's in-process worker's), and a client dropped
+with its loop would leave its connections to be found unclosed by the collector."""
 
 
 def _client(model: OpenAIModel) -> openai.AsyncOpenAI:
     # One per event loop too: an httpx pool is bound to the loop that made it, and a process may run
     # workers on two loops (its own and hitl's in-process worker).
-    key = (model.resolved_base_url(), model.resolved_api_key(), model.timeout, id(asyncio.get_running_loop()))
-    client = _clients.get(key)
+    key = (model.resolved_base_url(), model.resolved_api_key(), model.timeout)
+    mine = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = mine.get(key)
     if client is None:
         client = openai.AsyncOpenAI(base_url=key[0], api_key=key[1], timeout=key[2], max_retries=0)
-        _clients[key] = client
+        mine[key] = client
     return client
 
 

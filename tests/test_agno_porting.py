@@ -456,9 +456,9 @@ async def test_the_scripted_model_keeps_responses_conversations_as_openai_does(m
 
     model = script({"match": "stories", "turns": [{"tool_calls": [{"name": "fetch", "arguments": {"n": 2}}]},
                                                  {"content": "Got: {results}"}]})
-    client = openai.AsyncOpenAI(base_url=model_server.base_url, api_key="sk-test", max_retries=0)
-    first = await client.responses.create(model=model, input="two stories please")
-    [call] = [item for item in first.output if item.type == "function_call"]
-    second = await client.responses.create(model=model, previous_response_id=first.id, input=[
-        {"type": "function_call_output", "call_id": call.call_id, "output": "s1, s2"}])
+    async with openai.AsyncOpenAI(base_url=model_server.base_url, api_key="sk-test", max_retries=0) as client:
+        first = await client.responses.create(model=model, input="two stories please")
+        [call] = [item for item in first.output if item.type == "function_call"]
+        second = await client.responses.create(model=model, previous_response_id=first.id, input=[
+            {"type": "function_call_output", "call_id": call.call_id, "output": "s1, s2"}])
     assert second.output_text == "Got: s1, s2"
