@@ -34,7 +34,12 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     half-torn-down Python and abort the process after the program's work was done.
     """
     from hitl import _client
+    from hitl.db.postgres import close_async_pools
 
+    try:  # the pools this loop opened (read-your-writes waits, the in-process worker's mirror) closed first
+        asyncio.run_coroutine_threadsafe(close_async_pools(), loop).result(timeout=5)
+    except Exception:  # noqa: BLE001, S110 - exiting: a pool that will not close is left to the interpreter
+        pass
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
     _client.forget(loop)

@@ -36,6 +36,20 @@ _log = logging.getLogger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 
 
+_with_async_pools: weakref.WeakSet[PostgresDb] = weakref.WeakSet()
+"""Databases that opened an async pool, for :func:`close_async_pools`."""
+
+
+async def close_async_pools() -> None:
+    """Close every async pool opened on the running loop (hitl's loop thread does it before it stops, so
+    no pool worker is left pending when the interpreter exits)."""
+    for db in list(_with_async_pools):
+        try:
+            await db.aclose()
+        except Exception as exc:  # noqa: BLE001 - shutting down: logged, not raised
+            _log.debug("closing %s's pool: %s", db.approvals_table, exc)
+
+
 class PostgresDb:
     """A PostgreSQL database for the audit trail.
 
@@ -136,6 +150,7 @@ class PostgresDb:
             pool = AsyncConnectionPool(self.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
             await pool.open()
             self._async_pools[loop] = pool
+            _with_async_pools.add(self)
         return pool
 
     async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
