@@ -79,7 +79,7 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
         activity.logger.warning("run %s: model %r answered %s, over the limit; asking again", request.run_id, model.id,
                                 limits.size(n))
         content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}], request.run_id,
-                                    request.session_id)
+                                    request.session_id, stream=False)  # the discarded answer was streamed already
         again = _turn_bytes(content, calls)
         if again > limits.MAX_MODEL_TURN_BYTES:
             raise ApplicationError(
@@ -98,11 +98,11 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
 
 
-async def _ask(agent: Agent, messages: list[Message], run_id: str = "", session_id: str | None = None
-               ) -> tuple[str | None, list[tuple[str, str, str]]]:
+async def _ask(agent: Agent, messages: list[Message], run_id: str = "", session_id: str | None = None,
+               stream: bool = True) -> tuple[str | None, list[tuple[str, str, str]]]:
     model = agent.model
     system = await _system(agent, run_id, session_id)
-    publish = _publisher(run_id) if run_id and _stream.wanted(run_id) else None
+    publish = _publisher(run_id) if stream and run_id and _stream.wanted(run_id) else None
     try:
         if model.api == "responses":
             return await _responses(model, system, agent.tools, messages, publish)
