@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import re
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hitl import _context, _registry, _sessions, limits, telemetry
-from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult
+from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult, member_slug
 from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.errors import InvalidInputError
@@ -73,8 +72,7 @@ def _team_of(agent: Agent, run_id: str) -> Team | None:
     """The team whose member run ``run_id`` is (``<team run>.<member>.<n>-<call>``, see workflows/team.py):
     the one team of this process that has ``agent`` as a member; None for a run of its own, or when
     several teams have it (which one delegated is not known here)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", agent.name).strip("-") or "member"
-    if f".{slug}." not in run_id:
+    if f".{member_slug(agent.name)}." not in run_id:
         return None
     teams = [t for t in _registry.known() if isinstance(t, Team) and t.members.get(agent.name) is agent]
     return teams[0] if len(teams) == 1 else None

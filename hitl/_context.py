@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from hitl._wire import member_slug
 from hitl.run.base import RunContext
+
+__all__ = ["member_slug", "member_of", "lookup", "remember", "resolve"]
 
 _MAX = 10_000
 _contexts: OrderedDict[str, RunContext] = OrderedDict()
@@ -36,11 +39,6 @@ def remember(context: RunContext) -> None:
 
 
 _MEMBER_RUN = re.compile(r"(?P<slug>[A-Za-z0-9_-]+)\.[0-9]+-[A-Za-z0-9_.:-]+")
-
-
-def member_slug(name: str) -> str:
-    """How a team names a member in its run ids (``workflows/team.py``)."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "member"
 
 
 def member_of(owner: str, run_id: str, slugs: Iterable[str]) -> str | None:

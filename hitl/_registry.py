@@ -71,6 +71,14 @@ def names() -> list[str]:
     return sorted(_agents)
 
 
+def find(name: str) -> Agent | None:
+    """The agent of that name if this process defines it, else None."""
+    try:
+        return get(name)
+    except ConfigurationError:
+        return None
+
+
 def get(name: str) -> Agent:
     agent = _agents.get(name)
     if agent is None:

@@ -55,16 +55,11 @@ async def seen(output: RunOutput) -> None:
     """:func:`completed`, for callers that hold a run but not its agent (the decision service): the agent of
     this process by the run's name, when it keeps sessions."""
     from hitl import _registry
-    from hitl.errors import ConfigurationError
     from hitl.run import RunStatus
 
-    if output.status != RunStatus.completed or not output.agent_name:
-        return
-    try:
-        agent = _registry.get(output.agent_name)
-    except ConfigurationError:
-        return
-    await completed(agent, output)
+    agent = _registry.find(output.agent_name) if output.status == RunStatus.completed and output.agent_name else None
+    if agent is not None:
+        await completed(agent, output)
 
 
 def state(agent: Agent, session_id: str | None) -> dict[str, Any]:

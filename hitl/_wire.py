@@ -7,6 +7,8 @@ workflows, and a worker must read what an older one wrote.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -145,6 +147,11 @@ class RunInput(BaseModel):
     """Mirror approvals into this agent's database instead (a member without one uses its team's)."""
     history: list[dict[str, Any]] = Field(default_factory=list)
     """Earlier runs of the session, as chat messages put before ``message`` (``add_history_to_context``)."""
+
+
+def member_slug(name: str) -> str:
+    """How a team names a member in its members' run ids, ``<team run id>.<slug>.<n>-<call id>``."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") or "member"
 
 
 AUDIT = "hitl.mirror_approvals"

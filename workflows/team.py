@@ -9,7 +9,6 @@ requirement, reports back whatever it then holds (``member_progress``), and that
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     import hitl.workflows.generation as generation
-    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput
+    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput, member_slug
     from hitl.run import RunOutput, RunRequirement, RunStatus
 
 
@@ -54,7 +53,7 @@ class MemberRuns:
         plan = call.plan
         member = plan.member
         assert member is not None
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "-", member.agent_name).strip("-") or "member"
+        slug = member_slug(member.agent_name)
         member_run_id = f"{self._run_id}.{slug}.{turn + 1}-{plan.tool_call_id}"
         self.views[member_run_id] = MemberView(member_run_id, member.agent_name)
         child_input = RunInput(

@@ -9,7 +9,6 @@ from hitl import _client, _registry, _runs
 from hitl.config import Settings
 from hitl.decisions import Confirm, Reject, refuse_unsafe
 from hitl.errors import (
-    ConfigurationError,
     HitlError,
     InvalidDecisionError,
     InvalidInputError,
@@ -111,7 +110,4 @@ async def update_approval(
 
 def _agent_named(name: str) -> Agent | None:
     """The agent that made the record, if this process defines it."""
-    try:
-        return _registry.get(name)
-    except ConfigurationError:
-        return None
+    return _registry.find(name)
