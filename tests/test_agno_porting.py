@@ -462,3 +462,20 @@ async def test_the_scripted_model_keeps_responses_conversations_as_openai_does(m
         second = await client.responses.create(model=model, previous_response_id=first.id, input=[
             {"type": "function_call_output", "call_id": call.call_id, "output": "s1, s2"}])
     assert second.output_text == "Got: s1, s2"
+
+
+async def test_a_rest_decision_on_a_run_this_table_does_not_record_answers_at_once(make_agent, script, running_worker,
+                                                                                   db, service):
+    """/runs/{id}/continue waits for records only of a run the service's table records."""
+    import time
+
+    model = script({"turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-10"}}]},
+                              {"content": "ok"}]})
+    agent = make_agent(model, [wipe_account])  # no db: nothing of it is recorded in the service's table
+    async with running_worker(), service.client(service.token("alice")) as alice:
+        run = await agent.arun("wipe A-10")
+        started = time.monotonic()
+        r = await alice.post(f"/runs/{run.run_id}/continue",
+                             json={"decisions": [{"requirement_id": run.requirements[0].id, "action": "confirm"}]})
+        assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+        assert time.monotonic() - started < 5  # not the records' 10 s wait

@@ -388,6 +388,11 @@ class PostgresDb:
                 del self._run_decisions[approval_id]
             return True
 
+    async def records_run(self, run_id: str) -> bool:
+        """Whether this table holds any approval of ``run_id`` (its own, or its members' for a team run)."""
+        query = sql.SQL("SELECT 1 FROM {} WHERE run_id = %s OR team_run_id = %s LIMIT 1").format(self._t())
+        return bool(await self._aquery(query, [run_id, run_id]))
+
     async def wait_for_records(self, expected: dict[str, set[str]], timeout: float = 10.0) -> bool:
         """Wait until each approval's record is in PostgreSQL with one of its expected statuses.
 

@@ -108,7 +108,9 @@ async def continue_run(
         wait_for = s.config.resolve_wait_seconds if wait is None else wait
         decided, waiting = await s.throttle.counting(
             principal.name, _approvals.continue_within(client, run_id, signed, wait_for))
-        if not waiting:  # the records say what the answer says (read-your-writes)
+        # The records say what the answer says (read-your-writes), for a run this table records: a run
+        # whose agent keeps no approvals here would make every answer wait for rows that never come.
+        if not waiting and await s.db.records_run(run_id):
             await _records.settled_in(s.db, decided, signed)
             await _sessions.seen(decided)  # a completed run joins its session's history
         return decided
