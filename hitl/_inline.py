@@ -125,7 +125,7 @@ async def serve_now(agent: Agent) -> bool:
 async def _live_pollers(agent: Agent) -> bool:
     from hitl import _client
 
-    return await _polled(await _client.connect(agent._settings), agent.task_queue)
+    return await polled(await _client.connect(agent._settings), agent.task_queue)
 
 
 async def _on_hitl_loop(coro: Any) -> Any:
@@ -154,7 +154,7 @@ async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> Non
 
     client = await _client.connect(agent._settings)
     queue = agent.task_queue
-    if how == "auto" and await _polled(client, queue):
+    if how == "auto" and await polled(client, queue):
         _decided[key] = False
         return
     _decided[key] = True
@@ -174,7 +174,13 @@ async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> Non
             threading._register_atexit(_stop_all)  # type: ignore[attr-defined]
 
 
-async def _polled(client: Any, queue: str) -> bool:
+def served_here(queue: str) -> bool:
+    """Whether a worker of this process serves ``queue`` (one made by ``create_worker``, or in-process)."""
+    return queue in _worker_queues or any(served and key[-1] == queue for key, served in _decided.items())
+
+
+async def polled(client: Any, queue: str) -> bool:
+    """Whether a live worker polls ``queue``, as the server sees it (True when it cannot tell)."""
     try:
         info = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueue(name=queue),

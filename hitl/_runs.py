@@ -14,10 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, TaskQueueType
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -91,6 +90,8 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
         # Set from the start, so a run no worker has taken yet is listed under its agent.
         search_attributes=attributes if run_input.search_attributes else None,
     )
+    if not await _polled_lately(client, task_queue) and not (on_waiting is not None and await on_waiting()):
+        return await _start_unpolled(client, task_queue, run_input, run_id, attributes)
     call = asyncio.ensure_future(client.execute_update_with_start_workflow(
         "wait_for_progress", 0, start_workflow_operation=operation, result_type=RunOutput))
     try:
@@ -126,6 +127,60 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
             _cancel_start(call, operation)
 
 
+_POLLED_FOR = 60.0
+"""Seconds a task queue seen polled is taken as polled without asking again."""
+_polled_at: dict[tuple[str, str, str], float] = {}
+
+
+async def _polled_lately(client: Client, task_queue: str) -> bool:
+    """Whether a worker serves ``task_queue``: one of this process, or one the server saw poll (asked at
+    most once a minute per queue while it is polled).
+
+    Why ask at all: an update-with-start no worker takes is one RPC the server holds for 20 s. A caller
+    that gives up on it (after ``_WAITING_AFTER``) cannot take it back, and a process that exits while
+    it is still held can crash in the SDK's native code on its way out (temporalio/sdk-python#300: a
+    reply delivered while the interpreter finalizes). A run no worker serves is started without one.
+    """
+    if _inline.served_here(task_queue):
+        return True
+    key = (getattr(client.service_client.config, "target_host", "?"), client.namespace, task_queue)
+    now = asyncio.get_running_loop().time()
+    if now - _polled_at.get(key, -_POLLED_FOR) < _POLLED_FOR:
+        return True
+    if not await _inline.polled(client, task_queue):
+        return False
+    _polled_at[key] = now
+    return True
+
+
+async def _start_unpolled(client: Client, task_queue: str, run_input: RunInput, run_id: str,
+                          attributes: TypedSearchAttributes) -> RunOutput:
+    """Start a run on a task queue no worker polls, and give a worker that is starting up
+    ``_WAITING_AFTER`` to come: then wait for the run as usual, else say it waits for a worker."""
+    try:
+        await client.start_workflow(WORKFLOW_NAME, run_input, id=run_id, task_queue=task_queue,
+                                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                                    search_attributes=attributes if run_input.search_attributes else None)
+    except WorkflowAlreadyStartedError:
+        raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
+        raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _WAITING_AFTER.total_seconds()
+    while loop.time() < give_up:
+        await asyncio.sleep(0.1)
+        if await _inline.polled(client, task_queue):
+            return await _update(client, run_id, "wait_for_progress", 0, [])
+    description = await _describe(client, run_id)
+    waiting = await _waiting_for_worker(client, description, force=True)
+    if waiting is None:  # a worker came at the last moment
+        return await _update(client, run_id, "wait_for_progress", 0, [])
+    log.warning("run %s waits: %s", run_id, waiting)
+    return _from_search_attributes(run_id, description, waiting)
+
+
 _draining: set[asyncio.Future[Any]] = set()
 
 
@@ -133,6 +188,8 @@ def _cancel_start(call: asyncio.Future[Any], operation: WithStartWorkflowOperati
     """Stop waiting for an update-with-start. The SDK also sets the cancellation on the operation's
     workflow handle, which nobody awaits: await it once, or the loop logs it as never retrieved."""
     call.cancel()
+    # The SDK turns the cancellation into an error: retrieved here, or the loop logs it as never retrieved.
+    call.add_done_callback(lambda done: done.cancelled() or done.exception())
 
     async def drain() -> None:
         with contextlib.suppress(BaseException):
@@ -385,13 +442,7 @@ async def _waiting_for_worker(client: Client, description: Any, *, force: bool =
     scheduled = pending.scheduled_time.ToDatetime() if pending.HasField("scheduled_time") else None
     if not force and scheduled is not None and datetime.now(timezone.utc).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
         return None
-    try:
-        queue_info = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace=client.namespace, task_queue=TaskQueue(name=queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW))
-    except RPCError:
-        return None
-    if all(_inline._dead_local(p.identity) for p in queue_info.pollers):  # none, or only exited local ones
+    if not await _inline.polled(client, queue):  # no poller, or only exited local ones
         agent = _attribute(description, visibility.AGENT.name)
         return (f"no worker polls task queue {queue!r}" + (f" for agent {agent!r}" if agent else "") +
                 "; start one that serves it (hitl worker --agents <module>)")

@@ -105,6 +105,36 @@ async def test_a_run_no_worker_serves_waits_visibly_and_goes_on_when_one_comes(r
         worker.wait()
 
 
+async def test_a_worker_that_comes_while_the_caller_waits_takes_the_run_it_started(client, running_worker,
+                                                                                      model_server, task_queue):
+    """No worker polls when run() starts the run; one comes a second later: run() returns the run's pause."""
+    from hitl import _runs
+
+    model_server.add_script("late-worker", {"rules": [{"turns": [
+        {"tool_calls": [{"name": "refund", "arguments": {"order_id": "o-1"}}]}, {"content": "done"}]}]})
+
+    @tool(requires_confirmation=True)
+    def refund(order_id: str) -> str:
+        return f"refunded {order_id}"
+
+    agent = Agent(OpenAIChat("late-worker", base_url=model_server.base_url), tools=[refund],
+                  name=f"late-{uuid.uuid4().hex[:6]}", task_queue=task_queue)
+    assert not await _runs._polled_lately(client, task_queue)
+
+    async def late_worker() -> None:
+        await asyncio.sleep(1.0)
+        async with running_worker():
+            await asyncio.sleep(5)
+
+    serving = asyncio.ensure_future(late_worker())
+    try:
+        run = await asyncio.wait_for(agent.arun("refund o-1"), 30)
+        assert run.is_paused and run.waiting_for_worker is None, run
+        assert [r.tool_execution.tool_name for r in run.active_requirements] == ["refund"]
+    finally:
+        await serving
+
+
 async def test_a_worker_without_the_agent_on_a_shared_queue_fails_the_task_not_the_run(
         temporal_server, model_server, client, tmp_path):
     """A worker that does not serve the agent leaves the run alone: it stays running, and get_run says why."""
