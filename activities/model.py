@@ -23,12 +23,13 @@ from temporalio.exceptions import ApplicationError
 
 from hitl import _context, _sessions, _stream, limits, telemetry
 from hitl.activities._agents import agent_named
-from hitl._wire import CALL_MODEL, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl._wire import CALL_MODEL, McpToolSpec, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
 from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind
 from hitl.tools import Tool
+from hitl.tools.mcp import McpServerError, McpTool
 
 _RETRYABLE_STATUS = {408, 409, 429}
 MAX_TASK_CHARS = 100_000
@@ -72,14 +73,15 @@ async def call_model(request: ModelRequest) -> ModelTurn:
 
 async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
     model = agent.model
-    content, calls = await _ask(agent, request.messages, request.run_id, request.session_id)
+    tools, listed = await _tools_of(agent, request)
+    content, calls = await _ask(agent, request.messages, request.run_id, request.session_id, tools=tools)
     n = _turn_bytes(content, calls)
     if n > limits.MAX_MODEL_TURN_BYTES:
         note = TOO_LARGE_NOTE.format(size=limits.size(n), limit=limits.size(limits.MAX_MODEL_TURN_BYTES))
         activity.logger.warning("run %s: model %r answered %s, over the limit; asking again", request.run_id, model.id,
                                 limits.size(n))
         content, calls = await _ask(agent, [*request.messages, {"role": "user", "content": note}], request.run_id,
-                                    request.session_id, stream=False)  # the discarded answer was streamed already
+                                    request.session_id, stream=False, tools=tools)  # the discarded answer was streamed already
         again = _turn_bytes(content, calls)
         if again > limits.MAX_MODEL_TURN_BYTES:
             raise ApplicationError(
@@ -93,20 +95,55 @@ async def _turn(agent: Agent, request: ModelRequest) -> ModelTurn:
         assistant["tool_calls"] = [
             {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
         ]
-    plans = [_delegation(agent, _gate(agent.approval_rules, _plan(agent.tools, cid, name, args)))
+    plans = [_delegation(agent, _gate(agent.approval_rules, _plan(tools, cid, name, args)))
              for cid, name, args in calls]
-    return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans)
+    return ModelTurn(content=content, assistant_message=assistant, tool_calls=plans, mcp_tools=listed)
+
+
+async def _tools_of(agent: Agent, request: ModelRequest) -> tuple[dict[str, Tool], list[McpToolSpec] | None]:
+    """The tools offered this turn: the agent's own and the MCP tools the run recorded; on a run's first
+    turn (none recorded yet) the MCP servers' tools are listed, and returned to be recorded."""
+    if request.mcp_tools is None and not agent.mcp_toolsets:
+        return agent.tools, None
+    listed = None
+    specs = request.mcp_tools
+    if specs is None:
+        specs = listed = await _list_mcp_tools(agent, request.run_id)
+    tools = dict(agent.tools)
+    for spec in specs:
+        tools[spec.name] = McpTool(spec, agent.mcp_toolsets.get(spec.server))
+    return tools, listed
+
+
+async def _list_mcp_tools(agent: Agent, run_id: str) -> list[McpToolSpec]:
+    """Each MCP server's tools; one whose name another tool has already is left out (and logged)."""
+    taken = set(agent.tools)
+    specs: list[McpToolSpec] = []
+    for toolset in agent.mcp_toolsets.values():
+        try:
+            found = await toolset.discover()
+        except McpServerError as exc:
+            raise ApplicationError(f"run {run_id}: {exc}", type="McpServerError") from None
+        for spec in found:
+            if spec.name in taken:
+                activity.logger.warning("run %s: MCP server %r's tool %r is left out: the agent has a tool of that "
+                                        "name (give the MCPTools a tool_name_prefix=)", run_id, spec.server, spec.name)
+                continue
+            taken.add(spec.name)
+            specs.append(spec)
+    return specs
 
 
 async def _ask(agent: Agent, messages: list[Message], run_id: str = "", session_id: str | None = None,
-               stream: bool = True) -> tuple[str | None, list[tuple[str, str, str]]]:
+               stream: bool = True, tools: dict[str, Tool] | None = None) -> tuple[str | None, list[tuple[str, str, str]]]:
     model = agent.model
+    tools = agent.tools if tools is None else tools
     system = await _system(agent, run_id, session_id)
     publish = _publisher(run_id) if stream and run_id and _stream.wanted(run_id) else None
     try:
         if model.api == "responses":
-            return await _responses(model, system, agent.tools, messages, publish)
-        return await _chat(model, system, agent.tools, messages, publish)
+            return await _responses(model, system, tools, messages, publish)
+        return await _chat(model, system, tools, messages, publish)
     except openai.APIStatusError as exc:
         raise _status_error(model, exc) from None
     except openai.APIConnectionError as exc:
@@ -290,11 +327,15 @@ def _plan(tools: dict[str, Tool], call_id: str, name: str, raw_arguments: str) -
         # They would become an approval record, which cannot hold them: the model is told, and may call again.
         return ToolCallPlan(tool_call_id=call_id, tool_name=name,
                             invalid=f"The call was not made: {problem}, which cannot be recorded; call again without it")
+    mcp = t.spec if isinstance(t, McpTool) else None
     base = ToolCallPlan(
         tool_call_id=call_id,
         tool_name=name,
         idempotent=t.idempotent,
-        approval_type=t.approval.value if t.approval is not None else "none",
+        # An MCP tool's approval is on the trail, as an @approval tool's is.
+        approval_type=t.approval.value if t.approval is not None else "required" if mcp and mcp.kind else "none",
+        mcp_server=mcp.server if mcp else None,
+        mcp_tool=mcp.remote_name if mcp else None,
         timeout_seconds=t.timeout.total_seconds(),
         max_attempts=t.max_attempts if t.idempotent else 1,
         # Only a policy that says something crosses into history.

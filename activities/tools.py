@@ -17,12 +17,15 @@ from hitl.agent import Agent
 from hitl.errors import InvalidInputError
 from hitl.run.base import RunContext
 from hitl.team import Team
+from hitl.tools.mcp import McpServerError
 
 
 @activity.defn(name=RUN_TOOL)
 async def run_tool(request: ToolRunRequest) -> ToolRunResult:
     """Run one tool call with validated arguments; errors are retried by Temporal's policy."""
     agent = agent_named(request.agent_name)
+    if request.mcp_server is not None:
+        return await _run_mcp_tool(agent, request)
     tool = agent.tools.get(request.tool_name)
     if tool is None:
         # A redeploy removed the tool while its call waited: a clear answer for the model, not a retry.
@@ -43,6 +46,25 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
                                    type="InvalidToolArguments", non_retryable=True) from None
     if context is not None and context.session_id is not None and context.session_state != before:
         await asyncio.to_thread(_sessions.save_state, agent, context.session_id, context.session_state or {}, before)
+    return ToolRunResult(output=bounded(output))
+
+
+async def _run_mcp_tool(agent: Agent, request: ToolRunRequest) -> ToolRunResult:
+    """Call the tool on its MCP server, through this worker's session to it (``hitl.tools.mcp``)."""
+    toolset = agent.mcp_toolsets.get(request.mcp_server or "")
+    where = f"(run {request.run_id}, call {request.tool_call_id})"
+    if toolset is None:
+        raise ApplicationError(
+            f"agent {request.agent_name!r} no longer has MCP server {request.mcp_server!r} {where}; the tool "
+            f"{request.tool_name!r} was not run", type="ConfigurationError", non_retryable=True)
+    attributes = {"hitl.agent": request.agent_name, "hitl.tool": request.tool_name, "hitl.run_id": request.run_id,
+                  "hitl.tool_call_id": request.tool_call_id, "hitl.mcp_server": toolset.name}
+    async with _heartbeating():
+        try:
+            with telemetry.span("hitl.tool_call", attributes):
+                output = await toolset.call(request.mcp_tool or request.tool_name, request.arguments)
+        except McpServerError as exc:
+            raise ApplicationError(f"{exc} {where}", type="McpServerError") from None
     return ToolRunResult(output=bounded(output))
 
 

@@ -26,12 +26,30 @@ CALL_MODEL = "hitl.call_model"
 RUN_TOOL = "hitl.run_tool"
 
 
+class McpToolSpec(BaseModel):
+    """A tool of an MCP server as a run recorded it when it first called its model (``hitl.tools.mcp``)."""
+
+    server: str
+    name: str
+    """As offered to the model (with the toolset's ``tool_name_prefix``)."""
+    remote_name: str
+    """As the server names it."""
+    description: str = ""
+    input_schema: dict[str, Any] = Field(default_factory=dict)
+    kind: RequirementKind | None = None
+    """The human step each call waits for (approval fails closed), or None to run it at once."""
+    idempotent: bool = False
+    destructive: bool = False
+
+
 class ModelRequest(BaseModel):
     run_id: str
     agent_name: str
     messages: list[Message]
     session_id: str | None = None
     """The run's session: its state fills ``{key}`` in the instructions (``session_state``)."""
+    mcp_tools: list[McpToolSpec] | None = None
+    """The MCP tools the run recorded; None before it has (the model call lists them, once)."""
 
 
 class MemberPlan(BaseModel):
@@ -63,6 +81,9 @@ class ToolCallPlan(BaseModel):
     timeout_seconds: float = 300.0
     max_attempts: int = 3
     member: MemberPlan | None = None
+    mcp_server: str | None = None
+    """The MCP server whose tool this is (``remote_name`` of the recorded tool), or None for the agent's own."""
+    mcp_tool: str | None = None
     """Set on a team's delegation call: the task runs as the member's own run, a child workflow."""
 
 
@@ -70,6 +91,8 @@ class ModelTurn(BaseModel):
     content: str | None = None
     assistant_message: Message
     tool_calls: list[ToolCallPlan] = Field(default_factory=list)
+    mcp_tools: list[McpToolSpec] | None = None
+    """The MCP tools listed for this turn, when the request had none recorded: the run records them."""
 
 
 class ToolRunRequest(BaseModel):
@@ -81,6 +104,9 @@ class ToolRunRequest(BaseModel):
     session_id: str | None = None
     user_id: str | None = None
     """The run's session and user, for a tool's ``run_context`` on whichever worker runs it."""
+    mcp_server: str | None = None
+    """The MCP server to call (``mcp_tool`` by its name there), or None for the agent's own tool."""
+    mcp_tool: str | None = None
 
 
 class ToolRunResult(BaseModel):
@@ -123,6 +149,8 @@ class CarriedState(BaseModel):
     """A team member's run: the version of its latest report to the team."""
     change_nonces: dict[str, float] = Field(default_factory=dict)
     """Nonces of signed approval changes taken (nonce -> signed at): each is taken once, across runs of the chain."""
+    mcp_tools: list[McpToolSpec] | None = None
+    """The MCP tools the run recorded at its first model call (``hitl.tools.mcp``)."""
 
 
 class RunInput(BaseModel):

@@ -33,6 +33,7 @@ from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 from hitl.run.base import RunContext
 from hitl.signing import Signer
 from hitl.tools import Tool, Toolkit, expand_tools
+from hitl.tools.mcp import MCPTools
 from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
@@ -143,6 +144,14 @@ class Agent:
             if made.name in self.tools:
                 raise ConfigurationError(f"Agent {name or ''}: two tools are named {made.name!r}")
             self.tools[made.name] = made
+        # MCP servers' tools are listed when a run first calls its model, and recorded (hitl.tools.mcp).
+        self.mcp_toolsets: dict[str, MCPTools] = {}
+        for toolset in tools or []:
+            if isinstance(toolset, MCPTools):
+                if toolset.name in self.mcp_toolsets:
+                    raise ConfigurationError(f"Agent {name or ''}: two MCP servers are named {toolset.name!r}; "
+                                             "give each MCPTools its own name=")
+                self.mcp_toolsets[toolset.name] = toolset
         if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > 200):
             raise ConfigurationError(f"Agent name {name!r}: give a non-empty name of at most 200 characters")
         self.instructions = instructions if isinstance(instructions, str) or instructions is None else "\n".join(instructions)
@@ -236,6 +245,7 @@ class Agent:
                  repr((self.markdown, self.expected_output, self.tool_instructions, self.add_history_to_context, self.num_history_runs,
                        self.num_history_messages, sorted(self.session_state or {})))]
         parts += [_tool_digest(t) for t in self.tools.values()]
+        parts += [t.config_digest() for t in self.mcp_toolsets.values()]
         parts += [repr(sorted(r.tools) if r.tools is not None else None) + _code_digest(r.when) +
                   (r.policy.model_dump_json() if r.policy is not None else "") for r in self.approval_rules]
         parts += [type(n).__qualname__ + _code_digest(n) for n in self.notifiers]

@@ -115,7 +115,7 @@ def create_worker(
         max_cached_workflows = cache_size()
     slots = tool_concurrency or _env_int("HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
     reserve_tool_threads(2 * slots)
-    return Worker(
+    return _Worker(
         client,
         task_queue=task_queue,
         workflows=[AgentRunWorkflow],
@@ -128,6 +128,18 @@ def create_worker(
         deployment_config=deployment.config() if deployment is not None else None,
         workflow_runner=runner,
     )
+
+
+class _Worker(Worker):
+    """Temporal's worker, which closes the MCP sessions its tool calls opened when it stops."""
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            from hitl.tools.mcp import close_sessions
+
+            await close_sessions()
 
 
 def workflow_runner() -> WorkflowRunner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -173,3 +174,39 @@ def service(db: Any, temporal_server: dict[str, Any]) -> Iterator[RunningService
     running = RunningService(db)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def mcp_http_server(tmp_path: Path) -> Iterator[Any]:
+    """tests/mcp_servers.py over streamable HTTP on a free port: ``url``, ``log`` (what its tools ran), ``stop()``."""
+    import socket
+    import subprocess
+    import time
+
+    mcp_log = tmp_path / "mcp-http.log"
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.mcp_servers", "http", str(port)], cwd=root,
+                            env={"MCP_LOG": str(mcp_log), "PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+
+    class Server:
+        url = f"http://127.0.0.1:{port}/mcp"
+        log = mcp_log
+
+        @staticmethod
+        def stop() -> None:
+            proc.kill()
+            proc.wait()
+
+    yield Server
+    Server.stop()

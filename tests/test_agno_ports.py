@@ -269,6 +269,17 @@ def test_agent_run_streamed_with_async_for(run_port):
     assert ran.tools == ["book_table Chez Nous 4"], ran.tools
 
 
+def test_an_mcp_servers_tool_confirmed_in_a_streamed_run(run_port, mcp_http_server, monkeypatch):
+    """Agno's MCP toolkit example's shape: MCPTools(transport="streamable-http", url=...,
+    requires_confirmation_tools=[...]) against a real MCP server; the paused stream answered at a prompt."""
+    monkeypatch.setenv("LEDGER_MCP_URL", mcp_http_server.url)
+    scripts = {"gpt-5.2": model(rule("fees", call("search_docs", query="fees"), say("Answer: {results}")))}
+    ran = run_port("mcp_confirm_stream", scripts, stdin="y\n")
+    ok(ran, "search_docs({'query': 'fees'})", "Answer: docs about fees")
+    assert mcp_http_server.log.read_text().splitlines() == ["search_docs fees"]
+    assert "search_docs" in [t["name"] for t in ran.requests[0]["tools"]], ran.requests[0].get("tools")
+
+
 # ---------------------------------------------------------------------------------------------- teams
 
 

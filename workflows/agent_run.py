@@ -95,6 +95,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._resolved = {rid: "" for rid in carried.resolved_ids} | carried.resolutions
         self._pauses = carried.pauses
         self._turn = carried.turn
+        self._mcp_tools = carried.mcp_tools
         self._status = RunStatus.paused if carried.paused else RunStatus.running
         self._content: str | None = None
         self._error: str | None = None
@@ -225,15 +226,21 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
         self._record(req, "executed", payload={"allowed_by": "policy:audit"}, requirement_kind="none")
 
     async def _call_model(self) -> ModelTurn:
-        return await workflow.execute_local_activity(
+        turn: ModelTurn = await workflow.execute_local_activity(
             CALL_MODEL,
             ModelRequest(run_id=self._run_id, agent_name=self._input.agent_name, messages=self._messages,
-                         session_id=self._input.session_id),
+                         session_id=self._input.session_id, mcp_tools=self._mcp_tools),
             result_type=ModelTurn,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=MODEL_RETRY,
             summary="model call",
         )
+        # The MCP tools listed by the run's first model call are its tools from then on (in history with
+        # that call's result: replay and every worker offer the same). A history recorded before MCP
+        # toolsets has none in any result, so nothing here changes how it replays.
+        if self._mcp_tools is None and turn.mcp_tools is not None:
+            self._mcp_tools = turn.mcp_tools
+        return turn
 
     def _start_call(self, plan: ToolCallPlan) -> PendingCall:
         call = PendingCall(plan=plan, arguments=dict(plan.arguments))
@@ -402,5 +409,6 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
             audit_seq=self._audit.seq,
             turn=self._turn,
             reported=self._team.version,
+            mcp_tools=self._mcp_tools,
         )
         return self._input.model_copy(update={"carried": state, "message": None})

@@ -49,7 +49,7 @@ async def execute(call: PendingCall, run_id: str, agent_name: str, session_id: s
     plan = call.plan
     request = ToolRunRequest(run_id=run_id, agent_name=agent_name, tool_name=plan.tool_name,
                              tool_call_id=plan.tool_call_id, arguments=call.arguments, session_id=session_id,
-                             user_id=user_id)
+                             user_id=user_id, mcp_server=plan.mcp_server, mcp_tool=plan.mcp_tool)
     timeout = timedelta(seconds=plan.timeout_seconds)
     remote = call.requirement_id is not None or not plan.idempotent
     # Asked only where a remote activity may run: histories recorded before ran decided calls locally.
