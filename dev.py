@@ -2,6 +2,7 @@
 
     python dev.py demo    # Temporal, PostgreSQL, the scripted model, a worker, the Quick Start and a team
     python dev.py test    # the whole test suite against real servers (installs Debian's chromium if missing)
+    python dev.py test --fast   # the tests that need no server (marker `unit`), in about half a minute
 
 Each makes ``.venv`` and installs the project into it first (skipped when up to date).
 """
@@ -106,7 +107,10 @@ def ensure_chromium() -> None:
 
 
 def test(args: list[str]) -> int:
-    ensure_chromium()
+    if "--fast" in args:  # no server, no browser: the `unit` tests (tests/conftest.py marks them)
+        args = [a for a in args if a != "--fast"] + ["-m", "unit"]
+    else:
+        ensure_chromium()
     rc = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT).returncode
     if rc == 5:
         print("pytest collected no tests: that is a failure here", file=sys.stderr)

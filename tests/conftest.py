@@ -24,6 +24,23 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ["HITL_INLINE_WORKER"] = "off"
 
 
+# What each test needs, from the fixtures it uses (their closure, so a fixture built on another
+# counts): `python dev.py test --fast` runs the `unit` ones, which need no server. A module whose
+# tests start servers of their own says so with `pytestmark = pytest.mark.slow` (or another marker).
+_NEEDS = {"temporal": {"temporal_server"}, "postgres": {"database_url"}, "browser": {"browser"}}
+_SERVERS = ("temporal", "postgres", "browser", "slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in _NEEDS.items():
+            if used & fixtures:
+                item.add_marker(marker)
+        if not any(item.get_closest_marker(m) for m in _SERVERS):
+            item.add_marker("unit")
+
+
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real ``temporal server start-dev``, persisted to a file."""

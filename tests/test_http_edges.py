@@ -127,6 +127,7 @@ async def test_the_codec_takes_an_object_of_payloads_only(db, temporal_server):
         codec.configure()
 
 
+@pytest.mark.slow  # waits out the pool's 30 s connection timeout
 async def test_postgresql_unreachable_is_503_and_names_no_host_or_user():
     """A database that cannot be reached is DatabaseUnavailableError, answered 503; psycopg's message (host, port,
     user) stays in the log, out of what the caller is told."""

@@ -72,6 +72,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow  # builds hitl's wheel into a fresh virtualenv
 def test_the_wheel_installs_only_hitl(installed: Path):
     """site-packages holds `hitl` and its metadata, no top-level `workflows`, `activities`, `worker` or `starter`."""
     [site] = installed.glob("lib/python*/site-packages")
@@ -95,6 +96,7 @@ def _wait_for(proc: subprocess.Popen[bytes], log: Path, text: str, timeout: floa
     raise AssertionError(f"{text!r} never appeared: {log.read_text(errors='replace')[-3000:]}")
 
 
+@pytest.mark.slow  # builds hitl's wheel into a fresh virtualenv
 def test_hitl_dev_and_hitl_worker_serve_a_project_that_has_its_own_workflows_package(installed: Path, project: Path):
     """`hitl dev` starts Temporal and a scripted model; `hitl worker --agents myagents` serves the project's agent."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "OPENAI_", "DATABASE_", "PYTHON"))}
@@ -132,6 +134,7 @@ def test_hitl_dev_and_hitl_worker_serve_a_project_that_has_its_own_workflows_pac
     assert dev.returncode == 0, dev_log.read_text()[-2000:]
 
 
+@pytest.mark.slow  # builds hitl's wheel into a fresh virtualenv
 def test_a_project_module_is_imported_as_the_project_has_it(installed: Path, project: Path):
     """In the project, `workflows` is the project's and `hitl.workflows` is hitl's."""
     code = textwrap.dedent("""
