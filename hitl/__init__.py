@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from hitl.errors import (
         ApprovalConflictError,
         ConfigurationError,
+        DatabaseUnavailableError,
         DecisionNotAllowedError,
         HitlError,
         InvalidDecisionError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         RequirementAlreadyResolvedError,
         RequirementNotFoundError,
         RunEndedError,
+        RunExistsError,
         RunNotFoundError,
         TemporalUnavailableError,
         ToolDefinitionError,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
@@ -79,3 +81,19 @@ def approval(
         return t
 
     return wrap(fn) if fn is not None else wrap
+
+
+class _ApprovalModule(types.ModuleType):
+    """This module, callable as the decorator it defines.
+
+    ``hitl.approval`` names both this module (Agno's path: ``from hitl.approval import approval``)
+    and the decorator ``hitl`` exports. Once the module is imported, Python binds the package's
+    ``approval`` attribute to the module, so ``from hitl import approval`` would give the module
+    and ``@approval`` would fail: the module calls the decorator instead.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return approval(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _ApprovalModule

@@ -1,6 +1,34 @@
 """The errors hitl raises: one base class, a few specific kinds.
 
 Every message names the run, requirement or field concerned, so a log line alone says what to fix.
+The service answers each with one status (``hitl.service.errors``); no call raises a raw
+``RPCError`` or ``psycopg`` error. The tree (``tests/test_exported_members.py`` checks it is this)::
+
+    HitlError
+    ├── ApprovalConflictError
+    ├── ConfigurationError
+    │   └── NotConfiguredError
+    │       └── LinksNotConfiguredError
+    ├── DatabaseUnavailableError
+    ├── InvalidInputError
+    │   ├── InvalidDecisionError
+    │   └── PayloadTooLargeError
+    ├── ModelRequestError
+    ├── NotAuthenticatedError
+    ├── PermissionDeniedError
+    │   ├── DecisionNotAllowedError
+    │   ├── LinkExpiredError
+    │   ├── LinkInvalidError
+    │   └── LinkUsedError
+    ├── RequirementAlreadyResolvedError
+    ├── RequirementNotFoundError
+    ├── RunEndedError
+    ├── RunExistsError
+    ├── RunNotFoundError
+    ├── TemporalUnavailableError
+    ├── TooManyRequestsError
+    ├── ToolDefinitionError
+    └── UnresolvedRequirementsError
 """
 
 from __future__ import annotations
