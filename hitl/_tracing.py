@@ -16,10 +16,16 @@ and decisions traced in their sender's trace.
   back to upstream's behaviour with one warning. Only headers already in history are read and
   nothing is written to it, so replays are unchanged (workflow spans are made only when not
   replaying, as upstream). Nothing here ever raises into workflow code.
+- **hitl's own spans from the worker alone.** Upstream makes workflow spans only under a parent
+  propagated from a traced caller. ``hitl.pause`` and ``hitl.decision`` (:data:`ALWAYS_MADE`) are
+  made by a traced worker even for a run started and decided by processes without tracing: each is
+  then the root of a trace of its own, and carries nothing on (the tool's activity gets no tracing
+  header it would not have had).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 import sys
@@ -52,6 +58,9 @@ INTERNALS: dict[str, frozenset[str]] = {
 }
 """The private methods of ``TracingWorkflowInboundInterceptor`` decision tracing calls, with the keywords it passes."""
 
+ALWAYS_MADE = frozenset({"hitl.pause", "hitl.decision"})
+"""Workflow spans a traced worker makes even with no caller's trace to put them in (then as a root span)."""
+
 
 def missing_internals(cls: type = TracingWorkflowInboundInterceptor) -> list[str]:
     """What decision tracing needs that this temporalio lacks (empty when it can be used)."""
@@ -67,6 +76,17 @@ def missing_internals(cls: type = TracingWorkflowInboundInterceptor) -> list[str
         else:
             missing += [f"{name}({k}=...)" for k in sorted(keywords - params)]
     return missing
+
+
+def parentless_spans_supported(cls: type = TracingInterceptor) -> bool:
+    """Whether this temporalio lets the worker make :data:`ALWAYS_MADE` spans without a caller's trace."""
+    try:
+        from temporalio.contrib.opentelemetry._interceptor import _CompletedWorkflowSpanParams
+
+        fields = {f.name for f in dataclasses.fields(_CompletedWorkflowSpanParams)}
+    except Exception:
+        return False
+    return "parent_missing" in fields and "name" in fields and callable(getattr(cls, "_completed_workflow_span", None))
 
 
 def _warn_once(key: str, message: str) -> None:
@@ -220,15 +240,21 @@ class DecisionWorkflowInterceptor(SafeWorkflowInterceptor):
             yield
 
     def span(self, name: str, attributes: Mapping[str, str | int]) -> Carrier | None:
-        """A completed span under the current one; its carrier (None when replaying, untraced or failing)."""
+        """A completed span under the current one; its carrier (None when replaying, untraced or failing).
+
+        With no current span (no traced process started or decided the run) an :data:`ALWAYS_MADE`
+        span is still made, as a root; its carrier is not returned then, so that nothing started
+        after it (a tool's activity) gets a tracing header its run never had.
+        """
         holder = _Holder()
         try:
+            parented = opentelemetry.trace.get_current_span() is not opentelemetry.trace.INVALID_SPAN
             self._completed_span(name, additional_attributes=dict(attributes), add_to_outbound_model=holder)
         except Exception as exc:
             _warn_once("span", f"span {name} not made ({type(exc).__name__})")
             return None
         carrier = (holder.headers or {}).get(self.header_key)
-        return carrier if isinstance(carrier, dict) else None
+        return carrier if parented and isinstance(carrier, dict) else None
 
     def _handled(self, name: str) -> None:
         """The ``HandleSignal:``/``HandleUpdate:`` span, linked to the run's start; never raises."""
@@ -269,6 +295,16 @@ class SafeTracingInterceptor(TracingInterceptor):
         super().workflow_interceptor_class(input)  # registers the extern that makes the spans
         return self.workflow_class
 
+    def _completed_workflow_span(self, params: Any) -> Carrier | None:
+        """Upstream's (the extern workflow spans are made by), except that :data:`ALWAYS_MADE` spans are
+        made without a parent too. Called only when not replaying; its errors are caught by the caller."""
+        if getattr(params, "parent_missing", False) and getattr(params, "name", None) in ALWAYS_MADE:
+            try:
+                params = dataclasses.replace(params, parent_missing=False)
+            except Exception as exc:  # a temporalio whose parameters changed: upstream's behaviour
+                _warn_once("parentless", f"span {params.name} not made without a caller's trace ({type(exc).__name__})")
+        return super()._completed_workflow_span(params)
+
     def _context_from_headers(self, headers: Mapping[str, Any]) -> Any:
         """An activity's parent context; none when its header is malformed (the activity still runs)."""
         try:
@@ -287,6 +323,9 @@ class DecisionTracingInterceptor(SafeTracingInterceptor):
 def interceptor(tracer: opentelemetry.trace.Tracer) -> TracingInterceptor:
     """The interceptor for a client: decision tracing when this temporalio has what it needs, else
     :class:`SafeTracingInterceptor` (decisions only linked, as upstream does) and one warning."""
+    if not parentless_spans_supported():
+        _warn_once("parentless", "this temporalio cannot make workflow spans without a caller's trace: hitl.pause and "
+                   "hitl.decision spans are made only for runs a traced process started or decided")
     missing = missing_internals()
     if not missing:
         return DecisionTracingInterceptor(tracer)

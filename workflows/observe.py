@@ -1,7 +1,8 @@
 """Spans and metrics of pauses and decisions, from workflow code, that never touch history.
 
-Spans are made by Temporal's tracing interceptor (``hitl._tracing``) only when tracing is on and
-the workflow is not replaying; metrics go through ``workflow.metric_meter()``, which records only
+Spans are made by Temporal's tracing interceptor (``hitl._tracing``) only when tracing is on in the
+worker and the workflow is not replaying, whether or not the processes that started and decided the
+run were traced; metrics go through ``workflow.metric_meter()``, which records only
 when not replaying. Neither adds a command, so replays of recorded histories are unchanged.
 Labels are the agent, the tool and the outcome: never run ids (unbounded) or arguments.
 """
@@ -50,7 +51,7 @@ def paused(agent: str, run_id: str, reqs: Sequence[RunRequirement]) -> None:
     if (t := _interceptor()) is not None:
         try:
             t.span("hitl.pause", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tools": ",".join(tools),
-                                  "hitl.requirements": len(reqs)})
+                                  "hitl.requirements": len(reqs), "hitl.requirement_ids": ",".join(r.id for r in reqs)})
         except Exception as exc:
             _failed("the hitl.pause span", exc)
     meter = workflow.metric_meter()
@@ -80,8 +81,13 @@ def recorded(agent: str, run_id: str, req: RunRequirement, kind: str, details: d
     if (t := _interceptor()) is None:
         return None
     try:
-        return t.span("hitl.decision", {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tool": tool,
-                                        "hitl.requirement_id": req.id, "hitl.outcome": kind})
+        attributes: dict[str, str | int] = {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tool": tool,
+                                            "hitl.requirement_id": req.id, "hitl.outcome": kind}
+        # Who decided: an approver's name (system:timeout for a deadline), or whom a refused attempt named.
+        decider = payload.get("resolved_by") if kind == "refused" else req.resolved_by
+        if isinstance(decider, str) and decider:
+            attributes["hitl.decider"] = decider[:256]
+        return t.span("hitl.decision", attributes)
     except Exception as exc:
         _failed("the hitl.decision span", exc)
         return None
