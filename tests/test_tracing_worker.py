@@ -1,11 +1,9 @@
 """A traced worker makes hitl's pause and decision spans itself: runs started and decided by processes without
 tracing still get them. The worker is a subprocess exporting over OTLP/HTTP to a real receiver in this test.
 
-The receiver decodes ``ExportTraceServiceRequest`` protobufs with a descriptor of OTLP's trace messages built
-here (field numbers of opentelemetry-proto's ``trace.proto``): the ``opentelemetry-proto`` package need not
-be installed. The worker exports with ``opentelemetry-exporter-otlp-proto-http`` when it is installed
-(configured by the standard ``OTEL_*`` variables, as in production); otherwise with :class:`OtlpHttpExporter`,
-a small OTLP/HTTP exporter of the same wire format, given to ``hitl.telemetry.configure``.
+The receiver decodes ``ExportTraceServiceRequest`` protobufs (``opentelemetry-proto``); the worker exports
+with ``opentelemetry-exporter-otlp-proto-http`` (``hitl[otel]``), configured by the standard ``OTEL_*``
+variables only, as an operator would.
 
 This module is also the worker's agent module (``--agents tests.test_tracing_worker``).
 """
@@ -14,22 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
-from functools import cache
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from hitl import Agent, OpenAIChat, RunStatus, _client, telemetry, tool
 
@@ -69,56 +64,6 @@ trace_agent = Agent(OpenAIChat(id=MODEL), name=MODEL, tools=[pay, wipe], task_qu
 
 
 # ------------------------------------------------------------------------------ OTLP trace messages
-@cache
-def otlp() -> Any:
-    """``ExportTraceServiceRequest`` and the messages in it, from OTLP's field numbers (wire-compatible)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F = descriptor_pb2.FieldDescriptorProto
-    file = descriptor_pb2.FileDescriptorProto(name="hitl_test_otlp_trace.proto", package="hitltest.otlp", syntax="proto3")
-
-    def message(name: str, fields: Sequence[tuple[str, int, int, bool, str | None]], oneof: str | None = None) -> None:
-        m = file.message_type.add(name=name)
-        if oneof:
-            m.oneof_decl.add(name=oneof)
-        for field, number, kind, repeated, type_name in fields:
-            f = m.field.add(name=field, number=number, type=kind,
-                            label=F.LABEL_REPEATED if repeated else F.LABEL_OPTIONAL)
-            if type_name:
-                f.type_name = f".hitltest.otlp.{type_name}"
-            if oneof:
-                f.oneof_index = 0
-
-    message("AnyValue", [("string_value", 1, F.TYPE_STRING, False, None), ("bool_value", 2, F.TYPE_BOOL, False, None),
-                         ("int_value", 3, F.TYPE_INT64, False, None), ("double_value", 4, F.TYPE_DOUBLE, False, None),
-                         ("array_value", 5, F.TYPE_MESSAGE, False, "ArrayValue"),
-                         ("kvlist_value", 6, F.TYPE_MESSAGE, False, "KeyValueList"),
-                         ("bytes_value", 7, F.TYPE_BYTES, False, None)], oneof="value")
-    message("ArrayValue", [("values", 1, F.TYPE_MESSAGE, True, "AnyValue")])
-    message("KeyValueList", [("values", 1, F.TYPE_MESSAGE, True, "KeyValue")])
-    message("KeyValue", [("key", 1, F.TYPE_STRING, False, None), ("value", 2, F.TYPE_MESSAGE, False, "AnyValue")])
-    message("Resource", [("attributes", 1, F.TYPE_MESSAGE, True, "KeyValue")])
-    message("InstrumentationScope", [("name", 1, F.TYPE_STRING, False, None), ("version", 2, F.TYPE_STRING, False, None)])
-    message("Status", [("message", 2, F.TYPE_STRING, False, None), ("code", 3, F.TYPE_INT32, False, None)])
-    message("Event", [("time_unix_nano", 1, F.TYPE_FIXED64, False, None), ("name", 2, F.TYPE_STRING, False, None),
-                      ("attributes", 3, F.TYPE_MESSAGE, True, "KeyValue")])
-    message("Link", [("trace_id", 1, F.TYPE_BYTES, False, None), ("span_id", 2, F.TYPE_BYTES, False, None),
-                     ("attributes", 4, F.TYPE_MESSAGE, True, "KeyValue")])
-    message("Span", [("trace_id", 1, F.TYPE_BYTES, False, None), ("span_id", 2, F.TYPE_BYTES, False, None),
-                     ("parent_span_id", 4, F.TYPE_BYTES, False, None), ("name", 5, F.TYPE_STRING, False, None),
-                     ("kind", 6, F.TYPE_INT32, False, None), ("start_time_unix_nano", 7, F.TYPE_FIXED64, False, None),
-                     ("end_time_unix_nano", 8, F.TYPE_FIXED64, False, None),
-                     ("attributes", 9, F.TYPE_MESSAGE, True, "KeyValue"), ("events", 11, F.TYPE_MESSAGE, True, "Event"),
-                     ("links", 13, F.TYPE_MESSAGE, True, "Link"), ("status", 15, F.TYPE_MESSAGE, False, "Status")])
-    message("ScopeSpans", [("scope", 1, F.TYPE_MESSAGE, False, "InstrumentationScope"),
-                           ("spans", 2, F.TYPE_MESSAGE, True, "Span")])
-    message("ResourceSpans", [("resource", 1, F.TYPE_MESSAGE, False, "Resource"),
-                              ("scope_spans", 2, F.TYPE_MESSAGE, True, "ScopeSpans")])
-    message("ExportTraceServiceRequest", [("resource_spans", 1, F.TYPE_MESSAGE, True, "ResourceSpans")])
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("hitltest.otlp.ExportTraceServiceRequest"))
-
 
 def _from_any(value: Any) -> Any:
     kind = value.WhichOneof("value")
@@ -129,31 +74,9 @@ def _from_any(value: Any) -> Any:
     return getattr(value, kind) if kind else None
 
 
-def _to_any(target: Any, value: Any) -> None:
-    if isinstance(value, bool):
-        target.bool_value = value
-    elif isinstance(value, int):
-        target.int_value = value
-    elif isinstance(value, float):
-        target.double_value = value
-    elif isinstance(value, str):
-        target.string_value = value
-    elif isinstance(value, bytes):
-        target.bytes_value = value
-    else:  # a sequence
-        for item in value:
-            _to_any(target.array_value.values.add(), item)
-
-
-def _set_attributes(target: Any, attributes: Any) -> None:
-    for key, value in (attributes or {}).items():
-        kv = target.add(key=key)
-        _to_any(kv.value, value)
-
-
 def decode(body: bytes) -> list[dict[str, Any]]:
     """The spans of an ``ExportTraceServiceRequest``, each a dict (ids in hex, attributes as Python values)."""
-    request = otlp()()
+    request = ExportTraceServiceRequest()
     request.ParseFromString(body)
     spans = []
     for rs in request.resource_spans:
@@ -168,82 +91,6 @@ def decode(body: bytes) -> list[dict[str, Any]]:
                     "status": s.status.code,
                 })
     return spans
-
-
-class OtlpHttpExporter(SpanExporter):
-    """An OTLP/HTTP (protobuf) span exporter: POSTs each batch to ``endpoint`` (``.../v1/traces``).
-
-    For workers whose environment lacks ``opentelemetry-exporter-otlp-proto-http``; the same wire format.
-    """
-
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint = endpoint
-
-    def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        request = otlp()()
-        by_resource: dict[int, tuple[Any, dict[str, Any]]] = {}
-        for span in spans:
-            resource_spans, scopes = by_resource.setdefault(id(span.resource), (request.resource_spans.add(), {}))
-            if not scopes:
-                _set_attributes(resource_spans.resource.attributes, span.resource.attributes)
-            scope_name = span.instrumentation_scope.name if span.instrumentation_scope else ""
-            if scope_name not in scopes:
-                scopes[scope_name] = resource_spans.scope_spans.add()
-                scopes[scope_name].scope.name = scope_name
-            out = scopes[scope_name].spans.add(
-                trace_id=span.context.trace_id.to_bytes(16, "big"), span_id=span.context.span_id.to_bytes(8, "big"),
-                name=span.name, kind=span.kind.value + 1,  # OTLP's SpanKind counts UNSPECIFIED as 0
-                start_time_unix_nano=span.start_time or 0, end_time_unix_nano=span.end_time or 0)
-            if span.parent is not None:
-                out.parent_span_id = span.parent.span_id.to_bytes(8, "big")
-            _set_attributes(out.attributes, span.attributes)
-            for event in span.events:
-                e = out.events.add(time_unix_nano=event.timestamp, name=event.name)
-                _set_attributes(e.attributes, event.attributes)
-            for link in span.links:
-                out.links.add(trace_id=link.context.trace_id.to_bytes(16, "big"),
-                              span_id=link.context.span_id.to_bytes(8, "big"))
-            out.status.code = span.status.status_code.value
-            if span.status.description:
-                out.status.message = span.status.description
-        post = urllib.request.Request(self.endpoint, data=request.SerializeToString(), method="POST",
-                                      headers={"Content-Type": "application/x-protobuf"})
-        try:
-            with urllib.request.urlopen(post, timeout=10) as response:
-                ok = response.status == 200
-        except OSError:
-            ok = False
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def real_exporter_installed() -> bool:
-    """Whether ``opentelemetry-exporter-otlp-proto-http`` is installed (``pip install 'hitl[otel]'``)."""
-    try:
-        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http.trace_exporter") is not None
-    except ImportError:
-        return False
-
-
-def serve_traced() -> None:
-    """The worker subprocess: tracing on (by OTEL_* when the OTLP exporter is installed, else configured here
-    with :class:`OtlpHttpExporter`), then ``hitl worker`` with this process's arguments."""
-    if not real_exporter_installed():
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        provider = TracerProvider(resource=Resource.create({"service.name": os.environ["OTEL_SERVICE_NAME"]}))
-        provider.add_span_processor(BatchSpanProcessor(OtlpHttpExporter(os.environ["HITL_TEST_OTLP_TRACES"])))
-        telemetry.configure(tracer_provider=provider)
-    from hitl.worker import main
-
-    main()
 
 
 # ------------------------------------------------------------------------------ receiver and worker
@@ -313,16 +160,14 @@ def traced_worker(receiver: Receiver, temporal_server: dict[str, Any], model_ser
     env.update({
         "TEMPORAL_ADDRESS": temporal_server["address"], "OPENAI_BASE_URL": model_server.base_url,
         "PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": "hitl-worker", "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "HITL_TEST_OTLP_TRACES": f"{receiver.url}/v1/traces",
+        # As an operator would: the standard variables only.
+        "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
     })
-    if real_exporter_installed():  # as an operator would: the standard variables only
-        env.update({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-                    "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url})
     log = tmp_path / "traced-worker.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from tests.test_tracing_worker import serve_traced; serve_traced()",
-             "--agents", "tests.test_tracing_worker"],
+            [sys.executable, "-c", "from hitl.worker import main; main()", "--agents", "tests.test_tracing_worker"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         for _ in range(600):
