@@ -7,6 +7,7 @@ import logging
 import subprocess
 
 import pytest
+from pydantic import ValidationError
 
 from hitl import (
     InvalidDecisionError,
@@ -18,7 +19,7 @@ from hitl import (
     limits,
     tool,
 )
-from hitl.decisions import Confirm, ContinueRunRequest, ProvideResult, Reject
+from hitl.decisions import ChangeApproval, Confirm, ContinueRunRequest, ProvideResult, Reject
 
 ran: list[str] = []
 
@@ -346,10 +347,15 @@ def test_query_api_refuses_values_of_the_wrong_type_with_a_hitl_error(db):
 
 def test_confirm_and_reject_models_refuse_what_would_not_fit(db):
     """The payload models bound their own fields: resolved_by and reason lengths, approvers' entries."""
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match=r"resolved_by\n\s+String should have at most 256 characters"):
         Confirm(requirement_id="r", resolved_by="x" * 300)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match=r"reason\n\s+String should have at most 4000 characters"):
         Reject(requirement_id="r", reason="x" * 5000)
+    with pytest.raises(ValidationError, match=r"approvers\.0\n\s+String should have at most 256 characters"):
+        ChangeApproval(requirement_id="r", approvers=["x" * 300])
+    with pytest.raises(ValidationError, match=r"approvers\.1\n\s+String should have at least 1 character"):
+        ChangeApproval(requirement_id="r", approvers=["alice", ""])
+    assert ChangeApproval(requirement_id="r", approvers=["x" * 256]).approvers == ["x" * 256]  # the bound itself fits
 
 
 async def test_an_event_postgresql_refuses_is_quarantined_and_the_trail_stays_whole(db):
