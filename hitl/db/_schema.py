@@ -7,6 +7,8 @@ from typing import Any
 
 from psycopg import sql
 
+from hitl.errors import ConfigurationError
+
 # A migration's version is its place here: only ever append.
 MIGRATIONS = ["001_approvals.sql", "002_team_run_id.sql", "003_quarantine.sql", "004_service.sql", "005_links.sql",
               "006_counts.sql", "007_trail_seals.sql", "008_idempotency_lease.sql", "009_agno_records.sql",
@@ -16,6 +18,35 @@ SEALS = 7
 """The schema version from which events carry ``key_id`` and rows their ``seal`` (the writer asks)."""
 AGNO_RECORDS = 9
 """The schema version from which rows carry ``team_name``, ``updated_at`` and the ``deleted_at`` tombstone."""
+
+
+MIN_SERVER_VERSION = 15
+"""The oldest PostgreSQL the migrations run on (migration 006's ``NULLS NOT DISTINCT``)."""
+
+
+def server_version_num(conn: Any) -> int:
+    """The server's ``server_version_num`` (150004 for 15.4), as it reports it."""
+    row = conn.execute("SELECT current_setting('server_version_num')::int AS num").fetchone()
+    return int(row["num"] if isinstance(row, dict) else row[0])
+
+
+def _version_name(num: int) -> str:
+    """``server_version_num`` as people write it: 140009 is 14.9, 90624 is 9.6.24."""
+    if num >= 100000:
+        return f"{num // 10000}.{num % 10000}"
+    return f"{num // 10000}.{num // 100 % 100}.{num % 100}"
+
+
+def check_server_version(num: int) -> None:
+    """Refuse a server older than the migrations need, before any of them runs.
+
+    Raises:
+        ConfigurationError: naming the version found and the one needed.
+    """
+    if num < MIN_SERVER_VERSION * 10000:
+        raise ConfigurationError(
+            f"PostgreSQL {_version_name(num)} (server_version_num {num}) is too old: hitl's migrations need "
+            f"PostgreSQL {MIN_SERVER_VERSION} or later (NULLS NOT DISTINCT, migration 006); upgrade the server")
 
 
 def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
@@ -86,9 +117,14 @@ def _statements(name: str, names: dict[str, sql.Identifier]) -> list[sql.Compose
 
 
 def migrate(conn: Any, approvals_table: str) -> int:
-    """Bring the schema of ``approvals_table`` up to date, in one transaction (sync connection); its version now."""
+    """Bring the schema of ``approvals_table`` up to date, in one transaction (sync connection); its version now.
+
+    Raises:
+        ConfigurationError: the server is older than PostgreSQL 15 (nothing is changed).
+    """
     names = table_names(approvals_table)
     with conn.transaction():
+        check_server_version(server_version_num(conn))  # before anything is changed
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS hitl_schema_migrations ("
