@@ -9,7 +9,8 @@ import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hitl import RunStatus
+from hitl import RunStatus, tool
+from hitl.approval import approval
 from hitl.notify import Notification, WebhookNotifier, sign
 from hitl.policy import escalate, remind
 from tests.test_policy import pay_script, payment_tool, skipping, skipping_agent  # noqa: F401 - fixture
@@ -63,21 +64,55 @@ async def test_each_step_fires_at_its_time_and_once(skipping, model_server, scri
     assert done.status == RunStatus.completed and done.requirements[0].resolution == "expired"
 
 
+@approval(approvers=["alice"], escalation=[remind(after=timedelta(days=2))])
+@tool(requires_confirmation=True)
+def hold(what: str) -> str:
+    """Hold something (reminds after two days: the run stays open past pay's later steps)."""
+    return f"held {what}"
+
+
 async def test_a_decision_before_a_step_cancels_the_later_steps(skipping, model_server, script):
-    """Decided after the reminder: no escalation and no expiry follow, however long we wait."""
+    """Decided after the reminder: no escalation and no expiry follow, though the run stays open past their times."""
     seen, notifier = collector()
-    agent = skipping_agent(skipping, model_server, pay_script(script), [payment_tool(**PAYMENT_POLICY)],
+    # pay and hold in one turn: deciding pay leaves the pause open, waiting on hold, whose reminder falls due
+    # (two days) after pay's escalation (4 hours) and expiry (a day) would have.
+    model = script({"turns": [{"tool_calls": [{"name": "pay", "arguments": {"amount": 500, "to": "acme"}},
+                                              {"name": "hold", "arguments": {"what": "receipt"}}]},
+                              {"content": "{results}"}]})
+    agent = skipping_agent(skipping, model_server, model, [payment_tool(**PAYMENT_POLICY), hold],
                            notifiers=[notifier])
+    of = lambda tool: [n.kind for n in seen if n.tool_name == tool]  # noqa: E731
     async with create_worker(skipping.client, agent.task_queue):
         paused = await agent.arun("pay acme")
+        pay, held = paused.active_requirements
+        assert (pay.tool_execution.tool_name, held.tool_execution.tool_name) == ("pay", "hold")
         await skipping.sleep(timedelta(hours=1))
-        await until(lambda: len(seen) == 2)
-        paused.active_requirements[0].confirm(resolved_by="alice")
-        done = await agent.acontinue_run(paused.run_id, paused.requirements)
+        await until(lambda: of("pay") == ["requested", "reminder"])
+        assert of("pay") == ["requested", "reminder"]
+        handle = skipping.client.get_workflow_handle(paused.run_id)
+        await handle.signal("confirm", {"requirement_id": pay.id, "resolved_by": "alice"})
+        for _ in range(100):
+            state = await agent.aget_run(paused.run_id)
+            if state.requirements[0].resolution is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert state.requirements[0].resolution == "confirmed" and state.is_paused
+        await skipping.sleep(timedelta(days=2))  # past pay's escalation and expiry, and hold's reminder
+        # The control: hold's reminder comes. Notices go out one by one in the order the run made them, and a
+        # step of pay falls due before it, so a step of pay that still fired would have been sent first.
+        await until(lambda: of("hold") == ["requested", "reminder"], 250)
+        assert of("hold") == ["requested", "reminder"], [(n.tool_name, n.kind) for n in seen]
+        assert of("pay") == ["requested", "reminder"]
+        state = await agent.aget_run(paused.run_id)
+        assert state.is_paused and [r.escalation_level for r in state.requirements] == [1, 1]
+        assert state.requirements[0].approvers == ["alice"] and state.requirements[0].resolution == "confirmed"
+        held.confirm(resolved_by="alice")
+        done = await agent.acontinue_run(paused.run_id, [state.requirements[0], held])
         await skipping.sleep(timedelta(days=2))
         await asyncio.sleep(0.2)
-    assert done.content == "paid 500 to acme"
-    assert [n.kind for n in seen] == ["requested", "reminder"]
+    assert done.content.split(" | ") == ["paid 500 to acme", "held receipt"]
+    assert [n.kind for n in seen if n.tool_name == "pay"] == ["requested", "reminder"]
+    assert done.requirements[0].resolution == "confirmed" and done.requirements[0].resolved_by == "alice"
 
 
 async def test_a_notifier_that_always_fails_changes_nothing_else(skipping, model_server, script, database_url):
