@@ -13,7 +13,7 @@ import re
 import time
 from datetime import timedelta
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import openai
@@ -30,6 +30,9 @@ from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind
 from hitl.tools import Tool
 from hitl.tools.mcp import McpServerError, McpTool
+
+if TYPE_CHECKING:  # annotations only: openai's Responses types are not needed to import this module
+    from openai.types.responses import Response, ResponseInputParam
 
 _RETRYABLE_STATUS = {408, 409, 429}
 MAX_TASK_CHARS = 100_000
@@ -196,7 +199,7 @@ async def _chat(
     if publish is not None:
         return await _chat_streamed(model, [*system, *messages], kwargs, publish)
     response = await _client(model).chat.completions.create(
-        model=model.id, messages=[*system, *messages], **kwargs  # type: ignore[list-item]
+        model=model.id, messages=[*system, *messages], **kwargs  # type: ignore[list-item]  # plain dicts (_wire.Message)
     )
     message = response.choices[0].message
     calls = [
@@ -207,8 +210,8 @@ async def _chat(
     return message.content, calls
 
 
-def _responses_input(messages: list[Message]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
+def _responses_input(messages: list[Message]) -> ResponseInputParam:
+    items: ResponseInputParam = []
     for m in messages:
         if m["role"] == "tool":
             items.append({"type": "function_call_output", "call_id": m["tool_call_id"], "output": m["content"]})
@@ -238,7 +241,7 @@ async def _responses(
     if publish is not None:
         response = await _responses_streamed(model, _responses_input(messages), kwargs, publish)
     else:
-        response = await _client(model).responses.create(model=model.id, input=_responses_input(messages), **kwargs)  # type: ignore[arg-type]
+        response = await _client(model).responses.create(model=model.id, input=_responses_input(messages), **kwargs)
     texts: list[str] = []
     calls: list[tuple[str, str, str]] = []
     for item in response.output:
@@ -289,10 +292,10 @@ async def _chat_streamed(model: OpenAIModel, messages: list[Any], kwargs: dict[s
     return ("".join(texts) or None), [(cid, name, args or "{}") for _, (cid, name, args) in sorted(calls.items())]
 
 
-async def _responses_streamed(model: OpenAIModel, items: list[dict[str, Any]], kwargs: dict[str, Any],
-                              publish: Callable[[str], None]) -> Any:
+async def _responses_streamed(model: OpenAIModel, items: ResponseInputParam, kwargs: dict[str, Any],
+                              publish: Callable[[str], None]) -> Response:
     """The Responses API, streamed: the text published as it comes; the completed response returned."""
-    stream = await _client(model).responses.create(model=model.id, input=items, stream=True, **kwargs)  # type: ignore[arg-type]
+    stream = await _client(model).responses.create(model=model.id, input=items, stream=True, **kwargs)
     async for event in stream:
         if event.type == "response.output_text.delta":
             publish(event.delta)
@@ -384,7 +387,7 @@ def _delegation(agent: Agent, plan: ToolCallPlan) -> ToolCallPlan:
     if plan.invalid is not None or t is None or t.delegates_to is None:
         return plan
     wanted = plan.arguments.get("member_id")
-    member = t.delegates_to.get(wanted)
+    member = t.delegates_to.get(wanted) if isinstance(wanted, str) else None
     if member is None:
         return plan.model_copy(update={
             "invalid": f"Unknown member {wanted!r}; the team's members are {sorted(t.delegates_to)}"})
