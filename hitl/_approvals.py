@@ -380,7 +380,8 @@ _ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload-
                " WHERE approval_id = a.id AND kind = 'escalated') ELSE 0 END AS escalation_level")
 
 
-async def listing(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> tuple[list[dict[str, Any]], int, str | None]:
+async def listing(db: PostgresDb, principal: Principal,
+                  query: ApprovalQuery) -> tuple[list[dict[str, Any]], TotalCount, str | None]:
     """One page of the approvals the principal may see, each with its ``escalation_level``: (records,
     how many match, the next page's cursor)."""
     sort_by, sort_order = query.order()

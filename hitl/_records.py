@@ -72,8 +72,8 @@ async def _settle(output: RunOutput, decisions: Sequence[Decision], db_for: Any)
             if req.resolution is None:
                 want(req.id, {"pending"})
     for d in decisions:
-        req = shown.get(d.requirement_id)
-        if req is not None and req.resolution is None:
+        seen = shown.get(d.requirement_id)
+        if seen is not None and seen.resolution is None:
             continue  # still pending (a quorum): the line above waits for it
         want(d.requirement_id, set(DECIDED))
     for db, expected in wanted.values():

@@ -155,7 +155,7 @@ def _without_source(text: str) -> str:
     return "; ".join(lines)[:300] or "unreadable"
 
 
-def _read(source: object, what: str) -> bytes | None:
+def _read(source: Path | str | bytes | None, what: str) -> bytes | None:
     """A certificate or key named by a profile: a path (read now, so a bad one fails here) or the data itself."""
     if source is None:
         return None
@@ -164,7 +164,7 @@ def _read(source: object, what: str) -> bytes | None:
             return source.read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read the TLS {what} {source}: {exc.strerror}") from None
-    return source.encode() if isinstance(source, str) else bytes(source)  # type: ignore[arg-type]
+    return source.encode() if isinstance(source, str) else bytes(source)
 
 
 def secret_setting(env: Mapping[str, str], name: str) -> tuple[str, str] | None:

@@ -103,7 +103,8 @@ class LinkSettings(BaseModel):
         except ValueError as exc:
             raise ConfigurationError(str(exc)) from None
         try:
-            return cls(secret=secret, public_url=env.get("HITL_PUBLIC_URL") or None,
+            return cls(secret=SecretStr(secret) if secret is not None else None,
+                       public_url=env.get("HITL_PUBLIC_URL") or None,
                        ttl_seconds=_seconds(env.get("HITL_LINK_TTL") or str(DEFAULT_TTL_SECONDS)))
         except (ValueError, ValidationError) as exc:
             raise ConfigurationError(f"HITL_LINK_TTL={env.get('HITL_LINK_TTL')!r}: not a duration of up to 30 days "
@@ -196,7 +197,8 @@ def link_id(secret: str, approval_id: str, approver: str, decision: str, notific
 
 
 def links_for(notification: Notification, link_settings: LinkSettings, *, now: float | None = None,
-              decisions: tuple[str, ...] = ("approved", "rejected"), key: str = "") -> list[NotificationLink]:
+              decisions: tuple[Literal["approved", "rejected"], ...] = ("approved", "rejected"),
+              key: str = "") -> list[NotificationLink]:
     """An approve and a reject link for each named approver of a notified approval (worker side);
     ``decisions=("rejected",)`` for one a click cannot complete (a form to fill, a result to give).
 
@@ -231,7 +233,7 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
             continue
         for decision in decisions:
             claims = LinkClaims(approval_id=approval_id, run_id=notification.run_id,
-                                requirement_id=notification.requirement_id, decision=decision,  # type: ignore[arg-type]
+                                requirement_id=notification.requirement_id, decision=decision,
                                 arguments_digest=arguments, approver=approver, expires_at=expires,
                                 link_id=link_id(secret, approval_id, approver, decision, identity))
             token = make_token(secret, claims, issued_at=notification.at)

@@ -171,7 +171,7 @@ def write_checkpoint(conn: Connection[Any], approvals: str, keys: AuditKeys | No
                 writer.executemany(insert, [(n, r["id"], r["head_seq"], r["head"], row_seal(r, r["head"])) for r in batch])
     heads = sql.SQL("SELECT DISTINCT ON (approval_id) approval_id, seq, hash, row_seal FROM {h}"
                     " ORDER BY approval_id, checkpoint DESC").format(**names)
-    digests = []
+    digests: list[tuple[int, str]] = []
     for query, params in ((sql.SQL("SELECT * FROM {h} WHERE checkpoint = %s").format(**names), [n]), (heads, [])):
         with conn.cursor(name=f"hitl_checkpoint_{len(digests)}") as cursor:
             cursor.execute(sql.SQL('SELECT * FROM ({q}) s ORDER BY approval_id COLLATE "C"').format(q=query), params)

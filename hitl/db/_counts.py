@@ -145,20 +145,21 @@ def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], gi
             first += timedelta(days=1)
     if high is not None:
         last = high.astimezone(UTC).date()
-    if first is not None and last is not None and first > last:  # within one day
-        edges.append((low, high))  # type: ignore[arg-type]
+    # (first is None exactly when low is, last when high is: each pair is tested for mypy's sake)
+    if low is not None and high is not None and first is not None and last is not None and first > last:  # within one day
+        edges.append((low, high))
         conditions.append(sql.SQL("FALSE"))
     else:
-        if first is not None:
+        if low is not None and first is not None:
             conditions.append(sql.SQL("day >= %s"))
             values.append(first)
-            if _midnight(first) > low:  # type: ignore[operator]
-                edges.append((low, _midnight(first)))  # type: ignore[arg-type]
-        if last is not None:
+            if _midnight(first) > low:
+                edges.append((low, _midnight(first)))
+        if high is not None and last is not None:
             conditions.append(sql.SQL("day < %s"))
             values.append(last)
-            if high > _midnight(last):  # type: ignore[operator]
-                edges.append((_midnight(last), high))  # type: ignore[arg-type]
+            if high > _midnight(last):
+                edges.append((_midnight(last), high))
     where = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
     counted = sql.SQL("(SELECT coalesce(sum(n), 0) FROM (SELECT n FROM {c}{w} UNION ALL SELECT n FROM {d}{w}) AS counts)").format(
         c=sql.Identifier(f"{approvals}_counts"), d=sql.Identifier(f"{approvals}_count_deltas"), w=where)

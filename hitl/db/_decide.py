@@ -20,6 +20,7 @@ from hitl.errors import (
 if TYPE_CHECKING:
     from hitl.agent import Agent
     from hitl.db.postgres import PostgresDb
+    from hitl.run import RunOutput
 
 
 DECIDED = frozenset({"approved", "rejected", "expired", "cancelled"})
@@ -86,14 +87,15 @@ async def update_approval(
         # No answer (say the update was aborted as the run closed under a storm of deciders): the run tells
         # whether this decision was applied (then the record follows, below) or someone else's (None).
         try:
-            output = await _runs.get(client, record["run_id"])
+            stands: RunOutput | None = await _runs.get(client, record["run_id"])
         except HitlError:
-            output = None
-        held = next((r for r in output.requirements if r.id == record["requirement_id"]), None) if output else None
-        if held is None or held.resolution is None:
+            stands = None
+        held = next((r for r in stands.requirements if r.id == record["requirement_id"]), None) if stands else None
+        if stands is None or held is None or held.resolution is None:
             raise
         if held.resolved_by != resolved_by or held.resolution != ("confirmed" if status == "approved" else "rejected"):
             return None
+        output = stands
     mine = next((r for r in output.requirements if r.id == record["requirement_id"]), None)
     short = mine is not None and mine.resolution is None  # a confirmation toward a quorum: still pending
     deadline = asyncio.get_running_loop().time() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg import sql
@@ -64,7 +65,7 @@ the trail has its events all along, and the service's inbox lists it, so it can 
 
 
 def where(
-    status: str | None, filters: dict[str, Any], extra: list[tuple[sql.Composable, list[Any]]] = (),  # type: ignore[assignment]
+    status: str | None, filters: dict[str, Any], extra: Iterable[tuple[sql.Composable, list[Any]]] = (),
     *, include_deleted: bool = False, undecided_audit: bool = False,
 ) -> tuple[sql.Composable, list[Any]]:
     """A WHERE clause and its parameters for the supported filters (and ``extra`` conditions); anything else is refused.

@@ -127,7 +127,7 @@ class TrailReport:
         self.problems.append({"approval_id": approval_id, "seq": seq, "kind": kind, "reason": reason})
 
 
-def chain_break(events: list[Mapping[str, Any]], keys: AuditKeys | None, unheld: set[str] | None = None
+def chain_break(events: Iterable[Mapping[str, Any]], keys: AuditKeys | None, unheld: set[str] | None = None
                 ) -> tuple[int, str] | None:
     """The first broken link of one approval's events (oldest first), as (seq, why), or None.
 

@@ -167,6 +167,7 @@ def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) ->
         properties["arguments"] = _tool_schema(record) or {"type": "object"}
         properties["remember"] = {"type": "boolean"}
     elif kind == "user_input":
+        fields: dict[str, dict[str, Any]]
         if requirement is not None:  # the fields still asked, with their types
             fields = {f.name: {"type": _JSON_TYPES.get(f.type_label, {}), "description": f.description or f.name}
                       for f in requirement.user_input_schema or [] if f.value is None}
@@ -183,8 +184,9 @@ _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "bo
 
 
 def _tool_schema(record: dict[str, Any]) -> dict[str, Any] | None:
+    name = (record.get("context") or {}).get("tool_name")
     try:
-        tool = _registry.get(record["agent_name"]).tools.get((record.get("context") or {}).get("tool_name"))
+        tool = _registry.get(record["agent_name"]).tools.get(name) if isinstance(name, str) else None
     except ConfigurationError:
         return None
     return tool.args_model.model_json_schema() if tool is not None else None

@@ -18,7 +18,7 @@ The OpenAPI document declares this schema for every status each route can answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -103,7 +103,7 @@ def status_of(exc: errors.HitlError) -> int:
     return next((code for kind, code in _STATUS if isinstance(exc, kind)), 502)
 
 
-def problem(status: int, kind: str, detail: str, *, instance: str | None = None, headers: dict[str, str] | None = None,
+def problem(status: int, kind: str, detail: str, *, instance: str | None = None, headers: Mapping[str, str] | None = None,
             **extensions: Any) -> JSONResponse:
     """A problem-details answer."""
     body = Problem(type=f"urn:hitl:error:{kind}", title=TITLES.get(status, "Error"), status=status, detail=detail,
@@ -205,4 +205,4 @@ def install_openapi(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to change the schema

@@ -90,7 +90,8 @@ async def stream(
         [row] = await s.db._aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
         position = (int(row["x"]), 0)
     events, approvals = sql.Identifier(f"{s.db.approvals_table}_events"), s.db._t()
-    visible, params = sql.SQL("TRUE"), []
+    visible: sql.Composable = sql.SQL("TRUE")
+    params: list[Any] = []
     if not principal.has("approvals:read"):
         visible, params = _queries.approver_among(principal.approver_names())
     query = sql.SQL(

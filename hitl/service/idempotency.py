@@ -121,7 +121,7 @@ async def run_once(
         return response
     try:
         await db._aquery(sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE {}").format(table, mine),
-                         [response.status_code, Jsonb(json.loads(response.body)), *who, claim])
+                         [response.status_code, Jsonb(json.loads(bytes(response.body))), *who, claim])
     except HitlError:  # an answer PostgreSQL cannot hold: not kept, so a retry runs again (and is refused by the run)
         await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
     return response

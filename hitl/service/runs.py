@@ -59,7 +59,7 @@ async def start_run(
         try:
             return await agent.arun(body.message, run_id=run_id, session_id=body.session_id, user_id=principal.name)
         except RunExistsError:
-            if body.run_id is not None:
+            if body.run_id is not None or run_id is None:
                 raise
             return await _runs.get(await s.temporal(), run_id)  # this principal's, started with this key
 

@@ -52,6 +52,7 @@ class _Guarded(HttpToolsProtocol):
             self.transport.write(_TIMED_OUT % (len(body), body))
         self.transport.close()
 
+    # uvicorn's own signature (asyncio.Transport), narrower than asyncio.BaseProtocol's BaseTransport.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(self.header_timeout, "headers")

@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 import time
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -33,7 +33,7 @@ __all__ = ["router", "signature", "MAX_AGE_SECONDS"]
 router = APIRouter(include_in_schema=False)  # Slack's protocol, not the JSON API
 MAX_AGE_SECONDS = 300
 MAX_BODY_BYTES = 256 * 1024
-_DECISIONS = {"approve": "approved", "reject": "rejected"}
+_DECISIONS: dict[str, Literal["approved", "rejected"]] = {"approve": "approved", "reject": "rejected"}
 _SECONDS = re.compile(r"[0-9]{1,12}")
 
 
@@ -47,7 +47,7 @@ def _answer(text: str, status: int = 200) -> JSONResponse:
     return JSONResponse({"response_type": "ephemeral", "replace_original": False, "text": text}, status_code=status)
 
 
-def _action(body: bytes) -> tuple[str, str, str] | None:
+def _action(body: bytes) -> tuple[str, Literal["approved", "rejected"], str] | None:
     """(Slack user id, decision, approval id) of a block_actions payload, or None if it is not one."""
     try:
         payload: Any = json.loads((parse_qs(body.decode(), max_num_fields=20).get("payload") or [""])[0])
