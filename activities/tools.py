@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+from collections.abc import AsyncIterator
 from typing import Any
 
 from temporalio import activity
@@ -110,7 +111,7 @@ def bounded(output: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _heartbeating():  # type: ignore[no-untyped-def]
+async def _heartbeating() -> AsyncIterator[None]:
     """Heartbeat while a remote tool runs, so a dead worker is noticed in seconds, not at the tool's timeout."""
     info = activity.info()
     if info.is_local or not info.heartbeat_timeout:

@@ -78,14 +78,19 @@ async def _call(hook: Callable[..., Any], offered: dict[str, Any], what: str) ->
         log.error("%s %s failed: %s: %s", what, getattr(hook, "__qualname__", hook), type(exc).__name__, exc)
 
 
+class _DebugHandler(logging.StreamHandler):
+    """``debug_logging``'s handler, known by its mark."""
+
+    _hitl_debug = True
+
+
 def debug_logging() -> None:
     """``debug_mode=True``: hitl's logger at DEBUG, to stderr (once)."""
     logger = logging.getLogger("hitl")
     logger.setLevel(logging.DEBUG)
     if not any(getattr(h, "_hitl_debug", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _DebugHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("DEBUG %(message)s"))
-        handler._hitl_debug = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
 
 

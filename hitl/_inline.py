@@ -171,7 +171,7 @@ async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> Non
             _exit_hook = True
             # Before the interpreter shuts thread pools down (the worker's workflow executor among them):
             # threading's exit hooks run before atexit's, the last registered first.
-            threading._register_atexit(_stop_all)  # type: ignore[attr-defined]
+            threading._register_atexit(_stop_all)  # type: ignore[attr-defined]  # private, not in typeshed
 
 
 def served_here(queue: str) -> bool:

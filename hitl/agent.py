@@ -10,9 +10,9 @@ import uuid
 import marshal
 import sys
 from datetime import timedelta
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pydantic
 from temporalio.client import Client
@@ -39,6 +39,14 @@ from hitl.visibility import register_search_attributes
 __all__ = ["Agent"]
 
 _log = logging.getLogger("hitl")
+
+
+class _Overrides(TypedDict):
+    """The connection settings an Agent was given (None: the environment's, read at use)."""
+
+    temporal_address: str | None
+    namespace: str | None
+    task_queue: str | None
 
 
 class Agent:
@@ -96,7 +104,7 @@ class Agent:
         model: OpenAIModel | None = None,
         *,
         name: str | None = None,
-        tools: Sequence[Tool | Callable[..., Any]] | None = None,
+        tools: Sequence[Tool | Toolkit | Callable[..., Any]] | None = None,
         db: PostgresDb | None = None,
         instructions: str | Sequence[str] | None = None,
         role: str | None = None,
@@ -178,7 +186,7 @@ class Agent:
         self.has_explicit_name = name is not None
         self._module, self.defined_in, self._made_in = _caller()
         self._temporal_client = client
-        self._overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
+        self._overrides: _Overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
         if task_queue is not None and (not task_queue.strip() or len(task_queue) > 900):
             raise ConfigurationError(f"Agent task_queue {task_queue!r}: give a non-empty name of at most 900 characters")
         _registry.register(self)
@@ -407,7 +415,7 @@ class Agent:
         return output
 
     async def _astream(self, call: Awaitable[RunOutput], run_id: str, *, continued: bool,
-                       stream_events: bool) -> AsyncIterator[Any]:
+                       stream_events: bool) -> AsyncGenerator[Any, None]:
         """Agno's run events for one leg of the run: the model's text as it is written (when this process
         serves the run, see ``hitl._stream``), then the events of the durable answer."""
         from hitl._events import entity_id, events_for
@@ -645,7 +653,7 @@ def _continue_args(
     return run_id, requirements or []
 
 
-def _sync_iter(events: AsyncIterator[Any]) -> Iterator[Any]:
+def _sync_iter(events: AsyncGenerator[Any, None]) -> Iterator[Any]:
     """An async iterator of hitl's, iterated from sync code (on hitl's loop thread)."""
     while True:
         try:

@@ -13,8 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hitl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from hitl.testing import ScriptedModelServer
 
 # The dev server polls each shard's transfer queue this many times a second (default 20): every
 # workflow task after a signal or a remote activity waits on it. Raised here for a snappier dev
@@ -132,7 +136,7 @@ class LocalStack:
         self.postgres = postgres
         self.model_script = model_script
         self._temporal: subprocess.Popen[bytes] | None = None
-        self._model: object | None = None
+        self._model: ScriptedModelServer | None = None
 
     def start(self) -> dict[str, str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +162,7 @@ class LocalStack:
 
     def stop(self) -> None:
         if self._model is not None:
-            self._model.stop()  # type: ignore[attr-defined]
+            self._model.stop()
             self._model = None
         if self._temporal is not None:
             stop(self._temporal)

@@ -29,6 +29,9 @@ from pydantic import BaseModel, Field, SecretStr
 
 __all__ = ["Notification", "NotificationLink", "Notifier", "WebhookNotifier", "EmailNotifier", "sign"]
 
+NotificationKind = Literal["requested", "reminder", "escalated", "expired"]
+"""What happened to the pending approval a :class:`Notification` is about."""
+
 
 class NotificationLink(BaseModel):
     """A one-click decision link for one approver and one decision (a bearer credential: never log it)."""
@@ -42,7 +45,7 @@ class NotificationLink(BaseModel):
 class Notification(BaseModel):
     """What happened to a pending approval, for the people who may decide it."""
 
-    kind: Literal["requested", "reminder", "escalated", "expired"]
+    kind: NotificationKind
     run_id: str
     agent_name: str
     requirement_id: str

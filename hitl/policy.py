@@ -91,7 +91,7 @@ class ApprovalPolicy(BaseModel):
             escalation=sorted(escalation or [], key=lambda step: step.after_seconds),
             approvers=list(approvers or []),
             timeout_seconds=timeout.total_seconds() if timeout is not None else None,
-            on_timeout=on_timeout,  # type: ignore[arg-type]
+            on_timeout=on_timeout,  # type: ignore[arg-type]  # the caller's str: validated here, naming the choices
             separation_of_duties=separation_of_duties,
         )
 

@@ -7,14 +7,17 @@ on the audit trail and notify approvers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitl.policy import SYSTEM_TIMEOUT
 from hitl.run import RunRequirement
 import hitl.workflows.decisions as decisions
 
+if TYPE_CHECKING:
+    from hitl.notify import NotificationKind
+
 Record = Callable[[RunRequirement, str, dict[str, Any]], None]
-Notify = Callable[[RunRequirement, str], None]
+Notify = Callable[[RunRequirement, "NotificationKind"], None]
 
 
 def clock(req: RunRequirement) -> list[float]:
@@ -29,14 +32,16 @@ def clock(req: RunRequirement) -> list[float]:
 def escalate_due(requirements: Sequence[RunRequirement], now: float, record: Record, notify: Notify) -> None:
     """Fire every escalation step that is due, each once, in order."""
     for r in requirements:
-        steps = r.policy.escalation if r.policy is not None else []
+        if r.policy is None:
+            continue  # no steps
+        steps = r.policy.escalation
         while r.resolution is None and r.escalation_level < len(steps) and r.paused_at is not None \
                 and r.paused_at + steps[r.escalation_level].after_seconds <= now:
             step = steps[r.escalation_level]
             r.escalation_level += 1
             if step.action == "escalate":
                 approvers = list(step.to) if step.replace else [*r.approvers, *(a for a in step.to if a not in r.approvers)]
-                r.policy = r.policy.model_copy(update={"approvers": approvers})  # type: ignore[union-attr]
+                r.policy = r.policy.model_copy(update={"approvers": approvers})
                 record(r, "escalated", {"level": r.escalation_level, "approvers": approvers})
                 notify(r, "escalated")
             else:

@@ -124,7 +124,7 @@ def check(
 
 def _validated(agent_name: str, req: RunRequirement, arguments: dict[str, Any], where: str, lenient: bool) -> dict[str, Any]:
     try:
-        return _tool(agent_name, req).validate_arguments(arguments, context=where)  # type: ignore[no-any-return]
+        return _tool(agent_name, req).validate_arguments(arguments, context=where)
     except (InvalidDecisionError, ConfigurationError):
         if lenient:  # accepted when first received, under the definition of that day
             return arguments
@@ -165,7 +165,7 @@ def apply(req: RunRequirement, patch: Patch, now: int) -> None:
     if patch.resolution == "confirmed" and patch.resolved_by is not None and req.policy is not None \
             and req.policy.quorum > 1:
         req.approvals.append(patch.resolved_by)
-    req.resolution = patch.resolution  # type: ignore[assignment]
+    req.resolution = patch.resolution  # type: ignore[assignment]  # a str on the wire, one of resolution's values here
     req.resolved_by = patch.resolved_by
     req.resolved_at = now
     req.confirmed = patch.resolution not in ("rejected", "expired")

@@ -21,7 +21,7 @@ Queries and updates change nothing in histories recorded before them, so none is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
@@ -34,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from hitl.errors import DecisionNotAllowedError, HitlError, InvalidInputError
     from hitl.run import RunOutput, RunRequirement, RunStatus
     from hitl.workflows.payloads import decode, refusal
+
+if TYPE_CHECKING:
+    from hitl.workflows.team import TeamReporter
 
 DECISION_ROUTE = "decision_route"
 TEAM_DECIDE = "team_decide"
@@ -84,6 +87,7 @@ class DirectDecisions:
     _pauses: int
     _requirements: list[RunRequirement]
     _members: Any
+    _team: TeamReporter
 
     def _check_all(self, items: list[Decision], *, whole_pause: bool, lenient: bool = False) -> list[Any]:
         raise NotImplementedError

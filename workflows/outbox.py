@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, NotifyRequest, RunInput
-    from hitl.notify import Notification
+    from hitl.notify import Notification, NotificationKind
     from hitl.run import RunRequirement
     import hitl.workflows.audit as audit
 
@@ -90,11 +90,11 @@ class NoticeQueue:
         self._input = run_input
         self.notices = list(notices)
 
-    def send(self, req: RunRequirement, kind: str, run_id: str) -> None:
+    def send(self, req: RunRequirement, kind: NotificationKind, run_id: str) -> None:
         if not self._input.notify:
             return
         self.notices.append(Notification(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             run_id=run_id, agent_name=self._input.agent_name, requirement_id=req.id,
             tool_name=req.tool_execution.tool_name, arguments=req.tool_execution.arguments,
             approvers=req.approvers, deadline=req.deadline, escalation_level=req.escalation_level,

@@ -31,7 +31,7 @@ def for_call(call: PendingCall, *, turn: int, pause: int, now: float) -> RunRequ
         note=UNCERTAIN_NOTE.format(tool=plan.tool_name) if call.uncertain else None,
         pause=pause,
         created_at=int(now),
-        approval_type=plan.approval_type,  # type: ignore[arg-type]
+        approval_type=plan.approval_type,  # type: ignore[arg-type]  # the wire's str; RunRequirement validates it
         policy=plan.policy,
         paused_at=now,
         deadline=now + timeout if timeout is not None else None,
@@ -46,7 +46,7 @@ def decided_without_pause(
     at = int(now)
     return RunRequirement(
         id=f"{id_prefix}-{turn + 1}-{call.plan.tool_call_id}", kind="confirmation",
-        approval_type=approval_type,  # type: ignore[arg-type]
+        approval_type=approval_type,  # type: ignore[arg-type]  # a str; RunRequirement validates it
         tool_execution=ToolExecution(tool_name=call.plan.tool_name, tool_call_id=call.plan.tool_call_id,
                                      arguments=dict(call.arguments), result=result),
         created_at=at, resolution="confirmed", confirmed=True, resolved_by=resolved_by, resolved_at=at,

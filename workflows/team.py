@@ -56,9 +56,10 @@ class MemberRuns:
         slug = member_slug(member.agent_name)
         member_run_id = f"{self._run_id}.{slug}.{turn + 1}-{plan.tool_call_id}"
         self.views[member_run_id] = MemberView(member_run_id, member.agent_name)
+        task = str(call.arguments.get("task", ""))
         child_input = RunInput(
             agent_name=member.agent_name,
-            message=str(call.arguments.get("task", "")),
+            message=task,
             session_id=self._input.session_id,
             user_id=self._input.user_id,
             audit=member.audit,
@@ -74,7 +75,7 @@ class MemberRuns:
         handle = await workflow.start_child_workflow(
             WORKFLOW_NAME, child_input, id=member_run_id, task_queue=workflow.info().task_queue,
             result_type=RunOutput, parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"{member.agent_name}: {child_input.message[:200]}",
+            static_summary=f"{member.agent_name}: {task[:200]}",
         )
         closed = asyncio.create_task(_closed(handle))
         self._closing.append(closed)

@@ -39,7 +39,7 @@ class Verdict:
         if self.refused == "not_allowed":
             exc: HitlError = DecisionNotAllowedError(f"run {run_id}: decision not allowed (as when first received)")
             if self.index is not None and self.index < len(items):
-                exc.decision = items[self.index]  # type: ignore[attr-defined]
+                exc.decision = items[self.index]  # type: ignore[attr-defined]  # read with getattr (handlers.py)
             return exc
         return InvalidDecisionError(f"run {run_id}: decision refused (as when first received)")
 

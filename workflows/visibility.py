@@ -55,6 +55,7 @@ class SearchAttributes:
                 continue
             if value == [] and key.name not in self._shown and generation.current():
                 continue  # an empty list reads as unset: a run starting with no pending tools upserts nothing
+            # wanted[key.name] is of the key's own type (the dict's values are a union of them all)
             updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[arg-type]
             self._shown[key.name] = value
         if updates:

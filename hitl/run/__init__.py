@@ -408,7 +408,8 @@ class RunRequirement(BaseModel):
     def _where(self) -> str:
         return f"requirement {self.id!r} ({self.tool_execution.tool_name})"
 
-    def _build(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> Decision:
+    def _build(self, make: type[Confirm | Reject | ProvideInput | ProvideResult], fields: dict[str, Any],
+               kind: RequirementKind | None, verb: str) -> Decision:
         where = self._where()
         if self.resolution is not None:
             raise RequirementAlreadyResolvedError(f"{where} was already resolved: {self.resolution}")
@@ -420,9 +421,10 @@ class RunRequirement(BaseModel):
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise InvalidDecisionError(f"{where}: {verb}() refused: {problems}") from None
         refuse_unsafe(decision, where)
-        return decision  # type: ignore[return-value]
+        return decision
 
-    def _decide(self, make: type[BaseModel], fields: dict[str, Any], kind: RequirementKind | None, verb: str) -> None:
+    def _decide(self, make: type[Confirm | Reject | ProvideInput | ProvideResult], fields: dict[str, Any],
+                kind: RequirementKind | None, verb: str) -> None:
         self._decision = self._build(make, fields, kind, verb)
 
     def confirm(

@@ -22,7 +22,7 @@ from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
-from hitl.tools import Tool
+from hitl.tools import Tool, Toolkit
 from hitl.decisions import ContinueRunRequest, Decision
 from hitl.run import RunOutput
 from hitl._wire import MemberProgress
@@ -65,7 +65,7 @@ class Team(Agent):
         name: str | None = None,
         db: PostgresDb | None = None,
         instructions: str | Sequence[str] | None = None,
-        tools: Sequence[Tool | Callable[..., Any]] | None = None,
+        tools: Sequence[Tool | Toolkit | Callable[..., Any]] | None = None,
         role: str | None = None,
         description: str | None = None,
         task_queue: str | None = None,

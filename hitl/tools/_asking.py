@@ -67,7 +67,7 @@ class AskingTool(Tool):
             checked = self.check_answers(arguments)
         except ValueError as exc:
             raise InvalidDecisionError(f"{context}: answers for tool {self.name!r} are invalid: {exc}") from None
-        return pydantic_core.to_jsonable_python(checked)  # type: ignore[no-any-return]
+        return pydantic_core.to_jsonable_python(checked)
 
     async def invoke(
         self, arguments: dict[str, Any], run_context: RunContext | None = None, *, agent: Any = None, team: Any = None

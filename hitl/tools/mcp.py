@@ -45,6 +45,8 @@ from hitl.tools.toolkit import Toolkit
 
 if TYPE_CHECKING:
     from hitl._wire import McpToolSpec
+    from hitl.run import RequirementKind
+    from hitl.run.base import RunContext
 
 __all__ = ["MCPTools", "McpServerError"]
 
@@ -212,8 +214,9 @@ class MCPTools(Toolkit):
             hints = t.annotations
             read_only = bool(hints and hints.read_only_hint)
             destructive = bool(hints and hints.destructive_hint) and not read_only
-            kind = ("external_execution" if t.name in self.external_execution_required_tools
-                    else "confirmation" if self.requires_approval(t.name, destructive=destructive) else None)
+            kind: RequirementKind | None = (
+                "external_execution" if t.name in self.external_execution_required_tools
+                else "confirmation" if self.requires_approval(t.name, destructive=destructive) else None)
             specs.append(McpToolSpec(
                 server=self.name, name=f"{self.tool_name_prefix}_{t.name}" if self.tool_name_prefix else t.name,
                 remote_name=t.name, description=t.description or t.name,
@@ -392,7 +395,7 @@ class McpTool(Tool):
         self.timeout = timedelta(seconds=toolset.timeout_seconds + 5 if toolset else 15)
         self.max_attempts = toolset.max_attempts if toolset else 1
         self.is_async = True
-        self._injected = set()
+        self._injected = {}  # nothing injected: the server gets the model's arguments only
         self.approval = None
         self.approval_policy = None
 
@@ -417,7 +420,8 @@ class McpTool(Tool):
     def user_input_request(self, arguments: dict[str, Any]) -> None:
         return None
 
-    async def invoke(self, arguments: dict[str, Any], **_: Any) -> str:
+    async def invoke(self, arguments: dict[str, Any], run_context: RunContext | None = None, *, agent: Any = None,
+                     team: Any = None) -> str:
         if self.toolset is None:
             raise ConfigurationError(f"tool {self.name!r}: its MCP server {self.spec.server!r} is not the agent's")
         return await self.toolset.call(self.spec.remote_name, arguments)

@@ -122,7 +122,7 @@ class UserControlFlowTools(Toolkit):
         super().__init__(name="user_control_flow_tools", instructions=self.instructions,
                          add_instructions=add_instructions, tools=tools, **kwargs)
 
-    def get_user_input(self, user_input_fields: list[dict]) -> str:  # type: ignore[type-arg]
+    def get_user_input(self, user_input_fields: list[dict]) -> str:
         """Ask the user to fill in the fields you need, as a form: list every field the user must fill in.
 
         Args:

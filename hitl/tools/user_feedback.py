@@ -82,10 +82,10 @@ class AskUserTool(AskingTool):
         schema = [UserInputField(name=FEEDBACK_FIELD, field_type=FEEDBACK_FIELD_TYPE,
                                  description="The questions asked (the model's).", value=questions)]
         for q in questions:
-            labels = ", ".join(o["label"] for o in q["options"])
+            choices = ", ".join(o["label"] for o in q["options"])
             how = "any of" if q["multi_select"] else "one of"
             schema.append(UserInputField(name=q["question"], field_type="list[str]",
-                                         description=f"{q['header']}: choose {how} {labels} (a list of labels)"))
+                                         description=f"{q['header']}: choose {how} {choices} (a list of labels)"))
         return given, schema
 
     def check_answers(self, arguments: dict[str, Any]) -> dict[str, Any]:
