@@ -21,7 +21,7 @@ from hitl.run import RunStatus
 
 from .test_audit import settled
 from .conftest import RunningService
-from .test_links import SECRET, linked_service
+from .test_links import SECRET, linked_service, notices_sent
 from .test_service import RAN, pay, paused, pays
 
 
@@ -78,15 +78,17 @@ def link_paths(text: str) -> dict[str, str]:
 
 
 async def test_each_approver_with_an_address_gets_one_email_with_their_own_links(
-        make_agent, script, running_worker, db, link_service, smtp):
+        make_agent, script, running_worker, db, link_service, smtp, client):
     """alice (who has an address) gets one e-mail naming the tool and agent, with her links; bob (none) gets nothing."""
     inbox, port = smtp
     notifier = EmailNotifier("127.0.0.1", port, "hitl@example.com", recipients={"alice": "alice@example.com"})
     agent = make_agent(pays(script, 10), [pay], db=db, notifiers=[notifier])
     async with running_worker():
-        _, approval_id = await paused(agent, db)
+        run, approval_id = await paused(agent, db)
         await inbox.wait(1)
-        await asyncio.sleep(0.3)  # time enough for a second e-mail, were one sent
+        # The run has sent its one notification (the SMTP server took every e-mail of it before it finished):
+        # a second e-mail, were one sent, would be in the inbox now.
+        assert await notices_sent(client, run.run_id) == 1
     [(to, message)] = inbox.messages
     assert to == ["alice@example.com"] and message["To"] == "alice@example.com"
     assert "pay" in message["Subject"] and agent.name in message["Subject"]
@@ -111,7 +113,6 @@ async def test_the_emailed_link_decides_once_after_a_get_that_changes_nothing(
         url = link_paths(text_of(alice))["approved"]
         RAN.clear()
         assert (await http.get(url)).status_code == 200
-        await asyncio.sleep(0.3)
         assert db.get_approval(approval_id)["status"] == "pending" and (await agent.aget_run(run.run_id)).is_paused
         r = await http.post(url)
         assert r.status_code == 200 and "as alice" in r.text, r.text
@@ -120,6 +121,8 @@ async def test_the_emailed_link_decides_once_after_a_get_that_changes_nothing(
         await settled(db, run.run_id, 1, "approved")
         assert (await agent.aget_run(run.run_id)).status == RunStatus.completed
     assert db.get_approval(approval_id)["resolved_by"] == "alice" and RAN == [{"amount": 10, "to": "bob"}]
+    # The POST after the GET decided it, once: the GET decided nothing (else the POST would have found it used).
+    assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested", "confirmed"]
 
 
 async def test_without_link_settings_the_email_still_goes_out_without_links(make_agent, script, running_worker, db, smtp):

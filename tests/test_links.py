@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 
 from hitl import links, signing, tool
+from hitl._wire import NOTIFY, RUN_TOOL
 from hitl.approval import approval
 from hitl.links import LinkClaims, LinkSettings
 from hitl.notify import Notification
@@ -74,11 +76,79 @@ def mint(record: dict[str, Any], approver: str, decision: str = "approved", **ch
 
 
 async def pending_untouched(agent: Any, db: Any, run_id: str, approval_id: str) -> None:
-    """Nothing decided: the record pending with only its request on the trail, the run paused, the tool not run."""
-    await asyncio.sleep(0.3)  # a decision, had one been made, would be mirrored by now
+    """Nothing decided: the record pending with only its request on the trail, the run paused, the tool not run.
+
+    Then the control that makes it a check: alice confirms, after what the test sent. Had that decided (or been
+    kept as `refused`, or run the tool), her confirmation would be refused as already resolved, or the trail
+    would not be just her decision, or the tool would have run twice.
+    """
     assert db.get_approval(approval_id)["status"] == "pending"
     assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested"]
     assert (await agent.aget_run(run_id)).is_paused and RAN == []
+    await decided_first_by_alice(agent, db, run_id, approval_id)
+
+
+async def decided_first_by_alice(agent: Any, db: Any, run_id: str, approval_id: str) -> None:
+    """alice confirms the approval now: hers is its first and only decision, and its tool runs once."""
+    run = await agent.aget_run(run_id)
+    [req] = [r for r in run.requirements if f"{run_id}/{r.id}" == approval_id]
+    req.confirm(resolved_by="alice")
+    await agent.acontinue_run(run_id, run.requirements)  # RequirementAlreadyResolvedError had it been decided
+    for _ in range(200):
+        events = db.get_approval_events(approval_id)
+        if len(events) >= 2 and db.get_approval(approval_id)["status"] != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert [(e["kind"], (e["payload"] or {}).get("resolved_by")) for e in events][1:] == [("confirmed", "alice")], events
+    assert [e["kind"] for e in events] == ["requested", "confirmed"]
+    record = db.get_approval(approval_id)
+    assert record["status"] == "approved" and record["resolved_by"] == "alice"
+    assert await tool_runs(agent, run_id) == 1
+
+
+async def tool_runs(agent: Any, run_id: str) -> int:
+    """How many tool calls the run's history has run to completion."""
+    tools = set()
+    runs = 0
+    async for e in (await agent._connect()).get_workflow_handle(run_id).fetch_history_events():
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED \
+                and e.activity_task_scheduled_event_attributes.activity_type.name == RUN_TOOL:
+            tools.add(e.event_id)
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED \
+                and e.activity_task_completed_event_attributes.scheduled_event_id in tools:
+            runs += 1
+    return runs
+
+
+async def notices_sent(client: Any, run_id: str, within: float = 10) -> int:
+    """Wait until the run has sent every notification it has queued so far; how many it sent.
+
+    Notices go out one at a time, each scheduled by the workflow task that saw the one before finish: so all
+    are out once every notify activity has finished and a workflow task has completed since the last.
+    """
+    finished = (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT)
+    for _ in range(int(within * 20)):
+        scheduled: set[int] = set()
+        done: set[int] = set()
+        task_since = False
+        async for e in client.get_workflow_handle(run_id).fetch_history_events():
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED \
+                    and e.activity_task_scheduled_event_attributes.activity_type.name == NOTIFY:
+                scheduled.add(e.event_id)
+                task_since = False
+            elif e.event_type in finished:
+                attributes = (e.activity_task_completed_event_attributes, e.activity_task_failed_event_attributes,
+                              e.activity_task_timed_out_event_attributes)[finished.index(e.event_type)]
+                if attributes.scheduled_event_id in scheduled:
+                    done.add(attributes.scheduled_event_id)
+                    task_since = False
+            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and done:
+                task_since = True
+        if scheduled and done == scheduled and task_since:
+            return len(scheduled)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id}: notifications still going out after {within} s ({len(done)} of {len(scheduled)})")
 
 
 async def test_each_named_approver_gets_an_approve_and_a_reject_link_bound_to_the_approval(
@@ -277,7 +347,7 @@ async def test_links_never_enter_the_runs_history(make_agent, script, running_wo
     async with running_worker():
         run, _ = await paused(agent, db)
         notification = await first(seen)
-        await asyncio.sleep(0.3)  # the notify activity's completion is in history by now
+        assert await notices_sent(client, run.run_id) == 1  # the notify activity's completion is in history
         history = (await client.get_workflow_handle(run.run_id).fetch_history()).to_json()
     assert notification.links and '"hitl.notify"' in history
     assert "/links/" not in history

@@ -17,6 +17,7 @@ from hitl.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled, sql
+from .test_links import decided_first_by_alice
 from .test_service import RAN, pay, paused, pays
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -46,9 +47,12 @@ def resolved_by(db: Any, approval_id: str) -> list[tuple]:
 
 
 async def untouched(agent: Any, db: Any, run_id: str, approval_id: str) -> None:
-    await asyncio.sleep(0.3)  # a decision, had one been made, would be mirrored by now
+    """Nothing decided: pending, the run paused, the tool not run; then the control that makes it a check: alice's
+    confirmation, sent after, is the approval's first and only decision and runs the tool once."""
     assert resolved_by(db, approval_id) == [("pending", None)]
     assert (await agent.aget_run(run_id)).is_paused and RAN == []
+    await decided_first_by_alice(agent, db, run_id, approval_id)
+    assert RAN == [{"amount": 10, "to": "bob"}]
 
 
 async def test_a_signed_action_decides_as_the_mapped_principal(make_agent, script, running_worker, db, slack_service):
@@ -92,9 +96,10 @@ async def test_a_mapped_user_who_is_not_an_approver_is_told_it_is_not_theirs(mak
         r = await http.post("/slack/interactions", content=body, headers=headers)
         assert r.status_code == 200 and r.json()["response_type"] == "ephemeral", r.text
         assert r.json()["text"] == f"Not decided: approval {approval_id!r} is unknown, or not one mallory may decide."
-        await untouched(agent, db, run.run_id, approval_id)
-        # Refused before the run was asked: not even a `refused` attempt on the trail.
+        # Refused before the run was asked: not even a `refused` attempt on the trail (nor, after the control
+        # in untouched, between the request and alice's decision).
         assert [e["kind"] for e in db.get_approval_events(approval_id)] == ["requested"]
+        await untouched(agent, db, run.run_id, approval_id)
 
 
 async def test_an_unknown_approval_gets_the_same_answer_as_one_not_yours(db, slack_service):

@@ -105,8 +105,16 @@ async def test_a_decision_the_team_refuses_reaches_no_member(make_team, running_
         assert await updates_of(client, req.member_run_id) == []
         again = await team.aget_run(response.run_id)
         assert again.status == RunStatus.paused and again.active_requirements[0].id == req.id
-        await asyncio.sleep(0.3)
         assert [e["kind"] for e in db.get_approval_events(req.id)] == ["requested"] and TRADES == []
+        # The control: a valid decision after the refused one is the member's first and only update and the
+        # approval's only decision, and trades once; had the refused one reached the member, it would not be.
+        [req] = again.active_requirements
+        req.confirm(resolved_by="alice")
+        done = await team.acontinue_run(again)
+        assert done.status == RunStatus.completed, done
+        assert await updates_of(client, req.member_run_id) == [TEAM_CONTINUE]
+        found = await events(db, req.id, "confirmed")
+    assert [e["kind"] for e in found] == ["requested", "confirmed"] and TRADES == [("SAP", 3)]
 
 
 async def test_a_decision_on_the_member_and_one_through_the_team_at_once_are_decided_once(
