@@ -142,22 +142,30 @@ class TypeOnlySpan(opentelemetry.trace.Span):
         return self._span.is_recording()
 
 
+_INTERNAL = opentelemetry.trace.SpanKind.INTERNAL
+
+
 class TypeOnlyTracer(opentelemetry.trace.Tracer):
     """The interceptor's tracer: its spans are :class:`TypeOnlySpan` (the SDK's exception recording is off)."""
 
     def __init__(self, tracer: opentelemetry.trace.Tracer) -> None:
         self._tracer = tracer
 
-    def start_span(self, name: str, context: Any = None, *args: Any, record_exception: bool = True,
-                   set_status_on_exception: bool = True, **kwargs: Any) -> opentelemetry.trace.Span:
-        return TypeOnlySpan(self._tracer.start_span(name, context, *args, record_exception=False,
-                                                    set_status_on_exception=False, **kwargs))
+    def start_span(self, name: str, context: Any = None, kind: opentelemetry.trace.SpanKind = _INTERNAL,
+                   attributes: Any = None, links: Any = None, start_time: int | None = None,
+                   record_exception: bool = True, set_status_on_exception: bool = True) -> opentelemetry.trace.Span:
+        return TypeOnlySpan(self._tracer.start_span(name, context, kind=kind, attributes=attributes, links=links,
+                                                    start_time=start_time, record_exception=False,
+                                                    set_status_on_exception=False))
 
-    @contextmanager  # type: ignore[override]
-    def start_as_current_span(self, name: str, context: Any = None, *args: Any, record_exception: bool = True,
-                              set_status_on_exception: bool = True, **kwargs: Any) -> Iterator[opentelemetry.trace.Span]:
-        with self._tracer.start_as_current_span(name, context, *args, record_exception=False,
-                                                set_status_on_exception=False, **kwargs) as span:
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # a plain context manager, not OpenTelemetry's agnostic one
+            self, name: str, context: Any = None, kind: opentelemetry.trace.SpanKind = _INTERNAL,
+            attributes: Any = None, links: Any = None, start_time: int | None = None, record_exception: bool = True,
+            set_status_on_exception: bool = True, end_on_exit: bool = True) -> Iterator[opentelemetry.trace.Span]:
+        with self._tracer.start_as_current_span(name, context, kind=kind, attributes=attributes, links=links,
+                                                start_time=start_time, record_exception=False,
+                                                set_status_on_exception=False, end_on_exit=end_on_exit) as span:
             try:
                 yield TypeOnlySpan(span)
             except Exception as exc:

@@ -26,7 +26,7 @@ DECISION_HANDLERS = frozenset({"continue_run", "decide", "confirm", "reject", "p
                                "team_decision"})
 """Updates and signals that carry a decision: their handlers run in the sender's trace."""
 
-BUCKETS = {
+BUCKETS: dict[str, list[float]] = {
     # A decision takes from seconds to days; a mirror write from milliseconds to a PostgreSQL outage.
     "hitl_decision_seconds": [1, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400, 3 * 86400, 7 * 86400],
     "hitl_mirror_lag_seconds": [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
@@ -96,13 +96,16 @@ def _otlp_exporter() -> Any:
                 or "grpc").strip().lower()
     try:
         if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        else:  # http/protobuf
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[assignment]
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as OverGrpc
+
+            return OverGrpc()
+        # http/protobuf
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as OverHttp
+
+        return OverHttp()
     except ImportError:
         raise ConfigurationError(
             f"OTLP over {protocol} needs the opentelemetry-exporter-otlp package: pip install 'hitl[otel]'") from None
-    return OTLPSpanExporter()
 
 
 def _tracer_provider() -> Any:
