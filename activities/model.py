@@ -11,8 +11,8 @@ import email.utils
 import json
 import re
 import time
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,8 +22,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hitl import _context, _sessions, _stream, limits, telemetry
-from hitl.activities._agents import agent_named
 from hitl._wire import CALL_MODEL, McpToolSpec, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
+from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
 from hitl.policy import ApprovalPolicy, ApprovalRule

@@ -21,8 +21,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hitl import links
-from hitl.activities._agents import agent_named
 from hitl._wire import NOTIFY, NotifyRequest
+from hitl.activities._agents import agent_named
 from hitl.errors import ConfigurationError
 
 log = logging.getLogger("hitl.notify")

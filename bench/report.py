@@ -143,7 +143,7 @@ def _finish(fig: Figure, title: str, docs: list[Document], out: Path) -> Path:
 def draw_latency(docs: list[Document], out: Path) -> Path:
     """One panel per document: the CDF of every latency it kept, hitl's rows coloured, the floors grey."""
     fig, axes = plt.subplots(1, len(docs), figsize=(7.5 * len(docs), 5.2), squeeze=False, layout="constrained")
-    for ax, doc in zip(axes[0], docs):
+    for ax, doc in zip(axes[0], docs, strict=False):
         rows = doc.get("samples_ms", kind=dict)
         if not rows:
             raise ReportError(f"{doc.path}: 'samples_ms' has no rows")
@@ -190,7 +190,7 @@ def _pair_bars(ax: Any, groups: list[str], pairs: list[tuple[float, float]], xla
     ax.bar([x + width / 2 for x in xs], [a for _, a in pairs], width, color=FLOOR_GREYS[1],
            label="(a) bare signal → activity → done")
     top = max(max(p) for p in pairs)
-    for x, (h, a) in zip(xs, pairs):
+    for x, (h, a) in zip(xs, pairs, strict=True):
         ax.text(x, max(h, a) + top * 0.03, f"hitl/(a) {h / a:.2f}" if a else "(a) = 0", ha="center", fontsize=9)
     ax.set_xticks(list(xs), groups)
     ax.set_xlabel(xlabel)
@@ -211,7 +211,7 @@ def draw_throughput(scales: list[Document], workers: Document | None, out: Path)
         pairs = [_rates(doc, "rates") for doc in scales]
         _pair_bars(ax, groups, pairs, "runs paused at once, then all decided")
         ax.set_title("by paused runs (one worker each)", fontsize=10)
-        ratios += [(f"{g}", h / a) for g, (h, a) in zip(groups, pairs) if a]
+        ratios += [(f"{g}", h / a) for g, (h, a) in zip(groups, pairs, strict=True) if a]
     if workers:
         ax = next(ax_iter)
         rates = workers.get("rates", kind=dict)
@@ -221,7 +221,7 @@ def draw_throughput(scales: list[Document], workers: Document | None, out: Path)
         poll = workers.content.get("fast_transfer")
         ax.set_title("by worker processes" + (", transfer poll raised" if poll is True else ", default transfer poll"
                                               if poll is False else ""), fontsize=10)
-        ratios += [(f"{c} worker{'s' if c != '1' else ''}", h / a) for c, (h, a) in zip(counts, pairs) if a]
+        ratios += [(f"{c} worker{'s' if c != '1' else ''}", h / a) for c, (h, a) in zip(counts, pairs, strict=True) if a]
     ax = next(ax_iter)
     names = [name for name, _ in ratios]
     ax.barh(range(len(ratios)), [r for _, r in ratios], 0.55, color=HITL)
@@ -278,7 +278,7 @@ def draw_audit(approvals: Document | None, listing: Document | None, out: Path) 
         ax.barh([y - 0.2 for y in ys], http, 0.4, color=HITL, label="HTTP: GET /approvals (hitl serve)")
         ax.barh([y + 0.2 for y in ys], python, 0.4, color=FLOOR_GREYS[1], label="Python: db.get_approvals")
         top = max(http + python)
-        for y, c, h, p in zip(ys, labels, http, python):
+        for y, c, h, p in zip(ys, labels, http, python, strict=True):
             ax.text(h, y - 0.2, f" p50 {listing.number('listing', c, 'http_p50'):.0f} ms"
                                 + (f" · HTTP/Python {h / p:.2f}" if p else ""), va="center", fontsize=8)
             ax.text(p, y + 0.2, f" p50 {listing.number('listing', c, 'python_p50'):.0f} ms", va="center", fontsize=8)

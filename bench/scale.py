@@ -86,7 +86,7 @@ async def main(runs: int, concurrency: int, cache: int | None, fast: bool, audit
                 t0 = time.perf_counter()
                 for mark in checkpoints(runs):
                     batch: list = []
-                    await bounded(mark - len(paused), concurrency, lambda i: _append(batch, agent.arun("refund")))
+                    await bounded(mark - len(paused), concurrency, lambda i: _append(batch, agent.arun("refund")))  # noqa: B023 - awaited here
                     paused.extend(batch)
                     await asyncio.sleep(1)
                     memory.append((len(paused), rss_mib(worker.pid)))

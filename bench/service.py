@@ -188,12 +188,12 @@ async def listing(rows: int, seconds: float) -> None:
                               ("GET /approvals?user_id=user-7", {"user_id": "user-7"})):
             async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
                 cpu = _cpu(server.pid)
-                http_rate, http_ms = await _rate(lambda: http.get("/approvals", params=params), seconds)
-                server_cpu, http_client_cpu = (after - before for after, before in zip(_cpu(server.pid), cpu))
+                http_rate, http_ms = await _rate(lambda: http.get("/approvals", params=params), seconds)  # noqa: B023 - awaited here
+                server_cpu, http_client_cpu = (after - before for after, before in zip(_cpu(server.pid), cpu, strict=True))
                 meta = (await http.get("/approvals", params=params)).json()["meta"]
             filters = {k: v for k, v in params.items() if k != "status"}
             cpu = _cpu(server.pid)
-            py_rate, py_ms = await _rate(lambda: asyncio.to_thread(db.get_approvals, params.get("status"), filters, 20),
+            py_rate, py_ms = await _rate(lambda: asyncio.to_thread(db.get_approvals, params.get("status"), filters, 20),  # noqa: B023
                                          seconds)
             py_cpu = time.process_time() - cpu[1]
             exactness = "estimated" if meta.get("total_count_estimated") else "exact"

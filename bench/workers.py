@@ -133,7 +133,7 @@ class Phase:
         t0, workers0, server0, client0, (busy0, total0) = self._start
         busy1, total1 = machine_ticks()
         self.seconds = time.perf_counter() - t0
-        self.worker_cpu = [cpu_seconds(p) - c for p, c in zip(self.workers, workers0)]
+        self.worker_cpu = [cpu_seconds(p) - c for p, c in zip(self.workers, workers0, strict=True)]
         self.server_cpu = (cpu_seconds(self.server) - server0) if self.server else 0.0
         self.client_cpu = cpu_seconds(os.getpid()) - client0
         self.machine_busy = (busy1 - busy0) / TICKS

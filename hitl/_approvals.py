@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from psycopg import sql

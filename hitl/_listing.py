@@ -3,7 +3,7 @@ from a caller's string; a value that could change the query is refused, not esca
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -45,8 +45,8 @@ async def list_runs(
     if team_run_id is not None:
         clauses.append(f"{visibility.TEAM_RUN_ID.name} = {_quoted('team_run_id', team_run_id)}")
     if deadline_before is not None:
-        when = deadline_before if deadline_before.tzinfo else deadline_before.replace(tzinfo=timezone.utc)
-        clauses.append(f'{visibility.NEXT_DEADLINE.name} < "{when.astimezone(timezone.utc).isoformat()}"')
+        when = deadline_before if deadline_before.tzinfo else deadline_before.replace(tzinfo=UTC)
+        clauses.append(f'{visibility.NEXT_DEADLINE.name} < "{when.astimezone(UTC).isoformat()}"')
     found = []
     try:
         async for execution in client.list_workflows(" AND ".join(clauses), limit=limit):

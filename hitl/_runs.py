@@ -10,7 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -440,7 +440,7 @@ async def _waiting_for_worker(client: Client, description: Any, *, force: bool =
         if reason:
             return f"its workflow task failed {pending.attempt - 1} time(s): {reason}"
     scheduled = pending.scheduled_time.ToDatetime() if pending.HasField("scheduled_time") else None
-    if not force and scheduled is not None and datetime.now(timezone.utc).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
+    if not force and scheduled is not None and datetime.now(UTC).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
         return None
     if not await _inline.polled(client, queue):  # no poller, or only exited local ones
         agent = _attribute(description, visibility.AGENT.name)

@@ -8,7 +8,6 @@ workflows, and a worker must read what an older one wrote.
 from __future__ import annotations
 
 import re
-
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-import uuid
 import marshal
 import sys
-from datetime import timedelta
+import time
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -22,13 +22,12 @@ from hitl._sync import run_sync
 from hitl._wire import RunInput
 from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
-from hitl.decisions import ChangeApproval
-from hitl.notify import Notifier
-from hitl.policy import ApprovalRule
+from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.exceptions import InputCheckError, OutputCheckError
 from hitl.models.openai import OpenAIChat, OpenAIModel
-from hitl.decisions import Decision
+from hitl.notify import Notifier
+from hitl.policy import ApprovalRule
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 from hitl.run.base import RunContext
 from hitl.signing import Signer
@@ -681,7 +680,8 @@ def _caller() -> tuple[str, str, str]:
 
 
 def _code_digest(obj: Any) -> str:
-    code = getattr(obj, "__code__", None) or getattr(getattr(obj, "__call__", None), "__code__", None)
+    # A callable object's code is its __call__'s (callable() would not give it).
+    code = getattr(obj, "__code__", None) or getattr(getattr(obj, "__call__", None), "__code__", None)  # noqa: B004
     if code is None:
         return repr(type(obj))
     return hashlib.sha256(marshal.dumps(code)).hexdigest()[:16]

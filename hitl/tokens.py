@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from psycopg import sql
 from pydantic import BaseModel
@@ -43,7 +43,7 @@ class TokenInfo(BaseModel):
 
     @property
     def active(self) -> bool:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
@@ -91,7 +91,7 @@ class TokenStore:
             raise InvalidInputError(f"token expiry {expires_in}: must be in the future")
         token_id = secrets.token_hex(_ID_CHARS // 2)
         secret = secrets.token_urlsafe(32)
-        expires_at = datetime.now(timezone.utc) + expires_in if expires_in is not None else None
+        expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
         [row] = self.db._query(
             sql.SQL("INSERT INTO {} (id, secret_hash, principal, scopes, expires_at, created_by)"
                     " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *").format(self._t()),
@@ -135,7 +135,7 @@ class TokenStore:
         info = _info(rows[0])
         if info.revoked_at is not None:
             raise NotAuthenticatedError(f"API token {token_id} was revoked")
-        if info.expires_at is not None and info.expires_at <= datetime.now(timezone.utc):
+        if info.expires_at is not None and info.expires_at <= datetime.now(UTC):
             raise NotAuthenticatedError(f"API token {token_id} expired at {info.expires_at.isoformat()}")
         if reserved_prefix(info.principal) is not None:  # made before such names were refused
             raise NotAuthenticatedError(f"API token {token_id} is for {info.principal[:60]!r}, a reserved name no "

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import WorkerDeploymentConfig
-
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import WorkerDeploymentConfig
 
 from hitl._wire import UPGRADE
 from hitl.errors import ConfigurationError, RunNotFoundError, TemporalUnavailableError

@@ -20,12 +20,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hitl import _client, _inline, _registry, activities, links, signing
-from hitl.versioning import Deployment
 from hitl.agent import Agent
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
+from hitl.versioning import Deployment
 from hitl.visibility import register_search_attributes
 from hitl.workflows import AgentRunWorkflow
 

@@ -19,6 +19,11 @@ with workflow.unsafe.imports_passed_through():
     import pydantic
 
     import hitl._registry as _registry
+    import hitl.workflows.calls as calls
+    import hitl.workflows.deadlines as deadlines
+    import hitl.workflows.generation as generation
+    import hitl.workflows.observe as observe
+    import hitl.workflows.requirements as requirements
     from hitl._wire import (
         CALL_MODEL,
         WORKFLOW_NAME,
@@ -31,18 +36,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from hitl.errors import HitlError
     from hitl.run import RunOutput, RunRequirement, RunStatus
-    import hitl.workflows.calls as calls
-    import hitl.workflows.deadlines as deadlines
-    import hitl.workflows.generation as generation
-    import hitl.workflows.observe as observe
-    import hitl.workflows.requirements as requirements
     from hitl.workflows.handlers import DecisionHandlers
     from hitl.workflows.outbox import AuditOutbox, NoticeQueue
     from hitl.workflows.payloads import decode, require_decryptable
     from hitl.workflows.refusals import Refusals
+    from hitl.workflows.signatures import Signatures
     from hitl.workflows.team import MemberRuns, TeamReporter
     from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
-    from hitl.workflows.signatures import Signatures
     from hitl.workflows.verdicts import Verdicts
     from hitl.workflows.visibility import PATCH, SearchAttributes
 
@@ -268,7 +268,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
                     await asyncio.gather(*running)
                 except asyncio.CancelledError:
                     # gather gives up at the first cancelled call; a team's members each close first.
-                    await workflow.wait_condition(lambda: all(t.done() for t in running))
+                    await workflow.wait_condition(lambda: all(t.done() for t in running))  # noqa: B023 - awaited here
                     raise
             waiting = [c for c in self._calls if c.state == "needs_human"]
             if not waiting:
@@ -336,7 +336,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
             seen = (self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
             # An upgrade waits for callers to be answered: never for a caller waiting on this pause's end.
             upgrade_now = lambda: self._upgrade_asked and workflow.all_handlers_finished()  # noqa: E731
-            changed = lambda: decided() or upgrade_now() or seen != (  # noqa: E731
+            changed = lambda: decided() or upgrade_now() or seen != (  # noqa: E731, B023 - used in this pass only
                 self._policy_changes, sum(r.resolution is not None for r in self._requirements) if each_decision else 0)
             if upgrade_now():
                 await self._upgrade_at_pause()
@@ -351,7 +351,7 @@ class AgentRunWorkflow(DecisionHandlers, UpgradeOnRequest):
                     # spin without yielding until the deadlock detector failed the task (a tiny extend_by did it).
                     await workflow.wait_condition(changed, timeout=max(timedelta(seconds=remaining), _TICK))
                     continue
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             now = workflow.now().timestamp()
             record = lambda r, kind, payload: self._record(r, kind, payload=payload)  # noqa: E731

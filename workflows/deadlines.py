@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import hitl.workflows.decisions as decisions
 from hitl.policy import SYSTEM_TIMEOUT
 from hitl.run import RunRequirement
-import hitl.workflows.decisions as decisions
 
 if TYPE_CHECKING:
     from hitl.notify import NotificationKind

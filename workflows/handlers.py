@@ -17,13 +17,6 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.decisions as decisions
     import hitl.workflows.generation as generation
     import hitl.workflows.refusals as refusals
-    from hitl.workflows.changes import ApprovalChanges
-    from hitl.workflows.direct import DirectDecisions
-    from hitl.workflows.payloads import decode, refusal
-    from hitl.workflows.signatures import Signatures
-    from hitl.workflows.team import MemberRuns, TeamReporter
-    from hitl.workflows.verdicts import Verdicts
-
     from hitl import ids, limits
     from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
     from hitl.decisions import (
@@ -47,6 +40,12 @@ with workflow.unsafe.imports_passed_through():
         UnresolvedRequirementsError,
     )
     from hitl.run import RunOutput, RunRequirement, RunStatus
+    from hitl.workflows.changes import ApprovalChanges
+    from hitl.workflows.direct import DirectDecisions
+    from hitl.workflows.payloads import decode, refusal
+    from hitl.workflows.signatures import Signatures
+    from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.verdicts import Verdicts
 
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"

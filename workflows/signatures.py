@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+import hitl.workflows.generation as generation
 from hitl import signing
 from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import DecisionNotAllowedError
 from hitl.run import RunRequirement
-import hitl.workflows.generation as generation
 from hitl.workflows.audit import digest
 
 CHANGE_VERDICTS_PATCH = "hitl-change-verdicts"

@@ -87,7 +87,7 @@ class MemberRuns:
             await workflow.get_external_workflow_handle(member_run_id).cancel()
             try:
                 await workflow.wait_condition(closed.done, timeout=timedelta(minutes=5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 workflow.logger.warning("member run %s did not close within 5 minutes of its cancellation", member_run_id)
             raise
         finally:
@@ -112,7 +112,7 @@ class MemberRuns:
             return
         try:
             await workflow.wait_condition(lambda: all(t.done() for t in self._closing), timeout=timedelta(minutes=5))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             workflow.logger.warning("team run %s: a member run had not closed 5 minutes after answering", self._run_id)
 
     # ---------------------------------------------------------------- what members report

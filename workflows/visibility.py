@@ -8,14 +8,14 @@ An upsert is a workflow command, so runs recorded before it existed must replay 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from hitl import visibility
     import hitl.workflows.generation as generation
+    from hitl import visibility
     from hitl._wire import RunInput
     from hitl.run import RunRequirement, RunStatus
 
@@ -43,7 +43,7 @@ class SearchAttributes:
             visibility.STATUS.name: status.value,
             visibility.PENDING_TOOLS.name: sorted({r.tool_execution.tool_name for r in pending}),
             visibility.NEXT_DEADLINE.name: (
-                datetime.fromtimestamp(min(deadlines), tz=timezone.utc) if deadlines else None
+                datetime.fromtimestamp(min(deadlines), tz=UTC) if deadlines else None
             ),
             visibility.AGENT.name: self._agent,
             visibility.TEAM_RUN_ID.name: self._team_run_id,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import sql
 
 from hitl import limits
-
 from hitl.errors import InvalidInputError
 
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}

@@ -26,7 +26,6 @@ from hitl.db._counts import TotalCount
 from hitl.errors import (
     ConfigurationError,
     DatabaseUnavailableError,
-    HitlError,
     InvalidInputError,
 )
 
@@ -188,7 +187,7 @@ class PostgresDb:
             async with (await self._apool()).connection() as conn:
                 cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
                 async with conn.pipeline() if len(statements) > 1 else contextlib.nullcontext():
-                    for cursor, (query, params) in zip(cursors, statements):
+                    for cursor, (query, params) in zip(cursors, statements, strict=True):
                         await cursor.execute(query, params)
                 return [await c.fetchall() if c.description is not None else [] for c in cursors]
         except psycopg.DataError as exc:

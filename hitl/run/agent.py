@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from time import time
-from typing import Any, Union, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -303,21 +303,21 @@ class CustomEvent(BaseAgentRunEvent):
     event: str = RunEvent.custom_event.value
 
 
-RunOutputEvent = Union[
-    RunStartedEvent,
-    RunContentEvent,
-    IntermediateRunContentEvent,
-    RunContentCompletedEvent,
-    RunCompletedEvent,
-    RunErrorEvent,
-    RunCancelledEvent,
-    RunPausedEvent,
-    RunContinuedEvent,
-    ToolCallStartedEvent,
-    ToolCallCompletedEvent,
-    ToolCallErrorEvent,
-    CustomEvent,
-]
+RunOutputEvent = (
+    RunStartedEvent
+    | RunContentEvent
+    | IntermediateRunContentEvent
+    | RunContentCompletedEvent
+    | RunCompletedEvent
+    | RunErrorEvent
+    | RunCancelledEvent
+    | RunPausedEvent
+    | RunContinuedEvent
+    | ToolCallStartedEvent
+    | ToolCallCompletedEvent
+    | ToolCallErrorEvent
+    | CustomEvent
+)
 """Any event an agent's streamed run yields."""
 
 RUN_OUTPUT_EVENT_TYPES: tuple[type, ...] = get_args(RunOutputEvent)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from time import time
-from typing import Any, Union, get_args
+from typing import Any, get_args
 
 from hitl.run import RunOutput, RunRequirement, ToolExecution
 from hitl.run.agent import BaseRunOutputEvent, _tools_of
@@ -254,21 +254,21 @@ class CustomEvent(BaseTeamRunEvent):
     event: str = TeamRunEvent.custom_event.value
 
 
-TeamRunOutputEvent = Union[
-    RunStartedEvent,
-    RunContentEvent,
-    IntermediateRunContentEvent,
-    RunContentCompletedEvent,
-    RunCompletedEvent,
-    RunErrorEvent,
-    RunCancelledEvent,
-    RunPausedEvent,
-    RunContinuedEvent,
-    ToolCallStartedEvent,
-    ToolCallCompletedEvent,
-    ToolCallErrorEvent,
-    CustomEvent,
-]
+TeamRunOutputEvent = (
+    RunStartedEvent
+    | RunContentEvent
+    | IntermediateRunContentEvent
+    | RunContentCompletedEvent
+    | RunCompletedEvent
+    | RunErrorEvent
+    | RunCancelledEvent
+    | RunPausedEvent
+    | RunContinuedEvent
+    | ToolCallStartedEvent
+    | ToolCallCompletedEvent
+    | ToolCallErrorEvent
+    | CustomEvent
+)
 """Any event of the team's own that a team's streamed run yields (its members' are agent events)."""
 
 TEAM_RUN_OUTPUT_EVENT_TYPES: tuple[type, ...] = get_args(TeamRunOutputEvent)

@@ -24,9 +24,9 @@ from temporalio.api.common.v1 import Payloads
 
 from hitl import codec
 from hitl.errors import InvalidInputError, NotConfiguredError
-from hitl.service.errors import AUTHENTICATED, problems
 from hitl.identity import Principal
 from hitl.service.auth import require
+from hitl.service.errors import AUTHENTICATED, problems
 
 __all__ = ["router", "CodecCors", "PREFIX"]
 

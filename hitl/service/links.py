@@ -25,8 +25,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from hitl import _approvals, links
-from hitl.errors import (ApprovalConflictError, HitlError, InvalidDecisionError, LinksNotConfiguredError,
-                         PayloadTooLargeError)
+from hitl.errors import ApprovalConflictError, HitlError, InvalidDecisionError, LinksNotConfiguredError, PayloadTooLargeError
 from hitl.identity import Principal, reserved_prefix
 from hitl.service import errors
 from hitl.service._state import ServiceState, State

@@ -15,19 +15,26 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from hitl import _runs, errors
+from hitl._wire import MemberProgress
 from hitl.agent import Agent
-from hitl.signing import Signer
 from hitl.db.postgres import PostgresDb
+from hitl.decisions import ContinueRunRequest, Decision
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
-from hitl.tools import Tool, Toolkit
-from hitl.decisions import ContinueRunRequest, Decision
 from hitl.run import RunOutput
-from hitl._wire import MemberProgress
+from hitl.signing import Signer
+from hitl.tools import Tool, Toolkit
 from hitl.workflows.direct import (
-    DECISION_ROUTE, MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions)
+    DECISION_ROUTE,
+    MEMBER_REPORT,
+    TEAM_CONTINUE,
+    TEAM_DECIDE,
+    DecisionRoute,
+    MemberReport,
+    TeamDecisions,
+)
 
 __all__ = ["Team", "DELEGATE_TOOL"]
 

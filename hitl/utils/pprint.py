@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterable, Iterable
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel
 from rich.box import ROUNDED
@@ -99,7 +99,7 @@ class _Stream:
 
 
 def pprint_run_response(
-    run_response: Union[RunOutput, Iterable[RunOutputEvent], Iterable[TeamRunOutputEvent], Iterable[Any]],
+    run_response: RunOutput | Iterable[RunOutputEvent] | Iterable[TeamRunOutputEvent] | Iterable[Any],
     markdown: bool = False,
     show_time: bool = False,
     *,
@@ -129,7 +129,7 @@ def pprint_run_response(
 
 
 async def apprint_run_response(
-    run_response: Union[RunOutput, AsyncIterable[Any], Iterable[Any]],
+    run_response: RunOutput | AsyncIterable[Any] | Iterable[Any],
     markdown: bool = False,
     show_time: bool = False,
     *,
