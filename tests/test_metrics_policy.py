@@ -27,7 +27,7 @@ def wire(amount: int) -> str:
     return f"wired {amount}"
 
 
-async def test_a_reminder_an_escalation_and_an_expiry_are_counted_once_each(metered, make_agent, script, running_worker,
+async def test_a_reminder_an_escalation_and_an_expiry_are_counted_once_each(metered, make_agent, script, running_worker,  # noqa: F811
                                                                              client):
     """A pause left undecided reminds, escalates and expires: hitl_reminders, hitl_escalations and hitl_expiries
     each count 1, labelled with the agent and the tool, and no more once the run has ended."""
@@ -66,7 +66,7 @@ def event(seq: int, kind: str, status: str, **extra) -> ApprovalEvent:
                          created_at=1_796_000_000, **extra)
 
 
-async def test_an_event_postgresql_refuses_is_counted_as_quarantined(metered, make_agent, script, db, client):
+async def test_an_event_postgresql_refuses_is_counted_as_quarantined(metered, make_agent, script, db, client):  # noqa: F811
     """The audit mirror activity, on a real worker, writing a batch with one event PostgreSQL refuses (a NUL, as
     histories older than the checks hold): hitl_audit_quarantined_events counts it, labelled with the agent."""
     url = f"http://127.0.0.1:{metered}/metrics"
