@@ -31,11 +31,10 @@ from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlre
 from temporalio.service import RPCError, RPCStatusCode
 
 from hitl import _inline, errors, ids, limits, visibility
-from hitl._wire import WORKFLOW_NAME, RunInput
+from hitl._wire import WORKFLOW_NAME, RunInput, digest
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision, refuse_too_deep
 from hitl.run import RunOutput, RunRequirement, RunStatus
 from hitl.signing import Signer
-from hitl.workflows.audit import digest
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"

@@ -39,7 +39,7 @@ import temporalio.workflow
 from opentelemetry.trace import Status, StatusCode
 from temporalio.contrib.opentelemetry import TracingInterceptor, TracingWorkflowInboundInterceptor
 
-from hitl.telemetry import DECISION_HANDLERS
+from hitl._wire import DECISION_HANDLERS
 
 try:
     from temporalio.contrib.opentelemetry._context import attached_context

@@ -7,10 +7,12 @@ workflows, and a worker must read what an older one wrote.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from hitl.decisions import Decision
 from hitl.notify import Notification
@@ -23,6 +25,10 @@ Message = dict[str, Any]
 WORKFLOW_NAME = "AgentRun"
 CALL_MODEL = "hitl.call_model"
 RUN_TOOL = "hitl.run_tool"
+
+DECISION_HANDLERS = frozenset({"continue_run", "decide", "confirm", "reject", "provide_input", "provide_result",
+                               "team_decision"})
+"""Updates and signals that carry a decision: their handlers run in the sender's trace."""
 
 
 class McpToolSpec(BaseModel):
@@ -259,3 +265,50 @@ class MirrorRequest(BaseModel):
 
 CarriedState.model_rebuild()
 RunInput.model_rebuild()
+
+
+def digest(arguments: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of the arguments: binds an approval to exactly what was approved
+    (the audit record's ``arguments_digest``, a link's, a signed decision's)."""
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# A team's direct decision path (workflows/direct.py): a query, two updates and what they carry.
+DECISION_ROUTE = "decision_route"
+TEAM_DECIDE = "team_decide"
+TEAM_CONTINUE = "team_continue"
+MEMBER_REPORT = "member_report"
+
+
+class TeamDecisions(BaseModel):
+    """The ``team_decide`` update: decisions its team checked, under the member's own requirement ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team_run_id: str
+    decisions: list[Decision] = Field(default_factory=list, max_length=1000)
+
+
+class MemberReport(BaseModel):
+    """The ``member_report`` update: a member's report, handed to its team by the caller that decided."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    progress: MemberProgress
+    after_pause: int = Field(0, ge=0)
+    """The team's pause count when the decisions were routed: the update answers at the next one, or the end."""
+
+
+class DecisionRoute(BaseModel):
+    """The team's answer to ``decision_route``: where the decisions go, or why they are refused."""
+
+    member_run_id: str | None = None
+    """The one member run that owns every decided requirement; None: send them to the team."""
+    requirement_ids: list[str] = Field(default_factory=list)
+    """Each decision's requirement under the member's own id, in the order sent."""
+    after_pause: int = 0
+    """The team's pause count now: ``wait_for_progress`` answers at the next one, or the end."""
+    refused_type: str | None = None
+    """The HitlError the team's ``continue_run`` would refuse these decisions with, and its message."""
+    refused: str | None = None

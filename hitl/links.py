@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -36,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 # The link errors live with the others in hitl.errors; they stay importable from here too.
 from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, LinkUsedError
-from hitl.notify import Notification, NotificationLink
+from hitl.notify import Notification, NotificationLink, redact
 
 if TYPE_CHECKING:
     from hitl.db.postgres import PostgresDb
@@ -48,7 +47,6 @@ __all__ = ["LinkSettings", "LinkClaims", "LinkExpiredError", "LinkInvalidError",
 _ALGORITHM = "HS256"
 _AUDIENCE = "hitl-link"  # keeps a link token from passing for any other JWT made with the same secret
 DEFAULT_TTL_SECONDS = 24 * 3600.0
-_TOKEN_PATH = re.compile(r"/links/[^\s\"'?#/]+")
 MIN_SECRET_BYTES = 32
 SECRET_ADVICE = (f"HITL_LINK_SECRET must be at least {MIN_SECRET_BYTES} bytes of random text; make one with "
                  "python -c \"import secrets; print(secrets.token_urlsafe(32))\"")
@@ -212,8 +210,8 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     """
     if notification.kind == "expired" or not link_settings.enabled or link_settings.secret is None:
         return []
+    from hitl._wire import digest  # what the audit record's arguments_digest is made with
     from hitl.identity import reserved_prefix
-    from hitl.workflows.audit import digest  # what the audit record's arguments_digest is made with
 
     now = time.time() if now is None else now
     expires = notification.at + link_settings.ttl_seconds
@@ -240,11 +238,6 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
             found.append(NotificationLink(approver=approver, decision=claims.decision, url=f"{base}/links/{token}",
                                           expires_at=int(expires)))
     return found
-
-
-def redact(text: str) -> str:
-    """``text`` with every ``/links/<token>`` cut to ``/links/[redacted]`` (for logs and error messages)."""
-    return _TOKEN_PATH.sub("/links/[redacted]", text)
 
 
 async def used(db: PostgresDb, link_id: str) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
@@ -66,6 +67,14 @@ class Notification(BaseModel):
 
 
 Notifier = Callable[[Notification], Awaitable[None]]
+
+_TOKEN_PATH = re.compile(r"/links/[^\s\"'?#/]+")
+
+
+def redact(text: str) -> str:
+    """``text`` with every ``/links/<token>`` cut to ``/links/[redacted]`` (for logs and error messages:
+    a link is a bearer credential, and a mail server's reply may quote what it was sent)."""
+    return _TOKEN_PATH.sub("/links/[redacted]", text)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -225,8 +234,6 @@ class EmailNotifier:
     def _send(self, messages: list[Any]) -> None:
         import logging
         import smtplib
-
-        from hitl.links import redact  # a server's reply may quote what it was sent
 
         log = logging.getLogger("hitl.notify")
         later: list[str] = []  # failures a retry may get past

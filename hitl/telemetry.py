@@ -18,13 +18,11 @@ from typing import Any
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from hitl._wire import DECISION_HANDLERS
 from hitl.errors import ConfigurationError
 
 __all__ = ["configure", "reset", "enabled", "span", "client_interceptors", "runtime", "DECISION_HANDLERS"]
 
-DECISION_HANDLERS = frozenset({"continue_run", "decide", "confirm", "reject", "provide_input", "provide_result",
-                               "team_decision"})
-"""Updates and signals that carry a decision: their handlers run in the sender's trace."""
 
 BUCKETS: dict[str, list[float]] = {
     # A decision takes from seconds to days; a mirror write from milliseconds to a PostgreSQL outage.

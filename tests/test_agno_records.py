@@ -17,7 +17,7 @@ from hitl._wire import ApprovalEvent
 from hitl.approval import approval
 from hitl.db import _schema
 from hitl.team import Team
-from hitl.workflows.audit import digest
+from hitl._wire import digest
 
 T0 = 1_800_000_000.0
 AGNO_KEYS = {"id", "run_id", "session_id", "status", "source_type", "approval_type", "pause_type", "tool_name",

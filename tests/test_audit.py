@@ -9,7 +9,7 @@ import pytest
 
 from hitl import InvalidDecisionError, InvalidInputError, PostgresDb, RunStatus, tool
 from hitl.approval import approval as requires_approval
-from hitl.workflows.audit import digest
+from hitl._wire import digest
 
 
 @requires_approval

@@ -23,7 +23,7 @@ from hitl import PostgresDb
 from hitl.cli import app
 from hitl.db._audit import AuditKeys, event_hash, seal
 from hitl.errors import ConfigurationError
-from hitl.workflows.audit import digest
+from hitl._wire import digest
 
 from .test_audit import settled, transfer
 

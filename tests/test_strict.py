@@ -231,7 +231,7 @@ def test_a_signed_change_is_refused_again_after_continue_as_new():
     """The nonces of signed changes travel with continue-as-new while their signatures could still be taken."""
     from hitl.decisions import ChangeApproval
     from hitl.run import RunRequirement, ToolExecution
-    from hitl.workflows.audit import digest
+    from hitl._wire import digest
     from hitl.workflows.signatures import Signatures
 
     signer = Signer.generate()

@@ -19,7 +19,7 @@ from hitl.decisions import Confirm
 from hitl._wire import MemberProgress
 from hitl.errors import (
     DecisionNotAllowedError, InvalidDecisionError, InvalidInputError, RequirementAlreadyResolvedError, RunEndedError)
-from hitl.workflows.direct import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions
+from hitl._wire import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions
 
 from . import test_strict, test_team
 from .test_strict import settled

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from hitl._wire import ApprovalEvent
+from hitl._wire import ApprovalEvent, digest
 from hitl.run import RunRequirement
 
 STATUS = {None: "pending", "confirmed": "approved", "input_provided": "approved",
           "result_provided": "approved", "rejected": "rejected", "expired": "expired"}
-
-
-def digest(arguments: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of the arguments: binds an approval to exactly what was approved."""
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def event(

@@ -21,8 +21,7 @@ from hitl.errors import (
 )
 from hitl.identity import reserved_prefix
 from hitl.policy import may_decide
-from hitl.run import RunRequirement
-from hitl.tools import render_result
+from hitl.run import RunRequirement, render_result
 
 
 class Patch(BaseModel):

@@ -23,13 +23,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from temporalio import workflow
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
     from hitl import limits
-    from hitl._wire import MemberProgress
+    from hitl._wire import (
+        DECISION_ROUTE,
+        MEMBER_REPORT,
+        TEAM_CONTINUE,
+        TEAM_DECIDE,
+        DecisionRoute,
+        MemberProgress,
+        MemberReport,
+        TeamDecisions,
+    )
     from hitl.decisions import ContinueRunRequest, Decision
     from hitl.errors import DecisionNotAllowedError, HitlError, InvalidInputError
     from hitl.run import RunOutput, RunRequirement, RunStatus
@@ -37,45 +45,6 @@ with workflow.unsafe.imports_passed_through():
 
 if TYPE_CHECKING:
     from hitl.workflows.team import TeamReporter
-
-DECISION_ROUTE = "decision_route"
-TEAM_DECIDE = "team_decide"
-TEAM_CONTINUE = "team_continue"
-MEMBER_REPORT = "member_report"
-
-
-class TeamDecisions(BaseModel):
-    """The ``team_decide`` update: decisions its team checked, under the member's own requirement ids."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    team_run_id: str
-    decisions: list[Decision] = Field(default_factory=list, max_length=1000)
-
-
-class MemberReport(BaseModel):
-    """The ``member_report`` update: a member's report, handed to its team by the caller that decided."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    progress: MemberProgress
-    after_pause: int = Field(0, ge=0)
-    """The team's pause count when the decisions were routed: the update answers at the next one, or the end."""
-
-
-class DecisionRoute(BaseModel):
-    """The team's answer to ``decision_route``: where the decisions go, or why they are refused."""
-
-    member_run_id: str | None = None
-    """The one member run that owns every decided requirement; None: send them to the team."""
-    requirement_ids: list[str] = Field(default_factory=list)
-    """Each decision's requirement under the member's own id, in the order sent."""
-    after_pause: int = 0
-    """The team's pause count now: ``wait_for_progress`` answers at the next one, or the end."""
-    refused_type: str | None = None
-    """The HitlError the team's ``continue_run`` would refuse these decisions with, and its message."""
-    refused: str | None = None
-
 
 class DirectDecisions:
     """A mixin of the run workflow: the team's ``decision_route`` query, the member's ``team_decide`` update."""

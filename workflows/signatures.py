@@ -12,10 +12,10 @@ from temporalio import workflow
 
 import hitl.workflows.generation as generation
 from hitl import signing
+from hitl._wire import digest
 from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import DecisionNotAllowedError
 from hitl.run import RunRequirement
-from hitl.workflows.audit import digest
 
 CHANGE_VERDICTS_PATCH = "hitl-change-verdicts"
 

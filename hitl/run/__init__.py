@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 import pydantic
+import pydantic_core
 from pydantic import BaseModel, Field, PrivateAttr
 
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_unsafe
@@ -20,6 +22,14 @@ __all__ = ["RunContext", "RunStatus", "ToolExecution", "UserInputField", "RunReq
            "RequirementKind", "UserFeedbackQuestion", "UserFeedbackOption"]
 
 RequirementKind = Literal["confirmation", "user_input", "external_execution"]
+
+
+
+def render_result(result: Any) -> str:
+    """A tool's return value as the text the model reads (a dict as JSON, not Python's ``str()``)."""
+    if isinstance(result, str):
+        return result
+    return json.dumps(pydantic_core.to_jsonable_python(result))
 
 
 class RunStatus(str, Enum):
@@ -333,8 +343,6 @@ class RunRequirement(BaseModel):
     def external_execution_result(self) -> str | None:
         """The result given for a tool executed outside the agent, as the model reads it (Agno's name)."""
         if isinstance(self._decision, ProvideResult):
-            from hitl.tools import render_result  # hitl.tools is heavier; only this needs it
-
             return render_result(self._decision.result)
         if self.resolution == "result_provided":
             return self.tool_execution.result

@@ -15,7 +15,16 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 from hitl import _runs, errors
-from hitl._wire import MemberProgress
+from hitl._wire import (
+    DECISION_ROUTE,
+    MEMBER_REPORT,
+    TEAM_CONTINUE,
+    TEAM_DECIDE,
+    DecisionRoute,
+    MemberProgress,
+    MemberReport,
+    TeamDecisions,
+)
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.decisions import ContinueRunRequest, Decision
@@ -26,15 +35,6 @@ from hitl.policy import ApprovalRule
 from hitl.run import RunOutput
 from hitl.signing import Signer
 from hitl.tools import Tool, Toolkit
-from hitl.workflows.direct import (
-    DECISION_ROUTE,
-    MEMBER_REPORT,
-    TEAM_CONTINUE,
-    TEAM_DECIDE,
-    DecisionRoute,
-    MemberReport,
-    TeamDecisions,
-)
 
 __all__ = ["Team", "DELEGATE_TOOL"]
 

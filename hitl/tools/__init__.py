@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import functools
 import inspect
-import json
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +13,10 @@ from datetime import timedelta
 from typing import Any, overload
 
 import pydantic
-import pydantic_core
 
 from hitl._schema import build_args_model, injected_parameters, model_facing_schema, parse_docstring, type_label
 from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
-from hitl.run import UserInputField
+from hitl.run import UserInputField, render_result
 from hitl.run.base import RunContext
 
 __all__ = ["Tool", "tool", "ConfirmationRule", "Toolkit"]
@@ -237,13 +235,6 @@ class Tool:
             result = await asyncio.get_running_loop().run_in_executor(
                 _tool_pool(), functools.partial(context.run, self.fn, **kwargs))
         return render_result(result)
-
-
-def render_result(result: Any) -> str:
-    """A tool's return value as the text the model reads."""
-    if isinstance(result, str):
-        return result
-    return json.dumps(pydantic_core.to_jsonable_python(result))
 
 
 @overload
