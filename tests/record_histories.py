@@ -18,8 +18,8 @@ from pathlib import Path
 from hitl import _client, devstack, signing
 from hitl.config import Settings
 from hitl.testing import ScriptedModelServer
-from tests import replay_agents
 from hitl.worker import create_worker
+from tests import replay_agents
 
 OUT = Path(__file__).parent / "histories"
 IDS = OUT / "workflow_ids.json"

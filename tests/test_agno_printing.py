@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from hitl._events import agent_paused_content, events_for, paused_content, team_paused_content
-from hitl._printing import print_run, print_run_stream, aprint_run_stream
+from hitl._printing import aprint_run_stream, print_run, print_run_stream
 from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
 from hitl.run import agent as A
 from hitl.run import team as T

@@ -13,11 +13,10 @@ import psycopg
 import pytest
 
 from hitl import Agent, InvalidDecisionError, OpenAIChat, PostgresDb, RunStatus, tool
-from hitl._wire import ApprovalEvent
+from hitl._wire import ApprovalEvent, digest
 from hitl.approval import approval
 from hitl.db import _schema
 from hitl.team import Team
-from hitl._wire import digest
 
 T0 = 1_800_000_000.0
 AGNO_KEYS = {"id", "run_id", "session_id", "status", "source_type", "approval_type", "pause_type", "tool_name",
@@ -242,7 +241,7 @@ def assert_counts_exact(db: PostgresDb) -> None:
                                    ("approved", {}, "status = 'approved'"), (None, {"tool_name": "pay"}, "TRUE"),
                                    ("approved", {"agent_id": "agent"}, "status = 'approved'"),
                                    (None, {"created_at_gte": T0 + 15, "created_at_lte": T0 + 45},
-                                    "created_at BETWEEN to_timestamp(%s) AND to_timestamp(%s)" % (T0 + 15, T0 + 45))]:
+                                    f"created_at BETWEEN to_timestamp({T0 + 15}) AND to_timestamp({T0 + 45})")]:
         total = db.count_approvals(status, filters)
         assert (total, total.estimated) == (counted(db, where), False), (status, filters)
         assert db.get_approvals(status, filters)[1] == total

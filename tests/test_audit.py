@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from hitl import InvalidDecisionError, InvalidInputError, PostgresDb, RunStatus, tool
-from hitl.approval import approval as requires_approval
 from hitl._wire import digest
+from hitl.approval import approval as requires_approval
 
 
 @requires_approval

@@ -3,12 +3,11 @@ estimate always says it is one. Real PostgreSQL; writes go through the mirror's 
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import itertools
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest

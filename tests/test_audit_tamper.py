@@ -20,10 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from hitl import PostgresDb
+from hitl._wire import digest
 from hitl.cli import app
 from hitl.db._audit import AuditKeys, event_hash, seal
 from hitl.errors import ConfigurationError
-from hitl._wire import digest
 
 from .test_audit import settled, transfer
 

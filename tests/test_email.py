@@ -19,10 +19,10 @@ from hitl.errors import ConfigurationError
 from hitl.notify import EmailNotifier, Notification
 from hitl.run import RunStatus
 
-from .test_audit import settled
 from .conftest import RunningService
+from .test_audit import settled
 from .test_links import SECRET, linked_service, notices_sent
-from .test_service import RAN, pay, paused, pays
+from .test_service import RAN, paused, pay, pays
 
 
 class Inbox:

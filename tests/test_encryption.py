@@ -18,12 +18,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from hitl import _client, codec, devstack, tool
 from hitl.config import Settings
 from hitl.errors import ConfigurationError
 from hitl.worker import create_worker
-from temporalio.service import RPCError
 
 from .conftest import RunningService
 

@@ -13,8 +13,8 @@ from hitl import RunStatus, tool
 from hitl.approval import approval
 from hitl.notify import Notification, WebhookNotifier, sign
 from hitl.policy import escalate, remind
-from tests.test_policy import pay_script, payment_tool, skipping, skipping_agent  # noqa: F401 - fixture
 from hitl.worker import create_worker
+from tests.test_policy import pay_script, payment_tool, skipping, skipping_agent  # noqa: F401 - fixture
 
 PAYMENT_POLICY = dict(
     approvers=["alice"], timeout=timedelta(days=1),

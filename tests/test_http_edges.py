@@ -9,7 +9,7 @@ import time
 import pytest
 
 from .conftest import RunningService
-from .test_service import pay, paused, pays
+from .test_service import paused, pay, pays
 from .test_slack import SLACK_SECRET, interaction
 
 DEEP = 300  # levels: past pydantic's serialization limit

@@ -12,7 +12,7 @@ from hitl.approval import approval
 from hitl.service import idempotency
 
 from .test_audit import sql
-from .test_service import RAN, pay, paused, pays
+from .test_service import RAN, paused, pay, pays
 
 APPROVE = json.dumps({"status": "approved"}).encode()
 JSON = {"Content-Type": "application/json"}

@@ -21,7 +21,7 @@ from hitl.notify import Notification, WebhookNotifier
 
 from .conftest import RunningService
 from .test_links import SECRET, collector, linked_service
-from .test_service import pay, paused, pays
+from .test_service import paused, pay, pays
 
 
 @pytest.fixture

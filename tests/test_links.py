@@ -23,7 +23,7 @@ from hitl.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled
-from .test_service import RAN, pay, paused, pays
+from .test_service import RAN, paused, pay, pays
 from .test_team import make_team  # noqa: F401 - fixture: a leader with a Researcher and a Trader
 
 SECRET = "link-secret-for-the-tests-3b1f0c9e"

@@ -143,7 +143,7 @@ async def test_each_decision_applies_once_whichever_worker_holds_the_run(start_w
     storms = await asyncio.gather(*(storm(agent, agent.db, client, p, 6, seed=i) for i, p in enumerate(paused)))
     done = await asyncio.gather(*(settle(agent, p.run_id) for p in paused))
     shipped = Counter(o for _, o, _ in tool_lines(tool_log))
-    for i, (s, d) in enumerate(zip(storms, done)):
+    for i, (s, d) in enumerate(zip(storms, done, strict=True)):
         assert d.status == RunStatus.completed and d.pauses == 1, d
         [req] = d.requirements
         assert req.resolution in ("confirmed", "rejected") and req.resolved_by in {c.name for c in s.callers}

@@ -11,7 +11,7 @@ from hitl.links import LinkSettings
 from hitl.notify import Notification
 
 from .test_links import SECRET, link_service, path  # noqa: F401 - fixture: the service and this process's links
-from .test_service import pay, paused, pays
+from .test_service import paused, pay, pays
 
 
 class Recorder:

@@ -10,8 +10,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
 from hitl.workflows import AgentRunWorkflow
+from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
 
 HISTORIES = sorted(p for p in (Path(__file__).parent / "histories").glob("*-*.json"))
 # The workflow id each was recorded under, where it matters (a team names its members' runs after it).

@@ -18,7 +18,7 @@ from hitl.signing import Signer
 from .conftest import RunningService
 from .test_audit import settled, sql
 from .test_links import decided_first_by_alice
-from .test_service import RAN, pay, paused, pays
+from .test_service import RAN, paused, pay, pays
 
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 

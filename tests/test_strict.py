@@ -229,9 +229,9 @@ async def test_a_team_members_approval_is_decided_signed_through_the_team(make_t
 
 def test_a_signed_change_is_refused_again_after_continue_as_new():
     """The nonces of signed changes travel with continue-as-new while their signatures could still be taken."""
+    from hitl._wire import digest
     from hitl.decisions import ChangeApproval
     from hitl.run import RunRequirement, ToolExecution
-    from hitl._wire import digest
     from hitl.workflows.signatures import Signatures
 
     signer = Signer.generate()

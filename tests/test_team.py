@@ -12,7 +12,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from hitl import Agent, OpenAIChat, RunStatus, tool
@@ -22,8 +21,8 @@ from hitl.errors import ConfigurationError, DecisionNotAllowedError, Requirement
 from hitl.policy import SYSTEM_TIMEOUT, remind
 from hitl.run import RunOutput
 from hitl.team import Team
-from tests.test_policy import skipping  # noqa: F401 - fixture: the time-skipping server
 from hitl.worker import create_worker
+from tests.test_policy import skipping  # noqa: F401 - fixture: the time-skipping server
 
 TRADES: list[tuple[str, int]] = []
 SEARCHES: list[str] = []
@@ -419,8 +418,8 @@ async def test_update_approval_on_a_members_audit_record_resumes_the_team(make_t
 
 def test_a_delegation_names_a_known_member_and_a_bounded_task():
     """What the leader's model asks for is checked in the worker, and told back to it when wrong."""
-    from hitl.activities.model import MAX_TASK_CHARS, _delegation
     from hitl._wire import ToolCallPlan
+    from hitl.activities.model import MAX_TASK_CHARS, _delegation
 
     member = Agent(name=f"m-{uuid.uuid4().hex[:6]}")
     team = Team(agents=[member], name=f"t-{uuid.uuid4().hex[:6]}")

@@ -15,11 +15,15 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from hitl import RunStatus, _runs
+from hitl._wire import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberProgress, MemberReport, TeamDecisions
 from hitl.decisions import Confirm
-from hitl._wire import MemberProgress
 from hitl.errors import (
-    DecisionNotAllowedError, InvalidDecisionError, InvalidInputError, RequirementAlreadyResolvedError, RunEndedError)
-from hitl._wire import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberReport, TeamDecisions
+    DecisionNotAllowedError,
+    InvalidDecisionError,
+    InvalidInputError,
+    RequirementAlreadyResolvedError,
+    RunEndedError,
+)
 
 from . import test_strict, test_team
 from .test_strict import settled

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-
 import logging
+from datetime import timedelta
 
 import pytest
 import temporalio.client

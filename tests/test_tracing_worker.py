@@ -298,7 +298,6 @@ async def test_a_decision_from_a_traced_caller_is_parented_on_its_trace_though_t
 async def test_recorded_histories_replay_under_the_tracing_interceptor_and_make_no_span():
     """Tracing on (pause and decision spans made without a caller's trace): every recorded history still
     replays, and replaying makes no span at all."""
-    from hitl.workflows import AgentRunWorkflow
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -307,6 +306,7 @@ async def test_recorded_histories_replay_under_the_tracing_interceptor_and_make_
     from temporalio.worker import Replayer
 
     from hitl import _tracing
+    from hitl.workflows import AgentRunWorkflow
     from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
     from tests.test_replay import HISTORIES, IDS
 

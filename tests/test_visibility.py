@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hitl import devstack, tool
 from hitl.approval import approval
@@ -52,7 +52,7 @@ async def test_paused_runs_are_listed_by_status_tool_and_deadline(make_agent, sc
     async with running_worker():
         paused = await agent.arun("wire and restart")
         run_id = paused.run_id
-        soon = (datetime.now(timezone.utc) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        soon = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
         await eventually(address, 'HitlStatus = "paused"', run_id)
         await eventually(address, 'HitlPendingTools = "wire_money"', run_id)
         await eventually(address, 'HitlPendingTools = "restart_service"', run_id)

@@ -4,12 +4,13 @@ answer the continued run is streamed too, its content printed as it comes."""
 import asyncio
 import os
 
+from rich.console import Console
+from rich.prompt import Prompt
+
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.models.openai import OpenAIResponses
 from hitl.tools import tool
-from rich.console import Console
-from rich.prompt import Prompt
 
 console = Console()
 

@@ -7,13 +7,14 @@ tool. The loop goes on until the run is no longer paused.
 
 import os
 
+from rich.console import Console
+from rich.prompt import Prompt
+
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.models.openai import OpenAIResponses
 from hitl.tools import tool
 from hitl.utils import pprint
-from rich.console import Console
-from rich.prompt import Prompt
 
 console = Console()
 

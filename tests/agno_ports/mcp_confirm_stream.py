@@ -5,12 +5,13 @@ event's requirements are answered at a ``rich`` prompt, and the continued run is
 import asyncio
 import os
 
+from rich.console import Console
+from rich.prompt import Prompt
+
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.models.openai import OpenAIResponses
 from hitl.tools.mcp import MCPTools
-from rich.console import Console
-from rich.prompt import Prompt
 
 console = Console()
 

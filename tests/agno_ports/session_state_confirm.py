@@ -7,14 +7,15 @@ pause (unchanged: the tool has not run) and after each answer (changed only when
 
 import os
 
+from rich.console import Console
+from rich.prompt import Prompt
+
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.models.openai import OpenAIChat
 from hitl.run import RunContext, RunStatus
 from hitl.tools import tool
 from hitl.utils import pprint
-from rich.console import Console
-from rich.prompt import Prompt
 
 console = Console()
 

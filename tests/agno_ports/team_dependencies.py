@@ -3,7 +3,7 @@ tool through ``run_context.dependencies``; the team has no database."""
 
 import asyncio
 import os
-from typing import Any, Dict
+from typing import Any
 
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIResponses
@@ -20,7 +20,7 @@ def record(line: str) -> None:
 
 
 @tool(requires_confirmation=True)
-def unfollow_accounts(list_name: str, accounts: list, run_context: RunContext) -> Dict[str, Any]:
+def unfollow_accounts(list_name: str, accounts: list, run_context: RunContext) -> dict[str, Any]:
     """Remove accounts from a watch list.
 
     Args:

@@ -4,14 +4,15 @@ second with the first in its history."""
 
 import os
 
+from rich.console import Console
+from rich.prompt import Prompt
+
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
 from hitl.models.openai import OpenAIResponses
 from hitl.team.team import Team
 from hitl.tools import tool
 from hitl.utils import pprint
-from rich.console import Console
-from rich.prompt import Prompt
 
 console = Console()
 db = PostgresDb(db_url=os.getenv("DATABASE_URL", "postgresql+psycopg://ai:ai@localhost:5532/ai"))

@@ -7,7 +7,6 @@ model's own included.
 """
 
 import os
-from typing import List
 
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
@@ -63,7 +62,7 @@ if __name__ == "__main__":
     assert run_response.is_paused, run_response.status
     for requirement in run_response.active_requirements:
         if requirement.needs_user_input:
-            input_schema: List[UserInputField] = requirement.user_input_schema
+            input_schema: list[UserInputField] = requirement.user_input_schema
             print("fields:", [field.name for field in input_schema])
             for field in input_schema:
                 print(f"\nField: {field.name}")
