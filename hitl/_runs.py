@@ -171,13 +171,25 @@ async def _start_unpolled(client: Client, task_queue: str, run_input: RunInput, 
     while loop.time() < give_up:
         await asyncio.sleep(0.1)
         if await _inline.polled(client, task_queue):
-            return await _update(client, run_id, "wait_for_progress", 0, [])
-    description = await _describe(client, run_id)
+            return await _first_progress(client, run_id)
+    try:
+        description = await _describe(client, run_id)
+    except RPCError as exc:  # started: say so, never a raw RPCError
+        raise _unavailable(client, exc, run_id, "read the run it started", sent=False) from None
     waiting = await _waiting_for_worker(client, description, force=True)
     if waiting is None:  # a worker came at the last moment
-        return await _update(client, run_id, "wait_for_progress", 0, [])
+        return await _first_progress(client, run_id)
     log.warning("run %s waits: %s", run_id, waiting)
     return _from_search_attributes(run_id, description, waiting)
+
+
+async def _first_progress(client: Client, run_id: str) -> RunOutput:
+    """The run at its first pause or end, as the start's update would have answered (a run that has
+    already ended, taken by a quick worker, is read as it ended)."""
+    try:
+        return await _update(client, run_id, "wait_for_progress", 0, [])
+    except errors.RunEndedError:
+        return await get(client, run_id)
 
 
 _draining: set[asyncio.Future[Any]] = set()
