@@ -29,7 +29,7 @@ from hitl.models.openai import OpenAIModel
 from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind
 from hitl.tools import Tool
-from hitl.tools.mcp import McpServerError, McpTool
+from hitl.tools.mcp import MAX_TOOLS, McpServerError, McpTool
 
 if TYPE_CHECKING:  # annotations only: openai's Responses types are not needed to import this module
     from openai.types.responses import Response, ResponseInputParam
@@ -114,7 +114,13 @@ async def _tools_of(agent: Agent, request: ModelRequest) -> tuple[dict[str, Tool
         specs = listed = await _list_mcp_tools(agent, request.run_id)
     tools = dict(agent.tools)
     for spec in specs:
-        tools[spec.name] = McpTool(spec, agent.mcp_toolsets.get(spec.server))
+        toolset = agent.mcp_toolsets.get(spec.server)
+        # The stricter of what the run recorded and what the configuration says now: a tool allowed when
+        # the run listed it needs a decision once the configuration asks for one (a server gone: always).
+        now = toolset.kind_of(spec.remote_name, destructive=spec.destructive) if toolset else "confirmation"
+        if spec.kind is None and now is not None or now == "external_execution":
+            spec = spec.model_copy(update={"kind": now})
+        tools[spec.name] = McpTool(spec, toolset)
     return tools, listed
 
 
@@ -124,7 +130,7 @@ async def _list_mcp_tools(agent: Agent, run_id: str) -> list[McpToolSpec]:
     specs: list[McpToolSpec] = []
     for toolset in agent.mcp_toolsets.values():
         try:
-            found = await toolset.discover()
+            found = await toolset.discover(room=max(0, MAX_TOOLS - len(taken)))
         except McpServerError as exc:
             raise ApplicationError(f"run {run_id}: {exc}", type="McpServerError") from None
         for spec in found:

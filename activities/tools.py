@@ -12,13 +12,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hitl import _context, _registry, _sessions, limits, telemetry
-from hitl._wire import RUN_TOOL, ToolRunRequest, ToolRunResult, member_slug
+from hitl._wire import RUN_TOOL, TOOL_OUTCOME_UNKNOWN, ToolRunRequest, ToolRunResult, member_slug
 from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.errors import InvalidInputError
 from hitl.run.base import RunContext
 from hitl.team import Team
-from hitl.tools.mcp import McpServerError
+from hitl.tools.mcp import McpOutcomeUnknown, McpServerError
 
 
 @activity.defn(name=RUN_TOOL)
@@ -64,7 +64,9 @@ async def _run_mcp_tool(agent: Agent, request: ToolRunRequest) -> ToolRunResult:
         try:
             with telemetry.span("hitl.tool_call", attributes):
                 output = await toolset.call(request.mcp_tool or request.tool_name, request.arguments)
-        except McpServerError as exc:
+        except McpOutcomeUnknown as exc:  # sent, never answered: did it run? (retried only if idempotent)
+            raise ApplicationError(f"{exc} {where}; it may have run", type=TOOL_OUTCOME_UNKNOWN) from None
+        except McpServerError as exc:  # never sent: safe to try again
             raise ApplicationError(f"{exc} {where}", type="McpServerError") from None
     return ToolRunResult(output=bounded(output))
 

@@ -25,6 +25,9 @@ Message = dict[str, Any]
 WORKFLOW_NAME = "AgentRun"
 CALL_MODEL = "hitl.call_model"
 RUN_TOOL = "hitl.run_tool"
+TOOL_OUTCOME_UNKNOWN = "ToolOutcomeUnknown"
+"""The error type of a tool call that was sent and never answered (an MCP server's): for a tool that is not
+idempotent, the run pauses on an uncertain outcome, as when its worker died mid-call."""
 
 DECISION_HANDLERS = frozenset({"continue_run", "decide", "confirm", "reject", "provide_input", "provide_result",
                                "team_decision"})
@@ -86,10 +89,11 @@ class ToolCallPlan(BaseModel):
     timeout_seconds: float = 300.0
     max_attempts: int = 3
     member: MemberPlan | None = None
-    mcp_server: str | None = None
-    """The MCP server whose tool this is (``remote_name`` of the recorded tool), or None for the agent's own."""
-    mcp_tool: str | None = None
     """Set on a team's delegation call: the task runs as the member's own run, a child workflow."""
+    mcp_server: str | None = None
+    """The MCP server whose tool this is, or None for the agent's own."""
+    mcp_tool: str | None = None
+    """The tool's name on its MCP server (the recorded tool's ``remote_name``)."""
 
 
 class ModelTurn(BaseModel):

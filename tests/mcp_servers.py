@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 
@@ -41,6 +42,21 @@ def transfer(amount: int, to: str) -> str:
     """Move money to an account."""
     _log(f"transfer {amount} {to}")
     return f"sent {amount} to {to}"
+
+
+@server.tool()
+async def slow_transfer(amount: int, seconds: float) -> str:
+    """Move money, slowly."""
+    _log(f"slow_transfer {amount} started")
+    await anyio.sleep(seconds)
+    _log(f"slow_transfer {amount} done")
+    return f"sent {amount} slowly"
+
+
+@server.tool(name="bad name!", annotations=ToolAnnotations(read_only_hint=True))
+def bad_name() -> str:
+    """A name no model API accepts."""
+    return "never offered"
 
 
 @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True))

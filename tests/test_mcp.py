@@ -1,5 +1,6 @@
 """Tools from real MCP servers (tests/mcp_servers.py, over stdio and streamable HTTP): approval fails
-closed, the tool list is the one the run recorded, a dead server fails the call and never the run."""
+closed, the tool list is the one the run recorded, a dead server fails the call (or, for a call sent
+and never answered, pauses the run for a person) and never wedges the run."""
 
 from __future__ import annotations
 
@@ -217,9 +218,10 @@ async def test_a_tool_the_server_adds_mid_run_is_not_the_runs_and_the_next_run_m
         WorkflowHistory.from_json(paused.run_id, history.to_json()))
 
 
-async def test_a_dead_http_server_fails_the_call_clearly_and_the_run_goes_on(
+async def test_a_dead_http_server_makes_a_sent_transfer_an_uncertain_outcome_for_a_person(
         make_agent, script, running_worker, http_server):
-    """The server is gone when the confirmed call runs: the model reads an error naming the server; the run completes."""
+    """The server is gone when the confirmed transfer (not idempotent) is sent: whether it ran is not
+    known, so the run pauses on an uncertain outcome, never retried by itself; rejected, the run completes."""
     model = script({"turns": [{"tool_calls": [{"name": "transfer", "arguments": {"amount": 3, "to": "carol"}}]},
                               {"content": "Told: {results}"}]})
     agent = make_agent(model, [MCPTools(url=http_server.url, name="ledger", timeout_seconds=3)])
@@ -227,6 +229,109 @@ async def test_a_dead_http_server_fails_the_call_clearly_and_the_run_goes_on(
         paused = await agent.arun("pay carol")
         http_server.stop()
         paused.active_requirements[0].confirm()
-        done = await asyncio.wait_for(agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements), 60)
-    assert done.status == RunStatus.completed and "MCP server 'ledger': could not" in done.content, done.content
+        again = await asyncio.wait_for(agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements), 60)
+        [req] = again.active_requirements
+        assert again.is_paused and req.uncertain_outcome and req.tool_execution.tool_name == "transfer", again
+        req.reject("checked the ledger: it did not go out")
+        done = await asyncio.wait_for(agent.acontinue_run(run_id=again.run_id, requirements=again.requirements), 60)
+    assert done.status == RunStatus.completed and "it did not go out" in done.content, done.content
     assert _ran(http_server.log) == []
+
+
+async def test_a_dead_http_server_fails_an_idempotent_call_clearly_and_the_run_goes_on(
+        make_agent, script, running_worker, http_server):
+    """delete_record is idempotent: tried again, then the model reads an error naming the server; the run completes."""
+    model = script({"turns": [{"tool_calls": [{"name": "delete_record", "arguments": {"record": 4}}]},
+                              {"content": "Told: {results}"}]})
+    agent = make_agent(model, [MCPTools(url=http_server.url, name="ledger", timeout_seconds=2)])
+    async with running_worker():
+        paused = await agent.arun("delete 4")
+        http_server.stop()
+        paused.active_requirements[0].confirm()
+        done = await asyncio.wait_for(agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements), 90)
+    assert done.status == RunStatus.completed and "MCP server 'ledger': could not" in done.content, done.content
+    assert not done.requirements[0].uncertain_outcome and _ran(http_server.log) == []
+
+
+async def test_a_slow_transfer_is_given_up_once_and_a_person_decides_while_other_calls_go_on(
+        make_agent, script, running_worker, mcp_log):
+    """slow_transfer (not idempotent) takes longer than timeout_seconds: one attempt, then an uncertain
+    outcome for a person; search_docs, called in the same turn on the same session, is answered."""
+    model = script({"turns": [{"tool_calls": [{"name": "slow_transfer", "arguments": {"amount": 7, "seconds": 4}},
+                                              {"name": "search_docs", "arguments": {"query": "limits"}}]},
+                              {"content": "Told: {results}"}]})
+    agent = make_agent(model, [_stdio(mcp_log, approval="never", timeout_seconds=1.5)])
+    async with running_worker():
+        paused = await asyncio.wait_for(agent.arun("pay slowly"), 60)
+        [req] = paused.active_requirements
+        assert paused.is_paused and req.uncertain_outcome and req.tool_execution.tool_name == "slow_transfer", paused
+        assert "search_docs limits" in _ran(mcp_log) and _ran(mcp_log).count("slow_transfer 7 started") == 1
+        req.reject("it went out: seen in the ledger")
+        done = await asyncio.wait_for(agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements), 60)
+    assert done.status == RunStatus.completed and "docs about limits" in done.content, done.content
+    assert _ran(mcp_log).count("slow_transfer 7 started") == 1
+
+
+async def test_an_approver_may_correct_an_mcp_calls_arguments_checked_against_the_servers_schema(
+        make_agent, script, running_worker, mcp_log):
+    """confirm(arguments=) on an MCP tool: checked against its recorded schema (a bad edit refused), then run as edited."""
+    from hitl import InvalidDecisionError
+
+    model = script({"turns": [{"tool_calls": [{"name": "transfer", "arguments": {"amount": 900, "to": "acme"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [_stdio(mcp_log)])
+    async with running_worker():
+        paused = await agent.arun("pay acme")
+        paused.active_requirements[0].confirm(arguments={"amount": "lots", "to": "acme"})
+        with pytest.raises(InvalidDecisionError, match="amount"):
+            await agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements)
+        fresh = await agent.aget_run(paused.run_id)
+        fresh.active_requirements[0].confirm(arguments={"amount": 90, "to": "acme"})
+        done = await agent.acontinue_run(run_id=fresh.run_id, requirements=fresh.requirements)
+    assert done.content == "sent 90 to acme" and _ran(mcp_log) == ["transfer 90 acme"]
+
+
+async def test_names_in_the_configuration_may_carry_the_prefix_the_model_sees(make_agent, script, running_worker,
+                                                                             mcp_log):
+    """approval={"ledger_search_docs": "never"} with tool_name_prefix="ledger": the tool runs at once."""
+    model = script({"turns": [{"tool_calls": [{"name": "ledger_search_docs", "arguments": {"query": "vat"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [_stdio(mcp_log, tool_name_prefix="ledger", approval={"ledger_search_docs": "never"})])
+    async with running_worker():
+        done = await agent.arun("vat docs")
+    assert done.status == RunStatus.completed and done.content == "docs about vat" and _ran(mcp_log) == ["search_docs vat"]
+
+
+async def test_a_configuration_tightened_mid_run_applies_to_the_runs_later_calls(make_agent, script, running_worker,
+                                                                                 mcp_log):
+    """Allowed when the run listed its tools, search_docs needs a decision once the configuration says so."""
+    model = script({"turns": [{"tool_calls": [{"name": "delete_record", "arguments": {"record": 1}}]},
+                              {"tool_calls": [{"name": "search_docs", "arguments": {"query": "audit"}}]},
+                              {"content": "{results}"}]})
+    toolset = _stdio(mcp_log, approval="never")
+    agent = make_agent(model, [toolset])
+    async with running_worker():
+        paused = await agent.arun("delete then search")
+        assert paused.active_requirements[0].tool_execution.tool_name == "delete_record"  # destructive: always
+        toolset.approval = "always"
+        paused.active_requirements[0].confirm()
+        again = await agent.acontinue_run(run_id=paused.run_id, requirements=paused.requirements)
+        assert again.is_paused and again.active_requirements[0].tool_execution.tool_name == "search_docs", again
+    assert _ran(mcp_log) == ["delete_record 1"]
+
+
+async def test_headers_reach_the_server_never_the_runs_history_and_bad_names_are_never_offered(
+        make_agent, script, running_worker, model_server, http_server, client):
+    """headers= go to the HTTP server only; a tool whose name no model API accepts is left out."""
+    model = script({"turns": [{"tool_calls": [{"name": "search_docs", "arguments": {"query": "keys"}}]},
+                              {"content": "{results}"}]})
+    agent = make_agent(model, [MCPTools(url=http_server.url, name="ledger", approval="never",
+                                        headers={"Authorization": "Bearer sekret-7781"})])
+    async with running_worker():
+        done = await agent.arun("keys docs")
+    assert done.content == "docs about keys"
+    history = await client.get_workflow_handle(done.run_id).fetch_history()
+    assert "sekret-7781" not in history.to_json()
+    assert "bad name!" not in _offered(model_server, model)[0]
+
+

@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     import hitl.workflows.generation as generation
-    from hitl._wire import RUN_TOOL, PendingCall, ToolCallPlan, ToolRunRequest, ToolRunResult
+    from hitl._wire import RUN_TOOL, TOOL_OUTCOME_UNKNOWN, PendingCall, ToolCallPlan, ToolRunRequest, ToolRunResult
 
 GATED_REMOTE_PATCH = "hitl-decided-tools-remote"
 """A tool call that waited for a decision runs as a remote activity (before: a local one)."""
@@ -68,7 +68,9 @@ async def execute(call: PendingCall, run_id: str, agent_name: str, session_id: s
                                         run_id, plan.tool_name, agent_name)
                 await workflow.sleep(timedelta(seconds=5))
                 continue
-            if not plan.idempotent and isinstance(root(exc), TimeoutError):
+            # Only calls that were never answered raise TOOL_OUTCOME_UNKNOWN (MCP tools, newer than every
+            # recorded history): replays take the same branch as before.
+            if not plan.idempotent and (isinstance(root(exc), TimeoutError) or cause_type(exc) == TOOL_OUTCOME_UNKNOWN):
                 return Outcome(uncertain=True)
             return Outcome(output=f"Error: tool {plan.tool_name!r} failed: {cause_message(exc)}", ran_locally=local)
         return Outcome(output=result.output, ok=True, ran_locally=local)

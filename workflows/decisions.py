@@ -6,7 +6,8 @@ again by the handlers, where the state may have moved on (a concurrent caller de
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -22,6 +23,10 @@ from hitl.errors import (
 from hitl.identity import reserved_prefix
 from hitl.policy import may_decide
 from hitl.run import RunRequirement, render_result
+from hitl.tools.mcp import McpTool
+
+if TYPE_CHECKING:
+    from hitl._wire import McpToolSpec
 
 
 class Patch(BaseModel):
@@ -59,6 +64,7 @@ def find(requirements: list[RunRequirement], resolved: dict[str, str], run_id: s
 def check(
     agent_name: str, run_id: str, req: RunRequirement, decision: Decision, requester: str | None = None,
     *, lenient: bool = False, groups: list[str] | None = None, reserved_names: bool = True,
+    mcp_tools: Sequence[McpToolSpec] | None = None,
 ) -> Patch:
     """The patch a decision makes, or an error that says why it is refused.
 
@@ -67,6 +73,7 @@ def check(
     since a redeploy may have changed them; what depends on the run's state still is.
     ``groups``: the decider's groups as its signature proves them (strict mode).
     ``reserved_names``: refuse a decider named like a group or like hitl itself (``group:``, ``system:``).
+    ``mcp_tools``: the MCP tools the run recorded, whose schemas check edited arguments.
     Off for runs older than the generation: those without recorded verdicts check every replayed
     decision again, and one such decision must reach the verdict it reached then.
     """
@@ -100,7 +107,7 @@ def check(
                 return Patch(requirement_id=req.id, resolution="approval_added", resolved_by=by)
         arguments = None
         if decision.arguments is not None:
-            arguments = _validated(agent_name, req, decision.arguments, where, lenient)
+            arguments = _validated(agent_name, req, decision.arguments, where, lenient, mcp_tools)
         if decision.remember and req.uncertain_outcome:
             raise InvalidDecisionError(f"{where}: an uncertain outcome is decided once, not remembered")
         return Patch(
@@ -110,7 +117,7 @@ def check(
         if req.kind != "user_input":
             raise InvalidDecisionError(f"{where} needs {req.kind}, not user input")
         merged = _merge_input(where, req, decision.value)
-        arguments = _validated(agent_name, req, merged, where, lenient)
+        arguments = _validated(agent_name, req, merged, where, lenient, mcp_tools)
         return Patch(requirement_id=req.id, resolution="input_provided", arguments=arguments, resolved_by=by)
     if isinstance(decision, ProvideResult):
         if req.kind != "external_execution":
@@ -121,20 +128,29 @@ def check(
     raise InvalidDecisionError(f"{where}: unknown decision {decision!r}")
 
 
-def _validated(agent_name: str, req: RunRequirement, arguments: dict[str, Any], where: str, lenient: bool) -> dict[str, Any]:
+def _validated(agent_name: str, req: RunRequirement, arguments: dict[str, Any], where: str, lenient: bool,
+               mcp_tools: Sequence[McpToolSpec] | None = None) -> dict[str, Any]:
     try:
-        return _tool(agent_name, req).validate_arguments(arguments, context=where)
+        tool = _tool(agent_name, req, mcp_tools)
+        # A member's MCP tool: its schema is in the member's run, which checks the arguments itself.
+        return arguments if tool is None else tool.validate_arguments(arguments, context=where)
     except (InvalidDecisionError, ConfigurationError):
         if lenient:  # accepted when first received, under the definition of that day
             return arguments
         raise
 
 
-def _tool(agent_name: str, req: RunRequirement) -> Any:
-    tool = _registry.get(agent_name).tools.get(req.tool_execution.tool_name)
-    if tool is None:
-        raise InvalidDecisionError(f"agent {agent_name!r} no longer has tool {req.tool_execution.tool_name!r}")
-    return tool
+def _tool(agent_name: str, req: RunRequirement, mcp_tools: Sequence[McpToolSpec] | None = None) -> Any:
+    name = req.tool_execution.tool_name
+    tool = _registry.get(agent_name).tools.get(name)
+    if tool is not None:
+        return tool
+    spec = next((s for s in mcp_tools or () if s.name == name), None)
+    if spec is not None:
+        return McpTool(spec, None)
+    if req.member_agent_name is not None and _registry.get(agent_name).mcp_toolsets:
+        return None
+    raise InvalidDecisionError(f"agent {agent_name!r} no longer has tool {name!r}")
 
 
 def _merge_input(where: str, req: RunRequirement, value: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     import hitl.workflows.generation as generation
     import hitl.workflows.refusals as refusals
     from hitl import ids, limits
-    from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, MemberProgress, RunInput, TeamDecision
+    from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, McpToolSpec, MemberProgress, RunInput, TeamDecision
     from hitl.decisions import (
         Confirm,
         ContinueRunRequest,
@@ -55,6 +55,7 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
     # The run's state, set by AgentRunWorkflow.__init__.
     _run_id: str
     _input: RunInput
+    _mcp_tools: list[McpToolSpec] | None
     _status: RunStatus
     _requirements: list[RunRequirement]
     _resolved: dict[str, str]
@@ -106,7 +107,8 @@ class DecisionHandlers(ApprovalChanges, DirectDecisions):
                 groups = [] if lenient else self._signatures.check_decision(where, req, d, now)
                 agent_name = req.member_agent_name or self._input.agent_name
                 patches.append(decisions.check(agent_name, self._run_id, req, d, self._input.user_id, lenient=lenient,
-                                               groups=groups, reserved_names=generation.current()))
+                                               groups=groups, reserved_names=generation.current(),
+                                               mcp_tools=None if req.member_agent_name else self._mcp_tools))
             except HitlError as exc:
                 exc.decision = d  # type: ignore[attr-defined]  # which attempt to record as refused
                 raise

@@ -83,10 +83,11 @@ def recorded(agent: str, run_id: str, req: RunRequirement, kind: str, details: d
     try:
         attributes: dict[str, str | int] = {"hitl.agent": agent, "hitl.run_id": run_id, "hitl.tool": tool,
                                             "hitl.requirement_id": req.id, "hitl.outcome": kind}
-        # Who decided: an approver's name (system:timeout for a deadline), or whom a refused attempt named.
+        # Who decided: an approver's name (system:timeout for a deadline). A refused attempt's name is only
+        # what it claimed (it was refused): labelled so.
         decider = payload.get("resolved_by") if kind == "refused" else req.resolved_by
         if isinstance(decider, str) and decider:
-            attributes["hitl.decider"] = decider[:256]
+            attributes["hitl.claimed_by" if kind == "refused" else "hitl.decider"] = decider[:256]
         return t.span("hitl.decision", attributes)
     except Exception as exc:
         _failed("the hitl.decision span", exc)

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import shlex
 import weakref
 from collections.abc import Mapping, Sequence
@@ -43,16 +45,30 @@ from hitl.errors import ConfigurationError, InvalidDecisionError, ToolDefinition
 from hitl.tools import Tool
 from hitl.tools.toolkit import Toolkit
 
+try:  # loaded with this module, never inside a workflow's sandbox (decisions check edited arguments there)
+    import jsonschema
+except ImportError:  # without the mcp extra: no MCP tool can exist either
+    jsonschema = None
+
 if TYPE_CHECKING:
     from hitl._wire import McpToolSpec
     from hitl.run import RequirementKind
     from hitl.run.base import RunContext
 
-__all__ = ["MCPTools", "McpServerError"]
+__all__ = ["MCPTools", "McpServerError", "McpOutcomeUnknown"]
 
 log = logging.getLogger("hitl")
 Approval = Literal["always", "never"]
 _TRANSPORTS = ("stdio", "streamable-http", "sse")
+MAX_TOOLS = 128
+"""The most tools one model call is offered (OpenAI's limit): the agent's own and its servers' together."""
+MAX_TOOL_BYTES = 16_000
+"""A tool's input schema and description, at most: a run records every tool it lists."""
+MAX_LISTED_BYTES = 256_000
+"""All the MCP tools a run records, at most (far below Temporal's 2 MB per payload)."""
+MAX_DESCRIPTION_CHARS = 1024
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""What OpenAI accepts as a function's name."""
 _toolsets: weakref.WeakSet[MCPTools] = weakref.WeakSet()
 
 
@@ -188,53 +204,85 @@ class MCPTools(Toolkit):
 
     # -- on the worker ------------------------------------------------------------------------------
 
+    def _named(self, names: Sequence[str] | Mapping[str, Any] | None, tool: str) -> bool:
+        """Whether ``names`` names the server's tool ``tool``, by its name or as the model is offered it."""
+        return names is not None and (tool in names or self.offered_as(tool) in names)
+
+    def offered_as(self, tool: str) -> str:
+        """The name the model is offered the server's tool ``tool`` under (``tool_name_prefix``)."""
+        return f"{self.tool_name_prefix}_{tool}" if self.tool_name_prefix else tool
+
     def requires_approval(self, tool: str, *, destructive: bool) -> bool:
-        """Whether a call of the server's tool ``tool`` waits for a decision (fail closed)."""
+        """Whether a call of the server's tool ``tool`` waits for a decision (fail closed). A tool is
+        named by the server's name or by the name the model is offered (with ``tool_name_prefix``)."""
         if destructive:
             return True
-        if isinstance(self.approval, dict) and tool in self.approval:
-            return self.approval[tool] == "always"
-        if tool in self.requires_confirmation_tools:
+        if isinstance(self.approval, dict):
+            for name in (tool, self.offered_as(tool)):
+                if name in self.approval:
+                    return self.approval[name] == "always"
+        if self._named(self.requires_confirmation_tools, tool):
             return True
         if isinstance(self.approval, str):
             return self.approval == "always"
         return True
 
-    async def discover(self) -> list[McpToolSpec]:
-        """The server's tools as this run records them: names, schemas, and what each call needs."""
+    def kind_of(self, tool: str, *, destructive: bool) -> RequirementKind | None:
+        """The human step each call of the server's tool ``tool`` waits for, as configured now."""
+        if self._named(self.external_execution_required_tools, tool):
+            return "external_execution"
+        return "confirmation" if self.requires_approval(tool, destructive=destructive) else None
+
+    async def discover(self, room: int = MAX_TOOLS) -> list[McpToolSpec]:
+        """The server's tools as this run records them: names, schemas, and what each call needs; at
+        most ``room`` of them, each within hitl's bounds (a tool outside them is left out, and logged)."""
         from hitl._wire import McpToolSpec
 
         listed = await self._session().list_tools()
-        specs = []
+        specs: list[McpToolSpec] = []
+        size = 0
         for t in listed:
-            if self.exclude_tools and t.name in self.exclude_tools:
+            if self._named(self.exclude_tools, t.name):
                 continue
-            if self.include_tools is not None and t.name not in self.include_tools:
+            if self.include_tools is not None and not self._named(self.include_tools, t.name):
                 continue
+            name = self.offered_as(t.name)
+            schema = dict(t.input_schema or {"type": "object", "properties": {}})
+            description = (t.description or t.name)[:MAX_DESCRIPTION_CHARS]
+            bytes_ = len(json.dumps(schema, default=str)) + len(description)
+            why_not = (f"its name {name!r} is not 1-64 letters, digits, '_' or '-'" if not _TOOL_NAME.match(name)
+                       else f"its schema is {bytes_} bytes, over {MAX_TOOL_BYTES}" if bytes_ > MAX_TOOL_BYTES
+                       else f"the run's tools would pass {MAX_LISTED_BYTES} bytes" if size + bytes_ > MAX_LISTED_BYTES
+                       else f"the run has {room} MCP tools already" if len(specs) >= room else None)
+            if why_not is not None:
+                log.warning("MCP server %r: tool %r is left out: %s", self.name, t.name[:80], why_not)
+                continue
+            size += bytes_
             hints = t.annotations
             read_only = bool(hints and hints.read_only_hint)
             destructive = bool(hints and hints.destructive_hint) and not read_only
-            kind: RequirementKind | None = (
-                "external_execution" if t.name in self.external_execution_required_tools
-                else "confirmation" if self.requires_approval(t.name, destructive=destructive) else None)
             specs.append(McpToolSpec(
-                server=self.name, name=f"{self.tool_name_prefix}_{t.name}" if self.tool_name_prefix else t.name,
-                remote_name=t.name, description=t.description or t.name,
-                input_schema=dict(t.input_schema or {"type": "object", "properties": {}}), kind=kind,
+                server=self.name, name=name, remote_name=t.name, description=description, input_schema=schema,
+                kind=self.kind_of(t.name, destructive=destructive),
                 idempotent=read_only or bool(hints and hints.idempotent_hint), destructive=destructive))
         return specs
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> str:
-        """Call the server's tool ``tool``: its text, or ``Error: ...`` for the server's own tool error.
+        """Call the server's tool ``tool``: its text, or ``Error: ...`` for the server's own error.
 
         Raises:
-            McpServerError: the server could not be reached, or the session broke mid-call.
+            McpServerError: the server could not be reached (the call was not sent).
+            McpOutcomeUnknown: the call was sent and no answer came (no answer in time, the session
+                broke): whether the tool ran is not known.
         """
-        result = await self._session().call_tool(tool, arguments)
+        from mcp.shared.exceptions import MCPError
+
+        try:
+            result = await self._session().call_tool(tool, arguments)
+        except MCPError as exc:  # the server answered with an error: the tool did not do its work
+            return f"Error: {_without_secrets(str(exc))}"
         text = "\n".join(_content_text(c) for c in result.content)
         if not text and result.structured_content is not None:
-            import json
-
             text = json.dumps(result.structured_content, ensure_ascii=False)
         return f"Error: {text or 'the tool failed'}" if result.is_error else text
 
@@ -245,8 +293,8 @@ class MCPTools(Toolkit):
             session = self._sessions[loop] = _Session(self)
         return session
 
-    def _transport(self) -> Any:
-        """What ``mcp.Client`` connects to."""
+    def _transport(self, stack: contextlib.AsyncExitStack) -> Any:
+        """What ``mcp.Client`` connects to; an HTTP client made here is closed with ``stack``."""
         from mcp.client.stdio import StdioServerParameters
 
         if self.transport == "stdio":
@@ -260,15 +308,23 @@ class MCPTools(Toolkit):
             return sse_client(self.url, headers=self.headers or None)
         if not self.headers:
             return self.url
-        import httpx2
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
-        return streamable_http_client(self.url, http_client=httpx2.AsyncClient(headers=self.headers))
+        # The SDK's own client (its timeouts), with the headers; the SDK leaves a client it is given open.
+        http = create_mcp_http_client(headers=dict(self.headers))
+        stack.push_async_callback(http.aclose)
+        return streamable_http_client(self.url, http_client=http)
+
+
+class McpOutcomeUnknown(McpServerError):
+    """The call was sent and no answer came: the tool may or may not have run."""
 
 
 class _Session:
     """One MCP session of one event loop, held open by a task of its own (the SDK's streams belong to
-    the task that opened them) and opened again after it broke."""
+    the task that opened them) and opened again after its transport died. A call that takes too long
+    is given up alone: the session and the other calls on it go on."""
 
     def __init__(self, toolset: MCPTools) -> None:
         self._toolset = toolset
@@ -285,42 +341,56 @@ class _Session:
                 page = await client.list_tools(cursor=cursor, cache_mode="refresh")
                 tools.extend(page.tools)
                 cursor = page.next_cursor
-                if not cursor or len(tools) > 1000:
+                if not cursor or len(tools) >= MAX_TOOLS:
                     return tools
 
-        result: list[Any] = await self._use(listing, "list its tools")
+        result: list[Any] = await self._use(listing, "list its tools", sent_is_unknown=False)
         return result
 
     async def call_tool(self, tool: str, arguments: dict[str, Any]) -> Any:
         timeout = self._toolset.timeout_seconds
         return await self._use(lambda c: c.call_tool(tool, arguments, read_timeout_seconds=timeout),
-                               f"call tool {tool!r}")
+                               f"call tool {tool!r}", sent_is_unknown=True)
 
-    async def _use(self, what: Any, doing: str) -> Any:
+    async def _use(self, what: Any, doing: str, *, sent_is_unknown: bool) -> Any:
+        from mcp.shared.exceptions import MCPError
+
         name = self._toolset.name
+        client = await self._open()  # McpServerError: nothing was sent
+        unknown = McpOutcomeUnknown if sent_is_unknown else McpServerError
+        from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+
         try:
-            client = await self._open()
             return await asyncio.wait_for(what(client), self._toolset.timeout_seconds)
-        except McpServerError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - anything the transport raises: the session is gone
-            await self.close()
-            message = str(exc) or type(exc).__name__
-            if isinstance(exc, TimeoutError):
-                message = f"no answer in {self._toolset.timeout_seconds:g} s"
-            raise McpServerError(f"MCP server {name!r}: could not {doing}: {message}") from None
+        except MCPError as exc:
+            if exc.code not in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
+                raise  # the server answered, with an error
+            if exc.code == CONNECTION_CLOSED:
+                await self.close(only=client)
+            raise unknown(f"MCP server {name!r}: could not {doing}: {_reason(exc)}") from None
+        except TimeoutError:  # this call alone is given up; the session goes on
+            raise unknown(f"MCP server {name!r}: could not {doing}: no answer in "
+                          f"{self._toolset.timeout_seconds:g} s") from None
+        except Exception as exc:  # noqa: BLE001 - what the transport raises: the session is gone
+            await self.close(only=client)
+            raise unknown(f"MCP server {name!r}: could not {doing}: {_reason(exc)}") from None
 
     async def _open(self) -> Any:
         async with self._lock:
             if self._client is not None and self._holder is not None and not self._holder.done():
                 return self._client
             ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            self._closing = asyncio.Event()
-            self._holder = asyncio.create_task(self._hold(ready, self._closing))
+            closing = asyncio.Event()
+            holder = asyncio.create_task(self._hold(ready, closing))
+            self._holder, self._closing = holder, closing
             try:
                 self._client = await asyncio.wait_for(asyncio.shield(ready), self._toolset.timeout_seconds)
+            except TimeoutError:
+                closing.set()
+                raise McpServerError(f"MCP server {self._toolset.name!r}: could not connect: no answer in "
+                                     f"{self._toolset.timeout_seconds:g} s") from None
             except BaseException:
-                self._closing.set()
+                closing.set()
                 raise
             return self._client
 
@@ -328,7 +398,10 @@ class _Session:
         from mcp import Client
 
         try:
-            async with Client(self._toolset._transport(), read_timeout_seconds=self._toolset.timeout_seconds) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                transport = self._toolset._transport(stack)
+                client = await stack.enter_async_context(
+                    Client(transport, read_timeout_seconds=self._toolset.timeout_seconds))
                 if not ready.done():
                     ready.set_result(client)
                 await closing.wait()
@@ -338,24 +411,43 @@ class _Session:
                     f"MCP server {self._toolset.name!r}: could not connect: {_reason(exc)}"))
             else:
                 log.debug("MCP server %r: session ended: %s", self._toolset.name, _reason(exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         finally:
-            self._client = None
+            if self._holder is asyncio.current_task():  # not a newer session's
+                self._client = None
 
-    async def close(self) -> None:
-        holder, closing = self._holder, self._closing
-        self._client = None
-        if closing is not None:
-            closing.set()
+    async def close(self, *, only: Any = None) -> None:
+        """End the session (``only``: if it is still the one that client belongs to) and wait for it."""
+        async with self._lock:
+            if only is not None and self._client is not only:
+                return
+            holder, closing = self._holder, self._closing
+            self._client = None
+            if closing is not None:
+                closing.set()
         if holder is not None and holder is not asyncio.current_task():
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(holder, 5)
+            try:
+                await asyncio.wait_for(asyncio.shield(holder), 5)
+            except TimeoutError:
+                holder.cancel()
+            except Exception as exc:  # noqa: BLE001 - it ended badly: already logged by the holder
+                log.debug("MCP server %r: closing: %s", self._toolset.name, _reason(exc))
+
+
+_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/@\s]*@)?(?P<rest>[^\s?#'\"]*)(?:\?[^\s#'\"]*)?")
+
+
+def _without_secrets(text: str) -> str:
+    """``text`` with each URL's user:password and query string cut (a token may travel in either)."""
+    return _URL.sub(lambda m: m.group("scheme") + m.group("rest"), text)
 
 
 def _reason(exc: BaseException) -> str:
-    """The first leaf of an exception group (anyio wraps the transport's errors), as text."""
+    """The first leaf of an exception group (anyio wraps the transport's errors), as text without secrets."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return str(exc) or type(exc).__name__
+    return _without_secrets(str(exc) or type(exc).__name__)
 
 
 def _content_text(content: Any) -> str:
@@ -404,8 +496,9 @@ class McpTool(Tool):
 
     def validate_arguments(self, arguments: dict[str, Any], *, context: str) -> dict[str, Any]:
         """The arguments checked against the server's input schema (JSON Schema)."""
-        import jsonschema
-
+        if jsonschema is None:
+            raise ConfigurationError(f"tool {self.name!r}: checking an MCP tool's arguments needs the MCP SDK: "
+                                     "pip install 'hitl[mcp]'")
         try:
             jsonschema.validate(arguments, self.schema)
         except jsonschema.ValidationError as exc:
