@@ -14,15 +14,7 @@ from temporalio.api.common.v1 import Payload
 from hitl import codec
 
 from .test_encryption import NEW, OLD, SECRET, codec_service, decode_body, keys  # noqa: F401 - fixtures
-
-
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
+from .test_links import _Lines
 
 
 def clear(text: str) -> Payload:

@@ -52,11 +52,11 @@ def spawn_worker(env: dict[str, str], log: Path, *modules: str) -> subprocess.Po
 
 @pytest.fixture
 def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
-    """Start worker subprocesses serving tests.crash_agents; all are killed at the end."""
+    """Start worker subprocesses serving tests.crash_agents (or ``modules``); all are killed at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(**extra_env: str) -> subprocess.Popen[bytes]:
-        proc = spawn_worker({**env, **extra_env}, tmp_path / f"worker-{len(started)}.log")
+    def start(*modules: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        proc = spawn_worker({**env, **extra_env}, tmp_path / f"worker-{len(started)}.log", *modules)
         started.append(proc)
         return proc
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ from hitl import RunStatus, tool
 from hitl._wire import RUN_TOOL
 from hitl.workflows.calls import HEARTBEAT
 from tests import heartbeat_agents
-from tests.test_durability import _wait_for, env, spawn_worker  # noqa: F401 - env: a fixture
+from tests.test_durability import _wait_for, env, workers  # noqa: F401 - env, workers: fixtures
 
 PROMISED = 10.0
 """README, "What is guaranteed": a worker that dies mid-tool is "noticed within 10 s, by heartbeat"."""
@@ -27,22 +24,11 @@ LATENESS = 1.5
 
 
 @pytest.fixture
-def heartbeat_workers(env: dict[str, str], model_server: Any, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+def heartbeat_workers(workers: Any, model_server: Any) -> Any:
     """Start worker subprocesses serving tests.heartbeat_agents; all are killed at the end."""
     for name, script in heartbeat_agents.SCRIPTS.items():
         model_server.add_script(name, script)
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start() -> subprocess.Popen[bytes]:
-        proc = spawn_worker(env, tmp_path / f"worker-{len(started)}.log", "tests.heartbeat_agents")
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+    return lambda: workers("tests.heartbeat_agents")
 
 
 async def tool_activity(client: Any, run_id: str) -> dict[str, Any]:
