@@ -1,4 +1,12 @@
-"""Activities: every model call and tool execution of a run. All I/O of a run happens here."""
+"""Activities: every model call and tool execution of a run. All I/O of a run happens here.
+
+Owns: the model call (``call_model``, a local activity: it also lists a run's MCP tools once), the tool
+call (``run_tool``: a local function or an MCP server's tool), the audit mirror into PostgreSQL and the
+notifications. May import anything below the client: the agent registry, ``hitl.db``, ``hitl._wire``.
+Invariants: retried by Temporal, so each write is idempotent (keyed by what Temporal makes unique);
+control flow crosses back as a typed result or a named ``ApplicationError`` type, never as a bare
+exception; deterministic errors are non-retryable; no secret in an error message (it reaches history).
+"""
 
 from collections.abc import Callable
 from typing import Any

@@ -1,4 +1,14 @@
-"""Workflow code: deterministic, sandbox-safe. No I/O here; that is what activities/ is for."""
+"""Workflow code: a run as a Temporal workflow (``AgentRunWorkflow``; a team's run is one too).
+
+Owns: the run's state machine (model turn, tool calls, pauses, decisions, deadlines, the audit outbox).
+May import: ``hitl._wire`` (every payload and name that crosses the boundary), the kernel leaves
+(``hitl.errors``, ``limits``, ``decisions``, ``policy``, ``run``, ``ids``, ``identity``) and
+``hitl._registry`` (the one upward arrow: finding an agent's definition by name).
+Invariants: deterministic (``workflow.now()``, ``workflow.uuid4()``, no clocks, no randomness); no I/O,
+which is what ``activities/`` is for; every change to what a run does is patched
+(``generation.patched``), and the recorded histories in ``tests/histories/`` must keep replaying; no
+handler raises into the workflow task (refusals are recorded, never thrown).
+"""
 
 from hitl.workflows.agent_run import AgentRunWorkflow
 
