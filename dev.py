@@ -45,7 +45,7 @@ def demo() -> int:
     import json
     import time
 
-    from hitl import devstack
+    from hitl.dev import stack
     from hitl.testing import ScriptedModelServer
 
     STATE.mkdir(exist_ok=True)
@@ -54,11 +54,11 @@ def demo() -> int:
     server = None
     try:
         if not env.get("TEMPORAL_ADDRESS"):
-            proc, port = devstack.start_temporal(STATE / "temporal.db", ui_port=devstack.free_port(), log=STATE / "temporal.log")
+            proc, port = stack.start_temporal(STATE / "temporal.db", ui_port=stack.free_port(), log=STATE / "temporal.log")
             procs.append(proc)
             env["TEMPORAL_ADDRESS"] = f"127.0.0.1:{port}"
             print(f"Temporal dev server on {env['TEMPORAL_ADDRESS']} (history in .hitl/temporal.db)")
-        env["DATABASE_URL"] = devstack.postgres_url(STATE / "postgres")
+        env["DATABASE_URL"] = stack.postgres_url(STATE / "postgres")
         print("PostgreSQL:", "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded, in .hitl/postgres")
         if not env.get("OPENAI_API_KEY"):
             fixtures = json.loads((ROOT / "examples" / "demo_fixtures.json").read_text())
@@ -83,7 +83,7 @@ def demo() -> int:
         return subprocess.run([str(PY), "starter.py"], cwd=ROOT, env=env).returncode
     finally:
         for proc in reversed(procs):
-            devstack.stop(proc)
+            stack.stop(proc)
         if server is not None:
             server.stop()
 

@@ -21,11 +21,15 @@ import pydantic
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import _context, _sessions, _stream, limits, telemetry
+from hitl import limits
+from hitl._core import context as _context
+from hitl._core import sessions
+from hitl._core import stream as _stream
 from hitl._wire import CALL_MODEL, McpToolSpec, MemberPlan, Message, ModelRequest, ModelTurn, ToolCallPlan
 from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.models.openai import OpenAIModel
+from hitl.observability import telemetry
 from hitl.policy import ApprovalPolicy, ApprovalRule
 from hitl.run import RequirementKind
 from hitl.tools import Tool
@@ -177,7 +181,7 @@ async def _system(agent: Agent, run_id: str, session_id: str | None = None) -> s
     if text is None or agent.session_state is None or "{" not in text:
         return text
     known = _context.lookup(run_id)
-    state = await asyncio.to_thread(_sessions.state, agent, session_id or (known.session_id if known else None))
+    state = await asyncio.to_thread(sessions.state, agent, session_id or (known.session_id if known else None))
     return _PLACEHOLDER.sub(lambda m: str(state[m.group(1)]) if m.group(1) in state else m.group(0), text)
 
 
@@ -263,7 +267,7 @@ class _StreamCutShort(Exception):
 
 
 def _publisher(run_id: str) -> Callable[[str], None]:
-    """Hand the text the model writes for ``run_id`` to a caller streaming it in this process (``hitl._stream``)."""
+    """Hand the text the model writes for ``run_id`` to a caller streaming it in this process (``hitl._core.stream``)."""
     attempt = activity.info().attempt if activity.in_activity() else 1
 
     def publish(text: str) -> None:

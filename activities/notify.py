@@ -1,7 +1,7 @@
 """Sending notifications to an agent's notifiers, with one-click decision links made here.
 
 Links are bearer credentials: they are made in this activity (from ``HITL_LINK_SECRET`` and
-``HITL_PUBLIC_URL``, read once by ``hitl.links.settings``), handed to the notifiers, and never
+``HITL_PUBLIC_URL``, read once by ``hitl.security.links.settings``), handed to the notifiers, and never
 returned, so the run's history holds the notification without them; error messages that go back
 to the run are stripped of them too.
 
@@ -20,10 +20,10 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import links
 from hitl._wire import NOTIFY, NotifyRequest
 from hitl.activities._agents import agent_named
 from hitl.errors import ConfigurationError
+from hitl.security import links
 
 log = logging.getLogger("hitl.notify")
 _warned = False

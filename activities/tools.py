@@ -11,11 +11,14 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hitl import _context, _registry, _sessions, limits, telemetry
+from hitl import limits
+from hitl._core import context as _context
+from hitl._core import registry, sessions
 from hitl._wire import RUN_TOOL, TOOL_OUTCOME_UNKNOWN, ToolRunRequest, ToolRunResult, member_slug
 from hitl.activities._agents import agent_named
 from hitl.agent import Agent
 from hitl.errors import InvalidInputError
+from hitl.observability import telemetry
 from hitl.run.base import RunContext
 from hitl.team import Team
 from hitl.tools.mcp import McpOutcomeUnknown, McpServerError
@@ -46,7 +49,7 @@ async def run_tool(request: ToolRunRequest) -> ToolRunResult:
             raise ApplicationError(f"{exc} (run {request.run_id}, call {request.tool_call_id}); it was not run",
                                    type="InvalidToolArguments", non_retryable=True) from None
     if context is not None and context.session_id is not None and context.session_state != before:
-        await asyncio.to_thread(_sessions.save_state, agent, context.session_id, context.session_state or {}, before)
+        await asyncio.to_thread(sessions.save_state, agent, context.session_id, context.session_state or {}, before)
     return ToolRunResult(output=bounded(output))
 
 
@@ -73,7 +76,7 @@ async def _run_mcp_tool(agent: Agent, request: ToolRunRequest) -> ToolRunResult:
 
 async def _run_context(agent: Agent, request: ToolRunRequest) -> RunContext:
     """The ``run_context`` a tool declares: the run's session and user (from the run, on any worker), the
-    per-call dependencies of its caller when it runs in the caller's process (``hitl._context``) over the
+    per-call dependencies of its caller when it runs in the caller's process (``hitl._core.context``) over the
     agent's own, the session's state from PostgreSQL."""
     context = _context.lookup(request.run_id) or RunContext(run_id=request.run_id)
     context.session_id = request.session_id or context.session_id
@@ -81,7 +84,7 @@ async def _run_context(agent: Agent, request: ToolRunRequest) -> RunContext:
     own = _context.resolve(agent.dependencies, agent=agent, run_context=context) or {}
     context.dependencies = {**own, **(context.dependencies or {})}
     if agent.session_state is not None or context.session_id is not None:
-        context.session_state = await asyncio.to_thread(_sessions.state, agent, context.session_id)
+        context.session_state = await asyncio.to_thread(sessions.state, agent, context.session_id)
     return context
 
 
@@ -99,7 +102,7 @@ def _team_of(agent: Agent, run_id: str) -> Team | None:
     several teams have it (which one delegated is not known here)."""
     if f".{member_slug(agent.name)}." not in run_id:
         return None
-    teams = [t for t in _registry.known() if isinstance(t, Team) and t.members.get(agent.name) is agent]
+    teams = [t for t in registry.known() if isinstance(t, Team) and t.members.get(agent.name) is agent]
     return teams[0] if len(teams) == 1 else None
 
 

@@ -24,8 +24,9 @@ import psycopg
 
 from bench import samples
 from bench.common import pct, stack, summary
-from hitl import Agent, OpenAIChat, PostgresDb, devstack
+from hitl import Agent, OpenAIChat, PostgresDb
 from hitl._wire import ApprovalEvent
+from hitl.dev import stack as devstack
 
 TABLE = "bench_approvals"
 SEED = """

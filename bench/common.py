@@ -14,8 +14,9 @@ from pathlib import Path
 from temporalio.client import Client
 
 from bench import agents, floors
-from hitl import _client, devstack
-from hitl.config import Settings
+from hitl._core import client as _client
+from hitl.dev import stack as devstack
+from hitl.settings import Settings
 from hitl.testing import ScriptedModelServer
 
 

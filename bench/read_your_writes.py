@@ -24,7 +24,8 @@ from temporalio.worker import Worker
 
 from bench import floors
 from bench.common import floor_a, pct, stack
-from hitl import _records, devstack
+from hitl._core import records as _records
+from hitl.dev import stack as devstack
 from hitl.worker import create_worker
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import agents, floors, profile, samples
 from bench.common import stack
-from hitl import devstack
+from hitl.dev import stack as devstack
 from tests.test_durability import spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -35,9 +35,12 @@ from bench import floors, samples
 from bench.approvals import SEED
 from bench.common import floor_a, floor_b, pct, stack, summary
 from bench.profile import cpu_seconds
-from hitl import Agent, OpenAIChat, PostgresDb, _approvals, devstack, signing, tool
+from hitl import Agent, OpenAIChat, PostgresDb, tool
+from hitl._core import approvals as _approvals
+from hitl.dev import stack as devstack
 from hitl.identity import Principal
-from hitl.tokens import TokenStore
+from hitl.security import signing
+from hitl.security.tokens import TokenStore
 from hitl.worker import create_worker
 
 QUEUE = "hitl-bench-service"

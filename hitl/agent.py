@@ -17,23 +17,31 @@ from typing import Any, TypedDict
 import pydantic
 from temporalio.client import Client
 
-from hitl import _client, _context, _hooks, _inline, _listing, _records, _registry, _runs, _sessions, _stream
-from hitl._sync import run_sync
+from hitl._core import client as _client
+from hitl._core import context as _context
+from hitl._core import hooks as _hooks
+from hitl._core import inline, registry
+from hitl._core import listing as _listing
+from hitl._core import records as _records
+from hitl._core import runs as _runs
+from hitl._core import sessions as _sessions
+from hitl._core import stream as _stream
+from hitl._core.sync import run_sync
 from hitl._wire import RunInput
-from hitl.config import Settings
 from hitl.db.postgres import PostgresDb
 from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import ConfigurationError, InvalidDecisionError
 from hitl.exceptions import InputCheckError, OutputCheckError
 from hitl.models.openai import OpenAIChat, OpenAIModel
 from hitl.notify import Notifier
+from hitl.observability.visibility import register_search_attributes
 from hitl.policy import ApprovalRule
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
 from hitl.run.base import RunContext
-from hitl.signing import Signer
+from hitl.security.signing import Signer
+from hitl.settings import Settings
 from hitl.tools import Tool, Toolkit, expand_tools
 from hitl.tools.mcp import MCPTools
-from hitl.visibility import register_search_attributes
 
 __all__ = ["Agent"]
 
@@ -72,7 +80,7 @@ class Agent:
         approval_rules: Gate tools that carry no ``@approval`` by name or by a predicate over
             their arguments (``hitl.policy.ApprovalRule``); evaluated in the worker.
         history_event_limit: Continue-as-new past this many history events.
-        signer: Signs this process's decisions and approval changes (``hitl.signing``), for runs
+        signer: Signs this process's decisions and approval changes (``hitl.security.signing``), for runs
             whose workers are strict (they trust its public key).
         description, expected_output: Put in the system message (first, and last), as Agno does.
         markdown: Ask the model to format its answers in markdown; also ``print_response``'s default.
@@ -89,7 +97,7 @@ class Agent:
             ``{key}`` in the instructions is filled from it. ``get_session_state()`` reads it.
         dependencies: Values for the tools' ``run_context.dependencies`` (a callable is called per
             run). Those given to ``run``/``continue_run`` never travel through Temporal: they reach
-            tools that run in this process only (see ``hitl._context``).
+            tools that run in this process only (see ``hitl._core.context``).
         add_history_to_context, num_history_runs, num_history_messages: Put the session's last
             completed runs (3 by default) before the message (needs ``db``).
 
@@ -188,7 +196,7 @@ class Agent:
         self._overrides: _Overrides = {"temporal_address": temporal_address, "namespace": namespace, "task_queue": task_queue}
         if task_queue is not None and (not task_queue.strip() or len(task_queue) > 900):
             raise ConfigurationError(f"Agent task_queue {task_queue!r}: give a non-empty name of at most 900 characters")
-        _registry.register(self)
+        registry.register(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self._name or '(unnamed)'!r}, tools={list(self.tools)})"
@@ -208,7 +216,7 @@ class Agent:
             return bound
         # Made in a function, or an earlier binding replaced: the agent of its module it is the same
         # as (Agno scripts make their agent again in main()), so a worker that imported the module serves it.
-        same = sorted({name for other in _registry.known() if other is not self and type(other) is type(self)
+        same = sorted({name for other in registry.known() if other is not self and type(other) is type(self)
                        and other.defined_in == self.defined_in and (name := other._top_level_name()) is not None
                        and other.definition() == self.definition()})
         if len(same) > 1:
@@ -217,7 +225,7 @@ class Agent:
                 f"module ({', '.join(same)}): a run is bound to one name, so give it name=")
         if same:
             return same[0]
-        # Nothing to match: named after the function that made it (served by this process, see hitl._inline).
+        # Nothing to match: named after the function that made it (served by this process, see hitl._core.inline).
         return f"{self.defined_in}.{self._made_in}.{type(self).__name__}"
 
     def _top_level_name(self) -> str | None:
@@ -316,7 +324,7 @@ class Agent:
             return RunOutput(run_id=rid, agent_name=self.name, session_id=session_id, status=RunStatus.error,
                              content=str(exc), error=str(exc))
         client = await self._connect()
-        await _inline.ensure_served(self)
+        await inline.ensure_served(self)
         _context.remember(RunContext(run_id=rid, session_id=session_id, user_id=user_id, metadata=metadata,
                                      dependencies=_context.resolve(dependencies, agent=self), extra=self._members_extra()))
         run_input = RunInput(
@@ -332,7 +340,7 @@ class Agent:
         )
         if debug:
             _log.debug("%s: run %s starts: %r", self.name, rid, message[:200])
-        output = await _runs.start(client, self.task_queue, run_input, rid, on_waiting=lambda: _inline.serve_now(self))
+        output = await _runs.start(client, self.task_queue, run_input, rid, on_waiting=lambda: inline.serve_now(self))
         return await self._returned(output, [], user_id=user_id, metadata=metadata, debug=debug)
 
     def acontinue_run(
@@ -384,7 +392,7 @@ class Agent:
                                          dependencies=_context.resolve(dependencies, agent=self),
                                          extra=self._members_extra()))
         client = await self._connect()
-        await _inline.ensure_served(self)
+        await inline.ensure_served(self)
         decisions = _runs.decisions_of(reqs, rid)
         if debug:
             _log.debug("%s: run %s continues with %d decision(s)", self.name, rid, len(decisions))
@@ -416,10 +424,10 @@ class Agent:
     async def _astream(self, call: Awaitable[RunOutput], run_id: str, *, continued: bool,
                        stream_events: bool) -> AsyncGenerator[Any, None]:
         """Agno's run events for one leg of the run: the model's text as it is written (when this process
-        serves the run, see ``hitl._stream``), then the events of the durable answer."""
-        from hitl._events import entity_id, events_for
+        serves the run, see ``hitl._core.stream``), then the events of the durable answer."""
         from hitl.run import agent as agent_events
         from hitl.run import team as team_events
+        from hitl.run._events import entity_id, events_for
         from hitl.team import Team
 
         team = isinstance(self, Team)
@@ -467,7 +475,7 @@ class Agent:
             yield event  # (a retried turn streams its text again: the durable answer is given whole then)
 
     def _members_extra(self) -> dict[str, Any]:
-        """A team's member slugs: their runs share the team run's context (``hitl._context``)."""
+        """A team's member slugs: their runs share the team run's context (``hitl._core.context``)."""
         members = getattr(self, "members", None)
         return {"members": tuple(_context.member_slug(n) for n in members)} if members else {}
 
@@ -482,7 +490,7 @@ class Agent:
         """Run and print as Agno does: the message, the response (or a "Run Paused" panel listing
         what the run waits for; the run stays paused: ``continue_run`` it). ``stream=True`` shows the
         response as it is written; ``run_kwargs`` are :meth:`arun`'s (``session_id``, ``user_id``...)."""
-        from hitl._printing import aprint_run_stream, print_run
+        from hitl.run._printing import aprint_run_stream, print_run
         from hitl.team import Team
 
         known = ("run_id", "session_id", "user_id", "metadata", "debug_mode", "dependencies")
@@ -525,7 +533,7 @@ class Agent:
         client = await self._connect()
         if not await register_search_attributes(client):
             raise ConfigurationError(f"runs cannot be listed in namespace {client.namespace!r}: hitl's search "
-                                     "attributes are not registered there (see hitl.visibility)")
+                                     "attributes are not registered there (see hitl.observability.visibility)")
         return await _listing.list_runs(client, status=status, tool=tool, agent=self.name, limit=limit)
 
     async def achange_approval(

@@ -24,7 +24,7 @@ class _DecisionBase(BaseModel):
     requirement_id: str = Field(min_length=1, max_length=1000, description="The id of the requirement being decided.")
     resolved_by: str | None = Field(default=None, max_length=256, description="Who decided, for the audit trail.")
     signature: str | None = Field(default=None, max_length=4096, description=(
-        "A compact JWS by a key the run's workers trust (hitl.signing): required in strict mode, kept on the trail."))
+        "A compact JWS by a key the run's workers trust (hitl.security.signing): required in strict mode, kept on the trail."))
 
 
 class Confirm(_DecisionBase):
@@ -82,7 +82,7 @@ class ChangeApproval(BaseModel):
     extend_by_seconds: float | None = Field(default=None, gt=0, le=10 * 365 * 86400)
     changed_by: str | None = Field(default=None, max_length=256)
     signature: str | None = Field(default=None, max_length=4096)
-    """A compact JWS by a trusted key (hitl.signing): required in strict mode."""
+    """A compact JWS by a trusted key (hitl.security.signing): required in strict mode."""
 
 
 def refuse_too_deep(decision: BaseModel, where: str) -> None:

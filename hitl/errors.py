@@ -137,7 +137,7 @@ class DecisionNotAllowedError(PermissionDeniedError):
 
 
 class LinkExpiredError(PermissionDeniedError):
-    """A one-click link (``hitl.links``) whose expiry has passed, or the approval's deadline it was
+    """A one-click link (``hitl.security.links``) whose expiry has passed, or the approval's deadline it was
     bounded by; the message says when. The service answers 410."""
 
 

@@ -80,7 +80,7 @@ class Principal(BaseModel):
         scopes: What it may do at all; who may decide a given approval is that approval's policy.
         groups: Its groups, from an OIDC claim (used to list what waits for it: ``approver=me``).
         via: How it was proven: ``token`` (an API token), ``oidc`` (an OIDC bearer token), ``link``
-            (a one-click decision link, ``hitl.links``) or ``slack`` (a signed Slack action whose user
+            (a one-click decision link, ``hitl.security.links``) or ``slack`` (a signed Slack action whose user
             ``HITL_SLACK_USERS`` maps to it).
         credential_id: The API token's id (never its secret), the JWT's ``jti`` when it has one,
             ``link:<link id>`` or ``slack:<Slack user id>``.

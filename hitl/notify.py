@@ -8,7 +8,7 @@ regardless. Notifications are at-least-once: a notifier that failed after sendin
 
 When the worker holds ``HITL_LINK_SECRET`` and ``HITL_PUBLIC_URL``, each notification a notifier
 gets carries one-click decision links for each named approver (:attr:`Notification.links`, see
-:mod:`hitl.links`). They are made inside the notification activity, so they never enter the run's
+:mod:`hitl.security.links`). They are made inside the notification activity, so they never enter the run's
 history; a notifier must not log them either: each is a bearer credential. A retry carries the same
 links as the attempt before it, never new ones.
 

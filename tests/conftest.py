@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from hitl import _client, devstack
-from hitl.config import Settings
+from hitl._core import client as _client
+from hitl.dev import stack
+from hitl.settings import Settings
 from hitl.testing import ScriptedModelServer
 from hitl.worker import create_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 # A test's runs are served by the workers it starts: a test process never serves them itself
-# (hitl._inline), or a test of a run no worker takes would find one. The porting tests turn it on.
+# (hitl._core.inline), or a test of a run no worker takes would find one. The porting tests turn it on.
 os.environ["HITL_INLINE_WORKER"] = "off"
 
 
@@ -45,12 +46,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real ``temporal server start-dev``, persisted to a file."""
     data = tmp_path_factory.mktemp("temporal")
-    proc, port = devstack.start_temporal(data / "temporal.db", log=data / "temporal.log")
+    proc, port = stack.start_temporal(data / "temporal.db", log=data / "temporal.log")
     address = f"127.0.0.1:{port}"
     os.environ["TEMPORAL_ADDRESS"] = address
     info = {"proc": proc, "port": port, "address": address, "db": data / "temporal.db", "log": data / "temporal.log"}
     yield info
-    devstack.stop(info["proc"])
+    stack.stop(info["proc"])
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +106,7 @@ def running_worker(client: Client, task_queue: str) -> Callable[[], Any]:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """``DATABASE_URL`` when set, else a real embedded PostgreSQL."""
-    url = devstack.postgres_url(tmp_path_factory.mktemp("pg") / "data")
+    url = stack.postgres_url(tmp_path_factory.mktemp("pg") / "data")
     os.environ["DATABASE_URL"] = url
     return url
 
@@ -147,15 +148,15 @@ class RunningService:
 
         import uvicorn
 
+        from hitl.security.tokens import TokenStore
         from hitl.service import ServiceConfig, create_app
-        from hitl.tokens import TokenStore
 
         self.db = db
         self.tokens = TokenStore(db)
         config = ServiceConfig(database_url=db.db_url, approvals_table=db.approvals_table,
                                temporal=settings.pop("temporal", None) or Settings.from_env(), **settings)
         self.app = create_app(config)
-        self.port = devstack.free_port()
+        self.port = stack.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         from hitl.service.server import uvicorn_config
 

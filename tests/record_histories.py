@@ -15,8 +15,10 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from hitl import _client, devstack, signing
-from hitl.config import Settings
+from hitl._core import client as _client
+from hitl.dev import stack
+from hitl.security import signing
+from hitl.settings import Settings
 from hitl.testing import ScriptedModelServer
 from hitl.worker import create_worker
 from tests import replay_agents
@@ -29,8 +31,8 @@ async def record(prefix: str = "") -> None:
     server = ScriptedModelServer(scripts={"replay-script": replay_agents.SCRIPT}).start()
     os.environ["OPENAI_BASE_URL"] = server.base_url
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["DATABASE_URL"] = devstack.postgres_url(Path(tmp) / "pg")
-        proc, port = devstack.start_temporal(Path(tmp) / "t.db")
+        os.environ["DATABASE_URL"] = stack.postgres_url(Path(tmp) / "pg")
+        proc, port = stack.start_temporal(Path(tmp) / "t.db")
         try:
             client = await _client.connect(Settings.from_env(temporal_address=f"127.0.0.1:{port}"))
             agent = replay_agents.agent
@@ -180,7 +182,7 @@ async def record(prefix: str = "") -> None:
                         run = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id or None
                     print(name, count, "run(s)")
         finally:
-            devstack.stop(proc)
+            stack.stop(proc)
             server.stop()
 
 

@@ -142,26 +142,26 @@ def test_with_the_inline_worker_off_a_script_is_told_no_worker_serves_it(tmp_pat
 
 
 def test_an_unknown_inline_worker_mode_is_refused(monkeypatch):
-    from hitl import _inline
+    from hitl._core import inline
 
-    monkeypatch.setattr(_inline, "_disabled", False)  # a service started earlier in this process turns it off
+    monkeypatch.setattr(inline, "_disabled", False)  # a service started earlier in this process turns it off
     monkeypatch.setenv("HITL_INLINE_WORKER", "sometimes")
     with pytest.raises(ConfigurationError, match="HITL_INLINE_WORKER='sometimes': expected auto, on or off"):
-        _inline.mode()
+        inline.mode()
     monkeypatch.setenv("HITL_INLINE_WORKER", "auto")
     monkeypatch.setenv("HITL_DECISION_KEYS", "/nonexistent.jwks")
-    assert _inline.mode() == "off"  # strict workers never serve runs by accident
+    assert inline.mode() == "off"  # strict workers never serve runs by accident
 
 
 def test_a_poller_of_a_process_that_has_exited_does_not_count():
     import socket
 
-    from hitl import _inline
+    from hitl._core import inline
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    assert _inline._dead_local(f"{gone.stdout.strip()}@{socket.gethostname()}")
-    assert not _inline._dead_local(f"{os.getpid()}@{socket.gethostname()}")
-    assert not _inline._dead_local("123@another-host")
+    assert inline._dead_local(f"{gone.stdout.strip()}@{socket.gethostname()}")
+    assert not inline._dead_local(f"{os.getpid()}@{socket.gethostname()}")
+    assert not inline._dead_local("123@another-host")
 
 
 # ------------------------------------------------------------------ read-your-writes, the admin path
@@ -284,8 +284,10 @@ async def test_streamed_runs_yield_agnos_events(make_agent, script, running_work
 
 def test_sync_stream_and_print_response_show_the_pause(make_agent, script, task_queue, capsys):
     """The sync API from plain code (no event loop of the caller's), a worker on hitl's own loop."""
-    from hitl import _client, _sync, worker
-    from hitl.config import Settings
+    from hitl import worker
+    from hitl._core import client as _client
+    from hitl._core import sync as _sync
+    from hitl.settings import Settings
 
     model = script({"turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-6"}}]},
                               {"content": "ok"}]})
@@ -381,7 +383,7 @@ async def test_guardrails_stop_a_run_as_agnos_do(make_agent, script, running_wor
 
 
 def test_a_tool_changing_session_state_never_changes_another_sessions_defaults(db, monkeypatch):
-    from hitl import _sessions
+    from hitl._core import sessions as _sessions
 
     agent = Agent(OpenAIChat("m-state", base_url="http://127.0.0.1:9/v1"), name=f"state-{uuid.uuid4().hex[:6]}",
                   db=db, session_state={"books": []})
@@ -393,24 +395,25 @@ def test_a_tool_changing_session_state_never_changes_another_sessions_defaults(d
 
 
 def test_auto_serves_only_a_scripts_own_agents_and_never_where_decisions_are_signed(monkeypatch):
-    from hitl import _inline, signing
-    from hitl.signing import Signer
+    from hitl._core import inline
+    from hitl.security import signing
+    from hitl.security.signing import Signer
 
     monkeypatch.delenv("HITL_DECISION_KEYS", raising=False)
     imported = Agent(OpenAIChat("m-auto", base_url="http://127.0.0.1:9/v1"), name=f"imp-{uuid.uuid4().hex[:6]}")
-    assert not _inline._serves(imported, "auto")  # defined by a module, not by the script being run
-    assert _inline._serves(imported, "on") and not _inline._serves(imported, "off")
+    assert not inline._serves(imported, "auto")  # defined by a module, not by the script being run
+    assert inline._serves(imported, "on") and not inline._serves(imported, "off")
     scripted = Agent(OpenAIChat("m-auto", base_url="http://127.0.0.1:9/v1"), name=f"scr-{uuid.uuid4().hex[:6]}")
     scripted._module = "__main__"
-    assert _inline._serves(scripted, "auto")
+    assert inline._serves(scripted, "auto")
     signer = Signer.generate()
     scripted.signer = signer
-    assert not _inline._serves(scripted, "auto")  # its decisions are signed: its workers are strict
+    assert not inline._serves(scripted, "auto")  # its decisions are signed: its workers are strict
     scripted.signer = None
     saved = dict(signing.trusted())
     signing.trust([signer])
     try:
-        assert not _inline._serves(scripted, "auto")  # this process trusts decision keys
+        assert not inline._serves(scripted, "auto")  # this process trusts decision keys
     finally:
         signing.trust(saved or None)
 
@@ -424,13 +427,13 @@ def whoami(run_context: RunContext) -> str:
 async def test_a_tool_sees_its_runs_session_and_user_on_any_worker(make_agent, script, running_worker):
     """The run's session and user reach run_context from the run itself; the caller's per-call dependencies
     only where the caller's process serves the tool (here: forgotten, as in another process)."""
-    from hitl import _context
+    from hitl._core import context
 
     model = script({"turns": [{"tool_calls": [{"name": "whoami", "arguments": {}}]}, {"content": "{results}"}]})
     agent = make_agent(model, [whoami])
     async with running_worker():
         run = await agent.arun("who?", session_id="s-42", user_id="u-7", dependencies={"token": "t-secret"})
-        _context._contexts.clear()  # the caller's memory is gone: a new process continues the run
+        context._contexts.clear()  # the caller's memory is gone: a new process continues the run
         run.active_requirements[0].confirm()
         done = await agent.acontinue_run(run)
     assert done.content == "session=s-42 user=u-7 deps={}"
@@ -438,7 +441,7 @@ async def test_a_tool_sees_its_runs_session_and_user_on_any_worker(make_agent, s
 
 def test_tools_changing_different_keys_of_a_session_keep_both_changes(db):
     """Two calls at once, each from the state as it was: each keeps its own key's change."""
-    from hitl import _sessions
+    from hitl._core import sessions as _sessions
 
     agent = Agent(OpenAIChat("m-state2", base_url="http://127.0.0.1:9/v1"), name=f"state2-{uuid.uuid4().hex[:6]}",
                   db=db, session_state={"a": 0, "b": 0, "c": 1})
@@ -489,7 +492,7 @@ def test_at_exit_the_clients_of_loops_that_no_longer_run_are_freed_while_python_
     before finalization (freed during it, their native threads aborted scripts: 4 of 24 run six at a time)."""
     import asyncio
 
-    from hitl import _client
+    from hitl._core import client as _client
 
     closed = asyncio.new_event_loop()
     closed.close()

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from hitl._events import agent_paused_content, events_for, paused_content, team_paused_content
-from hitl._printing import aprint_run_stream, print_run, print_run_stream
 from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
 from hitl.run import agent as A
 from hitl.run import team as T
+from hitl.run._events import agent_paused_content, events_for, paused_content, team_paused_content
+from hitl.run._printing import aprint_run_stream, print_run, print_run_stream
 from hitl.utils import pprint
 
 

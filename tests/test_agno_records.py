@@ -15,7 +15,7 @@ import pytest
 from hitl import Agent, InvalidDecisionError, OpenAIChat, PostgresDb, RunStatus, tool
 from hitl._wire import ApprovalEvent, digest
 from hitl.approval import approval
-from hitl.db import _schema
+from hitl.store import schema
 from hitl.team import Team
 
 T0 = 1_800_000_000.0
@@ -294,7 +294,7 @@ async def test_deleted_approvals_leave_the_services_listing_and_count(db, servic
 async def test_an_older_trail_migrates_and_its_counts_stay_exact(database_url, monkeypatch):
     """Rows written before migration 009: Agno's keys from what is stored; tombstones keep the counts right."""
     old = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:8])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:8])
     old.migrate()
     await old.write_events([event(n) for n in range(4)] + [event(n, 2, "approved") for n in range(3)])
     await old.aclose()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hitl import RunStatus, tool
-from hitl._runs import decisions_of
+from hitl._core.runs import decisions_of
 from hitl.decisions import Confirm, ProvideInput, ProvideResult, Reject
 from hitl.errors import InvalidDecisionError, ToolDefinitionError
 from hitl.run import RunRequirement, ToolExecution, UserInputField

@@ -14,7 +14,8 @@ import pytest
 
 from hitl import PostgresDb
 from hitl._wire import ApprovalEvent
-from hitl.db import _counts, _schema
+from hitl.store import counts as _counts
+from hitl.store import schema
 
 DAY = 86400.0
 T0 = datetime(2026, 11, 3, 7, 30, tzinfo=UTC).timestamp()  # mid-morning: ranges cut days in two
@@ -168,7 +169,7 @@ async def test_migration_backfills_an_existing_trail(database_url, monkeypatch):
     import uuid
 
     old = PostgresDb(database_url, approvals_table=f"approvals_{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(_schema, "MIGRATIONS", _schema.MIGRATIONS[:5])
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:5])
     old.migrate()
     await old.write_events([event(i) for i in range(30)] + [event(i, 2, "approved") for i in range(0, 30, 3)])
     await old.aclose()

@@ -39,7 +39,7 @@ def test_migrations_are_safe_from_several_workers_at_once(database_url):
     """Four processes' worth of first uses migrate one fresh schema concurrently, once."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from hitl.db import _schema
+    from hitl.store import schema as _schema
 
     table = f"approvals_{uuid.uuid4().hex[:8]}"
     dbs = [PostgresDb(database_url, approvals_table=table) for _ in range(4)]

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from hitl import PostgresDb
 from hitl._wire import digest
 from hitl.cli import app
-from hitl.db._audit import AuditKeys, event_hash, seal
 from hitl.errors import ConfigurationError
+from hitl.store.audit import AuditKeys, event_hash, seal
 
 from .test_audit import settled, transfer
 

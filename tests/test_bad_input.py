@@ -67,7 +67,8 @@ async def test_unknown_requirement_id_is_refused_and_changes_nothing(make_agent,
 
 
 async def _continue_raw(agent, run_id, decisions):
-    from hitl import _client, _runs
+    from hitl._core import client as _client
+    from hitl._core import runs as _runs
     from hitl.run import RunRequirement, ToolExecution
 
     reqs = []

@@ -11,9 +11,11 @@ from datetime import timedelta
 
 import pytest
 
-from hitl import devstack, signing, tool
+from hitl import tool
 from hitl.approval import approval
-from hitl.signing import Signer
+from hitl.dev import stack as devstack
+from hitl.security import signing
+from hitl.security.signing import Signer
 
 from .conftest import ROOT
 from .test_audit import settled

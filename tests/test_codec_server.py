@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
-from hitl import codec
+from hitl.security import codec
 
 from .test_encryption import NEW, OLD, SECRET, codec_service, decode_body, keys  # noqa: F401 - fixtures
 from .test_links import _Lines

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from hitl import RunStatus, devstack
+from hitl import RunStatus
+from hitl.dev import stack
 from hitl.run import RunOutput
 from tests import crash_agents
 from tests.conftest import ROOT
@@ -174,7 +175,7 @@ async def test_resume_with_the_temporal_cli(workers, temporal_server, client):
     response = await crash_agents.ship_agent.arun("ship it")
     rid = response.requirements[0].id
     out = subprocess.run(
-        [devstack.binary("temporal"), "workflow", "signal", "--address", temporal_server["address"],
+        [stack.binary("temporal"), "workflow", "signal", "--address", temporal_server["address"],
          "--workflow-id", response.run_id, "--name", "confirm",
          "--input", f'{{"requirement_id": "{rid}", "resolved_by": "cli-user"}}'],
         capture_output=True, text=True, timeout=30,
@@ -187,8 +188,9 @@ async def test_resume_with_the_temporal_cli(workers, temporal_server, client):
 
 async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_server, script, make_agent):
     """The dev server persists to a file: stop it during a pause, start it again, finish the run."""
-    from hitl import _client, tool
-    from hitl.config import Settings
+    from hitl import tool
+    from hitl._core import client as _client
+    from hitl.settings import Settings
     from hitl.worker import create_worker
 
     @tool(requires_confirmation=True)
@@ -197,7 +199,7 @@ async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_ser
         return f"archived {name}"
 
     db = tmp_path / "restart.db"
-    proc, port = devstack.start_temporal(db)
+    proc, port = stack.start_temporal(db)
     address = f"127.0.0.1:{port}"
     model = script({"turns": [{"tool_calls": [{"name": "archive", "arguments": {"name": "a.txt"}}]},
                               {"content": "{results}"}]})
@@ -207,8 +209,8 @@ async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_ser
         async with create_worker(client, agent.task_queue):
             response = await agent.arun("archive a.txt")
         assert response.is_paused
-        devstack.stop(proc)
-        proc, _ = devstack.start_temporal(db, port)
+        stack.stop(proc)
+        proc, _ = stack.start_temporal(db, port)
         async with create_worker(client, agent.task_queue):
             loaded = await agent.aget_run(response.run_id)
             assert loaded.is_paused
@@ -216,7 +218,7 @@ async def test_paused_run_survives_a_temporal_server_restart(tmp_path, model_ser
             done = await agent.acontinue_run(loaded.run_id, loaded.requirements)
         assert done.content == "archived a.txt"
     finally:
-        devstack.stop(proc)
+        stack.stop(proc)
 
 
 async def test_worker_killed_between_escalation_steps_fires_the_next_step_once(workers, tool_log):

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from hitl import devstack, links
+from hitl.dev import stack
 from hitl.errors import ConfigurationError
 from hitl.notify import EmailNotifier, Notification
 from hitl.run import RunStatus
+from hitl.security import links
 
 from .conftest import RunningService
 from .test_audit import settled
@@ -55,7 +56,7 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     """A real SMTP server on loopback and what it received."""
-    inbox, port = Inbox(), devstack.free_port()
+    inbox, port = Inbox(), stack.free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     yield inbox, port

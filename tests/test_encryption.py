@@ -20,9 +20,12 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from hitl import _client, codec, devstack, tool
-from hitl.config import Settings
+from hitl import tool
+from hitl._core import client as _client
+from hitl.dev import stack
 from hitl.errors import ConfigurationError
+from hitl.security import codec
+from hitl.settings import Settings
 from hitl.worker import create_worker
 
 from .conftest import RunningService
@@ -102,7 +105,7 @@ async def test_temporal_cli_cannot_read_arguments(make_agent, script, running_wo
         agent, paused = await paused_run(make_agent, script)
         await finish(agent, paused)
     shown = await asyncio.to_thread(subprocess.run, [
-        devstack.binary("temporal"), "workflow", "show", "--workflow-id", paused.run_id,
+        stack.binary("temporal"), "workflow", "show", "--workflow-id", paused.run_id,
         "--address", temporal_server["address"], "--output", "json"], capture_output=True, text=True, timeout=30, check=True)
     assert ENCRYPTED_B64 in shown.stdout
     assert SECRET not in shown.stdout and USER not in shown.stdout
@@ -244,7 +247,7 @@ async def test_the_temporal_cli_reads_arguments_through_the_codec_endpoint_with_
         agent, paused = await paused_run(make_agent, script)
         await finish(agent, paused)
     token = codec_service.token("ui-viewer", "payloads:decode")
-    show = [devstack.binary("temporal"), "workflow", "show", "--workflow-id", paused.run_id, "--address",
+    show = [stack.binary("temporal"), "workflow", "show", "--workflow-id", paused.run_id, "--address",
             temporal_server["address"], "--output", "json", "--codec-endpoint", f"{codec_service.url}/codec"]
     shown = await asyncio.to_thread(subprocess.run, [*show, "--codec-auth", f"Bearer {token}"], capture_output=True,
                                     text=True, timeout=60)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hitl.oidc import OidcSettings
+from hitl.security.oidc import OidcSettings
 from hitl.service import events
 
 from .conftest import RunningService

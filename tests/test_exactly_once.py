@@ -107,7 +107,7 @@ def test_only_updates_the_server_turned_away_unapplied_are_sent_again():
     from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
     from temporalio.service import RPCError, RPCStatusCode
 
-    from hitl._runs import _not_taken
+    from hitl._core.runs import _not_taken
 
     def refused(status: RPCStatusCode, *details) -> RPCError:
         packed = []

@@ -13,17 +13,10 @@ from pathlib import Path
 
 from temporalio.client import WorkflowExecutionStatus
 
-from hitl import (
-    HitlError,
-    RequirementAlreadyResolvedError,
-    RunOutput,
-    RunStatus,
-    TemporalUnavailableError,
-    _client,
-    devstack,
-    tool,
-)
-from hitl.config import Settings
+from hitl import HitlError, RequirementAlreadyResolvedError, RunOutput, RunStatus, TemporalUnavailableError, tool
+from hitl._core import client as _client
+from hitl.dev import stack
+from hitl.settings import Settings
 from hitl.worker import create_worker
 from tests import crash_agents
 from tests.storm import storm, wait_for_record
@@ -179,7 +172,7 @@ async def test_server_sigkilled_during_a_burst_of_decisions_runs_no_tool_whose_d
     holding.clear()
     released.clear()
     db = tmp_path / "burst.db"
-    proc, port = devstack.start_temporal(db)
+    proc, port = stack.start_temporal(db)
     address = f"127.0.0.1:{port}"
     model = script({"match": r"settle (\d+)", "turns": [{"tool_calls": [{"name": "settle", "arguments": {"invoice": "{num:1}"}}]},
                                                          {"content": "{results}"}]})
@@ -211,7 +204,7 @@ async def test_server_sigkilled_during_a_burst_of_decisions_runs_no_tool_whose_d
             outcomes = await asyncio.gather(*burst, return_exceptions=True)
             for o in outcomes:  # answered before the kill, or told Temporal was lost: never a raw RPC error
                 assert isinstance(o, (RunOutput, TemporalUnavailableError)), repr(o)
-            proc, _ = devstack.start_temporal(db, port)
+            proc, _ = stack.start_temporal(db, port)
             for i, p in enumerate(paused):
                 for _ in range(300):  # until it has finished, or is still paused on an undecided requirement
                     now = await agent.aget_run(p.run_id)
@@ -246,4 +239,4 @@ async def test_server_sigkilled_during_a_burst_of_decisions_runs_no_tool_whose_d
                     assert ran.count(str(i)) == before
     finally:
         released.set()
-        devstack.stop(proc)
+        stack.stop(proc)

@@ -113,7 +113,7 @@ async def test_a_time_filter_given_as_a_number_is_refused_as_the_document_says(e
 
 async def test_the_codec_takes_an_object_of_payloads_only(db, temporal_server):
     """A JSON string, list or number is no {"payloads": [...]}: 422, not an empty answer."""
-    from hitl import codec
+    from hitl.security import codec
 
     codec.configure(f"k1:{base64.b64encode(b'k' * 32).decode()}")
     service = RunningService(db)

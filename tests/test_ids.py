@@ -56,7 +56,7 @@ async def test_decisions_naming_an_unsafe_requirement_id_are_refused_by_the_pyth
         make_agent, script, running_worker, client):
     """continue_run/decide from Python refuse it; a raw update is refused by its validator (nothing in history);
     a raw signal changes nothing."""
-    from hitl import _runs
+    from hitl._core import runs as _runs
 
     agent = make_agent(pays(script), [pay])
     async with running_worker():

@@ -27,7 +27,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from hitl import devstack
+from hitl.dev import stack
 from tests.conftest import ROOT
 from tests.test_packaging import compose, interpolate
 
@@ -236,8 +236,8 @@ def test_compose_mounts_the_signing_key_on_the_service_and_the_decision_keys_on_
 
 def test_the_documented_key_files_are_what_the_worker_and_the_service_read(tmp_path):
     """`hitl keys generate --out <pem> > <jwks>`, as .env.example says: the service signs with the PEM, the JWKS trusts it."""
-    from hitl import signing
-    from hitl.signing import Signer
+    from hitl.security import signing
+    from hitl.security.signing import Signer
 
     documented = (ROOT / ".env.example").read_text()
     assert "hitl keys generate --out /keys/hitl-signing-key.pem > secrets/hitl-decision-keys.jwks" in re.sub(
@@ -289,13 +289,13 @@ def in_image(image: Path, *args: str, env: dict[str, str] | None = None) -> subp
 
 def test_hitls_wheel_holds_the_package_its_data_and_its_command(image):
     """The wheel: hitl with its workflows and activities under one name, every migration, the inbox, and the `hitl` command."""
-    from hitl.db._schema import MIGRATIONS
+    from hitl.store.schema import MIGRATIONS
 
     with zipfile.ZipFile(next((image / "wheels").glob("hitl-*.whl"))) as wheel:
         names = set(wheel.namelist())
         entry_points = next(wheel.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert {"hitl/workflows/__init__.py", "hitl/activities/notify.py", "hitl/service/static/inbox.html"} <= names
-    assert {f"hitl/db/migrations/{m}" for m in MIGRATIONS} <= names
+    assert {f"hitl/store/migrations/{m}" for m in MIGRATIONS} <= names
     assert not any(n.startswith(("tests/", "bench/", "examples/", "workflows/", "activities/")) for n in names)
     assert "hitl = hitl.cli:main" in entry_points
 
@@ -320,6 +320,6 @@ def test_the_compose_worker_goes_strict_with_the_mounted_decision_keys(image, tm
                        capture_output=False, stderr=subprocess.DEVNULL)
     command = compose()["services"]["worker"]["command"]
     done = in_image(image, *command[1:], env={"HITL_DECISION_KEYS": str(jwks),
-                                               "TEMPORAL_ADDRESS": f"127.0.0.1:{devstack.free_port()}"})
+                                               "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.free_port()}"})
     assert done.returncode == 1 and "strict: decisions must be signed by one of" in done.stderr, done.stderr[-3000:]
     assert "Traceback" not in done.stderr

@@ -330,7 +330,7 @@ async def test_an_oidc_user_signs_in_sees_who_confirmed_and_completes_a_quorum(
     import jwt
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from hitl.oidc import OidcSettings
+    from hitl.security.oidc import OidcSettings
 
     idp = Ed25519PrivateKey.generate()
     jwks = tmp_path / "jwks.json"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from hitl import links
-from hitl.links import LinkSettings
 from hitl.notify import Notification, WebhookNotifier
+from hitl.security import links
+from hitl.security.links import LinkSettings
 
 from .conftest import RunningService
 from .test_links import SECRET, collector, linked_service

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from hitl import links, signing, tool
+from hitl import tool
 from hitl._wire import NOTIFY, RUN_TOOL
 from hitl.approval import approval
-from hitl.links import LinkClaims, LinkSettings
 from hitl.notify import Notification
 from hitl.run import RunStatus
-from hitl.signing import Signer
+from hitl.security import links, signing
+from hitl.security.links import LinkClaims, LinkSettings
+from hitl.security.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled

@@ -9,9 +9,12 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from hitl import _client, devstack, telemetry, tool
+from hitl import tool
+from hitl._core import client as _client
 from hitl.approval import approval
-from hitl.config import Settings
+from hitl.dev import stack
+from hitl.observability import telemetry
+from hitl.settings import Settings
 
 from .conftest import RunningService
 from .test_service import paused
@@ -39,7 +42,7 @@ def value(text: str, name: str, **labels: str) -> float:
 @pytest.fixture(scope="module")
 def sdk_port():
     """The SDK runtime with its Prometheus endpoint on a free port, for the clients made meanwhile."""
-    port = devstack.free_port()
+    port = stack.free_port()
     mp = pytest.MonkeyPatch()
     mp.setenv("HITL_METRICS_ADDRESS", f"127.0.0.1:{port}")
     telemetry._runtime = None  # one runtime per process: this module's
@@ -147,7 +150,7 @@ async def test_healthz_and_readyz_answer_200_with_everything_up(service):
 
 async def test_readyz_answers_503_naming_temporal_when_it_is_unreachable(db, temporal_server):
     """A service whose Temporal address is a closed port: /readyz 503 naming temporal, PostgreSQL ok."""
-    closed = devstack.free_port()
+    closed = stack.free_port()
     running = RunningService(db, temporal=Settings.from_env(temporal_address=f"127.0.0.1:{closed}"))
     try:
         async with running.client() as anonymous:
@@ -162,7 +165,7 @@ async def test_readyz_answers_503_naming_postgresql_when_it_is_unreachable(db, t
     """The service's app with its database URL on a closed port (no lifespan, so no migration): 503 naming postgresql."""
     from hitl.service import ServiceConfig, create_app
 
-    url = f"postgresql://hitl@127.0.0.1:{devstack.free_port()}/hitl?connect_timeout=1"
+    url = f"postgresql://hitl@127.0.0.1:{stack.free_port()}/hitl?connect_timeout=1"
     app = create_app(ServiceConfig(database_url=url, approvals_table=db.approvals_table, temporal=Settings.from_env()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hitl") as http:
         r = await http.get("/readyz")

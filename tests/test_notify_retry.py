@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from hitl import links
 from hitl.activities.notify import notifier_name
-from hitl.links import LinkSettings
 from hitl.notify import Notification
+from hitl.security import links
+from hitl.security.links import LinkSettings
 
 from .test_links import SECRET, link_service, path  # noqa: F401 - fixture: the service and this process's links
 from .test_service import paused, pay, pays

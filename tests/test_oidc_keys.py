@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hitl.errors import ConfigurationError
-from hitl.oidc import OidcSettings
+from hitl.security.oidc import OidcSettings
 
 from .conftest import ROOT, RunningService
 
@@ -126,13 +126,13 @@ async def test_a_key_added_to_the_set_is_found_by_a_refetch(db, temporal_server,
 
 async def test_a_failing_refetch_leaves_the_cached_keys_serving(db, temporal_server, keys, monkeypatch):
     """The key server starts answering 500: known keys still verify (stale or not), an unknown one hears why."""
-    import hitl.oidc
+    import hitl.security.oidc
 
     service = oidc_service(db, keys, refetch_cooldown_seconds=1)
     try:
         assert (await get(service, token())).status_code == 200
         keys.status = 500
-        monkeypatch.setattr(hitl.oidc, "KEYS_LIFESPAN_SECONDS", 0.0)  # every use now asks for a refresh
+        monkeypatch.setattr(hitl.security.oidc, "KEYS_LIFESPAN_SECONDS", 0.0)  # every use now asks for a refresh
         await asyncio.sleep(1.1)
         assert (await get(service, token())).status_code == 200  # starts a background refresh, answered from cache
         for _ in range(50):

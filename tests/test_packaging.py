@@ -12,7 +12,7 @@ import sys
 
 import yaml
 
-from hitl import devstack
+from hitl.dev import stack
 from tests.conftest import ROOT
 
 
@@ -51,7 +51,7 @@ def strings(value: object) -> list[str]:
 
 
 def help_of(*args: str) -> str:
-    out = subprocess.run([devstack.binary("temporal"), *args, "--help"], capture_output=True, text=True)
+    out = subprocess.run([stack.binary("temporal"), *args, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Unknown command" not in out.stdout, (args, out.stdout + out.stderr)
     return out.stdout
 
@@ -104,7 +104,7 @@ def test_compose_schema_job_sets_up_both_temporal_databases_with_the_admin_tools
 def test_compose_temporal_cli_commands_are_ones_the_cli_accepts():
     """Every `temporal ...` the jobs run names a real subcommand, with flags it or the global options have."""
     services = compose()["services"]
-    global_flags = subprocess.run([devstack.binary("temporal"), "options"], capture_output=True, text=True).stdout
+    global_flags = subprocess.run([stack.binary("temporal"), "options"], capture_output=True, text=True).stdout
     commands = [c for s in services.values() if s.get("entrypoint") == ["/bin/sh", "-c"]
                 for c in shell_commands(s["command"][0]) if c[0] == "temporal"]
     assert len(commands) >= 4
@@ -117,8 +117,8 @@ def test_compose_temporal_cli_commands_are_ones_the_cli_accepts():
 
 
 def test_compose_registers_exactly_hitls_search_attributes():
-    """The search-attribute job creates the names and types hitl.visibility defines, no more, no fewer."""
-    from hitl.visibility import _KEYS
+    """The search-attribute job creates the names and types hitl.observability.visibility defines, no more, no fewer."""
+    from hitl.observability.visibility import _KEYS
 
     cli_type = {"KEYWORD": "Keyword", "KEYWORD_LIST": "KeywordList", "DATETIME": "Datetime"}
     wanted = {k.name: cli_type[k.indexed_value_type.name] for k in _KEYS}
@@ -179,7 +179,7 @@ def test_compose_service_healthcheck_asks_the_service_and_passes(service):
     assert test[:2] == ["CMD", "python"] and "/healthz" in test[-1]
     code = test[-1].replace("127.0.0.1:8000", f"127.0.0.1:{service.port}")
     assert subprocess.run([sys.executable, *test[2:-1], code], capture_output=True).returncode == 0
-    dead = test[-1].replace("127.0.0.1:8000", f"127.0.0.1:{devstack.free_port()}")
+    dead = test[-1].replace("127.0.0.1:8000", f"127.0.0.1:{stack.free_port()}")
     assert subprocess.run([sys.executable, *test[2:-1], dead], capture_output=True).returncode != 0
 
 
@@ -187,7 +187,7 @@ def test_compose_worker_healthcheck_passes_once_the_worker_serves(temporal_serve
     """The worker's healthcheck reads the metrics of a worker started with the compose file's HITL_METRICS_ADDRESS."""
     worker = compose()["services"]["worker"]
     test = worker["healthcheck"]["test"]
-    port = devstack.free_port()
+    port = stack.free_port()
     address = worker["environment"]["HITL_METRICS_ADDRESS"].replace("0.0.0.0:9464", f"127.0.0.1:{port}")
     code = test[-1].replace("127.0.0.1:9464", f"127.0.0.1:{port}")
     assert subprocess.run([sys.executable, *test[2:-1], code], capture_output=True).returncode != 0
@@ -258,7 +258,7 @@ def test_quick_start_and_team_example_run_end_to_end(temporal_server, model_serv
 
 def test_worker_without_temporal_says_what_to_start_in_one_line():
     """`python worker.py` with nothing listening: one line naming the address and `hitl dev`, exit code 1."""
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{devstack.free_port()}"}
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{stack.free_port()}"}
     out = subprocess.run([sys.executable, "worker.py", "--agents", "examples.quickstart"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1

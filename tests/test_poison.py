@@ -9,17 +9,9 @@ import subprocess
 import pytest
 from pydantic import ValidationError
 
-from hitl import (
-    InvalidDecisionError,
-    InvalidInputError,
-    PayloadTooLargeError,
-    RunOutput,
-    RunStatus,
-    devstack,
-    limits,
-    tool,
-)
+from hitl import InvalidDecisionError, InvalidInputError, PayloadTooLargeError, RunOutput, RunStatus, limits, tool
 from hitl.decisions import ChangeApproval, Confirm, ContinueRunRequest, ProvideResult, Reject
+from hitl.dev import stack
 
 ran: list[str] = []
 
@@ -86,7 +78,7 @@ async def test_a_binary_encoded_signal_is_refused_and_the_run_goes_on(make_agent
         rid = paused.requirements[0].id
         for name in ("confirm", "reject", "continue_run", "change_approval", "team_decision", "member_progress"):
             out = subprocess.run(
-                [devstack.binary("temporal"), "workflow", "signal", "--address", temporal_server["address"],
+                [stack.binary("temporal"), "workflow", "signal", "--address", temporal_server["address"],
                  "--workflow-id", paused.run_id, "--name", name, "--input-meta", "encoding=binary/plain",
                  "--input", f'{{"requirement_id": "{rid}", "resolved_by": "mallory"}}'],
                 capture_output=True, text=True, timeout=30)
@@ -220,17 +212,18 @@ async def test_decisions_that_would_grow_the_runs_output_past_its_limit_are_refu
         reqs = paused.requirements
         for r in reqs[:4]:
             r.provide_result(chunk)
-        from hitl import _client, _runs
+        from hitl._core import client as _client
+        from hitl._core import runs
 
         c = await _client.connect(agent._settings)
         for r in reqs[:4]:
-            await _runs.decide(c, paused.run_id, r.decision)
+            await runs.decide(c, paused.run_id, r.decision)
         reqs[4].provide_result(chunk)
         with pytest.raises(PayloadTooLargeError, match="MAX_OUTPUT_BYTES"):
-            await _runs.decide(c, paused.run_id, reqs[4].decision)
+            await runs.decide(c, paused.run_id, reqs[4].decision)
         reqs[4]._decision = None
         reqs[4].provide_result("small")
-        await _runs.decide(c, paused.run_id, reqs[4].decision)
+        await runs.decide(c, paused.run_id, reqs[4].decision)
         done = RunOutput.model_validate(await c.get_workflow_handle(paused.run_id).result())
     assert done.status == RunStatus.completed and done.content == "done"
 

@@ -14,8 +14,9 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from hitl import Agent, DecisionNotAllowedError, OpenAIChat, RunStatus, devstack, tool
+from hitl import Agent, DecisionNotAllowedError, OpenAIChat, RunStatus, tool
 from hitl.approval import approval
+from hitl.dev import stack
 from hitl.policy import SYSTEM_TIMEOUT, set_group_resolver
 from hitl.run import RunOutput
 from hitl.worker import create_worker
@@ -24,7 +25,7 @@ from hitl.worker import create_worker
 @pytest.fixture(scope="module")
 async def skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=devstack.binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=stack.binary("temporal-test-server"), data_converter=pydantic_data_converter
     )
     yield env
     await env.shutdown()

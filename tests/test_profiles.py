@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from hitl import _client
-from hitl.config import Settings
+from hitl._core import client as _client
 from hitl.errors import ConfigurationError, TemporalUnavailableError
+from hitl.settings import Settings
 
 API_KEY = "tcld-apikey-9d8c7b6a5f4e"
 

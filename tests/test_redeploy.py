@@ -108,7 +108,7 @@ async def test_a_run_no_worker_serves_waits_visibly_and_goes_on_when_one_comes(r
 async def test_a_worker_that_comes_while_the_caller_waits_takes_the_run_it_started(client, running_worker,
                                                                                       model_server, task_queue):
     """No worker polls when run() starts the run; one comes a second later: run() returns the run's pause."""
-    from hitl import _runs
+    from hitl._core import runs
 
     model_server.add_script("late-worker", {"rules": [{"turns": [
         {"tool_calls": [{"name": "refund", "arguments": {"order_id": "o-1"}}]}, {"content": "done"}]}]})
@@ -119,7 +119,7 @@ async def test_a_worker_that_comes_while_the_caller_waits_takes_the_run_it_start
 
     agent = Agent(OpenAIChat("late-worker", base_url=model_server.base_url), tools=[refund],
                   name=f"late-{uuid.uuid4().hex[:6]}", task_queue=task_queue)
-    assert not await _runs._polled_lately(client, task_queue)
+    assert not await runs._polled_lately(client, task_queue)
 
     async def late_worker() -> None:
         await asyncio.sleep(1.0)
@@ -145,7 +145,7 @@ async def test_a_worker_without_the_agent_on_a_shared_queue_fails_the_task_not_t
                   task_queue=queue)
     env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "HITL_TEST_LOG": str(tmp_path / "t.log"),
            "OPENAI_BASE_URL": model_server.base_url}
-    code = ("import asyncio, os; from hitl.worker import create_worker; from hitl import _client; from hitl.config import "
+    code = ("import asyncio, os; from hitl.worker import create_worker; from hitl import _client; from hitl.settings import "
             "Settings\nasync def main():\n    c = await _client.connect(Settings.from_env())\n"
             f"    async with create_worker(c, {queue!r}):\n        print('worker ready', flush=True)\n"
             "        await asyncio.sleep(3600)\nasyncio.run(main())\n")

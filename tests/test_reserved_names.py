@@ -13,13 +13,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hitl import links
 from hitl.errors import ConfigurationError, InvalidInputError
 from hitl.identity import Principal, check_principal_name
-from hitl.links import LinkSettings
 from hitl.notify import Notification
-from hitl.oidc import OidcSettings
-from hitl.tokens import TokenStore
+from hitl.security import links
+from hitl.security.links import LinkSettings
+from hitl.security.oidc import OidcSettings
+from hitl.security.tokens import TokenStore
 
 from .conftest import ROOT, RunningService
 from .test_audit import sql

@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 
-from hitl import InvalidInputError, RunEndedError, RunNotFoundError, RunStatus, devstack, tool
+from hitl import InvalidInputError, RunEndedError, RunNotFoundError, RunStatus, tool
+from hitl.dev import stack
 from tests.test_team import make_team  # noqa: F401 - fixture
 
 
@@ -107,7 +108,7 @@ async def _ids(coro):
 async def test_the_hitl_runs_command_lists_shows_and_cancels(make_agent, script, running_worker, temporal_server):
     """`hitl runs list --json`, `hitl runs show`, `hitl runs cancel` against the same runs."""
     agent = make_agent(refunds(script), [refund])
-    hitl = devstack.binary("hitl")
+    hitl = stack.binary("hitl")
     address = ["--address", temporal_server["address"]]
     async with running_worker():
         paused = await agent.arun("refund o-9")

@@ -453,7 +453,7 @@ async def test_oidc_keys_from_a_jwks_url(db, temporal_server):
     import jwt
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from hitl.oidc import OidcSettings
+    from hitl.security.oidc import OidcSettings
 
     idp, stranger = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     body = json.dumps({"keys": [{**json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(idp.public_key())), "kid": "k1"}]}).encode()

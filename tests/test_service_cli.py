@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from hitl import devstack
+from hitl.dev import stack
 
 from .conftest import ROOT
 
@@ -44,7 +44,7 @@ async def test_the_curl_walkthrough_against_hitl_serve(temporal_server, model_se
     bad = hitl("tokens", "create", "eve", "-s", "approvals:everything", *table, check=False)
     assert bad.returncode == 1 and "scopes" in bad.stderr
 
-    port = devstack.free_port()
+    port = stack.free_port()
     server = subprocess.Popen([sys.executable, "-m", "hitl.cli", "serve", "--port", str(port), "--agents",
                                "tests.service_agents", *table], cwd=ROOT, env=os.environ.copy(),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from playwright.async_api import expect
 
-from hitl import devstack
+from hitl.dev import stack
 
 from .conftest import ROOT, RunningService
 from .test_inbox import browser  # noqa: F401 - fixture
@@ -79,7 +79,7 @@ def test_secrets_in_urls_never_reach_the_access_log(database_url, temporal_serve
     """Requests carrying an API token, a JWT, a link token and secret-named parameters in paths and queries:
     the access log of a real `hitl serve` shows the requests and none of the secrets."""
     from hitl.db.postgres import PostgresDb
-    from hitl.tokens import TokenStore
+    from hitl.security.tokens import TokenStore
 
     table = "approvals_logtest"
     db = PostgresDb(database_url, approvals_table=table)
@@ -89,7 +89,7 @@ def test_secrets_in_urls_never_reach_the_access_log(database_url, temporal_serve
     a_jwt = jwt.encode({"sub": "alice", "secretclaim": "x"}, "k" * 32, algorithm="HS256")
     link = "eyJsaW5rIjoxfQ.c2lnbmF0dXJlLWJ5dGVzLWhlcmU"
     secrets = [token.split("_", 2)[2], a_jwt, link, "s3cr3t-pa55", "sig-value-123", "apikey-value-9"]
-    port = devstack.free_port()
+    port = stack.free_port()
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen([sys.executable, "-m", "hitl.cli", "serve", "--port", str(port), "--approvals-table", table],
@@ -146,7 +146,7 @@ async def test_the_api_reference_renders_from_this_service_alone(browser, servic
 
 
 def test_records_of_child_loggers_and_tracebacks_are_redacted_too():
-    """A secret logged by hitl.oidc or hitl.db (child loggers, whose records only the handlers see), or quoted in
+    """A secret logged by hitl.security.oidc or hitl.db (child loggers, whose records only the handlers see), or quoted in
     a traceback, reaches the output redacted."""
     import io
     import logging
@@ -160,7 +160,7 @@ def test_records_of_child_loggers_and_tracebacks_are_redacted_too():
     try:
         redaction.install()
         token = "hitl_0123456789ab_" + "s" * 40
-        logging.getLogger("hitl.oidc").warning("refused %s", token)
+        logging.getLogger("hitl.security.oidc").warning("refused %s", token)
         try:
             raise ValueError(f"bad header Bearer {token}")
         except ValueError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from hitl import _approvals
+from hitl._core import approvals as _approvals
 from hitl._wire import ApprovalEvent
 from hitl.identity import Principal
 

@@ -19,9 +19,10 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest, RegisterNamespaceRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import codec, tool
+from hitl import tool
 from hitl.approval import approval
-from hitl.config import Settings
+from hitl.security import codec
+from hitl.settings import Settings
 
 from .conftest import RunningService
 from .test_audit import settled, sql
@@ -90,7 +91,7 @@ async def test_every_route_answers_as_its_document_says(db, client, make_agent, 
         if exc.status != RPCStatusCode.ALREADY_EXISTS:
             raise
     settings = Settings.from_env(namespace=namespace)
-    from hitl import _client
+    from hitl._core import client as _client
 
     fuzz_client = await _client.connect(settings)
     calls = [("pay", {"amount": 5, "to": "bob"}), ("book", {"date": "2026-12-24"}), ("deploy", {"service": "api"})]

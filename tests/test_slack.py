@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from hitl import signing
+from hitl.security import signing
+from hitl.security.signing import Signer
 from hitl.service.slack import signature
-from hitl.signing import Signer
 
 from .conftest import RunningService
 from .test_audit import settled, sql

@@ -12,9 +12,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hitl import DecisionNotAllowedError, _runs, signing, tool
+from hitl import DecisionNotAllowedError, tool
+from hitl._core import runs as _runs
 from hitl.approval import approval
-from hitl.signing import Signer, public_jwks
+from hitl.security import signing
+from hitl.security.signing import Signer, public_jwks
 
 from .conftest import RunningService
 from .test_audit import settled, sql
@@ -153,7 +155,7 @@ async def test_signed_groups_let_an_oidc_principal_decide_a_group_approval(
     idp = Ed25519PrivateKey.generate()
     jwks = tmp_path / "idp.jwks"
     jwks.write_text(json.dumps({"keys": [{**json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(idp.public_key())), "kid": "idp-1"}]}))
-    from hitl.oidc import OidcSettings
+    from hitl.security.oidc import OidcSettings
 
     oidc = OidcSettings(jwks=str(jwks), issuer="https://idp.example", audience="hitl")
     service = RunningService(db, signing_key=str(service_key[1]), oidc=oidc)

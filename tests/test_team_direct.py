@@ -14,7 +14,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from hitl import RunStatus, _runs
+from hitl import RunStatus
+from hitl._core import runs as _runs
 from hitl._wire import MEMBER_REPORT, TEAM_CONTINUE, TEAM_DECIDE, DecisionRoute, MemberProgress, MemberReport, TeamDecisions
 from hitl.decisions import Confirm
 from hitl.errors import (

@@ -16,8 +16,11 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.opentelemetry import TracingWorkflowInboundInterceptor
 
-from hitl import _client, _tracing, telemetry, tool
+from hitl import tool
+from hitl._core import client as _client
 from hitl.approval import approval
+from hitl.observability import telemetry
+from hitl.observability import tracing as _tracing
 
 from .test_service import paused
 
@@ -212,7 +215,7 @@ def test_without_temporalio_internals_tracing_falls_back_to_the_safe_upstream_in
     provider = TracerProvider()
     telemetry.configure(tracer_provider=provider)
     try:
-        with caplog.at_level(logging.WARNING, logger="hitl.telemetry"):
+        with caplog.at_level(logging.WARNING, logger="hitl.observability.telemetry"):
             first, second = telemetry.client_interceptors(), telemetry.client_interceptors()
     finally:
         telemetry.reset()

@@ -26,7 +26,9 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from hitl import Agent, OpenAIChat, RunStatus, _client, telemetry, tool
+from hitl import Agent, OpenAIChat, RunStatus, tool
+from hitl._core import client as _client
+from hitl.observability import telemetry
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "hitl-tracing-worker-tests"
@@ -201,7 +203,7 @@ async def untraced() -> AsyncIterator[None]:
 
 
 def _settings() -> Any:
-    from hitl.config import Settings
+    from hitl.settings import Settings
 
     return Settings.from_env()
 
@@ -305,7 +307,7 @@ async def test_recorded_histories_replay_under_the_tracing_interceptor_and_make_
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
-    from hitl import _tracing
+    from hitl.observability import tracing as _tracing
     from hitl.workflows import AgentRunWorkflow
     from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
     from tests.test_replay import HISTORIES, IDS

@@ -9,9 +9,10 @@ import os
 import subprocess
 import uuid
 
-from hitl import devstack, tool
-from hitl.versioning import Deployment
+from hitl import tool
+from hitl.dev import stack
 from hitl.worker import create_worker
+from hitl.worker.versioning import Deployment
 
 from .conftest import ROOT
 from .test_audit import settled, sql
@@ -29,7 +30,7 @@ def pay(amount: int) -> str:
 async def set_current(address: str, deployment: Deployment) -> None:
     """`temporal worker deployment set-current-version`, once the version's workers have polled (they
     poll on this loop: the CLI runs in a thread)."""
-    args = [devstack.binary("temporal"), "worker", "deployment", "set-current-version", "--deployment-name",
+    args = [stack.binary("temporal"), "worker", "deployment", "set-current-version", "--deployment-name",
             deployment.name, "--build-id", deployment.build_id, "--address", address, "--yes"]
     for _ in range(100):
         done = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True, timeout=30)
@@ -70,7 +71,7 @@ async def test_paused_runs_move_to_the_new_version_and_complete_there(client, ma
             await set_current(temporal_server["address"], v2)
             env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"]}
             out = await asyncio.to_thread(
-                subprocess.run, [devstack.binary("hitl"), "runs", "upgrade", "--temporal", *(r.run_id for r in runs), "--json"],
+                subprocess.run, [stack.binary("hitl"), "runs", "upgrade", "--temporal", *(r.run_id for r in runs), "--json"],
                 capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
             assert out.returncode == 0 and json.loads(out.stdout) == [r.run_id for r in runs], out.stderr
             for run in runs:

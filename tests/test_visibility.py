@@ -7,9 +7,10 @@ import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
-from hitl import devstack, tool
+from hitl import tool
 from hitl.approval import approval
 from hitl.decisions import Confirm
+from hitl.dev import stack
 
 
 @approval(timeout=timedelta(days=1))
@@ -27,7 +28,7 @@ def restart_service(name: str) -> str:
 
 def cli_list(address: str, query: str) -> set[str]:
     out = subprocess.run(
-        [devstack.binary("temporal"), "workflow", "list", "--address", address, "--query", query, "--output", "json"],
+        [stack.binary("temporal"), "workflow", "list", "--address", address, "--query", query, "--output", "json"],
         capture_output=True, text=True, check=True, timeout=30,
     ).stdout
     rows = json.loads(out) if out.strip().startswith("[") else [json.loads(line) for line in out.splitlines() if line]
@@ -76,7 +77,7 @@ async def test_paused_runs_are_listed_by_status_tool_and_deadline(make_agent, sc
 
 async def test_search_attributes_can_be_turned_off(monkeypatch, make_agent, script, running_worker, client):
     """HITL_SEARCH_ATTRIBUTES=0: nothing is registered or asked of the server, and runs set none."""
-    from hitl.visibility import register_search_attributes
+    from hitl.observability.visibility import register_search_attributes
 
     monkeypatch.setenv("HITL_SEARCH_ATTRIBUTES", "0")
     assert await register_search_attributes(object()) is False  # type: ignore[arg-type]  # never touched

@@ -3,7 +3,7 @@
 Owns: the run's state machine (model turn, tool calls, pauses, decisions, deadlines, the audit outbox).
 May import: ``hitl._wire`` (every payload and name that crosses the boundary), the kernel leaves
 (``hitl.errors``, ``limits``, ``decisions``, ``policy``, ``run``, ``ids``, ``identity``) and
-``hitl._registry`` (the one upward arrow: finding an agent's definition by name, whose tools'
+``hitl._core.registry`` (the one upward arrow: finding an agent's definition by name, whose tools'
 schemas, ``hitl.tools``, check an approver's edited arguments).
 Invariants: deterministic (``workflow.now()``, ``workflow.uuid4()``, no clocks, no randomness); no I/O,
 which is what ``activities/`` is for; every change to what a run does is patched

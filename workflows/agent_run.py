@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import pydantic
 
-    import hitl._registry as _registry
+    import hitl._core.registry as _registry
     import hitl.workflows.calls as calls
     import hitl.workflows.deadlines as deadlines
     import hitl.workflows.generation as generation

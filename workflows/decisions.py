@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from hitl import _registry
+from hitl._core import registry
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject
 from hitl.errors import (
     ConfigurationError,
@@ -142,13 +142,13 @@ def _validated(agent_name: str, req: RunRequirement, arguments: dict[str, Any], 
 
 def _tool(agent_name: str, req: RunRequirement, mcp_tools: Sequence[McpToolSpec] | None = None) -> Any:
     name = req.tool_execution.tool_name
-    tool = _registry.get(agent_name).tools.get(name)
+    tool = registry.get(agent_name).tools.get(name)
     if tool is not None:
         return tool
     spec = next((s for s in mcp_tools or () if s.name == name), None)
     if spec is not None:
         return McpTool(spec, None)
-    if req.member_agent_name is not None and _registry.get(agent_name).mcp_toolsets:
+    if req.member_agent_name is not None and registry.get(agent_name).mcp_toolsets:
         return None
     raise InvalidDecisionError(f"agent {agent_name!r} no longer has tool {name!r}")
 

@@ -1,6 +1,6 @@
 """Spans and metrics of pauses and decisions, from workflow code, that never touch history.
 
-Spans are made by Temporal's tracing interceptor (``hitl._tracing``) only when tracing is on in the
+Spans are made by Temporal's tracing interceptor (``hitl.observability.tracing``) only when tracing is on in the
 worker and the workflow is not replaying, whether or not the processes that started and decided the
 run were traced; metrics go through ``workflow.metric_meter()``, which records only
 when not replaying. Neither adds a command, so replays of recorded histories are unchanged.
@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from hitl.run import RunRequirement
 
     try:
-        from hitl import _tracing
+        from hitl.observability import tracing as _tracing
     except ImportError:  # opentelemetry is not installed: no spans
         _tracing = None  # type: ignore[assignment]
 

@@ -1,6 +1,6 @@
 """Strict mode in the run: decisions and approval changes must carry a signature a trusted key made.
 
-Pure and deterministic but for one input, the keys this worker trusts (``hitl.signing.trust``):
+Pure and deterministic but for one input, the keys this worker trusts (``hitl.security.signing.trust``):
 a redeploy may change them, so what depends on them is recorded. A decision's verdict is kept by
 ``verdicts.py`` (a replay is lenient and skips this check); an approval change's by a marker of
 its own here (``hitl-change-verdicts``), since changes had no recorded verdicts before.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 import hitl.workflows.generation as generation
-from hitl import signing
 from hitl._wire import digest
 from hitl.decisions import ChangeApproval, Decision
 from hitl.errors import DecisionNotAllowedError
 from hitl.run import RunRequirement
+from hitl.security import signing
 
 CHANGE_VERDICTS_PATCH = "hitl-change-verdicts"
 

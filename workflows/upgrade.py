@@ -1,6 +1,6 @@
 """Moving a paused run to its worker deployment's current version, when an operator asks.
 
-Runs are pinned to the deployment version they started on (``hitl.versioning``). An ``upgrade``
+Runs are pinned to the deployment version they started on (``hitl.worker.versioning``). An ``upgrade``
 signal (``hitl runs upgrade``) is remembered here; the run acts on it at its pause, the one
 boundary where nothing is in flight: it continues as new with Temporal's auto-upgrade, carrying
 its state as a long run does, and its next run is on the current version. A run that is not

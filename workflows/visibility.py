@@ -15,8 +15,8 @@ from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
     import hitl.workflows.generation as generation
-    from hitl import visibility
     from hitl._wire import RunInput
+    from hitl.observability import visibility
     from hitl.run import RunRequirement, RunStatus
 
 PATCH = "hitl-search-attributes"

@@ -1,4 +1,4 @@
-"""The ``hitl`` command: a thin layer over the library (``hitl.worker``, ``hitl.devstack``, the client core).
+"""The ``hitl`` command: a thin layer over the library (``hitl.worker``, ``hitl.dev.stack``, the client core).
 
     hitl worker --agents my_pkg.agents          # serve the Agents and Teams of a module
     hitl dev [--agents my_pkg.agents]           # a local stack: Temporal, PostgreSQL, optionally a worker

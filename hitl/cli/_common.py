@@ -1,6 +1,6 @@
 """Where the ``approvals`` and ``runs`` commands go: the decision service over HTTP (the default),
 or straight to Temporal and PostgreSQL with ``--temporal``, through the client core the service
-itself uses (``hitl._approvals``, ``hitl._runs``).
+itself uses (``hitl._core.approvals``, ``hitl._core.runs``).
 
 Straight to Temporal there is no credential for a person: the decider is the name given with
 ``--as``, a claim the operator makes with their Temporal access, not a proof. It is recorded as
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from hitl.db.postgres import PostgresDb
     from hitl.identity import Principal
-    from hitl.signing import Signer
+    from hitl.security.signing import Signer
 
 T = TypeVar("T")
 
@@ -111,9 +111,9 @@ class Target:
             raise
 
     async def _direct(self, fn: Callable[[Direct], Awaitable[T]]) -> T:
-        from hitl.config import Settings
         from hitl.db.postgres import PostgresDb
         from hitl.identity import Principal
+        from hitl.settings import Settings
 
         settings = Settings.from_env(temporal_address=self.address, namespace=self.namespace)
         db = PostgresDb(approvals_table=self.approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
@@ -145,7 +145,7 @@ class Direct:
     _client: Client | None = field(default=None, repr=False)
 
     async def temporal(self) -> Client:
-        from hitl import _client
+        from hitl._core import client as _client
 
         global _connected
         if self._client is None:
@@ -167,7 +167,7 @@ def _signer() -> Signer | None:
     path = os.environ.get("HITL_SIGNING_KEY")
     if not path:
         return None
-    from hitl.signing import Signer
+    from hitl.security.signing import Signer
 
     return Signer.from_pem(path, os.environ.get("HITL_SIGNING_KEY_ID") or None)
 

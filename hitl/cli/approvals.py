@@ -1,5 +1,5 @@
 """``hitl approvals list|show|approve|reject|input|result``: the decision service's ``/approvals``
-routes from a terminal, or with ``--temporal`` the client core they run on (``hitl._approvals``).
+routes from a terminal, or with ``--temporal`` the client core they run on (``hitl._core.approvals``).
 
 Every decision is made as the token's principal (through the service) or as ``--as NAME``
 (straight to Temporal: a claim, see ``hitl.cli._common``); each prints the run after it.
@@ -70,7 +70,7 @@ def list_(
 
 
 async def _listing(d: Direct, params: dict[str, Any]) -> dict[str, Any]:
-    from hitl import _approvals
+    from hitl._core import approvals as _approvals
 
     query = _approvals.ApprovalQuery(**{k: v for k, v in params.items() if v is not None})
     records, total, cursor = await _approvals.listing(d.db, d.principal, query)
@@ -94,7 +94,7 @@ def show(
 
 async def _detail(d: Direct, approval_id: str) -> dict[str, Any]:
     # What GET /approvals/{id} answers, less the answer schema (the service's: it knows the agents).
-    from hitl import _approvals
+    from hitl._core import approvals as _approvals
 
     found, _ = await _approvals.detail(d.temporal, d.db, d.principal, approval_id)
     return found
@@ -118,7 +118,7 @@ def _resolve(target: Target, approval_id: str, body: dict[str, Any], wait: float
 async def _resolve_direct(d: Direct, approval_id: str, body: dict[str, Any], wait: float) -> dict[str, Any]:
     from pydantic import ValidationError
 
-    from hitl import _approvals
+    from hitl._core import approvals as _approvals
     from hitl.errors import InvalidDecisionError
 
     try:

@@ -19,7 +19,7 @@ from hitl.errors import HitlError
 @app.command()
 def worker(agents: Modules, address: Address = None, namespace: Namespace = None) -> None:
     """Serve every Agent (and Team) defined at the top level of the given modules."""
-    from hitl.config import Settings
+    from hitl.settings import Settings
     from hitl.worker import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,7 +42,7 @@ def dev(
         help="Serve a scripted OpenAI-compatible model from this JSON file ({\"scripts\": ..., \"static\": ...}).")] = None,
 ) -> None:
     """Run a local stack until Ctrl-C: Temporal's dev server, PostgreSQL, a scripted model, a worker."""
-    from hitl import devstack
+    from hitl.dev import stack as devstack
 
     stack = devstack.LocalStack(data_dir=data_dir, port=port, ui_port=ui_port, postgres=postgres, model_script=model_script)
     try:
@@ -57,7 +57,7 @@ def dev(
                 typer.echo(f"export {key}={env[key]}")
         os.environ.update(env)
         if agents:
-            from hitl.config import Settings
+            from hitl.settings import Settings
             from hitl.worker import serve
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

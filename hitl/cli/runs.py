@@ -1,6 +1,6 @@
 """``hitl runs list|show|cancel|upgrade``: the decision service's ``/runs`` routes, or with ``--temporal``
 (implied by ``--address``/``--namespace``, as these commands took before the service existed)
-``hitl._runs`` straight against Temporal."""
+``hitl._core.runs`` straight against Temporal."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def runs_list(
 
 
 async def _list(d: Direct, filters: dict[str, Any]) -> dict[str, Any]:
-    from hitl import _listing
+    from hitl._core import listing
 
     # The shape of the service's page, so both paths are read alike.
-    return {"data": [r.model_dump(mode="json") for r in await _listing.list_runs(await d.temporal(), **filters)]}
+    return {"data": [r.model_dump(mode="json") for r in await listing.list_runs(await d.temporal(), **filters)]}
 
 
 @runs_app.command("show")
@@ -58,7 +58,7 @@ def runs_show(
 
 
 async def _get(d: Direct, run_id: str) -> dict[str, Any]:
-    from hitl import _runs
+    from hitl._core import runs as _runs
 
     return (await _runs.get(await d.temporal(), run_id)).model_dump(mode="json")
 
@@ -87,7 +87,7 @@ def runs_cancel(
 
 
 async def _cancel(d: Direct, run_id: str, reason: str | None, wait: float) -> dict[str, Any]:
-    from hitl import _runs
+    from hitl._core import runs as _runs
 
     return (await _runs.cancel(await d.temporal(), run_id, reason=reason, wait=wait)).model_dump(mode="json")
 
@@ -118,7 +118,7 @@ def runs_upgrade(
 
 
 async def _upgrade(d: Direct, run_ids: list[str], agent: str | None) -> list[str]:
-    from hitl import versioning
+    from hitl.worker import versioning
 
     client = await d.temporal()
     if not run_ids:

@@ -30,9 +30,9 @@ def serve(
     try:
         import uvicorn
 
-        from hitl.config import Settings
         from hitl.service import ServiceConfig, create_app
         from hitl.service.server import uvicorn_config
+        from hitl.settings import Settings
     except ImportError as exc:
         raise fail(f"the service needs its extra: pip install 'hitl[service]' ({exc})") from None
     sys.path.insert(0, os.getcwd())
@@ -50,7 +50,7 @@ def serve(
 # ---------------------------------------------------------------------------- tokens
 def _token_store(approvals_table: str | None) -> Any:
     from hitl.db.postgres import PostgresDb
-    from hitl.tokens import TokenStore
+    from hitl.security.tokens import TokenStore
 
     return TokenStore(PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals"))
 
@@ -134,7 +134,7 @@ def keys_generate(
     kid: Annotated[str | None, typer.Option(help="Key id (default: from the public key).")] = None,
 ) -> None:
     """Make an Ed25519 signing key for the service (HITL_SIGNING_KEY); prints the JWKS workers trust."""
-    from hitl.signing import Signer, public_jwks
+    from hitl.security.signing import Signer, public_jwks
 
     if out.exists():
         raise fail(f"{out} exists; choose another file (a key is never overwritten)")
@@ -151,7 +151,7 @@ def keys_public(
     kid: Annotated[list[str] | None, typer.Option(help="Key id of each key, in order (default: from the key).")] = None,
 ) -> None:
     """Print the JWKS of the public halves of these keys (for HITL_DECISION_KEYS)."""
-    from hitl.signing import Signer, public_jwks
+    from hitl.security.signing import Signer, public_jwks
 
     kids = list(kid or [])
     try:

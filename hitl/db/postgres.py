@@ -21,13 +21,17 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from hitl import limits
 from hitl._wire import ApprovalEvent
-from hitl.db import _agno, _audit, _counts, _queries, _schema
-from hitl.db._counts import TotalCount
 from hitl.errors import (
     ConfigurationError,
     DatabaseUnavailableError,
     InvalidInputError,
 )
+from hitl.store import agno
+from hitl.store import audit as _audit
+from hitl.store import counts as _counts
+from hitl.store import queries as _queries
+from hitl.store import schema as _schema
+from hitl.store.counts import TotalCount
 
 __all__ = ["PostgresDb", "TotalCount"]
 
@@ -157,7 +161,7 @@ class PostgresDb:
         async with (await self._apool()).connection() as conn:
             quarantined = await _audit.write_events(conn, self.approvals_table, events, self.audit_keys,
                                                     sealed=self._sealed,
-                                                    team_of=_agno.writer(self) if self._records else None)
+                                                    team_of=agno.writer(self) if self._records else None)
             self._writes += 1
             if self._writes % _counts.COMPACT_EVERY == 0:
                 try:  # the counts stay exact without it: never fail (and retry) a mirror write for it
@@ -253,7 +257,7 @@ class PostgresDb:
         ``source_type=`` (``"agent"``, or ``"team"``: a team's own approvals and its members'), ``team_id=``
         (the team's name), and ``workflow_id=`` and ``schedule_id=``, which match nothing (hitl has neither).
 
-        Each record carries hitl's columns and Agno's keys (``hitl.db._agno``). Approvals hidden by
+        Each record carries hitl's columns and Agno's keys (``hitl.store.agno``). Approvals hidden by
         :meth:`delete_approval` are left out, and out of the total, unless ``include_deleted``. An
         audit approval (``@approval(type="audit")``) is a record of a decision, as in Agno, where it
         is written once decided: while its run waits it is left out unless ``include_undecided_audit``
@@ -435,21 +439,21 @@ class PostgresDb:
     def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
         """The first broken link of the event history (one approval, or all), or None if intact.
         ``verify_trail`` checks more: rows, seals, checkpoints."""
-        from hitl.db import _verify
+        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.first_break(conn, self.approvals_table, self.audit_keys, approval_id)
 
     def verify_trail(self, *, allow_unkeyed: bool = False, anchors: Iterable[dict[str, Any]] = ()) -> Any:
         """Check every approvals row against its events, every hash chain and seal (with :attr:`audit_keys`)
-        and every checkpoint, in one snapshot; what each check finds and cannot: ``hitl.db._verify``.
+        and every checkpoint, in one snapshot; what each check finds and cannot: ``hitl.store.verify``.
 
         Returns a ``TrailReport``: ``problems`` (each with ``approval_id``, ``seq``, ``kind``, ``reason``;
         empty when all holds) and what was read. With audit keys, an event or row that is not keyed
         and that no keyed checkpoint covers is a problem, unless ``allow_unkeyed``. ``anchors``:
         checkpoint statements kept elsewhere, which must still be on the trail.
         """
-        from hitl.db import _verify
+        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.verify(conn, self.approvals_table, self.audit_keys, allow_unkeyed=allow_unkeyed, anchors=anchors)
@@ -464,7 +468,7 @@ class PostgresDb:
         Raises:
             HitlError: the trail does not verify (``verify_trail`` says why): nothing is recorded.
         """
-        from hitl.db import _verify
+        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.checkpoint(conn, self.approvals_table, self.audit_keys, adopt_unkeyed=adopt_unkeyed)
@@ -480,8 +484,8 @@ class PostgresDb:
         empty when all holds. ``require_signed`` also reports decisions that carry no signature;
         ``chain=False`` leaves the chain to ``verify_trail``.
         """
-        from hitl import signing
-        from hitl.db import _verify
+        from hitl.security import signing
+        from hitl.store import verify as _verify
 
         trusted = signing.trusted() if keys is None else keys if isinstance(keys, dict) and "keys" not in keys \
             else signing.load_jwks(keys)
@@ -537,7 +541,7 @@ class PostgresDb:
             TemporalUnavailableError: Temporal did not answer and the run shows no decision on it yet.
             HitlError: the run decided but the mirror has not shown it within ``timeout`` seconds.
         """
-        from hitl._sync import run_sync
+        from hitl._core.sync import run_sync
 
         return run_sync(self.aupdate_approval(
             approval_id, expected_status=expected_status, status=status, resolved_by=resolved_by,
@@ -557,11 +561,11 @@ class PostgresDb:
         timeout: float = 30.0,
     ) -> dict[str, Any] | None:
         """The async form of :meth:`update_approval`."""
-        from hitl.db import _decide
+        from hitl._core import deciding
 
         if reason is None and isinstance(resolution_data, dict) and isinstance(resolution_data.get("reason"), str):
             reason = resolution_data["reason"]
-        return await _decide.update_approval(self, approval_id, expected_status=expected_status, status=status,
+        return await deciding.update_approval(self, approval_id, expected_status=expected_status, status=status,
                                              resolved_by=resolved_by, reason=reason, timeout=timeout)
 
     # ------------------------------------------------------------------ compliance

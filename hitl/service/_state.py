@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from temporalio.client import Client
 
-from hitl import _client
+from hitl._core import client as _client
 from hitl.db.postgres import PostgresDb
-from hitl.oidc import OidcVerifier
+from hitl.security.oidc import OidcVerifier
+from hitl.security.signing import Signer
+from hitl.security.tokens import TokenStore
 from hitl.service.config import ServiceConfig
 from hitl.service.throttle import RefusalThrottle
-from hitl.signing import Signer
-from hitl.tokens import TokenStore
 
 
 @dataclass

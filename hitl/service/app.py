@@ -11,15 +11,17 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import _client, _inline, limits
+from hitl import limits
+from hitl._core import client as _client
+from hitl._core import inline
 from hitl.db.postgres import PostgresDb
 from hitl.errors import PayloadTooLargeError
-from hitl.oidc import OidcVerifier
+from hitl.security.oidc import OidcVerifier
+from hitl.security.signing import Signer
+from hitl.security.tokens import TokenStore
 from hitl.service import approvals, codec, docs, errors, events, health, inbox, links, redaction, runs, slack
 from hitl.service._state import ServiceState
 from hitl.service.config import ServiceConfig
-from hitl.signing import Signer
-from hitl.tokens import TokenStore
 
 DESCRIPTION = """Decisions from other services, with verified identity.
 
@@ -114,7 +116,7 @@ def create_app(config: ServiceConfig | None = None, **overrides: Any) -> FastAPI
         ConfigurationError: no database, an unreadable OIDC key set, an agent module that fails to load.
     """
     config = config or ServiceConfig.from_env(**overrides)
-    _inline.disable()  # runs started here go to workers: the service never runs tools itself
+    inline.disable()  # runs started here go to workers: the service never runs tools itself
     db = PostgresDb(config.database_url, approvals_table=config.approvals_table)
     hitl_state = ServiceState(config=config, db=db, tokens=TokenStore(db),
                               oidc=OidcVerifier(config.oidc) if config.oidc is not None else None,

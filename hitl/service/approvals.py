@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
-from hitl import _approvals, _registry, _runs, ids
+from hitl import ids
+from hitl._core import approvals as _approvals
+from hitl._core import registry, runs
 from hitl.decisions import ChangeApproval
 from hitl.errors import ConfigurationError, PermissionDeniedError, RequirementNotFoundError
 from hitl.identity import Principal
@@ -128,7 +130,7 @@ async def change(
                                  arguments_digest=record["arguments_digest"], groups=principal.groups)
 
     async def call() -> RunOutput:
-        return await s.throttle.counting(principal.name, _runs.change(await s.temporal(), team or record["run_id"], change))
+        return await s.throttle.counting(principal.name, runs.change(await s.temporal(), team or record["run_id"], change))
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
@@ -186,7 +188,7 @@ _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "bo
 def _tool_schema(record: dict[str, Any]) -> dict[str, Any] | None:
     name = (record.get("context") or {}).get("tool_name")
     try:
-        tool = _registry.get(record["agent_name"]).tools.get(name) if isinstance(name, str) else None
+        tool = registry.get(record["agent_name"]).tools.get(name) if isinstance(name, str) else None
     except ConfigurationError:
         return None
     return tool.args_model.model_json_schema() if tool is not None else None

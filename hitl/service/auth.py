@@ -14,8 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hitl.errors import NotAuthenticatedError, PermissionDeniedError
 from hitl.identity import Principal, Scope
+from hitl.security.tokens import PREFIX
 from hitl.service._state import ServiceState
-from hitl.tokens import PREFIX
 
 _bearer = HTTPBearer(auto_error=False, description="An API token (`hitl tokens create`) or an OIDC access token.")
 

@@ -2,7 +2,7 @@
 
 The UI (and ``temporal --codec-endpoint``) posts ``{"payloads": [{"metadata": {k: base64}, "data":
 base64}]}`` and gets the same shape back, decrypted (or encrypted) with this process's key ring
-(``hitl.codec``). Decryption is a disclosure, so it is never open: the caller is authenticated like
+(``hitl.security.codec``). Decryption is a disclosure, so it is never open: the caller is authenticated like
 every other route (an API token or an OIDC token, which the UI forwards as ``Authorization``) and
 must hold the ``payloads:decode`` scope (or ``admin``); every call is logged with its principal and
 namespace. Browsers may call it from one origin only, ``HITL_CODEC_CORS_ORIGIN`` (the UI's), and only
@@ -22,9 +22,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
-from hitl import codec
 from hitl.errors import InvalidInputError, NotConfiguredError
 from hitl.identity import Principal
+from hitl.security import codec
 from hitl.service.auth import require
 from hitl.service.errors import AUTHENTICATED, problems
 

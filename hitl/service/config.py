@@ -7,8 +7,8 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hitl import limits
-from hitl.config import Settings
-from hitl.oidc import OidcSettings
+from hitl.security.oidc import OidcSettings
+from hitl.settings import Settings
 
 __all__ = ["ServiceConfig"]
 
@@ -19,7 +19,7 @@ class ServiceConfig(BaseModel):
     Environment: ``DATABASE_URL`` and ``HITL_APPROVALS_TABLE`` (``approvals``) for the audit
     trail and the API tokens; ``TEMPORAL_*`` for Temporal; ``HITL_SIGNING_KEY`` (a PEM file) and
     ``HITL_SIGNING_KEY_ID`` to sign decisions; ``HITL_OIDC_*`` for OIDC bearer tokens
-    (``hitl.oidc.OidcSettings``); ``HITL_RESOLVE_WAIT_SECONDS`` (60): how long a decision that
+    (``hitl.security.oidc.OidcSettings``); ``HITL_RESOLVE_WAIT_SECONDS`` (60): how long a decision that
     completes a pause waits for the run's next pause before answering with the run as it stands.
     """
 
@@ -43,7 +43,7 @@ class ServiceConfig(BaseModel):
     """Where people reach this service (``HITL_PUBLIC_URL``, e.g. ``https://hitl.example.com``): the
     base of one-click links and of the inbox's own links."""
     link_secret: SecretStr | None = None
-    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (``hitl.links``), at least 32
+    """``HITL_LINK_SECRET``: the HMAC key of one-click decision links (``hitl.security.links``), at least 32
     bytes. The workers that send notifications hold the same one, with ``HITL_PUBLIC_URL`` and
     ``HITL_LINK_TTL``, and make the links; the service checks them. Whoever holds it can mint a link
     for any approver. Without it, ``/links/...`` answers 503."""
@@ -69,12 +69,12 @@ class ServiceConfig(BaseModel):
     codec_cors_origin: str | None = None
     """``HITL_CODEC_CORS_ORIGIN`` (e.g. ``http://localhost:8233``): the Temporal UI's origin, the only one
     a browser may call the codec server (``/codec/...``) from. The keys are ``HITL_ENCRYPTION_KEYS``
-    (``hitl.codec``), the same as the workers'."""
+    (``hitl.security.codec``), the same as the workers'."""
 
     @field_validator("link_secret")
     @classmethod
     def _link_secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        from hitl.links import check_secret
+        from hitl.security.links import check_secret
 
         if value is not None:
             check_secret(value.get_secret_value())

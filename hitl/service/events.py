@@ -18,13 +18,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from psycopg import sql
 
-from hitl.db import _queries
 from hitl.errors import InvalidInputError, NotAuthenticatedError, TooManyRequestsError
 from hitl.identity import Principal
 from hitl.service._state import ServiceState, state
 from hitl.service.approvals import reader
 from hitl.service.auth import authenticate
 from hitl.service.errors import AUTHENTICATED, problems
+from hitl.store import queries
 
 router = APIRouter(prefix="/approvals", tags=["events"], responses=AUTHENTICATED)
 
@@ -93,7 +93,7 @@ async def stream(
     visible: sql.Composable = sql.SQL("TRUE")
     params: list[Any] = []
     if not principal.has("approvals:read"):
-        visible, params = _queries.approver_among(principal.approver_names())
+        visible, params = queries.approver_among(principal.approver_names())
     query = sql.SQL(
         "SELECT e.tx::text AS tx, e.id AS n, e.approval_id, e.seq, e.kind, e.payload, e.at, a.status, a.run_id,"
         " a.team_run_id, a.agent_name, a.requirement_kind, a.context"

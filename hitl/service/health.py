@@ -20,7 +20,8 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hitl import _client, telemetry
+from hitl._core import client as _client
+from hitl.observability import telemetry
 from hitl.service._state import ServiceState
 from hitl.service.auth import require
 from hitl.service.errors import AUTHENTICATED

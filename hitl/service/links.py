@@ -24,9 +24,10 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from hitl import _approvals, links
+from hitl._core import approvals as _approvals
 from hitl.errors import ApprovalConflictError, HitlError, InvalidDecisionError, LinksNotConfiguredError, PayloadTooLargeError
 from hitl.identity import Principal, reserved_prefix
+from hitl.security import links
 from hitl.service import errors
 from hitl.service._state import ServiceState, State
 

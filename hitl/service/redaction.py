@@ -59,7 +59,7 @@ class RedactingFilter(logging.Filter):
 
 def install() -> None:
     """Put the filter on uvicorn's and the service's loggers, and on every handler they and the root logger
-    write through, so that records of child loggers (``hitl.oidc``, ``hitl.db.postgres``) are redacted too.
+    write through, so that records of child loggers (``hitl.security.oidc``, ``hitl.db.postgres``) are redacted too.
     Idempotent; call it again once uvicorn has configured its logging (``hitl.service.server`` does)."""
     filtered = [logging.getLogger(name) for name in _LOGGERS]
     handlers = [h for logger in (logging.getLogger(), *filtered) for h in logger.handlers]

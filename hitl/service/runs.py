@@ -9,7 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
-from hitl import _approvals, _listing, _records, _registry, _runs, _sessions, ids
+from hitl import ids
+from hitl._core import approvals as _approvals
+from hitl._core import listing, registry, sessions
+from hitl._core import records as _records
+from hitl._core import runs as _runs
 from hitl.decisions import Decision, refuse_too_deep
 from hitl.errors import (
     ConfigurationError,
@@ -46,7 +50,7 @@ async def start_run(
         raise PermissionDeniedError(f"user_id {body.user_id[:80]!r} is not the caller; a run is started for the "
                                     f"authenticated principal ({principal.name!r})")
     try:
-        agent = _registry.get(body.agent)
+        agent = registry.get(body.agent)
     except ConfigurationError:
         raise RunNotFoundError(f"agent {body.agent!r} is not served by this service: start it with "
                                "hitl serve --agents <module defining it>") from None
@@ -71,7 +75,7 @@ async def list_runs(
     filters: Annotated[RunFilters, Query()], principal: Annotated[Principal, Depends(require("runs:read"))], s: State,
 ) -> RunPage:
     """Runs by hitl's search attributes (status, pending tool, agent, team, deadline), newest first."""
-    found = await _listing.list_runs(await s.temporal(), **filters.model_dump())
+    found = await listing.list_runs(await s.temporal(), **filters.model_dump())
     return RunPage(data=found, meta={"count": len(found), "limit": filters.limit})
 
 
@@ -112,7 +116,7 @@ async def continue_run(
         # whose agent keeps no approvals here would make every answer wait for rows that never come.
         if not waiting and await s.db.records_run(run_id):
             await _records.settled_in(s.db, decided, signed)
-            await _sessions.seen(decided)  # a completed run joins its session's history
+            await sessions.seen(decided)  # a completed run joins its session's history
         return decided
 
     return await run_once(request, s.db, principal, idempotency_key, call)

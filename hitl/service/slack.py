@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hitl import _approvals
+from hitl._core import approvals as _approvals
 from hitl.errors import ApprovalConflictError, HitlError, RequirementNotFoundError
 from hitl.identity import Principal
 from hitl.service import errors

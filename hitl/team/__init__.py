@@ -14,7 +14,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from hitl import _runs, errors
+from hitl import errors
+from hitl._core import runs as _runs
 from hitl._wire import (
     DECISION_ROUTE,
     MEMBER_REPORT,
@@ -33,7 +34,7 @@ from hitl.models.openai import OpenAIModel
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
 from hitl.run import RunOutput
-from hitl.signing import Signer
+from hitl.security.signing import Signer
 from hitl.tools import Tool, Toolkit
 
 __all__ = ["Team", "DELEGATE_TOOL"]

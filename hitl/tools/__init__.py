@@ -14,10 +14,10 @@ from typing import Any, overload
 
 import pydantic
 
-from hitl._schema import build_args_model, injected_parameters, model_facing_schema, parse_docstring, type_label
 from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
 from hitl.run import UserInputField, render_result
 from hitl.run.base import RunContext
+from hitl.tools._schema import build_args_model, injected_parameters, model_facing_schema, parse_docstring, type_label
 
 __all__ = ["Tool", "tool", "ConfirmationRule", "Toolkit"]
 

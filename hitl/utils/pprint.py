@@ -27,8 +27,8 @@ from rich.markdown import Markdown
 from rich.status import Status
 from rich.table import Table
 
-from hitl._events import paused_content
 from hitl.run import RunOutput, RunStatus
+from hitl.run._events import paused_content
 from hitl.run.agent import RUN_OUTPUT_EVENT_TYPES, RunOutputEvent
 from hitl.run.team import TEAM_RUN_OUTPUT_EVENT_TYPES, TeamRunOutputEvent
 

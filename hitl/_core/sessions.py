@@ -1,6 +1,6 @@
 """Agno's sessions on hitl: a sticky ``session_id``, the history of earlier runs, the session's state.
 
-Kept in the agent's PostgreSQL (``hitl.db._sessions``) by the caller's process: a run's input when
+Kept in the agent's PostgreSQL (``hitl.store.sessions``) by the caller's process: a run's input when
 it starts, its answer when a call sees it complete. ``add_history_to_context`` puts the last
 ``num_history_runs`` completed runs of the session (3 by default, as Agno) before the message.
 """
@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hitl import limits
-from hitl.db import _sessions as store
+from hitl.store import sessions as store
 
 if TYPE_CHECKING:
     from hitl.agent import Agent
@@ -54,10 +54,10 @@ async def completed(agent: Agent, output: RunOutput) -> None:
 async def seen(output: RunOutput) -> None:
     """:func:`completed`, for callers that hold a run but not its agent (the decision service): the agent of
     this process by the run's name, when it keeps sessions."""
-    from hitl import _registry
+    from hitl._core import registry
     from hitl.run import RunStatus
 
-    agent = _registry.find(output.agent_name) if output.status == RunStatus.completed and output.agent_name else None
+    agent = registry.find(output.agent_name) if output.status == RunStatus.completed and output.agent_name else None
     if agent is not None:
         await completed(agent, output)
 

@@ -32,10 +32,10 @@ from rich.panel import Panel
 from rich.status import Status
 from rich.text import Text
 
-from hitl._events import paused_content
 from hitl.run import RunOutput, RunRequirement, RunStatus, ToolExecution
 from hitl.run import agent as agent_events
 from hitl.run import team as team_events
+from hitl.run._events import paused_content
 
 __all__ = ["print_run", "print_run_stream", "aprint_run_stream", "paused_panel", "format_tool_call"]
 

@@ -19,14 +19,18 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from hitl import _client, _inline, _registry, activities, links, signing
+from hitl import activities
+from hitl._core import client as _client
+from hitl._core import inline as _inline
+from hitl._core import registry
 from hitl.agent import Agent
-from hitl.config import Settings
 from hitl.errors import ConfigurationError
+from hitl.observability.visibility import register_search_attributes
+from hitl.security import links, signing
+from hitl.settings import Settings
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
-from hitl.versioning import Deployment
-from hitl.visibility import register_search_attributes
+from hitl.worker.versioning import Deployment
 from hitl.workflows import AgentRunWorkflow
 
 __all__ = ["agents_in", "create_worker", "serve", "main"]
@@ -54,7 +58,7 @@ def agents_in(module_names: Iterable[str]) -> list[Agent]:
         except ImportError as exc:
             raise ConfigurationError(f"cannot import agent module {name!r}: {exc}") from exc
         found.extend(v for v in vars(module).values() if isinstance(v, Agent) and v not in found)
-    _registry.resolve_names()
+    registry.resolve_names()
     for agent in found:
         agent.name  # noqa: B018 - a default name is read now, while the module is whole
     return found
@@ -101,11 +105,11 @@ def create_worker(
         tool_concurrency: Tool calls run at once, as remote activities and again as local ones
             (default ``HITL_TOOL_CONCURRENCY`` or 64). Each has a thread of its own, so a sync
             tool starts when its activity does and its timeout measures the tool alone.
-        deployment: The worker deployment version it belongs to (``hitl.versioning``): its runs are
+        deployment: The worker deployment version it belongs to (``hitl.worker.versioning``): its runs are
             pinned to it. None: an unversioned worker.
-        inline: Made by ``hitl._inline`` for a process serving its own agents.
+        inline: Made by ``hitl._core.inline`` for a process serving its own agents.
     """
-    _registry.resolve_names()
+    registry.resolve_names()
     if not inline:
         _inline.note_worker(task_queue)  # this process serves the queue: it never starts an in-process worker too
     runner = workflow_runner()

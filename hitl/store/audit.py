@@ -29,8 +29,8 @@ from psycopg.types.json import Jsonb
 
 from hitl import limits
 from hitl._wire import ApprovalEvent
-from hitl.config import secret_setting
 from hitl.errors import ConfigurationError
+from hitl.settings import secret_setting
 
 SEALED = ("id", "run_id", "requirement_id", "session_id", "user_id", "agent_name", "team_run_id", "requirement_kind",
           "approval_type", "status", "context", "arguments_digest", "created_at", "resolved_by", "resolved_at",

@@ -20,7 +20,7 @@ arguments or result, a client's answer) it raises :class:`UndecryptablePayloadEr
 
 Without keys the data converter is exactly ``pydantic_data_converter``: plain JSON. A payload that
 is not encrypted is read as it is, so encryption can be turned on while runs are in flight.
-Search attributes are not payloads: they stay in clear (see ``hitl.visibility``).
+Search attributes are not payloads: they stay in clear (see ``hitl.observability.visibility``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, EncodingPayloadConverter, PayloadCodec
 
-from hitl.config import secret_setting
 from hitl.errors import ConfigurationError
+from hitl.settings import secret_setting
 
 __all__ = ["KeyRing", "EncryptionCodec", "UndecryptablePayloadError", "ENCODING", "UNDECRYPTABLE", "KEY_ID_METADATA",
            "configure", "key_ring", "data_converter"]
@@ -247,7 +247,7 @@ def configure(keys: KeyRing | str | None | _Unset = _UNSET) -> None:
     """Set this process's key ring from code (a ring, or ``kid:BASE64,...`` text); None turns encryption
     off; no argument reads the environment again at the next use."""
     global _ring
-    _ring = KeyRing.parse(keys, "hitl.codec.configure") if isinstance(keys, str) else keys
+    _ring = KeyRing.parse(keys, "hitl.security.codec.configure") if isinstance(keys, str) else keys
 
 
 def key_ring() -> KeyRing | None:

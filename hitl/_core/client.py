@@ -1,4 +1,4 @@
-"""Temporal clients, one per event loop and connection, with hitl's data converter (``hitl.codec``)."""
+"""Temporal clients, one per event loop and connection, with hitl's data converter (``hitl.security.codec``)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import weakref
 
 from temporalio.client import Client
 
-from hitl import codec, telemetry
-from hitl.config import Settings
 from hitl.errors import TemporalUnavailableError
+from hitl.observability import telemetry
+from hitl.security import codec
+from hitl.settings import Settings
 
 # Per loop, weakly: a loop that ends takes its clients with it, and a new loop that happens to get
 # the old one's id() never finds a client bound to the dead loop.
@@ -27,7 +28,7 @@ def _forget_stopped() -> None:
     A caller's ``asyncio.run(main())`` leaves its loop closed but referenced, and its clients with it:
     freed during interpreter finalization, their native threads could call back into a half-torn-down
     Python and abort the process (exit -6 or -11) after the program's work was done (measured: 4 of 24
-    scripts run six at a time). hitl's own loop thread frees its clients when it stops (``hitl._sync``).
+    scripts run six at a time). hitl's own loop thread frees its clients when it stops (``hitl._core.sync``).
     """
     for loop in list(_clients):
         if loop.is_closed() or not loop.is_running():

@@ -148,18 +148,18 @@ def span(name: str, attributes: Mapping[str, str | int]) -> Iterator[None]:
 def client_interceptors() -> list[Any]:
     """Interceptors for every Temporal client hitl makes (those that are also worker interceptors
     are used by the workers made from that client): Temporal's tracing interceptor when tracing is on,
-    made safe by ``hitl._tracing`` (exception types only, malformed headers ignored), or none with a
+    made safe by ``hitl.observability.tracing`` (exception types only, malformed headers ignored), or none with a
     warning when this temporalio's tracing interceptor cannot be imported."""
     global _unavailable_warned
     provider = _tracer_provider()
     if provider is None:
         return []
     try:
-        from hitl import _tracing
+        from hitl.observability import tracing as _tracing
     except ImportError as exc:
         if not _unavailable_warned:
             _unavailable_warned = True
-            logging.getLogger("hitl.telemetry").warning("tracing: Temporal's tracing interceptor is unavailable (%s): "
+            logging.getLogger("hitl.observability.telemetry").warning("tracing: Temporal's tracing interceptor is unavailable (%s): "
                                                         "no Temporal spans", exc)
         return []
     return [_tracing.interceptor(provider.get_tracer("temporalio"))]

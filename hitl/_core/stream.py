@@ -2,7 +2,7 @@
 
 The run's durable answer stays the source of truth: these deltas only let a caller show text before
 the model's turn is recorded. They travel inside one process, from the model activity of an
-in-process worker (``hitl._inline``) to the caller that started the run there; a caller whose run
+in-process worker (``hitl._core.inline``) to the caller that started the run there; a caller whose run
 is served by another process gets the text when the turn ends, in one piece. A subscriber that
 goes away loses nothing: the run goes on and ``get_run`` has the whole answer.
 """
@@ -36,7 +36,7 @@ _lock = threading.Lock()
 
 def _owner(run_id: str) -> str | None:
     """The subscribed run ``run_id`` belongs to: itself, or the team run it is a member's run of."""
-    from hitl._context import member_of
+    from hitl._core.context import member_of
 
     with _lock:
         if run_id in _subscribers:

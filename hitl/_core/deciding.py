@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hitl import _client, _registry, _runs
-from hitl.config import Settings
+from hitl._core import client as _client
+from hitl._core import registry, runs
 from hitl.decisions import Confirm, Reject, refuse_unsafe
 from hitl.errors import (
     HitlError,
@@ -16,6 +16,7 @@ from hitl.errors import (
     RunEndedError,
     TemporalUnavailableError,
 )
+from hitl.settings import Settings
 
 if TYPE_CHECKING:
     from hitl.agent import Agent
@@ -75,7 +76,7 @@ async def update_approval(
                                        arguments_digest=record["arguments_digest"])
     try:
         client = await agent._connect() if agent is not None else await _client.connect(Settings.from_env())
-        output = await _runs.decide(client, record["run_id"], decision)
+        output = await runs.decide(client, record["run_id"], decision)
     except RequirementAlreadyResolvedError:
         return None  # someone decided first: the record is no longer pending (Agno: nothing updated)
     except RunEndedError:
@@ -87,7 +88,7 @@ async def update_approval(
         # No answer (say the update was aborted as the run closed under a storm of deciders): the run tells
         # whether this decision was applied (then the record follows, below) or someone else's (None).
         try:
-            stands: RunOutput | None = await _runs.get(client, record["run_id"])
+            stands: RunOutput | None = await runs.get(client, record["run_id"])
         except HitlError:
             stands = None
         held = next((r for r in stands.requirements if r.id == record["requirement_id"]), None) if stands else None
@@ -112,4 +113,4 @@ async def update_approval(
 
 def _agent_named(name: str) -> Agent | None:
     """The agent that made the record, if this process defines it."""
-    return _registry.find(name)
+    return registry.find(name)

@@ -42,11 +42,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import Connection, sql
 
-from hitl import signing
 from hitl._wire import digest
-from hitl.db._audit import SEALED, AuditKeys, checkpoint_mac, event_hash, heads_digest, row_seal, seal, write_checkpoint
 from hitl.errors import HitlError
 from hitl.policy import SYSTEM_TIMEOUT
+from hitl.security import signing
+from hitl.store.audit import SEALED, AuditKeys, checkpoint_mac, event_hash, heads_digest, row_seal, seal, write_checkpoint
 
 # Event kinds that record a decision or a change, and the action a signature of it names.
 ACTIONS = {"confirmed": "confirm", "approval_added": "confirm", "rejected": "reject", "input_provided": "provide_input",

@@ -3,7 +3,7 @@
 ``dependencies`` given to ``run``/``continue_run`` can hold credentials (Agno's examples pass a bearer
 token), and nothing secret may reach a run's history: so they never travel through Temporal. They
 stay here, by run id, for the tools that run in this process (the in-process worker, see
-``hitl._inline``); a tool that runs on another worker sees the agent's own ``dependencies=`` only.
+``hitl._core.inline``); a tool that runs on another worker sees the agent's own ``dependencies=`` only.
 """
 
 from __future__ import annotations

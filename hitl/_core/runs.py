@@ -30,11 +30,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import _inline, errors, ids, limits, visibility
+from hitl import errors, ids, limits
+from hitl._core import inline
 from hitl._wire import WORKFLOW_NAME, RunInput, digest
 from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision, refuse_too_deep
+from hitl.observability import visibility
 from hitl.run import RunOutput, RunRequirement, RunStatus
-from hitl.signing import Signer
+from hitl.security.signing import Signer
 
 _ERROR_TYPES: dict[str, type[errors.HitlError]] = {
     name: getattr(errors, name) for name in errors.__all__ if name != "HitlError"
@@ -140,13 +142,13 @@ async def _polled_lately(client: Client, task_queue: str) -> bool:
     it is still held can crash in the SDK's native code on its way out (temporalio/sdk-python#300: a
     reply delivered while the interpreter finalizes). A run no worker serves is started without one.
     """
-    if _inline.served_here(task_queue):
+    if inline.served_here(task_queue):
         return True
     key = (getattr(client.service_client.config, "target_host", "?"), client.namespace, task_queue)
     now = asyncio.get_running_loop().time()
     if now - _polled_at.get(key, -_POLLED_FOR) < _POLLED_FOR:
         return True
-    if not await _inline.polled(client, task_queue):
+    if not await inline.polled(client, task_queue):
         return False
     _polled_at[key] = now
     return True
@@ -170,7 +172,7 @@ async def _start_unpolled(client: Client, task_queue: str, run_input: RunInput, 
     give_up = loop.time() + _WAITING_AFTER.total_seconds()
     while loop.time() < give_up:
         await asyncio.sleep(0.1)
-        if await _inline.polled(client, task_queue):
+        if await inline.polled(client, task_queue):
             return await _first_progress(client, run_id)
     try:
         description = await _describe(client, run_id)
@@ -453,7 +455,7 @@ async def _waiting_for_worker(client: Client, description: Any, *, force: bool =
     scheduled = pending.scheduled_time.ToDatetime() if pending.HasField("scheduled_time") else None
     if not force and scheduled is not None and datetime.now(UTC).replace(tzinfo=None) - scheduled < _WAITING_AFTER:
         return None
-    if not await _inline.polled(client, queue):  # no poller, or only exited local ones
+    if not await inline.polled(client, queue):  # no poller, or only exited local ones
         agent = _attribute(description, visibility.AGENT.name)
         return (f"no worker polls task queue {queue!r}" + (f" for agent {agent!r}" if agent else "") +
                 "; start one that serves it (hitl worker --agents <module>)")

@@ -33,7 +33,7 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     Left to interpreter finalization, the clients' native threads could call back into a
     half-torn-down Python and abort the process after the program's work was done.
     """
-    from hitl import _client
+    from hitl._core import client
     from hitl.db.postgres import close_async_pools
 
     try:  # the pools this loop opened (read-your-writes waits, the in-process worker's mirror) closed first
@@ -42,7 +42,7 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
         pass
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
-    _client.forget(loop)
+    client.forget(loop)
     gc.collect()
 
 

@@ -22,13 +22,13 @@ SOURCE_TYPES = ("agent", "team", "workflow")
 
 def _teams_with(member: str, db: Any = None) -> list[str]:
     """The teams this process defines that have a member of that name; with ``db``, those recording into it first."""
-    from hitl import _registry
+    from hitl._core import registry
     from hitl.team import Team
 
     found = []
-    for name in _registry.names():
+    for name in registry.names():
         try:
-            agent = _registry.get(name)
+            agent = registry.get(name)
         except Exception:  # noqa: BLE001 - a definition this process cannot give is no team of it
             continue
         if isinstance(agent, Team) and member in agent.members:
@@ -43,14 +43,14 @@ def team_name(agent_name: str, team_run_id: str | None, db: Any = None) -> str |
     """The team an approval was made for, as this process defines its agents: a team's own approval
     (its run's agent is a Team), or a member's (``team_run_id`` set) whose team is the one team here
     with a member of that name. None for an agent's own, or when this process cannot tell."""
-    from hitl import _registry
+    from hitl._core import registry
     from hitl.team import Team
 
     if team_run_id is None:
-        if not _registry.serves(agent_name):
+        if not registry.serves(agent_name):
             return None
         try:
-            return agent_name if isinstance(_registry.get(agent_name), Team) else None
+            return agent_name if isinstance(registry.get(agent_name), Team) else None
         except Exception:  # noqa: BLE001
             return None
     teams = _teams_with(agent_name, db)

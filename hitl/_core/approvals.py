@@ -18,9 +18,10 @@ from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
-from hitl import _records, _runs, _sessions, ids
+from hitl import ids
+from hitl._core import records as _records
+from hitl._core import runs, sessions
 from hitl._timestamps import IsoTime
-from hitl.db import _counts, _queries
 from hitl.db.postgres import PostgresDb, TotalCount
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_too_deep, refuse_unsafe
 from hitl.errors import (
@@ -37,7 +38,8 @@ from hitl.errors import (
 )
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
-from hitl.signing import Signer
+from hitl.security.signing import Signer
+from hitl.store import counts, queries
 
 __all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "may_see_requirement", "is_approver", "may_decide", "decision_for",
            "get", "detail", "resolve", "listing", "count", "events"]
@@ -184,7 +186,7 @@ async def detail(temporal: Callable[[], Awaitable[Client]], db: PostgresDb, prin
     record = await get(db, principal, approval_id)
     run_status, problem, requirement = None, None, None
     try:
-        run = await _runs.get(await temporal(), record["run_id"])
+        run = await runs.get(await temporal(), record["run_id"])
         run_status = run.status.value
         requirement = next((r for r in run.requirements if r.id == record["requirement_id"]), None)
     except HitlError as exc:  # the record is still worth showing
@@ -198,8 +200,8 @@ async def detail(temporal: Callable[[], Awaitable[Client]], db: PostgresDb, prin
 
 
 async def _record(db: PostgresDb, approval_id: str) -> dict[str, Any] | None:
-    rows = await db._aquery(sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
-    return _queries.as_record(rows[0]) if rows else None
+    rows = await db._aquery(sql.SQL("SELECT " + queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
+    return queries.as_record(rows[0]) if rows else None
 
 
 async def events(db: PostgresDb, approval_id: str) -> list[dict[str, Any]]:
@@ -220,7 +222,7 @@ def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflict
 async def _conflict(client: Client, db: PostgresDb, record: dict[str, Any], exc: HitlError) -> ApprovalConflictError:
     """Who decided first, and when: from the run while it holds the requirement, else from the trail."""
     try:
-        run = await _runs.get(client, _target(record))
+        run = await runs.get(client, _target(record))
         mine = next((r for r in run.requirements if r.id == _requirement_id(record) and r.resolution), None)
     except HitlError:
         mine = None
@@ -267,14 +269,14 @@ async def resolve(
             try:  # completes the pause: one round trip, answered at the run's next pause
                 output, waiting = await continue_within(client, run_id, [decision], wait)
             except UnresolvedRequirementsError:  # refused by the validator: nothing entered history
-                output = await _runs.decide(client, run_id, decision)
+                output = await runs.decide(client, run_id, decision)
         else:
-            output = await _runs.decide(client, run_id, decision)
+            output = await runs.decide(client, run_id, decision)
     except (RequirementAlreadyResolvedError, RunEndedError) as exc:
         raise await _conflict(client, db, record, exc) from None
     if not waiting:  # the record says what the answer says (read-your-writes)
         await _records.settled_in(db, output, [decision])
-        await _sessions.seen(output)  # a completed run joins its session's history
+        await sessions.seen(output)  # a completed run joins its session's history
     return ResolveResult(approval_id=approval_id, run_id=run_id, decision=decision.action, resolved_by=principal.name,
                          waiting=waiting, run=output)
 
@@ -287,12 +289,12 @@ async def continue_within(client: Client, run_id: str, decisions: list[Decision]
             worker serves it now): they may still be applied when one does.
         The run's own refusals, as ``continue_run``.
     """
-    call = asyncio.ensure_future(_runs.continue_with(client, run_id, decisions))
+    call = asyncio.ensure_future(runs.continue_with(client, run_id, decisions))
     done, _ = await asyncio.wait({call}, timeout=wait)
     if done:
         return call.result(), False
     call.cancel()
-    run = await _runs.get(client, run_id)
+    run = await runs.get(client, run_id)
     decided = {r.id for r in run.requirements if r.resolution is not None or r.approvals}
     if all(d.requirement_id in decided for d in decisions):
         return run, True  # applied; the run has not paused again yet (a long tool, a slow model)
@@ -360,18 +362,18 @@ def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str
 def _visible(principal: Principal, query: ApprovalQuery) -> list[tuple[sql.Composable, list[Any]]]:
     """The condition keeping approvals the principal may see (only a reader sees all)."""
     if query.approver == "me" or not principal.has("approvals:read"):
-        return [_queries.approver_among(principal.approver_names())]
+        return [queries.approver_among(principal.approver_names())]
     return []
 
 
 def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
-    # The inbox lists audit approvals still waiting too: they are decided there (hitl.db._queries).
-    return _queries.where(query.status, query.filters(), [*_visible(principal, query), *more], undecided_audit=True)
+    # The inbox lists audit approvals still waiting too: they are decided there (hitl.store.queries).
+    return queries.where(query.status, query.filters(), [*_visible(principal, query), *more], undecided_audit=True)
 
 
 async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> TotalCount:
-    """How many match: exact, or PostgreSQL's estimate with ``estimated`` set (see ``hitl.db._counts``)."""
-    return await db._acount(_counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
+    """How many match: exact, or PostgreSQL's estimate with ``estimated`` set (see ``hitl.store.counts``)."""
+    return await db._acount(counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
                                          undecided_audit=True))
 
 
@@ -386,21 +388,21 @@ async def listing(db: PostgresDb, principal: Principal,
     how many match, the next page's cursor)."""
     sort_by, sort_order = query.order()
     after = _decode_cursor(query.cursor, sort_by, sort_order) if query.cursor else None
-    cond, order, key_params = _queries.keyset(sort_by, sort_order, after)
+    cond, order, key_params = queries.keyset(sort_by, sort_order, after)
     where, params = _where(principal, query, (cond, key_params))
     offset = 0 if query.cursor else (query.page - 1) * query.limit
-    counting = _counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
+    counting = counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
                             undecided_audit=True)
-    page = sql.SQL("SELECT " + _queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
+    page = sql.SQL("SELECT " + queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
         approvals=db._t(), events=db._t("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
     # One round trip on one connection: the page, with its escalation levels, and its count.
     rows, [counted] = await db._aqueries((page, [*params, query.limit + 1, offset]), (counting.query, counting.params))
     total = await db._acount(counting, counted)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
-    cursor = _encode_cursor(sort_by, sort_order, _queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \
+    cursor = _encode_cursor(sort_by, sort_order, queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \
         if more and rows else None
-    return [_queries.as_record(r) for r in rows], total, cursor
+    return [queries.as_record(r) for r in rows], total, cursor
 
 
 def page_meta(query: ApprovalQuery, total: TotalCount, cursor: str | None) -> dict[str, Any]:

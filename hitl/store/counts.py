@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from hitl.db import _queries
+from hitl.store import queries
 
 EXACT_UP_TO = 20_000
 """Rows counted in the table before a count not answerable from the maintained counts becomes an estimate."""
@@ -79,7 +79,7 @@ def plan(
     counts them too, in the table.
     """
     extra = list(extra or [])
-    clause, params = _queries.where(status, filters, extra, include_deleted=include_deleted,
+    clause, params = queries.where(status, filters, extra, include_deleted=include_deleted,
                                     undecided_audit=undecided_audit)
     table = sql.Identifier(approvals)
     given = {_ALIASES.get(k, k): v for k, v in filters.items() if v is not None}
@@ -106,10 +106,10 @@ def _scan(table: sql.Identifier, clause: sql.Composable, params: list[Any], exac
 
 def _range(given: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
     """The created_at range of the filters, half-open: [low, high)."""
-    low = _queries._time(given["created_at_gte"], "created_at_gte") if "created_at_gte" in given else None
+    low = queries._time(given["created_at_gte"], "created_at_gte") if "created_at_gte" in given else None
     high = None
     if "created_at_lte" in given:  # inclusive: the next microsecond is the first one out
-        high = _queries._time(given["created_at_lte"], "created_at_lte") + timedelta(microseconds=1)
+        high = queries._time(given["created_at_lte"], "created_at_lte") + timedelta(microseconds=1)
     if "month" in given:
         year, month = (int(part) for part in str(given["month"]).split("-"))
         start = datetime(year, month, 1, tzinfo=UTC)
@@ -129,7 +129,7 @@ def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], gi
     conditions: list[sql.Composable] = []
     values: list[Any] = []
     if not undecided_audit:
-        conditions.append(sql.SQL(_queries.UNDECIDED_AUDIT_LEFT_OUT))
+        conditions.append(sql.SQL(queries.UNDECIDED_AUDIT_LEFT_OUT))
     if status is not None:
         conditions.append(sql.SQL("status = %s"))
         values.append(status)
@@ -168,7 +168,7 @@ def _from_counts(approvals: str, status: str | None, filters: dict[str, Any], gi
                          (sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1"), []))
     plain = {k: v for k, v in filters.items() if k not in _TIME}
     spans = sql.SQL(" OR ").join(sql.SQL("(created_at >= %s AND created_at < %s)") for _ in edges)
-    clause, params = _queries.where(status, plain, [(sql.SQL("(") + spans + sql.SQL(")"), [v for e in edges for v in e])],
+    clause, params = queries.where(status, plain, [(sql.SQL("(") + spans + sql.SQL(")"), [v for e in edges for v in e])],
                                     undecided_audit=undecided_audit)
     return _scan(sql.Identifier(approvals), clause, params, exact, counted, values * 2)
 

@@ -94,7 +94,7 @@ async def upgrade_paused(client: Client, *, agent: str | None = None, limit: int
     A team's member runs are not asked: they stay with their team (which, with members at work,
     stays on its version too, and finishes there).
     """
-    from hitl._listing import list_runs
+    from hitl._core.listing import list_runs
 
     asked = []
     for run in await list_runs(client, status="paused", agent=agent, limit=limit):

@@ -99,7 +99,7 @@ def table_names(approvals_table: str) -> dict[str, sql.Identifier]:
 
 
 def _statements(name: str, names: dict[str, sql.Identifier]) -> list[sql.Composed]:
-    text = resources.files("hitl.db.migrations").joinpath(name).read_text()
+    text = resources.files("hitl.store.migrations").joinpath(name).read_text()
     # Split on the blank-line-free ';\n' of each statement, keeping $$-quoted function bodies whole.
     parts: list[str] = []
     current: list[str] = []

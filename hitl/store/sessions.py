@@ -1,6 +1,6 @@
 """Sessions in PostgreSQL: the runs of a session (Agno's ``add_history_to_context``) and its state.
 
-All SQL of sessions lives here; ``hitl._sessions`` decides when to call it.
+All SQL of sessions lives here; ``hitl._core.sessions`` decides when to call it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ versioned deployment; the decision service never serves runs.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import socket
@@ -85,7 +86,7 @@ def _serves(agent: Agent, how: str) -> bool:
     code defines them. And never where decisions must be signed: an agent with a ``signer=``, or a
     process that trusts decision keys (a worker started here would take unsigned decisions).
     """
-    from hitl import signing
+    from hitl.security import signing
 
     if how == "off" or agent.task_queue in _worker_queues:
         return False
@@ -123,13 +124,13 @@ async def serve_now(agent: Agent) -> bool:
 
 
 async def _live_pollers(agent: Agent) -> bool:
-    from hitl import _client
+    from hitl._core import client as _client
 
     return await polled(await _client.connect(agent._settings), agent.task_queue)
 
 
 async def _on_hitl_loop(coro: Any) -> Any:
-    from hitl._sync import _background_loop
+    from hitl._core.sync import _background_loop
 
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, _background_loop()))
 
@@ -149,9 +150,12 @@ async def _once(agent: Agent, key: tuple[str, ...], how: str) -> None:
 
 
 async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> None:
-    from hitl import _client
-    from hitl.worker import create_worker
+    from hitl._core import client as _client
 
+    # The one call from the client core up to the worker room: a process serving its own agents builds a
+    # worker as `hitl worker` would. Looked up when needed, so the core never imports the worker room (the
+    # layers contract in pyproject.toml names this exception).
+    create_worker = importlib.import_module("hitl.worker").create_worker
     client = await _client.connect(agent._settings)
     queue = agent.task_queue
     if how == "auto" and await polled(client, queue):
@@ -212,7 +216,7 @@ def serving(agent: Agent) -> bool:
 
 def _stop_all() -> None:
     """Shut the in-process workers down before hitl's loop stops (atexit runs this first: registered later)."""
-    from hitl._sync import _background_loop
+    from hitl._core.sync import _background_loop
 
     async def stop() -> None:
         for worker, task in list(_workers.values()):
@@ -222,9 +226,9 @@ def _stop_all() -> None:
                 log.debug("in-process worker shutdown: %s", exc)
             task.cancel()
         _workers.clear()
-        from hitl import _registry
+        from hitl._core import registry
 
-        for agent in _registry.known():  # the pools the mirror opened on this loop, closed while it runs
+        for agent in registry.known():  # the pools the mirror opened on this loop, closed while it runs
             for db in {id(d): d for d in [agent.db, *(m.db for m in getattr(agent, "members", {}).values())]
                        if d is not None}.values():
                 try:

@@ -47,7 +47,7 @@ except ImportError:  # a temporalio that moved it: decisions are traced as upstr
     attached_context = None  # type: ignore[assignment]
 
 Carrier = dict[str, Any]
-_log = logging.getLogger("hitl.telemetry")
+_log = logging.getLogger("hitl.observability.telemetry")
 _warned: set[str] = set()
 
 INTERNALS: dict[str, frozenset[str]] = {

@@ -31,7 +31,7 @@ from hitl.identity import SCOPES, Principal, reserved_prefix
 
 __all__ = ["OidcSettings", "OidcVerifier", "check_jwks_source"]
 
-log = logging.getLogger("hitl.oidc")
+log = logging.getLogger("hitl.security.oidc")
 
 _ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA"]
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

@@ -1,4 +1,4 @@
-"""Listing runs by hitl's search attributes (``hitl.visibility``): the query is built here, never
+"""Listing runs by hitl's search attributes (``hitl.observability.visibility``): the query is built here, never
 from a caller's string; a value that could change the query is refused, not escaped."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from hitl import errors, visibility
-from hitl._runs import _LIST_STATUSES, _is_unavailable, _unavailable
+from hitl import errors
+from hitl._core.runs import _LIST_STATUSES, _is_unavailable, _unavailable
 from hitl._wire import WORKFLOW_NAME
+from hitl.observability import visibility
 from hitl.run import RunStatus, RunSummary
 
 __all__ = ["list_runs"]
@@ -27,7 +28,7 @@ async def list_runs(
     client: Client, *, status: str | None = None, tool: str | None = None, agent: str | None = None,
     team_run_id: str | None = None, deadline_before: datetime | None = None, limit: int = 100,
 ) -> list[RunSummary]:
-    """Runs by hitl's search attributes, newest first (see ``hitl.visibility``).
+    """Runs by hitl's search attributes, newest first (see ``hitl.observability.visibility``).
 
     ``deadline_before``: only runs with a pending approval whose deadline is earlier.
     """

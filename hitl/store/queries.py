@@ -128,15 +128,15 @@ def order(sort_by: str, sort_order: str) -> sql.Composable:
 
 def as_record(row: dict[str, Any]) -> dict[str, Any]:
     """A row as the reference's approval dict, times in epoch seconds, with Agno's keys beside hitl's
-    (``hitl.db._agno``: source_type, source_name, pause_type, tool_name, tool_args, agent_id, team_id,
+    (``hitl.store.agno``: source_type, source_name, pause_type, tool_name, tool_args, agent_id, team_id,
     updated_at, run_status...; ``context`` also gets ``tool_names`` and ``source_name``)."""
-    from hitl.db import _agno
+    from hitl.store import agno
 
     record = dict(row)
     for key in ("created_at", "resolved_at", "updated_at", "deleted_at"):
         if record.get(key) is not None:
             record[key] = int(record[key].timestamp())
-    return _agno.shape(record)
+    return agno.shape(record)
 
 
 def approver_among(names: list[str]) -> tuple[sql.Composable, list[Any]]:
