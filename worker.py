@@ -1,9 +1,11 @@
 """Serve agents from a checkout: ``python worker.py --agents my_pkg.my_module``.
 
-The same as the installed ``hitl worker`` command; the code is ``hitl/worker/__init__.py``.
+The same as the installed ``hitl worker`` command (``hitl/cli``); the worker itself is ``hitl/worker/``.
 """
 
-from hitl.worker import main
+import sys
+
+from hitl.cli import app
 
 if __name__ == "__main__":
-    main()
+    app(["worker", *sys.argv[1:]])

@@ -15,11 +15,47 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from hitl.decisions import Decision
-from hitl.notify import Notification
 from hitl.policy import ApprovalPolicy
 from hitl.run import RequirementKind, RunOutput, RunRequirement, UserInputField
 
 Message = dict[str, Any]
+
+
+NotificationKind = Literal["requested", "reminder", "escalated", "expired"]
+"""What happened to the pending approval a :class:`Notification` is about."""
+
+
+class NotificationLink(BaseModel):
+    """A one-click decision link for one approver and one decision (a bearer credential: never log it)."""
+
+    approver: str
+    decision: Literal["approved", "rejected"]
+    url: str = Field(repr=False)
+    expires_at: float
+
+
+class Notification(BaseModel):
+    """What happened to a pending approval, for the people who may decide it."""
+
+    kind: NotificationKind
+    run_id: str
+    agent_name: str
+    requirement_id: str
+    tool_name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    approvers: list[str] = Field(default_factory=list)
+    deadline: float | None = None
+    escalation_level: int = 0
+    at: float
+    links: list[NotificationLink] = Field(default_factory=list, repr=False)
+    """Per named approver, an approve and a reject link; empty without a link secret, for ``group:``
+    approvers and on ``expired``. Set by the notification activity only: a run's history never
+    holds them (the field has a default, so histories recorded before it still decode)."""
+
+    def links_for(self, approver: str) -> dict[str, str]:
+        """The approver's link URLs by decision (``approved``, ``rejected``); empty when it has none."""
+        return {link.decision: link.url for link in self.links if link.approver == approver}
+
 """A conversation message in Chat Completions form (role, content, tool_calls, tool_call_id)."""
 
 WORKFLOW_NAME = "AgentRun"

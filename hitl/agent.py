@@ -12,15 +12,15 @@ import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 import pydantic
 from temporalio.client import Client
 
 from hitl._core import client as _client
 from hitl._core import context as _context
+from hitl._core import continuing, inline, registry
 from hitl._core import hooks as _hooks
-from hitl._core import inline, registry
 from hitl._core import listing as _listing
 from hitl._core import records as _records
 from hitl._core import runs as _runs
@@ -105,6 +105,9 @@ class Agent:
         ConfigurationError: two tools with one name, a model of an unknown kind, or a ``name``
             already given to a different agent.
     """
+
+    is_team: ClassVar[bool] = False
+    """Whether this is a :class:`hitl.team.Team` (for code below the public classes, which cannot import them)."""
 
     def __init__(
         self,
@@ -399,7 +402,7 @@ class Agent:
         if not decisions:
             output = await _runs.progress(client, rid)
             return await self._returned(output, [], user_id=user_id, metadata=metadata, debug=debug, approval=True)
-        output = await _runs.continue_agreeing(client, rid, _runs.signed(self.signer, rid, decisions, reqs))
+        output = await continuing.continue_agreeing(client, rid, _runs.signed(self.signer, rid, decisions, reqs))
         return await self._returned(output, decisions, user_id=user_id, metadata=metadata, debug=debug)
 
     async def _returned(self, output: RunOutput, decisions: Sequence[Decision], *, user_id: str | None,
@@ -428,9 +431,8 @@ class Agent:
         from hitl.run import agent as agent_events
         from hitl.run import team as team_events
         from hitl.run._events import entity_id, events_for
-        from hitl.team import Team
 
-        team = isinstance(self, Team)
+        team = self.is_team
         kinds: Any = team_events if team else agent_events
         ids = {"team_id": entity_id(self.name), "team_name": self.name} if team else {
             "agent_id": entity_id(self.name), "agent_name": self.name}
@@ -491,7 +493,6 @@ class Agent:
         what the run waits for; the run stays paused: ``continue_run`` it). ``stream=True`` shows the
         response as it is written; ``run_kwargs`` are :meth:`arun`'s (``session_id``, ``user_id``...)."""
         from hitl.run._printing import aprint_run_stream, print_run
-        from hitl.team import Team
 
         known = ("run_id", "session_id", "user_id", "metadata", "debug_mode", "dependencies")
         unknown = sorted(set(run_kwargs) - set(known))
@@ -507,7 +508,7 @@ class Agent:
             return
         output = await call
         print_run(output, message=message, markdown=markdown, elapsed=time.monotonic() - started,
-                  team=isinstance(self, Team))
+                  team=self.is_team)
 
     async def aget_run(self, run_id: str) -> RunOutput:
         """Load any run by id, open or closed, from any process."""

@@ -68,7 +68,7 @@ async def test_unknown_requirement_id_is_refused_and_changes_nothing(make_agent,
 
 async def _continue_raw(agent, run_id, decisions):
     from hitl._core import client as _client
-    from hitl._core import runs as _runs
+    from hitl._core import continuing
     from hitl.run import RunRequirement, ToolExecution
 
     reqs = []
@@ -76,7 +76,7 @@ async def _continue_raw(agent, run_id, decisions):
         r = RunRequirement(id=d.requirement_id, kind="confirmation", tool_execution=ToolExecution(tool_name="x", tool_call_id="x"))
         r._decision = d
         reqs.append(r)
-    return await _runs.continue_(await _client.connect(agent._settings), run_id, reqs)
+    return await continuing.continue_(await _client.connect(agent._settings), run_id, reqs)
 
 
 async def test_continue_run_names_the_requirements_left_unresolved(make_agent, script, running_worker):

@@ -138,7 +138,7 @@ async def test_postgresql_unreachable_is_503_and_names_no_host_or_user():
     db = PostgresDb("postgresql://hitl-user:s3cret@127.0.0.1:1/nowhere?connect_timeout=2", approvals_table="approvals_x")
     try:
         with pytest.raises(DatabaseUnavailableError) as raised:
-            await db._aquery("SELECT 1")
+            await db.aquery("SELECT 1")
         assert status_of(raised.value) == 503
         assert not any(part in str(raised.value) for part in ("hitl-user", "s3cret", "127.0.0.1", "nowhere")), raised.value
     finally:

@@ -56,6 +56,7 @@ async def test_decisions_naming_an_unsafe_requirement_id_are_refused_by_the_pyth
         make_agent, script, running_worker, client):
     """continue_run/decide from Python refuse it; a raw update is refused by its validator (nothing in history);
     a raw signal changes nothing."""
+    from hitl._core import continuing
     from hitl._core import runs as _runs
 
     agent = make_agent(pays(script), [pay])
@@ -66,7 +67,7 @@ async def test_decisions_naming_an_unsafe_requirement_id_are_refused_by_the_pyth
             with pytest.raises(InvalidInputError, match="requirement_id"):
                 await _runs.decide(client, run.run_id, Confirm(requirement_id=bad, resolved_by="alice"))
             with pytest.raises(InvalidInputError, match="requirement_id"):
-                await _runs.continue_with(client, run.run_id, [Confirm(requirement_id=bad, resolved_by="alice")])
+                await continuing.continue_with(client, run.run_id, [Confirm(requirement_id=bad, resolved_by="alice")])
         handle = client.get_workflow_handle(run.run_id)
         before = len([e async for e in handle.fetch_history_events()])
         for name, body in (("decide", {"action": "confirm", "requirement_id": f"x/../{rid}", "resolved_by": "alice"}),

@@ -223,7 +223,7 @@ async def test_strict_a_signed_team_decision_goes_to_the_member_an_unsigned_one_
 
 async def test_workers_without_the_report_handlers_still_take_the_direct_path(make_team, running_worker, client, monkeypatch):
     """A member worker without ``team_continue``: ``team_decide``; a team without ``member_report``: the member's signal."""
-    import hitl.team
+    from hitl._core import continuing
 
     team, _, _ = make_team()
     TRADES.clear()
@@ -231,15 +231,15 @@ async def test_workers_without_the_report_handlers_still_take_the_direct_path(ma
         response = await team.arun("Buy 6 shares of INTC")
         [req] = response.active_requirements
         before = await updates_of(client, response.run_id)
-        monkeypatch.setattr(hitl.team, "TEAM_CONTINUE", "team_continue_from_a_later_hitl")
+        monkeypatch.setattr(continuing, "TEAM_CONTINUE", "team_continue_from_a_later_hitl")
         req.confirm(resolved_by="alice")
         done = await team.acontinue_run(response)
         assert done.status == RunStatus.completed and "Trader: bought 6 INTC" in done.content, done
         assert await updates_of(client, req.member_run_id) == [TEAM_DECIDE]
         assert await updates_of(client, response.run_id) == [*before, "wait_for_progress"]
 
-        monkeypatch.setattr(hitl.team, "TEAM_CONTINUE", TEAM_CONTINUE)
-        monkeypatch.setattr(hitl.team, "MEMBER_REPORT", "member_report_from_a_later_hitl")
+        monkeypatch.setattr(continuing, "TEAM_CONTINUE", TEAM_CONTINUE)
+        monkeypatch.setattr(continuing, "MEMBER_REPORT", "member_report_from_a_later_hitl")
         response = await team.arun("Buy 8 shares of AMAT")
         [req] = response.active_requirements
         before = await updates_of(client, response.run_id)

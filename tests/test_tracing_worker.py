@@ -169,7 +169,7 @@ def traced_worker(receiver: Receiver, temporal_server: dict[str, Any], model_ser
     log = tmp_path / "traced-worker.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from hitl.worker import main; main()", "--agents", "tests.test_tracing_worker"],
+            [sys.executable, "-c", "from hitl.cli import app; import sys; app(['worker', *sys.argv[1:]])", "--agents", "tests.test_tracing_worker"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         for _ in range(600):

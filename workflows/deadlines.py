@@ -14,7 +14,7 @@ from hitl.policy import SYSTEM_TIMEOUT
 from hitl.run import RunRequirement
 
 if TYPE_CHECKING:
-    from hitl.notify import NotificationKind
+    from hitl._wire import NotificationKind
 
 Record = Callable[[RunRequirement, str, dict[str, Any]], None]
 Notify = Callable[[RunRequirement, "NotificationKind"], None]

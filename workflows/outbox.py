@@ -16,8 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import hitl.workflows.audit as audit
-    from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, NotifyRequest, RunInput
-    from hitl.notify import Notification, NotificationKind
+    from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, Notification, NotificationKind, NotifyRequest, RunInput
     from hitl.run import RunRequirement
 
 # Keep mirroring until PostgreSQL is back: a run never closes with an approval unrecorded.

@@ -12,17 +12,16 @@ import base64
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
 from hitl import ids
+from hitl._core import continuing, runs, sessions
 from hitl._core import records as _records
-from hitl._core import runs, sessions
 from hitl._timestamps import IsoTime
-from hitl.db.postgres import PostgresDb, TotalCount
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_too_deep, refuse_unsafe
 from hitl.errors import (
     ApprovalConflictError,
@@ -40,6 +39,11 @@ from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
 from hitl.security.signing import Signer
 from hitl.store import counts, queries
+from hitl.store.counts import TotalCount
+from hitl.store.database import Database
+
+if TYPE_CHECKING:
+    from hitl.db.postgres import PostgresDb  # resolve waits for its records (read-your-writes)
 
 __all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "may_see_requirement", "is_approver", "may_decide", "decision_for",
            "get", "detail", "resolve", "listing", "count", "events"]
@@ -160,7 +164,7 @@ def _requirement_id(record: dict[str, Any]) -> str:
     return record["id"] if record.get("team_run_id") else record["requirement_id"]
 
 
-async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[str, Any]:
+async def get(db: Database, principal: Principal, approval_id: str) -> dict[str, Any]:
     """The approval record, if the principal may see it.
 
     Raises:
@@ -174,7 +178,7 @@ async def get(db: PostgresDb, principal: Principal, approval_id: str) -> dict[st
     return record
 
 
-async def detail(temporal: Callable[[], Awaitable[Client]], db: PostgresDb, principal: Principal,
+async def detail(temporal: Callable[[], Awaitable[Client]], db: Database, principal: Principal,
                  approval_id: str) -> tuple[dict[str, Any], RunRequirement | None]:
     """An approval with what a decider needs (``GET /approvals/{id}``, ``hitl approvals show``): its
     run's status, or why the run could not be asked; policy, deadline, escalation level, who has
@@ -199,15 +203,15 @@ async def detail(temporal: Callable[[], Awaitable[Client]], db: PostgresDb, prin
             "approvals": list(context.get("approvals") or []), "events": await events(db, approval_id)}, requirement
 
 
-async def _record(db: PostgresDb, approval_id: str) -> dict[str, Any] | None:
-    rows = await db._aquery(sql.SQL("SELECT " + queries.COLUMNS + " FROM {} WHERE id = %s").format(db._t()), [approval_id])
+async def _record(db: Database, approval_id: str) -> dict[str, Any] | None:
+    rows = await db.aquery(sql.SQL("SELECT " + queries.COLUMNS + " FROM {} WHERE id = %s").format(db.table()), [approval_id])
     return queries.as_record(rows[0]) if rows else None
 
 
-async def events(db: PostgresDb, approval_id: str) -> list[dict[str, Any]]:
-    rows = await db._aquery(
+async def events(db: Database, approval_id: str) -> list[dict[str, Any]]:
+    rows = await db.aquery(
         sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
-        .format(db._t("_events")), [approval_id])
+        .format(db.table("_events")), [approval_id])
     return [{**r, "at": int(r["at"].timestamp())} for r in rows]
 
 
@@ -219,7 +223,7 @@ def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflict
         status=record["status"], resolved_by=record.get("resolved_by"), resolved_at=record.get("resolved_at"))
 
 
-async def _conflict(client: Client, db: PostgresDb, record: dict[str, Any], exc: HitlError) -> ApprovalConflictError:
+async def _conflict(client: Client, db: Database, record: dict[str, Any], exc: HitlError) -> ApprovalConflictError:
     """Who decided first, and when: from the run while it holds the requirement, else from the trail."""
     try:
         run = await runs.get(client, _target(record))
@@ -289,7 +293,7 @@ async def continue_within(client: Client, run_id: str, decisions: list[Decision]
             worker serves it now): they may still be applied when one does.
         The run's own refusals, as ``continue_run``.
     """
-    call = asyncio.ensure_future(runs.continue_with(client, run_id, decisions))
+    call = asyncio.ensure_future(continuing.continue_with(client, run_id, decisions))
     done, _ = await asyncio.wait({call}, timeout=wait)
     if done:
         return call.result(), False
@@ -371,9 +375,9 @@ def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composab
     return queries.where(query.status, query.filters(), [*_visible(principal, query), *more], undecided_audit=True)
 
 
-async def count(db: PostgresDb, principal: Principal, query: ApprovalQuery) -> TotalCount:
+async def count(db: Database, principal: Principal, query: ApprovalQuery) -> TotalCount:
     """How many match: exact, or PostgreSQL's estimate with ``estimated`` set (see ``hitl.store.counts``)."""
-    return await db._acount(counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
+    return await db.acount(counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
                                          undecided_audit=True))
 
 
@@ -382,7 +386,7 @@ _ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload-
                " WHERE approval_id = a.id AND kind = 'escalated') ELSE 0 END AS escalation_level")
 
 
-async def listing(db: PostgresDb, principal: Principal,
+async def listing(db: Database, principal: Principal,
                   query: ApprovalQuery) -> tuple[list[dict[str, Any]], TotalCount, str | None]:
     """One page of the approvals the principal may see, each with its ``escalation_level``: (records,
     how many match, the next page's cursor)."""
@@ -394,10 +398,10 @@ async def listing(db: PostgresDb, principal: Principal,
     counting = counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
                             undecided_audit=True)
     page = sql.SQL("SELECT " + queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
-        approvals=db._t(), events=db._t("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
+        approvals=db.table(), events=db.table("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
     # One round trip on one connection: the page, with its escalation levels, and its count.
-    rows, [counted] = await db._aqueries((page, [*params, query.limit + 1, offset]), (counting.query, counting.params))
-    total = await db._acount(counting, counted)
+    rows, [counted] = await db.aqueries((page, [*params, query.limit + 1, offset]), (counting.query, counting.params))
+    total = await db.acount(counting, counted)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     cursor = _encode_cursor(sort_by, sort_order, queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \

@@ -57,9 +57,7 @@ async def run_post_hooks(agent: Agent, output: RunOutput, *, user_id: str | None
 
 
 def _self(agent: Agent) -> dict[str, Any]:
-    from hitl.team import Team
-
-    return {"team": agent} if isinstance(agent, Team) else {"agent": agent}
+    return {"team": agent} if agent.is_team else {"agent": agent}
 
 
 async def _call(hook: Callable[..., Any], offered: dict[str, Any], what: str) -> None:

@@ -13,9 +13,10 @@ imported twice, or under two names) replaces the first.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hitl.errors import ConfigurationError
+from hitl.store import agno
 
 if TYPE_CHECKING:
     from hitl.agent import Agent
@@ -90,3 +91,38 @@ def get(name: str) -> Agent:
             f"`hitl worker --agents <module defining it>` (known: {sorted(_agents) or 'none'})"
         )
     return agent
+
+
+def _teams_with(member: str, db: Any = None) -> list[str]:
+    """The teams this process defines that have a member of that name; with ``db``, those recording into it first."""
+    found = []
+    for name in names():
+        try:
+            agent = get(name)
+        except Exception:  # noqa: BLE001 - a definition this process cannot give is no team of it
+            continue
+        members: dict[str, Agent] = getattr(agent, "members", {})  # a Team's (this room cannot import Team)
+        if agent.is_team and member in members:
+            found.append((agent, members[member]))
+    if db is not None and len(found) > 1:
+        own = [(t, m) for t, m in found if t.db is db or m.db is db]
+        found = own or found
+    return [t.name for t, _ in found]
+
+
+def team_name(agent_name: str, team_run_id: str | None, db: Any = None) -> str | None:
+    """The team an approval was made for, as this process defines its agents: a team's own approval
+    (its run's agent is a Team), or a member's (``team_run_id`` set) whose team is the one team here
+    with a member of that name. None for an agent's own, or when this process cannot tell."""
+    if team_run_id is None:
+        if not serves(agent_name):
+            return None
+        try:
+            return agent_name if get(agent_name).is_team else None
+        except Exception:  # noqa: BLE001
+            return None
+    teams = _teams_with(agent_name, db)
+    return teams[0] if len(teams) == 1 else None
+
+
+agno.name_teams_with(team_name)

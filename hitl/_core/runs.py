@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from hitl import errors, ids, limits
 from hitl._core import inline
 from hitl._wire import WORKFLOW_NAME, RunInput, digest
-from hitl.decisions import ChangeApproval, ContinueRunRequest, Decision, refuse_too_deep
+from hitl.decisions import ChangeApproval, Decision, refuse_too_deep
 from hitl.observability import visibility
 from hitl.run import RunOutput, RunRequirement, RunStatus
 from hitl.security.signing import Signer
@@ -257,66 +257,6 @@ def decisions_of(requirements: Sequence[RunRequirement], run_id: str | None = No
         if decision is not None:
             decisions.append(decision)
     return decisions
-
-
-async def continue_(client: Client, run_id: str, requirements: Sequence[RunRequirement]) -> RunOutput:
-    """Send the decisions that resolve the pause; returns when the run next pauses or ends."""
-    return await continue_with(client, run_id, decisions_of(requirements))
-
-
-async def continue_with(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
-    """:func:`continue_` with the decisions themselves (the service's and the CLI's path)."""
-    request = ContinueRunRequest(decisions=list(decisions))
-    for d in request.decisions:
-        ids.check_requirement_id(d.requirement_id, f"run {run_id}")
-        refuse_too_deep(d, f"run {run_id}, requirement {d.requirement_id!r}")
-    n = limits.json_bytes(request.model_dump(mode="json"))
-    if n > limits.MAX_REQUEST_BYTES:
-        raise errors.PayloadTooLargeError(
-            f"run {run_id}: these {len(request.decisions)} decisions are {limits.size(n)} together, over hitl's limit "
-            f"of {limits.size(limits.MAX_REQUEST_BYTES)} per continue_run (hitl.limits.MAX_REQUEST_BYTES)")
-    from hitl.team import continue_through_member  # hitl.team imports this module
-
-    routed = await continue_through_member(client, run_id, request.decisions)
-    if routed is not None:  # a team's member's pause: decided on the member, answered by the team
-        return routed
-    return await _update(client, run_id, "continue_run", request, [d.requirement_id for d in request.decisions])
-
-
-_AGREES = {"confirm": "confirmed", "reject": "rejected", "provide_input": "input_provided",
-           "provide_result": "result_provided"}
-
-
-async def continue_agreeing(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput:
-    """:func:`continue_with`, where decisions this process already applied (:func:`decide`), made the
-    same way, are not refused.
-
-    Agno code decides an approval in the database (``update_approval``) and then continues its stale
-    ``RunOutput`` with the same decision; hitl's database decision already reached the run. Such a
-    decision that agrees with the one recorded (confirmed and confirm, rejected and reject) is
-    dropped, the rest are sent, and with none left the run is awaited as :func:`progress` does. One
-    that disagrees, or a decision anyone else made first, is refused as before (who decided first
-    is told, as the concurrency guarantee says).
-    """
-    try:
-        return await continue_with(client, run_id, decisions)
-    except (errors.RequirementAlreadyResolvedError, errors.RunEndedError):
-        run = await get(client, run_id)
-        recorded = {r.id: r for r in run.requirements}
-        rest = []
-        for d in decisions:
-            req = recorded.get(d.requirement_id)
-            if req is None or req.resolution is None:
-                rest.append(d)
-            elif (_applied_here.get((run_id, d.requirement_id)) != d.action or _AGREES.get(d.action) != req.resolution
-                  or d.resolved_by not in (None, req.resolved_by)
-                  or getattr(d, "arguments", None) not in (None, req.tool_execution.arguments)):
-                raise  # decided by someone else, or otherwise: refused, naming who decided
-        if len(rest) == len(decisions):
-            raise
-    if rest:
-        return await continue_with(client, run_id, rest)
-    return await progress(client, run_id)
 
 
 async def progress(client: Client, run_id: str) -> RunOutput:

@@ -6,13 +6,21 @@ import asyncio
 import atexit
 import gc
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
+_before_stop: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+
+def before_stop(close: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Have hitl's loop thread run ``close()`` before it stops at exit (the database facade closes the async
+    pools it opened there: this room cannot import it)."""
+    if close not in _before_stop:
+        _before_stop.append(close)
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
@@ -34,12 +42,12 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     half-torn-down Python and abort the process after the program's work was done.
     """
     from hitl._core import client
-    from hitl.db.postgres import close_async_pools
 
-    try:  # the pools this loop opened (read-your-writes waits, the in-process worker's mirror) closed first
-        asyncio.run_coroutine_threadsafe(close_async_pools(), loop).result(timeout=5)
-    except Exception:  # noqa: BLE001, S110 - exiting: a pool that will not close is left to the interpreter
-        pass
+    for close in _before_stop:  # the pools this loop opened (read-your-writes waits, the in-process worker's mirror)
+        try:
+            asyncio.run_coroutine_threadsafe(close(), loop).result(timeout=5)
+        except Exception:  # noqa: BLE001, S110 - exiting: a pool that will not close is left to the interpreter
+            pass
     loop.call_soon_threadsafe(loop.stop)
     thread.join(timeout=5)
     client.forget(loop)

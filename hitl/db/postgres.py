@@ -5,10 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
-import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -16,44 +12,30 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from psycopg import sql
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from hitl import limits
+from hitl._core import sync
 from hitl._wire import ApprovalEvent
 from hitl.errors import (
     ConfigurationError,
-    DatabaseUnavailableError,
     InvalidInputError,
 )
 from hitl.store import agno
 from hitl.store import audit as _audit
 from hitl.store import counts as _counts
 from hitl.store import queries as _queries
-from hitl.store import schema as _schema
 from hitl.store.counts import TotalCount
+from hitl.store.database import IDENTIFIER, Database, close_async_pools
 
 __all__ = ["PostgresDb", "TotalCount"]
 
 _log = logging.getLogger(__name__)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+_IDENTIFIER = IDENTIFIER
 
 
-_with_async_pools: weakref.WeakSet[PostgresDb] = weakref.WeakSet()
-"""Databases that opened an async pool, for :func:`close_async_pools`."""
+sync.before_stop(close_async_pools)
 
 
-async def close_async_pools() -> None:
-    """Close every async pool opened on the running loop (hitl's loop thread does it before it stops, so
-    no pool worker is left pending when the interpreter exits)."""
-    for db in list(_with_async_pools):
-        try:
-            await db.aclose()
-        except Exception as exc:  # noqa: BLE001 - shutting down: logged, not raised
-            _log.debug("closing %s's pool: %s", db.approvals_table, exc)
-
-
-class PostgresDb:
+class PostgresDb(Database):
     """A PostgreSQL database for the audit trail.
 
     The schema is created and migrated on first use (versioned, safe from several workers at
@@ -83,82 +65,24 @@ class PostgresDb:
         session_table: str | None = None,
         audit_keys: str | _audit.AuditKeys | None = None,
     ) -> None:
-        for label, name in (("approvals_table", approvals_table), ("session_table", session_table or "s")):
-            if not _IDENTIFIER.match(name):
-                raise ConfigurationError(f"PostgresDb {label}={name!r} is not a plain SQL identifier (41 chars at most)")
+        if session_table is not None and not _IDENTIFIER.match(session_table):
+            raise ConfigurationError(f"PostgresDb session_table={session_table!r} is not a plain SQL identifier (41 chars at most)")
+        super().__init__(db_url, approvals_table=approvals_table, audit_keys=audit_keys, owner="PostgresDb")
         if session_table is not None:
             _log.info("PostgresDb(session_table=%r) is not used: hitl keeps runs and sessions in Temporal", session_table)
-        self._db_url = db_url
-        self.approvals_table = approvals_table
         self.session_table = session_table
-        self._pool: ConnectionPool | None = None
-        # Per event loop, weakly: a new loop that happens to get a dead one's id() never finds its pool.
-        self._async_pools: weakref.WeakKeyDictionary[Any, AsyncConnectionPool] = weakref.WeakKeyDictionary()
-        self._migrated = False
-        self._sealed = True  # the schema has seals and keyed events (set by the migration)
-        self._records = True  # the schema has Agno's record columns: team_name, updated_at, deleted_at (migration 009)
         # Approvals this process decided through a run's continue_run, and how (approval id -> status): an
         # update_approval that follows, as Agno's examples do, answers with the record once (remember_run_decisions).
         self._run_decisions: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
         self._writes = 0  # mirror writes of this process: every COMPACT_EVERY-th compacts the counts
-        self._audit_keys = _audit.AuditKeys.parse(audit_keys, "audit_keys") if isinstance(audit_keys, str) else audit_keys
-        self._audit_keys_read = audit_keys is not None
-
-    @property
-    def db_url(self) -> str:
-        """The URL given, else ``DATABASE_URL`` read now (modules defining agents load before it is set)."""
-        url = self._db_url or os.environ.get("DATABASE_URL")
-        if not url:
-            raise ConfigurationError("PostgresDb needs db_url= or the DATABASE_URL environment variable")
-        return url
-
-    @property
-    def audit_keys(self) -> _audit.AuditKeys | None:
-        """The audit keys given, else those of ``HITL_AUDIT_KEYS`` (or its file), read once; None: unkeyed."""
-        if not self._audit_keys_read:
-            self._audit_keys, self._audit_keys_read = _audit.AuditKeys.from_env(), True
-        return self._audit_keys
 
     def __repr__(self) -> str:
         # The URL may carry a password: never print it.
         return f"PostgresDb(approvals_table={self.approvals_table!r}, session_table={self.session_table!r})"
 
-    # ------------------------------------------------------------------ connections and schema
-    def _sync_pool(self) -> ConnectionPool:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True,
-                                            kwargs={"row_factory": dict_row, "autocommit": True})
-            if not self._migrated:
-                with self._pool.connection() as conn:
-                    version = _schema.migrate(conn, self.approvals_table)
-                    self._sealed, self._records = version >= _schema.SEALS, version >= _schema.AGNO_RECORDS
-                self._migrated = True
-            return self._pool
-
-    def migrate(self) -> None:
-        """Create or update the schema now (it otherwise happens on first use)."""
-        self._sync_pool()
-
-    async def _apool(self) -> AsyncConnectionPool:
-        """This event loop's async pool, on a migrated schema."""
-        import asyncio
-
-        if not self._migrated:
-            await asyncio.to_thread(self._sync_pool)
-        loop = asyncio.get_running_loop()
-        pool = self._async_pools.get(loop)
-        if pool is None:
-            pool = AsyncConnectionPool(self.db_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True})
-            await pool.open()
-            self._async_pools[loop] = pool
-            _with_async_pools.add(self)
-        return pool
-
     async def write_events(self, events: list[ApprovalEvent]) -> list[str]:
         """Mirror events (used by the worker's audit activity); idempotent. Returns those quarantined."""
-        async with (await self._apool()).connection() as conn:
+        async with (await self.apool()).connection() as conn:
             quarantined = await _audit.write_events(conn, self.approvals_table, events, self.audit_keys,
                                                     sealed=self._sealed,
                                                     team_of=agno.writer(self) if self._records else None)
@@ -173,65 +97,8 @@ class PostgresDb:
     def compact_counts(self) -> bool:
         """Fold the count deltas the triggers wrote into one row per key (the mirror does it every
         few hundred writes; counts are exact either way). False if another session was at it."""
-        with self._sync_pool().connection() as conn:
+        with self.pool().connection() as conn:
             return _counts.compact(conn, self.approvals_table)
-
-    async def _aquery(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """:meth:`_query` on the async pool (the service's reads and writes)."""
-        return (await self._aqueries((query, params)))[0]
-
-    async def _aqueries(self, *statements: tuple[Any, list[Any] | tuple[Any, ...]]) -> list[list[dict[str, Any]]]:
-        """Statements on one connection, each one's rows; several are sent at once (a pipeline): one round
-        trip and one connection for what would take one each (the service's page and its count)."""
-        for _, params in statements:
-            for p in params:
-                if isinstance(p, str) and (problem := limits.unstorable(p, "a value")) is not None:
-                    raise InvalidInputError(f"{problem}; PostgreSQL cannot hold it")
-        try:
-            async with (await self._apool()).connection() as conn:
-                cursors = [conn.cursor(row_factory=dict_row) for _ in statements]
-                async with conn.pipeline() if len(statements) > 1 else contextlib.nullcontext():
-                    for cursor, (query, params) in zip(cursors, statements, strict=True):
-                        await cursor.execute(query, params)
-                return [await c.fetchall() if c.description is not None else [] for c in cursors]
-        except psycopg.DataError as exc:
-            raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise self._unreachable(exc) from None
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
-
-    async def aclose(self) -> None:
-        """Close this event loop's async pool (the sync pool stays: :meth:`close`)."""
-        import asyncio
-
-        pool = self._async_pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool.close()
-
-    def _query(self, query: Any, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        for p in params:
-            if isinstance(p, str) and (problem := limits.unstorable(p, "a filter value")) is not None:
-                raise InvalidInputError(f"{problem}; PostgreSQL cannot compare it")
-        try:
-            with self._sync_pool().connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
-                return cursor.execute(query, params).fetchall()
-        except psycopg.DataError as exc:
-            raise InvalidInputError(f"PostgreSQL refused the query's values: {exc}") from None
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise self._unreachable(exc) from None
-
-    def _unreachable(self, exc: Exception) -> DatabaseUnavailableError:
-        # psycopg's message names the host, port and user: logged here, kept out of what callers are told.
-        _log.warning("PostgreSQL (%s) unreachable: %s", self.approvals_table, exc)
-        return DatabaseUnavailableError(f"PostgreSQL ({self.approvals_table}) is unreachable ({type(exc).__name__}); "
-                                        "retry once it is back")
-
-    def _t(self, suffix: str = "") -> sql.Identifier:
-        return sql.Identifier(self.approvals_table + suffix)
 
     # ------------------------------------------------------------------ the reference's query API
     def get_approvals(
@@ -277,10 +144,10 @@ class PostgresDb:
         merged = {**(filters or {}), **agno_filters}
         clause, params = _queries.where(status, merged, include_deleted=include_deleted,
                                         undecided_audit=include_undecided_audit)
-        total = self._count(_counts.plan(self.approvals_table, status, merged, exact=exact_count,
+        total = self.count(_counts.plan(self.approvals_table, status, merged, exact=exact_count,
                                          include_deleted=include_deleted, undecided_audit=include_undecided_audit))
-        rows = self._query(
-            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self._t()) + clause
+        rows = self.query(
+            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self.table()) + clause
             + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
             [*params, limit, (page - 1) * limit],
         )
@@ -293,27 +160,16 @@ class PostgresDb:
         """How many approvals match (``get_approvals``' filters), without a page: exact or flagged ``estimated``."""
         if status is not None and not isinstance(status, str):
             raise InvalidInputError(f"count_approvals: status={status!r} is not a string")
-        return self._count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact,
+        return self.count(_counts.plan(self.approvals_table, status, {**(filters or {}), **agno_filters}, exact=exact,
                                         include_deleted=include_deleted, undecided_audit=include_undecided_audit))
-
-    def _count(self, counting: _counts.CountPlan) -> TotalCount:
-        row = self._query(counting.query, counting.params)[0]
-        total = counting.total(row)
-        return total if total is not None else counting.estimate(row, self._query(*counting.explain)[0]["QUERY PLAN"])
-
-    async def _acount(self, counting: _counts.CountPlan, row: dict[str, Any] | None = None) -> TotalCount:
-        """:meth:`_count` on the async pool (the service); ``row``: ``counting.query``'s answer, if already asked."""
-        row = row if row is not None else (await self._aquery(counting.query, counting.params))[0]
-        total = counting.total(row)
-        return total if total is not None else counting.estimate(row, (await self._aquery(*counting.explain))[0]["QUERY PLAN"])
 
     def get_approval(self, approval_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
         """One approval record by id, or None (also for one hidden by :meth:`delete_approval`, unless ``include_deleted``)."""
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"get_approval: approval_id={approval_id!r} is not a string")
-        rows = self._query(
+        rows = self.query(
             sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s"
-                    + ("" if include_deleted else " AND deleted_at IS NULL")).format(self._t()), [approval_id]
+                    + ("" if include_deleted else " AND deleted_at IS NULL")).format(self.table()), [approval_id]
         )
         return _queries.as_record(rows[0]) if rows else None
 
@@ -341,12 +197,12 @@ class PostgresDb:
         """
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"delete_approval: approval_id={approval_id!r} is not a string")
-        rows = self._query(
+        rows = self.query(
             sql.SQL("WITH found AS (SELECT id, status, deleted_at FROM {t} WHERE id = %s),"
                     " hidden AS (UPDATE {t} SET deleted_at = now() WHERE id = %s AND deleted_at IS NULL"
                     " AND status <> 'pending' RETURNING id)"
                     " SELECT found.status, found.deleted_at, (SELECT count(*) FROM hidden) AS hidden FROM found"
-                    ).format(t=self._t()), [approval_id, approval_id])
+                    ).format(t=self.table()), [approval_id, approval_id])
         if rows and rows[0]["hidden"]:
             with self._lock:
                 self._run_decisions.pop(approval_id, None)
@@ -393,8 +249,8 @@ class PostgresDb:
 
     async def records_run(self, run_id: str) -> bool:
         """Whether this table holds any approval of ``run_id`` (its own, or its members' for a team run)."""
-        query = sql.SQL("SELECT 1 FROM {} WHERE run_id = %s OR team_run_id = %s LIMIT 1").format(self._t())
-        return bool(await self._aquery(query, [run_id, run_id]))
+        query = sql.SQL("SELECT 1 FROM {} WHERE run_id = %s OR team_run_id = %s LIMIT 1").format(self.table())
+        return bool(await self.aquery(query, [run_id, run_id]))
 
     async def wait_for_records(self, expected: dict[str, set[str]], timeout: float = 10.0) -> bool:
         """Wait until each approval's record is in PostgreSQL with one of its expected statuses.
@@ -406,7 +262,7 @@ class PostgresDb:
         if not expected:
             return True
         ids = list(expected)
-        query = sql.SQL("SELECT id, status FROM {} WHERE id = ANY(%s)").format(self._t())
+        query = sql.SQL("SELECT id, status FROM {} WHERE id = ANY(%s)").format(self.table())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         have: dict[str, str] = {}
@@ -414,7 +270,7 @@ class PostgresDb:
         while True:
             left = deadline - loop.time()
             try:  # every wait bounded by the time left: a pool waiting for PostgreSQL to come back included
-                pool = await asyncio.wait_for(self._apool(), timeout=max(left, 0.001))
+                pool = await asyncio.wait_for(self.apool(), timeout=max(left, 0.001))
                 async with pool.connection(timeout=max(left, 0.001)) as conn:
                     have = {row[0]: row[1] for row in await (await conn.execute(query, [ids])).fetchall()}
                 if all(have.get(i) in expected[i] for i in ids):
@@ -430,9 +286,9 @@ class PostgresDb:
 
     def get_approval_events(self, approval_id: str) -> list[dict[str, Any]]:
         """The append-only history of one approval, oldest first."""
-        rows = self._query(
+        rows = self.query(
             sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
-            .format(self._t("_events")), [approval_id],
+            .format(self.table("_events")), [approval_id],
         )
         return [{**r, "at": int(r["at"].timestamp())} for r in rows]
 
@@ -484,13 +340,14 @@ class PostgresDb:
         empty when all holds. ``require_signed`` also reports decisions that carry no signature;
         ``chain=False`` leaves the chain to ``verify_trail``.
         """
-        from hitl.security import signing
+        from hitl.security import signed_trail, signing
         from hitl.store import verify as _verify
 
         trusted = signing.trusted() if keys is None else keys if isinstance(keys, dict) and "keys" not in keys \
             else signing.load_jwks(keys)
         with self._checking() as conn:
-            found = _verify.signature_problems(conn, self.approvals_table, trusted, require_signed, approval_id)
+            rows = _verify.signed_rows(conn, self.approvals_table, approval_id)
+        found = signed_trail.problems(rows, trusted, require_signed=require_signed)
         broken = self.verify_event_chain(approval_id) if chain else None
         if broken is not None:
             found.append({**broken, "kind": "chain"})
@@ -500,10 +357,10 @@ class PostgresDb:
     def _checking(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection of the sync pool for the offline checks; PostgreSQL unreachable is a DatabaseUnavailableError."""
         try:
-            with self._sync_pool().connection() as conn:
+            with self.pool().connection() as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            raise self._unreachable(exc) from None
+            raise self.unreachable(exc) from None
 
     # ------------------------------------------------------------------ decisions through the audit API
     def update_approval(
@@ -579,7 +436,7 @@ class PostgresDb:
         clause, params = _queries.where(None, {"month": month} if month else {}, include_deleted=True,
                                         undecided_audit=True)
         wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
-        rows = self._query(
+        rows = self.query(
             sql.SQL(
                 "SELECT context ->> 'tool_name' AS tool_name,"
                 " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*) AS total,"
@@ -591,7 +448,7 @@ class PostgresDb:
                 " percentile_cont(0.5) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS median_wait_s,"
                 " percentile_cont(0.95) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS p95_wait_s"
                 " FROM {t}"
-            ).format(w=wait, t=self._t()) + clause + sql.SQL(" GROUP BY 1, 2 ORDER BY 2, 1"),
+            ).format(w=wait, t=self.table()) + clause + sql.SQL(" GROUP BY 1, 2 ORDER BY 2, 1"),
             params,
         )
         report = []

@@ -38,7 +38,7 @@ from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, 
 from hitl.notify import Notification, NotificationLink, redact
 
 if TYPE_CHECKING:
-    from hitl.db.postgres import PostgresDb
+    from hitl.store.database import Database
 
 __all__ = ["LinkSettings", "LinkClaims", "LinkExpiredError", "LinkInvalidError", "LinkUsedError", "configure",
            "settings", "make_token", "verify_token", "link_id", "links_for", "claim", "release", "used", "redact",
@@ -240,19 +240,19 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     return found
 
 
-async def used(db: PostgresDb, link_id: str) -> bool:
+async def used(db: Database, link_id: str) -> bool:
     """Whether the link has been used (its decision made, or being made now)."""
-    rows = await db._aquery(sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(db._t("_links")), [link_id])
+    rows = await db.aquery(sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(db.table("_links")), [link_id])
     return bool(rows)
 
 
-async def claim(db: PostgresDb, claims: LinkClaims) -> bool:
+async def claim(db: Database, claims: LinkClaims) -> bool:
     """Mark the link used before it decides; False when it already was (by this request's twin, say).
 
     Rows of links expired a day ago go: their tokens are refused by their expiry anyway.
     """
-    table = db._t("_links")
-    rows = await db._aquery(
+    table = db.table("_links")
+    rows = await db.aquery(
         sql.SQL("WITH gone AS (DELETE FROM {} WHERE expires_at < now() - interval '1 day') "
                 "INSERT INTO {} (id, approval_id, approver, decision, expires_at) VALUES (%s, %s, %s, %s, to_timestamp(%s)) "
                 "ON CONFLICT (id) DO NOTHING RETURNING id").format(table, table),
@@ -260,6 +260,6 @@ async def claim(db: PostgresDb, claims: LinkClaims) -> bool:
     return bool(rows)
 
 
-async def release(db: PostgresDb, link_id: str) -> None:
+async def release(db: Database, link_id: str) -> None:
     """Make a used link usable again: its decision failed for a reason a retry may not meet."""
-    await db._aquery(sql.SQL("DELETE FROM {} WHERE id = %s").format(db._t("_links")), [link_id])
+    await db.aquery(sql.SQL("DELETE FROM {} WHERE id = %s").format(db.table("_links")), [link_id])

@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from psycopg import sql
 from pydantic import BaseModel
 
-from hitl.db.postgres import PostgresDb
 from hitl.errors import InvalidInputError, NotAuthenticatedError, RequirementNotFoundError
 from hitl.identity import SCOPES, Principal, check_principal_name, reserved_prefix
+from hitl.store.database import Database
 
 __all__ = ["TokenStore", "TokenInfo", "PREFIX"]
 
@@ -64,7 +64,7 @@ def _parse(token: str) -> tuple[str, str]:
 class TokenStore:
     """The API tokens of one hitl database (a table beside its approvals: ``<approvals_table>_tokens``)."""
 
-    def __init__(self, db: PostgresDb) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def _t(self) -> sql.Identifier:
@@ -92,7 +92,7 @@ class TokenStore:
         token_id = secrets.token_hex(_ID_CHARS // 2)
         secret = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
-        [row] = self.db._query(
+        [row] = self.db.query(
             sql.SQL("INSERT INTO {} (id, secret_hash, principal, scopes, expires_at, created_by)"
                     " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *").format(self._t()),
             [token_id, _hash(secret), principal, scopes, expires_at, created_by],
@@ -101,7 +101,7 @@ class TokenStore:
 
     def list(self, *, include_inactive: bool = False) -> list[TokenInfo]:
         """Every token, newest first; revoked and expired ones only with ``include_inactive``."""
-        rows = self.db._query(sql.SQL("SELECT * FROM {} ORDER BY created_at DESC, id").format(self._t()))
+        rows = self.db.query(sql.SQL("SELECT * FROM {} ORDER BY created_at DESC, id").format(self._t()))
         tokens = [_info(r) for r in rows]
         return tokens if include_inactive else [t for t in tokens if t.active]
 
@@ -113,7 +113,7 @@ class TokenStore:
         """
         if token_id.startswith(PREFIX):
             token_id = token_id[len(PREFIX):].partition("_")[0]
-        rows = self.db._query(
+        rows = self.db.query(
             sql.SQL("UPDATE {} SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING *").format(self._t()),
             [token_id],
         )
@@ -129,7 +129,7 @@ class TokenStore:
                 for a reserved name (the message says which, never echoing the secret).
         """
         token_id, secret = _parse(token)
-        rows = await self.db._aquery(sql.SQL("SELECT * FROM {} WHERE id = %s").format(self._t()), [token_id])
+        rows = await self.db.aquery(sql.SQL("SELECT * FROM {} WHERE id = %s").format(self._t()), [token_id])
         if not rows or not hmac.compare_digest(rows[0]["secret_hash"], _hash(secret)):
             raise NotAuthenticatedError(f"API token {token_id} is not valid")
         info = _info(rows[0])

@@ -87,9 +87,9 @@ async def stream(
     credential = (request.headers.get("authorization") or "").partition(" ")[2].strip()
     recheck_at = time.monotonic() + RECHECK_SECONDS
     if position is None:  # from now: everything that committed before this moment is history
-        [row] = await s.db._aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
+        [row] = await s.db.aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
         position = (int(row["x"]), 0)
-    events, approvals = sql.Identifier(f"{s.db.approvals_table}_events"), s.db._t()
+    events, approvals = sql.Identifier(f"{s.db.approvals_table}_events"), s.db.table()
     visible: sql.Composable = sql.SQL("TRUE")
     params: list[Any] = []
     if not principal.has("approvals:read"):
@@ -109,7 +109,7 @@ async def stream(
                 yield ServerSentEvent(event="signed-out", data={"detail": ended})
                 return
             recheck_at = time.monotonic() + RECHECK_SECONDS
-        rows = await s.db._aquery(query, [str(position[0]), position[1], *params, _BATCH])
+        rows = await s.db.aquery(query, [str(position[0]), position[1], *params, _BATCH])
         for row in rows:
             position = (int(row["tx"]), row["n"])
             yield ServerSentEvent(id=f"{position[0]}.{position[1]}", event=EVENT_NAMES.get(row["kind"], row["kind"]),

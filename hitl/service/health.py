@@ -137,7 +137,7 @@ async def _temporal_reachable(s: ServiceState) -> None:
 
 
 async def _postgres_reachable(s: ServiceState) -> None:
-    await s.db._aquery("SELECT 1")
+    await s.db.aquery("SELECT 1")
 
 
 async def _probe(check: Any) -> str | None:
@@ -170,7 +170,7 @@ async def metrics(request: Request) -> Response:
     s: ServiceState = request.app.state.hitl
     m: ServiceMetrics = request.app.state.hitl_metrics
     try:
-        rows = await asyncio.wait_for(s.db._aquery(sql.SQL(
+        rows = await asyncio.wait_for(s.db.aquery(sql.SQL(
             "SELECT tool_name, count(*) AS n FROM {} WHERE status = 'pending' GROUP BY tool_name").format(
             sql.Identifier(s.db.approvals_table))), PROBE_TIMEOUT)
     except Exception:  # PostgreSQL down: the other metrics still answer; /readyz says why

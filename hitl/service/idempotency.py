@@ -73,7 +73,7 @@ async def run_once(
     claim = uuid.uuid4().hex
     who = [principal.name, key]
     # One round trip: drop old keys; claim the key, or take over a claim whose lease ran out; read it.
-    _, inserted, taken, found = await db._aqueries(
+    _, inserted, taken, found = await db.aqueries(
         (sql.SQL("DELETE FROM {} WHERE created_at < now() - %s::interval").format(table), [KEPT_FOR]),
         (sql.SQL("INSERT INTO {} (principal, key, request_hash, claim) VALUES (%s, %s, %s, %s) "
                  "ON CONFLICT DO NOTHING RETURNING key").format(table), [*who, digest, claim]),
@@ -114,16 +114,16 @@ async def run_once(
             await _stop(renewing)
     except BaseException:
         # Nothing to replay: the retry runs again (a decision the run already took is refused then).
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
         raise
     if response.status_code >= 500:  # not an answer worth keeping: let the retry try again
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
         return response
     try:
-        await db._aquery(sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE {}").format(table, mine),
+        await db.aquery(sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE {}").format(table, mine),
                          [response.status_code, Jsonb(json.loads(bytes(response.body))), *who, claim])
     except HitlError:  # an answer PostgreSQL cannot hold: not kept, so a retry runs again (and is refused by the run)
-        await db._aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
     return response
 
 
@@ -132,7 +132,7 @@ async def _renew(db: PostgresDb, table: sql.Identifier, mine: list[str]) -> None
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
         try:
-            held = await db._aquery(sql.SQL("UPDATE {} SET claimed_at = now() WHERE principal = %s AND key = %s "
+            held = await db.aquery(sql.SQL("UPDATE {} SET claimed_at = now() WHERE principal = %s AND key = %s "
                                             "AND claim = %s AND status_code IS NULL RETURNING key").format(table), mine)
         except Exception as exc:  # PostgreSQL away for a moment: the next renewal may reach it
             log.warning("could not renew an Idempotency-Key's claim: %s", exc)

@@ -11,6 +11,7 @@ An agent is named, not numbered, in hitl: ``agent_id`` is the agent's name and `
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,41 +21,21 @@ SOURCE_TYPES = ("agent", "team", "workflow")
 """Agno's ``source_type`` values; hitl has no workflows, so ``workflow`` matches nothing."""
 
 
-def _teams_with(member: str, db: Any = None) -> list[str]:
-    """The teams this process defines that have a member of that name; with ``db``, those recording into it first."""
-    from hitl._core import registry
-    from hitl.team import Team
+TeamNamer = Callable[[str, "str | None", Any], "str | None"]
+_team_namer: TeamNamer | None = None
 
-    found = []
-    for name in registry.names():
-        try:
-            agent = registry.get(name)
-        except Exception:  # noqa: BLE001 - a definition this process cannot give is no team of it
-            continue
-        if isinstance(agent, Team) and member in agent.members:
-            found.append(agent)
-    if db is not None and len(found) > 1:
-        own = [t for t in found if t.db is db or t.members[member].db is db]
-        found = own or found
-    return [t.name for t in found]
+
+def name_teams_with(namer: TeamNamer) -> None:
+    """How this process names the team an approval was made for (``hitl._core.registry`` gives it: the
+    store cannot see the agents a process defines)."""
+    global _team_namer
+    _team_namer = namer
 
 
 def team_name(agent_name: str, team_run_id: str | None, db: Any = None) -> str | None:
-    """The team an approval was made for, as this process defines its agents: a team's own approval
-    (its run's agent is a Team), or a member's (``team_run_id`` set) whose team is the one team here
-    with a member of that name. None for an agent's own, or when this process cannot tell."""
-    from hitl._core import registry
-    from hitl.team import Team
-
-    if team_run_id is None:
-        if not registry.serves(agent_name):
-            return None
-        try:
-            return agent_name if isinstance(registry.get(agent_name), Team) else None
-        except Exception:  # noqa: BLE001
-            return None
-    teams = _teams_with(agent_name, db)
-    return teams[0] if len(teams) == 1 else None
+    """The team an approval was made for, as this process defines its agents; None when it cannot tell
+    (no agent defined here)."""
+    return _team_namer(agent_name, team_run_id, db) if _team_namer is not None else None
 
 
 def writer(db: Any) -> Any:

@@ -39,65 +39,12 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg import Connection, sql
 
 from hitl._wire import digest
 from hitl.errors import HitlError
 from hitl.policy import SYSTEM_TIMEOUT
-from hitl.security import signing
 from hitl.store.audit import SEALED, AuditKeys, checkpoint_mac, event_hash, heads_digest, row_seal, seal, write_checkpoint
-
-# Event kinds that record a decision or a change, and the action a signature of it names.
-ACTIONS = {"confirmed": "confirm", "approval_added": "confirm", "rejected": "reject", "input_provided": "provide_input",
-           "result_provided": "provide_result", "changed": "change"}
-_SYSTEM = {"deadline", "remembered"}
-"""Decisions the run made itself (a deadline, a remembered approval): nobody signs them."""
-
-
-def problems(rows: Iterable[dict[str, Any]], keys: Mapping[str, Ed25519PublicKey], *, require_signed: bool) -> list[dict[str, Any]]:
-    """The decisions of ``rows`` (events joined with their approval) whose signature fails, or is missing when required.
-
-    Needs the trail's rows and events to be what was written: the other checks here tell.
-    """
-    found = []
-    for row in rows:
-        kind, payload = row["kind"], row["payload"] or {}
-        if kind not in ACTIONS or payload.get("via") in _SYSTEM:
-            continue
-        where = {"approval_id": row["approval_id"], "seq": row["seq"], "kind": kind}
-        token = payload.get("signature")
-        if token is None:
-            if require_signed:
-                found.append({**where, "reason": "the decision is not signed"})
-            continue
-        why = _mismatch(row, payload, token, keys)
-        if why is not None:
-            found.append({**where, "reason": why})
-    return found
-
-
-def _mismatch(row: dict[str, Any], payload: dict[str, Any], token: str, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
-    try:
-        claims = signing.verify(token, keys)
-    except ValueError as exc:
-        return f"the signature does not hold: {exc}"
-    mine = {(row["run_id"], row["requirement_id"])}
-    if row.get("team_run_id"):
-        mine.add((row["team_run_id"], row["approval_id"]))
-    if (claims.run_id, claims.requirement_id) not in mine:
-        return f"signed for run {claims.run_id} requirement {claims.requirement_id!r}, not this approval"
-    if claims.action != ACTIONS[row["kind"]]:
-        return f"signed for {claims.action!r}, but the trail records {row['kind']!r}"
-    decider = payload.get("changed_by") if row["kind"] == "changed" else payload.get("resolved_by")
-    if claims.sub != decider:
-        return f"signed by {claims.sub!r}, but the trail says {decider!r}"
-    context = row.get("context") or {}
-    asked = context.get("original_arguments", context.get("arguments"))
-    if row["kind"] != "input_provided" and asked is not None and claims.arguments != digest(asked):
-        return "signed for other arguments than the approval's"
-    return None
-
 
 # ---------------------------------------------------------------------------- the trail
 STATUS_OF = {"requested": "pending", "confirmed": "approved", "input_provided": "approved", "result_provided": "approved",
@@ -153,16 +100,16 @@ def chain_break(events: Iterable[Mapping[str, Any]], keys: AuditKeys | None, unh
     return None
 
 
-def signature_problems(conn: Connection[Any], approvals: str, keys: Mapping[str, Ed25519PublicKey],
-                       require_signed: bool, approval_id: str | None) -> list[dict[str, Any]]:
-    """:func:`problems` of the decisions on the trail (one approval's, or all)."""
+def signed_rows(conn: Connection[Any], approvals: str, approval_id: str | None) -> list[dict[str, Any]]:
+    """The trail's events joined with their approval (one approval's, or all), for checking decisions'
+    signatures (``hitl.security.signed_trail``)."""
     query = sql.SQL("SELECT e.approval_id, e.seq, e.kind, e.payload, a.run_id, a.requirement_id, a.team_run_id, a.context"
                     " FROM {e} e JOIN {a} a ON a.id = e.approval_id").format(e=sql.Identifier(f"{approvals}_events"),
                                                                            a=sql.Identifier(approvals))
     if approval_id is not None:
         query += sql.SQL(" WHERE e.approval_id = %s")
     rows = conn.execute(query + sql.SQL(" ORDER BY e.approval_id, e.seq"), [approval_id] if approval_id else [])
-    return problems(rows, keys, require_signed=require_signed)
+    return list(rows)
 
 
 def first_break(conn: Connection[Any], approvals: str, keys: AuditKeys | None, approval_id: str | None

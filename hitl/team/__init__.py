@@ -8,32 +8,16 @@ run (``continue_run``, or the signals, with the ids the team shows) reach the me
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.client import Client
 
-from hitl import errors
-from hitl._core import runs as _runs
-from hitl._wire import (
-    DECISION_ROUTE,
-    MEMBER_REPORT,
-    TEAM_CONTINUE,
-    TEAM_DECIDE,
-    DecisionRoute,
-    MemberProgress,
-    MemberReport,
-    TeamDecisions,
-)
 from hitl.agent import Agent
 from hitl.db.postgres import PostgresDb
-from hitl.decisions import ContinueRunRequest, Decision
 from hitl.errors import ConfigurationError
 from hitl.models.openai import OpenAIModel
 from hitl.notify import Notifier
 from hitl.policy import ApprovalRule
-from hitl.run import RunOutput
 from hitl.security.signing import Signer
 from hitl.tools import Tool, Toolkit
 
@@ -63,6 +47,8 @@ class Team(Agent):
     Raises:
         ConfigurationError: no members, a member that is not an Agent, or two with one name.
     """
+
+    is_team: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -181,76 +167,3 @@ def _delegation_tool(members: list[Agent]) -> Tool:
                                                        "returns the member's answer.")
     made.delegates_to = {m.name: m for m in members}
     return made
-
-
-async def continue_through_member(client: Client, run_id: str, decisions: Sequence[Decision]) -> RunOutput | None:
-    """``continue_run`` on a team whose pause is one member's: the decisions go to that member.
-
-    The team checks them first, as its ``continue_run`` would, without recording anything (the
-    ``decision_route`` query, which refuses with the same errors); the member run, which owns the
-    requirements, checks them again, records them, runs the tools and answers at its next pause or
-    end with its report to the team (``team_continue``); this caller hands the report to the team
-    (``member_report``), which answers at its own next pause or end. None when this is not such a
-    pause (the team's own requirements, several members, a quorum, a refusal the team records, a
-    worker without the route): the caller sends them to the team, as before. See
-    ``hitl/workflows/direct.py``.
-
-    Raises:
-        The team's refusals, as ``continue_run``; the member's, as ``decide``; RunEndedError naming
-        the member run and the requirement when that run has ended or is gone.
-    """
-    if not decisions or not all(d.requirement_id.startswith(run_id + ".") and "/" in d.requirement_id for d in decisions):
-        return None  # not a member's requirement by the team's id: nothing to route (agents' runs end here)
-    try:
-        route = await client.get_workflow_handle(run_id).query(
-            DECISION_ROUTE, ContinueRunRequest(decisions=list(decisions)), result_type=DecisionRoute,
-            rpc_timeout=timedelta(seconds=10))
-    except (WorkflowQueryFailedError, RPCError):
-        return None  # a closed or unknown run, or a worker older than the route: the team's answer says
-    if route.refused is not None:
-        error = getattr(errors, route.refused_type or "", None)
-        raise (error if isinstance(error, type) and issubclass(error, errors.HitlError) else errors.HitlError)(route.refused)
-    member = route.member_run_id
-    if member is None or len(route.requirement_ids) != len(decisions):
-        return None
-    moved = [d.model_copy(update={"requirement_id": rid}) for d, rid in zip(decisions, route.requirement_ids, strict=True)]
-    sent = TeamDecisions(team_run_id=run_id, decisions=moved)
-    try:
-        try:
-            # The member answers at its next pause or end with its report to the team...
-            progress = await _runs._update(client, member, TEAM_CONTINUE, sent, route.requirement_ids,
-                                           result_type=MemberProgress)
-        except errors.HitlError as exc:
-            if not _lacks_handler(exc):
-                raise
-            # ... unless its worker predates team_continue: then as before, and the team hears from the member.
-            await _runs._update(client, member, TEAM_DECIDE, sent, route.requirement_ids)
-            progress = None
-    except (errors.RunEndedError, errors.RunNotFoundError) as exc:
-        names = ", ".join(repr(d.requirement_id) for d in decisions)
-        raise errors.RunEndedError(
-            f"run {run_id}: requirement {names} belongs to member run {member}, which "
-            f"{'is gone' if isinstance(exc, errors.RunNotFoundError) else 'has ended'} ({exc}); "
-            "read the team run (get_run) for where it stands") from None
-    except errors.HitlError as exc:
-        if _lacks_handler(exc):
-            return None  # the member's worker predates team_decide: through the team, as before
-        raise
-    try:
-        if progress is not None:
-            try:
-                # ... which this caller hands to the team, sooner than the member's own signal would.
-                report = MemberReport(progress=progress, after_pause=route.after_pause)
-                return await _runs._update(client, run_id, MEMBER_REPORT, report, [])
-            except errors.HitlError as exc:
-                # The team already took the member's signal and moved on, or its worker predates member_report.
-                if type(exc) is not errors.InvalidInputError and not _lacks_handler(exc):
-                    raise
-        return await _runs._update(client, run_id, "wait_for_progress", route.after_pause, [])
-    except errors.RunEndedError:
-        return await _runs.get(client, run_id)  # the member's own report got there first, and the team has ended
-
-
-def _lacks_handler(exc: errors.HitlError) -> bool:
-    """The run's worker has no handler by that name (an older hitl): the SDK's refusal says so."""
-    return type(exc) is errors.HitlError and "expected but not found" in str(exc)

@@ -18,7 +18,7 @@ import pydantic_core
 from hitl.errors import InvalidDecisionError, InvalidInputError
 from hitl.run import UserInputField
 from hitl.run.base import RunContext
-from hitl.tools import Tool
+from hitl.tools.decorator import Tool
 
 
 class AskingTool(Tool):

@@ -6,7 +6,7 @@ requirement's ``user_feedback_schema``) and ``Function`` (what ``@tool`` returns
 from __future__ import annotations
 
 from hitl.run import UserFeedbackOption, UserFeedbackQuestion, UserInputField
-from hitl.tools import Tool
+from hitl.tools.decorator import Tool
 
 __all__ = ["Function", "UserInputField", "UserFeedbackQuestion", "UserFeedbackOption"]
 

@@ -42,7 +42,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from hitl.errors import ConfigurationError, InvalidDecisionError, ToolDefinitionError
-from hitl.tools import Tool
+from hitl.tools.decorator import Tool
 from hitl.tools.toolkit import Toolkit
 
 try:  # loaded with this module, never inside a workflow's sandbox (decisions check edited arguments there)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from hitl.errors import ToolDefinitionError
-from hitl.tools import Tool
+from hitl.tools.decorator import Tool, as_tool
 
 __all__ = ["Toolkit"]
 
@@ -187,3 +187,22 @@ def _rebuilt(t: Tool, **changes: Any) -> Tool:
     made = Tool(fn, **options)
     made.approval, made.approval_policy, made.delegates_to = t.approval, t.approval_policy, t.delegates_to
     return made
+
+
+def expand_tools(objs: Iterable[Any]) -> list[Tool]:
+    """What ``tools=[...]`` holds, as tools: tools, plain functions, bound methods, and each
+    :class:`Toolkit`'s tools (filtered and flagged by the toolkit, see :meth:`Toolkit.get_tools`).
+
+    Raises:
+        ToolDefinitionError: a toolkit names a tool it does not have, or a toolkit class is given
+            instead of an instance.
+    """
+    tools: list[Tool] = []
+    for obj in objs:
+        if isinstance(obj, Toolkit):
+            tools.extend(obj.get_tools())
+        elif isinstance(obj, type) and issubclass(obj, Toolkit):
+            raise ToolDefinitionError(f"tools=[{obj.__name__}]: a Toolkit class; give an instance ({obj.__name__}())")
+        else:
+            tools.append(as_tool(obj))
+    return tools

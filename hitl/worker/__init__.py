@@ -11,7 +11,6 @@ import importlib
 import logging
 import os
 import signal
-import sys
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
 
@@ -233,10 +232,3 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
         if ready is not None:
             ready.set()
         await stop.wait()
-
-
-def main() -> None:
-    """``python worker.py --agents MODULE``: the ``hitl worker`` command."""
-    from hitl.cli import app
-
-    app(["worker", *sys.argv[1:]])
