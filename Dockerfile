@@ -3,7 +3,7 @@
 # editable), with only its runtime dependencies (hitl, its service and otel extras) at the exact
 # versions and hashes of requirements/image.txt, run by an unprivileged user. No test or dev tool.
 #   docker build -t hitl .
-# tests/test_image.py checks this file, the locks and what compose does with the image.
+# tests/worker/test_image.py checks this file, the locks and what compose does with the image.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- build: a virtualenv of the locked dependencies (no pip or setuptools of its own), then hitl's wheel

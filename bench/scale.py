@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import agents, floors, profile, samples
 from bench.common import stack
 from hitl.dev import stack as devstack
-from tests.test_durability import spawn_worker
+from tests.core.test_durability import spawn_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

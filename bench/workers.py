@@ -85,7 +85,7 @@ def code_version() -> dict[str, Any]:
 
 
 def spawn(code: Path, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """A worker process run from the snapshot (as ``tests.test_durability.spawn_worker`` does from the tree)."""
+    """A worker process run from the snapshot (as ``tests.core.test_durability.spawn_worker`` does from the tree)."""
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, *args], cwd=code, env={**env, "PYTHONPATH": str(code)},
                                 stdout=out, stderr=subprocess.STDOUT)

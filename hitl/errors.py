@@ -2,7 +2,7 @@
 
 Every message names the run, requirement or field concerned, so a log line alone says what to fix.
 The service answers each with one status (``hitl.service.errors``); no call raises a raw
-``RPCError`` or ``psycopg`` error. The tree (``tests/test_exported_members.py`` checks it is this)::
+``RPCError`` or ``psycopg`` error. The tree (``tests/agno/test_exported_members.py`` checks it is this)::
 
     HitlError
     ├── ApprovalConflictError
