@@ -1,4 +1,6 @@
-"""Connection settings, read once from the environment; explicit arguments override them.
+"""hitl's settings: every environment variable it reads (:class:`Environment`, the only reader of
+``os.environ`` in hitl), and the Temporal connection built from them (:class:`Settings`); explicit
+arguments override them.
 
 Temporal's own client configuration is honoured (``temporalio.envconfig``): a TOML profile file
 (``TEMPORAL_CONFIG_FILE``, else ``~/.config/temporalio/temporal.toml`` when it exists; the profile
@@ -17,16 +19,136 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, ValidationError, model_validator
 from temporalio.envconfig import ClientConfigProfile
 from temporalio.service import TLSConfig
 
 from hitl.errors import ConfigurationError
 
-__all__ = ["Settings", "TlsSettings", "DEFAULT_TASK_QUEUE"]
+__all__ = ["Environment", "Settings", "TlsSettings", "DEFAULT_TASK_QUEUE", "environment"]
 
 DEFAULT_TASK_QUEUE = "hitl-agents"
 
+
+
+def _var(name: str, doc: str, default: Any = None) -> Any:
+    return Field(default, alias=name, description=doc)
+
+
+class Environment(BaseModel):
+    """Every environment variable hitl reads, with its type, default and meaning; read with :func:`environment`.
+
+    Nothing else in hitl reads ``os.environ`` (the dev stack builds its children's environments; Temporal's
+    own ``TEMPORAL_*`` connection variables and ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES`` are read by
+    ``temporalio.envconfig`` and the OpenTelemetry SDK from the environment hitl hands them). An empty value
+    counts as unset. Values kept as text are parsed where they are used, with an error naming the variable;
+    secrets are ``SecretStr`` and never printed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True)
+
+    # Temporal (the connection itself: temporalio.envconfig's TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY...)
+    temporal_task_queue: str | None = _var("TEMPORAL_TASK_QUEUE", "The task queue of agents given none (default hitl-agents).")
+    temporal_profile: str | None = _var("TEMPORAL_PROFILE", "The profile of Temporal's profile file (default: default).")
+    temporal_config_file: str | None = _var("TEMPORAL_CONFIG_FILE", "Temporal's profile file (default ~/.config/temporalio/temporal.toml).")
+
+    # PostgreSQL and the audit trail
+    database_url: SecretStr | None = _var("DATABASE_URL", "The PostgreSQL URL of agents' PostgresDb and of the service.")
+    approvals_table: str = _var("HITL_APPROVALS_TABLE", "The approvals table of the service and the CLI.", "approvals")
+    audit_keys: SecretStr | None = _var("HITL_AUDIT_KEYS", "Keys of the trail's keyed hashes and seals, kid:BASE64,...")
+    audit_keys_file: str | None = _var("HITL_AUDIT_KEYS_FILE", "A file holding HITL_AUDIT_KEYS (a mounted secret).")
+
+    # Workers
+    max_cached_workflows: str | None = _var("HITL_MAX_CACHED_WORKFLOWS", "Runs a worker keeps in memory, a whole number >= 1.")
+    workflow_cache_mib: str | None = _var("HITL_WORKFLOW_CACHE_MIB", "Memory for kept runs when HITL_MAX_CACHED_WORKFLOWS is unset (MiB, default 100).")
+    tool_concurrency: str | None = _var("HITL_TOOL_CONCURRENCY", "Tool calls a worker runs at once, a whole number >= 1.")
+    workflow_sandbox: str = _var("HITL_WORKFLOW_SANDBOX", "1: workflow code in Temporal's sandbox; 0 (default): not.", "0")
+    search_attributes: str = _var("HITL_SEARCH_ATTRIBUTES", "0/false/no/off: runs keep no search attributes (default on).", "1")
+    inline_worker: str = _var("HITL_INLINE_WORKER", "auto (default), on or off: a process serves its own agents when no worker does.", "auto")
+    decision_keys: str | None = _var("HITL_DECISION_KEYS", "Strict mode: the JWKS (file or JSON) of keys decisions must be signed by.")
+    deployment_name: str | None = _var("HITL_DEPLOYMENT_NAME", "Worker versioning: the deployment's name (with HITL_BUILD_ID).")
+    build_id: str | None = _var("HITL_BUILD_ID", "Worker versioning: this worker's build id (with HITL_DEPLOYMENT_NAME).")
+
+    # Payload encryption
+    encryption_keys: SecretStr | None = _var("HITL_ENCRYPTION_KEYS", "AES-GCM keys of payloads, kid:BASE64,... (the first encrypts).")
+    encryption_keys_file: str | None = _var("HITL_ENCRYPTION_KEYS_FILE", "A file holding HITL_ENCRYPTION_KEYS (a mounted secret).")
+
+    # One-click links
+    link_secret: SecretStr | None = _var("HITL_LINK_SECRET", "The secret one-click links are signed with (links off when unset).")
+    public_url: str | None = _var("HITL_PUBLIC_URL", "The service's URL as approvers reach it, for links.")
+    link_ttl: str | None = _var("HITL_LINK_TTL", "How long a link stays valid (seconds, or 15m, 24h, 7d; up to 30 days).")
+
+    # OIDC
+    oidc_issuer: str | None = _var("HITL_OIDC_ISSUER", "The issuer OIDC bearer tokens must name.")
+    oidc_audience: str | None = _var("HITL_OIDC_AUDIENCE", "The audience OIDC bearer tokens must name.")
+    oidc_jwks: str | None = _var("HITL_OIDC_JWKS", "The issuer's key set: an https:// URL or a file.")
+    oidc_groups_claim: str = _var("HITL_OIDC_GROUPS_CLAIM", "The claim listing the subject's groups.", "groups")
+    oidc_subject_claim: str = _var("HITL_OIDC_SUBJECT_CLAIM", "The claim naming the principal.", "sub")
+
+    # The decision service (hitl serve); values are checked by hitl.service.config.ServiceConfig
+    signing_key: str | None = _var("HITL_SIGNING_KEY", "Strict mode: the PEM file of the key the service (or the CLI) signs decisions with.")
+    signing_key_id: str | None = _var("HITL_SIGNING_KEY_ID", "The key id signatures name (default: derived from the key).")
+    temporal_ui_url: str | None = _var("HITL_TEMPORAL_UI_URL", "Temporal's web UI, linked from the inbox.")
+    slack_signing_secret: SecretStr | None = _var("HITL_SLACK_SIGNING_SECRET", "Slack's signing secret (the Slack receiver is off when unset).")
+    slack_users: str | None = _var("HITL_SLACK_USERS", "Slack user ids to principals: U123=alice,U456=bob.")
+    codec_cors_origin: str | None = _var("HITL_CODEC_CORS_ORIGIN", "The origin (Temporal's UI) allowed to call the codec server.")
+    resolve_wait_seconds: str | None = _var("HITL_RESOLVE_WAIT_SECONDS", "How long a resolve waits for the run's answer.")
+    refusal_limit: str | None = _var("HITL_REFUSAL_LIMIT", "Refused decisions per principal and window before 429.")
+    refusal_window_seconds: str | None = _var("HITL_REFUSAL_WINDOW_SECONDS", "The window of HITL_REFUSAL_LIMIT.")
+    max_streams_per_principal: str | None = _var("HITL_MAX_STREAMS_PER_PRINCIPAL", "Event streams one principal may hold open.")
+    header_timeout_seconds: str | None = _var("HITL_HEADER_TIMEOUT_SECONDS", "Time a client has to send a request's headers.")
+    body_timeout_seconds: str | None = _var("HITL_BODY_TIMEOUT_SECONDS", "Time a client has to send a request's body.")
+
+    # The CLI
+    url: str | None = _var("HITL_URL", "The decision service the CLI calls (default http://127.0.0.1:8000).")
+    token: SecretStr | None = _var("HITL_TOKEN", "The CLI's API token for the decision service.")
+    user: str | None = _var("USER", "The operating-system user: who created a token, the CLI's --temporal decider.")
+
+    # The model
+    openai_base_url: str | None = _var("OPENAI_BASE_URL", "An OpenAI-compatible server, when a model is given no base_url.")
+    openai_api_key: SecretStr | None = _var("OPENAI_API_KEY", "The model's API key, when a model is given none.")
+
+    # Traces and metrics (OpenTelemetry's own variables, and hitl's metrics endpoint)
+    otel_traces_exporter: str | None = _var("OTEL_TRACES_EXPORTER", "otlp, console or none (comma-separated); tracing is on when set, or an endpoint is.")
+    otel_exporter_otlp_endpoint: str | None = _var("OTEL_EXPORTER_OTLP_ENDPOINT", "Where OTLP exports go (read by the exporter too).")
+    otel_exporter_otlp_traces_endpoint: str | None = _var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "Where OTLP traces go (read by the exporter too).")
+    otel_exporter_otlp_protocol: str | None = _var("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc (default) or http/protobuf.")
+    otel_exporter_otlp_traces_protocol: str | None = _var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc or http/protobuf, for traces.")
+    metrics_address: str | None = _var("HITL_METRICS_ADDRESS", "host:port of a worker's Prometheus endpoint (off when unset).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, values: Any) -> Any:
+        if isinstance(values, Mapping):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
+
+    def named(self) -> dict[str, str]:
+        """The variables that are set, by name, as text (secrets too: for code that reads a secret or its file)."""
+        found = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is not None and field.alias and name in self.model_fields_set:
+                found[field.alias] = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        return found
+
+
+def environment() -> Environment:
+    """The environment as hitl reads it, now (a variable changed since is seen on the next call).
+
+    Raises:
+        ConfigurationError: a value of the wrong type, naming the variable.
+    """
+    try:
+        return Environment.model_validate(os.environ)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"environment: {problems}") from None
+
+
+def temporal_environment() -> dict[str, str]:
+    """The whole environment, for ``temporalio.envconfig`` (it reads Temporal's own ``TEMPORAL_*`` variables)."""
+    return dict(os.environ)
 
 class TlsSettings(BaseModel):
     """TLS to Temporal: the server's CA and name, and a client certificate for mTLS.
@@ -90,7 +212,7 @@ class Settings(BaseModel):
             ConfigurationError: an unreadable or malformed profile file, an unknown profile, a
                 certificate file that cannot be read. The message names the file or profile.
         """
-        env = dict(os.environ if env is None else env)
+        env = temporal_environment() if env is None else dict(env)
         loaded = _load_profile(env, profile, config_file)
         tls: TlsSettings | None = None
         tls_wanted = loaded.api_key is not None

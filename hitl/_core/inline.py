@@ -28,6 +28,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
 from hitl.errors import ConfigurationError
+from hitl.settings import environment
 
 if TYPE_CHECKING:
     from hitl.agent import Agent
@@ -59,12 +60,13 @@ def mode() -> str:
     """
     if _disabled:
         return "off"
-    raw = (os.environ.get("HITL_INLINE_WORKER") or "auto").strip().lower()
+    env = environment()
+    raw = env.inline_worker.strip().lower()
     aliases = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}
     value = aliases.get(raw, raw)
     if value not in MODES:
         raise ConfigurationError(f"HITL_INLINE_WORKER={raw!r}: expected auto, on or off")
-    if value == "auto" and (os.environ.get("HITL_DECISION_KEYS") or os.environ.get("HITL_DEPLOYMENT_NAME")):
+    if value == "auto" and (env.decision_keys or env.deployment_name):
         return "off"
     return value
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from hitl.cli._app import Address, ApprovalsTable, AsJson, Namespace, app, audit_app, err, fail, keys_app, tokens_app
 from hitl.errors import HitlError
 from hitl.identity import SCOPES
+from hitl.settings import environment
 
 
 @app.command()
@@ -52,7 +53,7 @@ def _token_store(approvals_table: str | None) -> Any:
     from hitl.db.postgres import PostgresDb
     from hitl.security.tokens import TokenStore
 
-    return TokenStore(PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals"))
+    return TokenStore(PostgresDb(approvals_table=approvals_table or environment().approvals_table))
 
 
 def _duration(text: str) -> Any:
@@ -84,7 +85,7 @@ def tokens_create(
     store = _token_store(approvals_table)
     try:
         info, secret = store.create(principal, scope, expires_in=_duration(expires_in) if expires_in else None,
-                                    created_by=os.environ.get("USER"))
+                                    created_by=environment().user)
     except HitlError as exc:
         raise fail(exc) from None
     if as_json:
@@ -179,7 +180,7 @@ def audit_verify(
     HITL_AUDIT_KEYS), every checkpoint and, with decision keys, every decision's signature; exit 1 on any problem."""
     from hitl.db.postgres import PostgresDb
 
-    source = keys or os.environ.get("HITL_DECISION_KEYS")
+    source = keys or environment().decision_keys
     if require_signed and not source:
         raise fail("--require-signed needs the decision keys: give --keys FILE (a JWKS) or set HITL_DECISION_KEYS")
     anchors = []
@@ -188,7 +189,7 @@ def audit_verify(
             anchors += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         except (OSError, ValueError) as exc:
             raise fail(f"--anchor {path}: not a file of checkpoint statements ({exc})") from None
-    db = PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
+    db = PostgresDb(approvals_table=approvals_table or environment().approvals_table)
     try:
         report = db.verify_trail(allow_unkeyed=allow_unkeyed, anchors=anchors)
         problems = report.problems
@@ -228,7 +229,7 @@ def audit_checkpoint(
     prints its statement (JSON): keep it elsewhere too, for `hitl audit verify --anchor`."""
     from hitl.db.postgres import PostgresDb
 
-    db = PostgresDb(approvals_table=approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
+    db = PostgresDb(approvals_table=approvals_table or environment().approvals_table)
     try:
         if db.audit_keys is None:
             err.print("no HITL_AUDIT_KEYS: the checkpoint is plain sha256, which whoever can write the tables can "

@@ -6,7 +6,6 @@ run time. The Temporal dev server persists to a file, so paused runs survive its
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hitl.errors import ConfigurationError
+from hitl.settings import environment
 
 if TYPE_CHECKING:
     from hitl.testing import ScriptedModelServer
@@ -108,8 +108,8 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
 
 def postgres_url(data_dir: Path) -> str:
     """``DATABASE_URL`` when set; otherwise an embedded PostgreSQL kept in ``data_dir``."""
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+    if (url := environment().database_url) is not None:
+        return url.get_secret_value()
     import warnings
 
     with warnings.catch_warnings():

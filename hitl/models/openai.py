@@ -6,10 +6,11 @@ an API key given here is kept in the worker's memory and never crosses into Temp
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from hitl.settings import environment
 
 __all__ = ["OpenAIChat", "OpenAIResponses", "OpenAIModel"]
 
@@ -30,13 +31,14 @@ class OpenAIModel(BaseModel):
         super().__init__(id=id, **data)
 
     def resolved_base_url(self) -> str | None:
-        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        return self.base_url or environment().openai_base_url or None
 
     def resolved_api_key(self) -> str:
         if self.api_key is not None:
             return self.api_key.get_secret_value()
         # Servers that need no key (the scripted one, local ones) still get a non-empty string.
-        return os.environ.get("OPENAI_API_KEY") or "not-needed"
+        key = environment().openai_api_key
+        return key.get_secret_value() if key is not None else "not-needed"
 
 
 class OpenAIChat(OpenAIModel):

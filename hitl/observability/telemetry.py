@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -20,6 +19,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from hitl._wire import DECISION_HANDLERS
 from hitl.errors import ConfigurationError
+from hitl.settings import environment
 
 __all__ = ["configure", "reset", "enabled", "span", "client_interceptors", "runtime", "DECISION_HANDLERS"]
 
@@ -61,10 +61,11 @@ def reset() -> None:
 
 
 def _env_wants_traces() -> bool:
-    names = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    env = environment()
+    names = (env.otel_traces_exporter or "").strip().lower()
     if names:
         return names != "none"
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    return bool(env.otel_exporter_otlp_endpoint or env.otel_exporter_otlp_traces_endpoint)
 
 
 def _provider_from_env() -> Any:
@@ -75,7 +76,7 @@ def _provider_from_env() -> Any:
     except ImportError:
         raise ConfigurationError("tracing needs the opentelemetry-sdk package: pip install 'hitl[otel]'") from None
     provider = TracerProvider()  # service.name and resource attributes from OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES
-    for name in (os.environ.get("OTEL_TRACES_EXPORTER") or "otlp").split(","):
+    for name in (environment().otel_traces_exporter or "otlp").split(","):
         name = name.strip().lower()
         if name in ("", "none"):
             continue
@@ -90,8 +91,8 @@ def _provider_from_env() -> Any:
 
 
 def _otlp_exporter() -> Any:
-    protocol = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-                or "grpc").strip().lower()
+    env = environment()
+    protocol = (env.otel_exporter_otlp_traces_protocol or env.otel_exporter_otlp_protocol or "grpc").strip().lower()
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as OverGrpc
@@ -173,7 +174,7 @@ def runtime() -> Runtime | None:
         ConfigurationError: ``HITL_METRICS_ADDRESS`` is not ``host:port``.
     """
     global _runtime
-    address = os.environ.get("HITL_METRICS_ADDRESS", "").strip()
+    address = (environment().metrics_address or "").strip()
     if not address:
         return None
     with _lock:

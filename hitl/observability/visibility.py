@@ -14,7 +14,6 @@ from that client skip them: a run whose attributes are missing from its namespac
 from __future__ import annotations
 
 import logging
-import os
 import weakref
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -22,6 +21,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
+
+from hitl.settings import environment
 
 __all__ = ["STATUS", "PENDING_TOOLS", "NEXT_DEADLINE", "AGENT", "TEAM_RUN_ID", "register_search_attributes"]
 
@@ -53,7 +54,7 @@ async def register_search_attributes(client: Client) -> bool:
     Idempotent and cached per client. False (with a warning) where the server refuses, and
     without asking when ``HITL_SEARCH_ATTRIBUTES=0``: runs started then go without them.
     """
-    if os.environ.get("HITL_SEARCH_ATTRIBUTES", "1").strip().lower() in ("0", "false", "no", "off"):
+    if environment().search_attributes.strip().lower() in ("0", "false", "no", "off"):
         return False
     if client in _registered:
         return _registered[client]

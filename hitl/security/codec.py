@@ -40,7 +40,7 @@ from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, EncodingPayloadConverter, PayloadCodec
 
 from hitl.errors import ConfigurationError
-from hitl.settings import secret_setting
+from hitl.settings import environment, secret_setting
 
 __all__ = ["KeyRing", "EncryptionCodec", "UndecryptablePayloadError", "ENCODING", "UNDECRYPTABLE", "KEY_ID_METADATA",
            "configure", "key_ring", "data_converter"]
@@ -136,7 +136,7 @@ class KeyRing:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> KeyRing | None:
         """The ring of ``HITL_ENCRYPTION_KEYS`` or ``HITL_ENCRYPTION_KEYS_FILE``; None when neither is set."""
-        found = secret_setting(os.environ if env is None else env, "HITL_ENCRYPTION_KEYS")
+        found = secret_setting(environment().named() if env is None else env, "HITL_ENCRYPTION_KEYS")
         return cls.parse(*found) if found is not None else None
 
     def encrypt(self, plain: bytes) -> Payload:

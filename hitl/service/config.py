@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hitl import limits
 from hitl.security.oidc import OidcSettings
-from hitl.settings import Settings
+from hitl.settings import Settings, environment
 
 __all__ = ["ServiceConfig"]
 
@@ -95,12 +93,12 @@ class ServiceConfig(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> ServiceConfig:
-        env = os.environ
+        env = environment().named()
         values: dict[str, object] = {
             "database_url": env.get("DATABASE_URL", ""),
             "approvals_table": env.get("HITL_APPROVALS_TABLE") or "approvals",
             "temporal": Settings.from_env(),
-            "oidc": OidcSettings.from_env(dict(env)),
+            "oidc": OidcSettings.from_env(env),
         }
         for key in ("signing_key", "signing_key_id"):
             if env.get(f"HITL_{key.upper()}"):

@@ -16,7 +16,6 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from psycopg.types.json import Jsonb
 from hitl import limits
 from hitl._wire import ApprovalEvent
 from hitl.errors import ConfigurationError
-from hitl.settings import secret_setting
+from hitl.settings import environment, secret_setting
 
 SEALED = ("id", "run_id", "requirement_id", "session_id", "user_id", "agent_name", "team_run_id", "requirement_kind",
           "approval_type", "status", "context", "arguments_digest", "created_at", "resolved_by", "resolved_at",
@@ -82,7 +81,7 @@ class AuditKeys:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuditKeys | None:
         """The keys of ``HITL_AUDIT_KEYS``, else of the file ``HITL_AUDIT_KEYS_FILE`` names; None when neither is set."""
-        found = secret_setting(os.environ if env is None else env, "HITL_AUDIT_KEYS")
+        found = secret_setting(environment().named() if env is None else env, "HITL_AUDIT_KEYS")
         return cls.parse(*found) if found is not None else None
 
     def mac(self, kid: str, message: bytes) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import threading
 import weakref
@@ -23,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from hitl import limits
 from hitl.errors import ConfigurationError, DatabaseUnavailableError, InvalidInputError
+from hitl.settings import environment
 from hitl.store import audit as _audit
 from hitl.store import counts as _counts
 from hitl.store import schema as _schema
@@ -79,7 +79,8 @@ class Database:
     @property
     def db_url(self) -> str:
         """The URL given, else ``DATABASE_URL`` read now (modules defining agents load before it is set)."""
-        url = self._db_url or os.environ.get("DATABASE_URL")
+        from_env = environment().database_url
+        url = self._db_url or (from_env.get_secret_value() if from_env is not None else None)
         if not url:
             raise ConfigurationError(f"{self._owner} needs db_url= or the DATABASE_URL environment variable")
         return url

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import signal
 from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -26,7 +25,7 @@ from hitl.agent import Agent
 from hitl.errors import ConfigurationError
 from hitl.observability.visibility import register_search_attributes
 from hitl.security import links, signing
-from hitl.settings import Settings
+from hitl.settings import Settings, environment
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
 from hitl.worker.versioning import Deployment
@@ -64,7 +63,7 @@ def agents_in(module_names: Iterable[str]) -> list[Agent]:
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+    raw = environment().named().get(name)
     if raw is None or not raw.strip():
         return default
     try:
@@ -87,7 +86,7 @@ def cache_size() -> int:
     Raises:
         ConfigurationError: a value that is not a whole number, or below 1.
     """
-    if os.environ.get("HITL_MAX_CACHED_WORKFLOWS", "").strip():
+    if environment().max_cached_workflows is not None:
         return _env_int("HITL_MAX_CACHED_WORKFLOWS", 1)
     return max(1, int(_env_int("HITL_WORKFLOW_CACHE_MIB", CACHE_MIB) / MIB_PER_CACHED_RUN))
 
@@ -159,7 +158,7 @@ def workflow_runner() -> WorkflowRunner:
     Raises:
         ConfigurationError: ``HITL_WORKFLOW_SANDBOX`` other than 0 or 1.
     """
-    raw = os.environ.get("HITL_WORKFLOW_SANDBOX", "0").strip() or "0"
+    raw = environment().workflow_sandbox.strip()
     if raw not in ("0", "1"):
         raise ConfigurationError(f"HITL_WORKFLOW_SANDBOX={raw!r}: expected 0 or 1")
     return SandboxedWorkflowRunner() if raw == "1" else UnsandboxedWorkflowRunner()
@@ -203,8 +202,8 @@ async def serve(module_names: Sequence[str], settings: Settings, *, ready: async
     agents = agents_in(module_names)
     if not agents:
         raise ConfigurationError(f"no Agent is defined at the top level of {list(module_names)}")
-    if os.environ.get("HITL_DECISION_KEYS"):  # strict: only decisions signed by these keys
-        keys = signing.load_jwks(os.environ["HITL_DECISION_KEYS"])
+    if decision_keys := environment().decision_keys:  # strict: only decisions signed by these keys
+        keys = signing.load_jwks(decision_keys)
         signing.trust(keys)
         log.info("strict: decisions must be signed by one of %s", sorted(keys))
     # Read now, so a bad HITL_LINK_TTL stops the worker at start, not every notification later.

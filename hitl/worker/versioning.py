@@ -25,7 +25,6 @@ hitl's workflow code is also patched and replay-tested, so without versioning (n
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from temporalio.client import Client
@@ -35,6 +34,7 @@ from temporalio.worker import WorkerDeploymentConfig
 
 from hitl._wire import UPGRADE
 from hitl.errors import ConfigurationError, RunNotFoundError, TemporalUnavailableError
+from hitl.settings import environment
 
 __all__ = ["Deployment", "upgrade", "upgrade_paused"]
 
@@ -56,7 +56,8 @@ class Deployment:
 
     @classmethod
     def from_env(cls) -> Deployment | None:
-        name, build = os.environ.get("HITL_DEPLOYMENT_NAME"), os.environ.get("HITL_BUILD_ID")
+        env = environment()
+        name, build = env.deployment_name, env.build_id
         if not name and not build:
             return None
         if not name or not build:
