@@ -145,7 +145,7 @@ async def test_a_worker_without_the_agent_on_a_shared_queue_fails_the_task_not_t
                   task_queue=queue)
     env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "HITL_TEST_LOG": str(tmp_path / "t.log"),
            "OPENAI_BASE_URL": model_server.base_url}
-    code = ("import asyncio, os; from hitl.worker import create_worker; from hitl import _client; from hitl.settings import "
+    code = ("import asyncio, os; from hitl.worker import create_worker; from hitl._core import client as _client; from hitl.settings import "
             "Settings\nasync def main():\n    c = await _client.connect(Settings.from_env())\n"
             f"    async with create_worker(c, {queue!r}):\n        print('worker ready', flush=True)\n"
             "        await asyncio.sleep(3600)\nasyncio.run(main())\n")
