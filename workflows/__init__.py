@@ -9,6 +9,8 @@ Invariants: deterministic (``workflow.now()``, ``workflow.uuid4()``, no clocks, 
 which is what ``activities/`` is for; every change to what a run does is patched
 (``generation.patched``), and the recorded histories in ``tests/histories/`` must keep replaying; no
 handler raises into the workflow task (refusals are recorded, never thrown).
+What the sandbox passes through (everything ``agent_run`` imports) is declared once, with reasons, in
+``hitl.worker.sandbox``.
 """
 
 from hitl.workflows.agent_run import AgentRunWorkflow

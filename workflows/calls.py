@@ -20,9 +20,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
-with workflow.unsafe.imports_passed_through():
-    import hitl.workflows.generation as generation
-    from hitl._wire import RUN_TOOL, TOOL_OUTCOME_UNKNOWN, PendingCall, ToolCallPlan, ToolRunRequest, ToolRunResult
+import hitl.workflows.generation as generation
+from hitl._wire import RUN_TOOL, TOOL_OUTCOME_UNKNOWN, PendingCall, ToolCallPlan, ToolRunRequest, ToolRunResult
 
 GATED_REMOTE_PATCH = "hitl-decided-tools-remote"
 """A tool call that waited for a decision runs as a remote activity (before: a local one)."""

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Protocol, cast
 
+import pydantic
 from temporalio import workflow
 from temporalio.common import RawValue
 
-with workflow.unsafe.imports_passed_through():
-    import pydantic
-
-    import hitl.workflows.refusals as refusals
-    from hitl import ids, limits
-    from hitl.decisions import ChangeApproval, refuse_unsafe
-    from hitl.errors import DecisionNotAllowedError, HitlError, InvalidDecisionError, RunEndedError
-    from hitl.policy import ApprovalPolicy
-    from hitl.run import RunOutput, RunRequirement, RunStatus
-    from hitl.workflows.payloads import refusal
-    from hitl.workflows.signatures import Signatures
-    from hitl.workflows.team import MemberRuns
+import hitl.workflows.refusals as refusals
+from hitl import ids, limits
+from hitl.decisions import ChangeApproval, refuse_unsafe
+from hitl.errors import DecisionNotAllowedError, HitlError, InvalidDecisionError, RunEndedError
+from hitl.policy import ApprovalPolicy
+from hitl.run import RunOutput, RunRequirement, RunStatus
+from hitl.workflows.payloads import refusal
+from hitl.workflows.signatures import Signatures
+from hitl.workflows.team import MemberRuns
 
 
 class _Run(Protocol):

@@ -26,22 +26,21 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 from temporalio.common import RawValue
 
-with workflow.unsafe.imports_passed_through():
-    from hitl import limits
-    from hitl._wire import (
-        DECISION_ROUTE,
-        MEMBER_REPORT,
-        TEAM_CONTINUE,
-        TEAM_DECIDE,
-        DecisionRoute,
-        MemberProgress,
-        MemberReport,
-        TeamDecisions,
-    )
-    from hitl.decisions import ContinueRunRequest, Decision
-    from hitl.errors import DecisionNotAllowedError, HitlError, InvalidInputError
-    from hitl.run import RunOutput, RunRequirement, RunStatus
-    from hitl.workflows.payloads import decode, refusal
+from hitl import limits
+from hitl._wire import (
+    DECISION_ROUTE,
+    MEMBER_REPORT,
+    TEAM_CONTINUE,
+    TEAM_DECIDE,
+    DecisionRoute,
+    MemberProgress,
+    MemberReport,
+    TeamDecisions,
+)
+from hitl.decisions import ContinueRunRequest, Decision
+from hitl.errors import DecisionNotAllowedError, HitlError, InvalidInputError
+from hitl.run import RunOutput, RunRequirement, RunStatus
+from hitl.workflows.payloads import decode, refusal
 
 if TYPE_CHECKING:
     from hitl.workflows.team import TeamReporter

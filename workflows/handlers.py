@@ -12,41 +12,38 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RawValue
 
-with workflow.unsafe.imports_passed_through():
-
-    import hitl.workflows.decisions as decisions
-    import hitl.workflows.generation as generation
-    import hitl.workflows.refusals as refusals
-    from hitl import ids, limits
-    from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, McpToolSpec, MemberProgress, RunInput, TeamDecision
-    from hitl.decisions import (
-        Confirm,
-        ContinueRunRequest,
-        Decision,
-        ProvideInput,
-        ProvideResult,
-        Reject,
-        refuse_unsafe,
-    )
-    from hitl.errors import (
-        DecisionNotAllowedError,
-        HitlError,
-        InvalidDecisionError,
-        InvalidInputError,
-        PayloadTooLargeError,
-        RequirementAlreadyResolvedError,
-        RequirementNotFoundError,
-        RunEndedError,
-        UnresolvedRequirementsError,
-    )
-    from hitl.run import RunOutput, RunRequirement, RunStatus
-    from hitl.workflows.changes import ApprovalChanges
-    from hitl.workflows.direct import DirectDecisions
-    from hitl.workflows.payloads import decode, refusal
-    from hitl.workflows.signatures import Signatures
-    from hitl.workflows.team import MemberRuns, TeamReporter
-    from hitl.workflows.verdicts import Verdicts
-
+import hitl.workflows.decisions as decisions
+import hitl.workflows.generation as generation
+import hitl.workflows.refusals as refusals
+from hitl import ids, limits
+from hitl._wire import MEMBER_PROGRESS, TEAM_DECISION, McpToolSpec, MemberProgress, RunInput, TeamDecision
+from hitl.decisions import (
+    Confirm,
+    ContinueRunRequest,
+    Decision,
+    ProvideInput,
+    ProvideResult,
+    Reject,
+    refuse_unsafe,
+)
+from hitl.errors import (
+    DecisionNotAllowedError,
+    HitlError,
+    InvalidDecisionError,
+    InvalidInputError,
+    PayloadTooLargeError,
+    RequirementAlreadyResolvedError,
+    RequirementNotFoundError,
+    RunEndedError,
+    UnresolvedRequirementsError,
+)
+from hitl.run import RunOutput, RunRequirement, RunStatus
+from hitl.workflows.changes import ApprovalChanges
+from hitl.workflows.direct import DirectDecisions
+from hitl.workflows.payloads import decode, refusal
+from hitl.workflows.signatures import Signatures
+from hitl.workflows.team import MemberRuns, TeamReporter
+from hitl.workflows.verdicts import Verdicts
 
 TEAM_DECISION_PATCH = "hitl-team-decision-signal"
 

@@ -15,13 +15,12 @@ from typing import Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from hitl.run import RunRequirement
+from hitl.run import RunRequirement
 
-    try:
-        from hitl.observability import tracing as _tracing
-    except ImportError:  # opentelemetry is not installed: no spans
-        _tracing = None  # type: ignore[assignment]
+try:
+    from hitl.observability import tracing as _tracing
+except ImportError:  # opentelemetry is not installed: no spans
+    _tracing = None  # type: ignore[assignment]
 
 DECIDED = frozenset({"confirmed", "rejected", "input_provided", "result_provided", "expired"})
 COUNTED = {"reminded": "hitl_reminders", "escalated": "hitl_escalations", "expired": "hitl_expiries",

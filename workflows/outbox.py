@@ -14,10 +14,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    import hitl.workflows.audit as audit
-    from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, Notification, NotificationKind, NotifyRequest, RunInput
-    from hitl.run import RunRequirement
+import hitl.workflows.audit as audit
+from hitl._wire import AUDIT, NOTIFY, ApprovalEvent, MirrorRequest, Notification, NotificationKind, NotifyRequest, RunInput
+from hitl.run import RunRequirement
 
 # Keep mirroring until PostgreSQL is back: a run never closes with an approval unrecorded.
 AUDIT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))

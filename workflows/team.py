@@ -18,10 +18,9 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 from temporalio.workflow import ParentClosePolicy
 
-with workflow.unsafe.imports_passed_through():
-    import hitl.workflows.generation as generation
-    from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput, member_slug
-    from hitl.run import RunOutput, RunRequirement, RunStatus
+import hitl.workflows.generation as generation
+from hitl._wire import MEMBER_PROGRESS, WORKFLOW_NAME, MemberProgress, PendingCall, RunInput, member_slug
+from hitl.run import RunOutput, RunRequirement, RunStatus
 
 
 class MemberView:

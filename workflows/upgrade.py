@@ -13,9 +13,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.common import RawValue
 
-with workflow.unsafe.imports_passed_through():
-    import hitl.workflows.generation as generation
-    from hitl._wire import UPGRADE
+import hitl.workflows.generation as generation
+from hitl._wire import UPGRADE
 
 UPGRADE_PATCH = "hitl-upgrade-on-request"
 

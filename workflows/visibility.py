@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
-with workflow.unsafe.imports_passed_through():
-    import hitl.workflows.generation as generation
-    from hitl._wire import RunInput
-    from hitl.observability import visibility
-    from hitl.run import RunRequirement, RunStatus
+import hitl.workflows.generation as generation
+from hitl._wire import RunInput
+from hitl.observability import visibility
+from hitl.run import RunRequirement, RunStatus
 
 PATCH = "hitl-search-attributes"
 _KEYS = (visibility.STATUS, visibility.PENDING_TOOLS, visibility.NEXT_DEADLINE, visibility.AGENT,

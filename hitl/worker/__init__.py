@@ -28,6 +28,7 @@ from hitl.security import links, signing
 from hitl.settings import Settings, environment
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
+from hitl.worker import sandbox
 from hitl.worker.versioning import Deployment
 from hitl.workflows import AgentRunWorkflow
 
@@ -161,7 +162,7 @@ def workflow_runner() -> WorkflowRunner:
     raw = environment().workflow_sandbox.strip()
     if raw not in ("0", "1"):
         raise ConfigurationError(f"HITL_WORKFLOW_SANDBOX={raw!r}: expected 0 or 1")
-    return SandboxedWorkflowRunner() if raw == "1" else UnsandboxedWorkflowRunner()
+    return sandbox.runner() if raw == "1" else UnsandboxedWorkflowRunner()
 
 
 def _compile_workflow_modules() -> None:
