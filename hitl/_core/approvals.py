@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
@@ -38,6 +37,7 @@ from hitl.errors import (
 from hitl.identity import Principal
 from hitl.run import RunOutput, RunRequirement
 from hitl.security.signing import Signer
+from hitl.store import approvals as _store
 from hitl.store import counts, queries
 from hitl.store.counts import TotalCount
 from hitl.store.database import Database
@@ -204,15 +204,12 @@ async def detail(temporal: Callable[[], Awaitable[Client]], db: Database, princi
 
 
 async def _record(db: Database, approval_id: str) -> dict[str, Any] | None:
-    rows = await db.aquery(sql.SQL("SELECT " + queries.COLUMNS + " FROM {} WHERE id = %s").format(db.table()), [approval_id])
-    return queries.as_record(rows[0]) if rows else None
+    return await _store.arecord(db, approval_id)
 
 
 async def events(db: Database, approval_id: str) -> list[dict[str, Any]]:
-    rows = await db.aquery(
-        sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
-        .format(db.table("_events")), [approval_id])
-    return [{**r, "at": int(r["at"].timestamp())} for r in rows]
+    """The approval's trail, oldest first (``at`` in epoch seconds)."""
+    return await _store.aevents(db, approval_id)
 
 
 def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflictError:
@@ -363,16 +360,11 @@ def _decode_cursor(cursor: str, sort_by: str, sort_order: str) -> tuple[Any, str
     return value, approval_id
 
 
-def _visible(principal: Principal, query: ApprovalQuery) -> list[tuple[sql.Composable, list[Any]]]:
+def _visible(principal: Principal, query: ApprovalQuery) -> list[_store.Condition]:
     """The condition keeping approvals the principal may see (only a reader sees all)."""
     if query.approver == "me" or not principal.has("approvals:read"):
         return [queries.approver_among(principal.approver_names())]
     return []
-
-
-def _where(principal: Principal, query: ApprovalQuery, *more: tuple[sql.Composable, list[Any]]) -> tuple[sql.Composable, list[Any]]:
-    # The inbox lists audit approvals still waiting too: they are decided there (hitl.store.queries).
-    return queries.where(query.status, query.filters(), [*_visible(principal, query), *more], undecided_audit=True)
 
 
 async def count(db: Database, principal: Principal, query: ApprovalQuery) -> TotalCount:
@@ -381,27 +373,17 @@ async def count(db: Database, principal: Principal, query: ApprovalQuery) -> Tot
                                          undecided_audit=True))
 
 
-# How many escalation steps have fired for a pending approval (from its trail), beside its page row.
-_ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload->>'level')::int), count(*)) FROM {events}"
-               " WHERE approval_id = a.id AND kind = 'escalated') ELSE 0 END AS escalation_level")
-
-
 async def listing(db: Database, principal: Principal,
                   query: ApprovalQuery) -> tuple[list[dict[str, Any]], TotalCount, str | None]:
     """One page of the approvals the principal may see, each with its ``escalation_level``: (records,
     how many match, the next page's cursor)."""
     sort_by, sort_order = query.order()
     after = _decode_cursor(query.cursor, sort_by, sort_order) if query.cursor else None
-    cond, order, key_params = queries.keyset(sort_by, sort_order, after)
-    where, params = _where(principal, query, (cond, key_params))
     offset = 0 if query.cursor else (query.page - 1) * query.limit
-    counting = counts.plan(db.approvals_table, query.status, query.filters(), _visible(principal, query),
-                            undecided_audit=True)
-    page = sql.SQL("SELECT " + queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
-        approvals=db.table(), events=db.table("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
-    # One round trip on one connection: the page, with its escalation levels, and its count.
-    rows, [counted] = await db.aqueries((page, [*params, query.limit + 1, offset]), (counting.query, counting.params))
-    total = await db.acount(counting, counted)
+    # The inbox lists audit approvals still waiting too: they are decided there (hitl.store.queries).
+    rows, total = await _store.inbox_page(db, query.status, query.filters(), _visible(principal, query),
+                                          sort_by=sort_by, sort_order=sort_order, after=after,
+                                          limit=query.limit + 1, offset=offset)
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     cursor = _encode_cursor(sort_by, sort_order, queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \

@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from psycopg import sql
 
 from hitl._core import sync
 from hitl._wire import ApprovalEvent
@@ -20,9 +19,9 @@ from hitl.errors import (
     InvalidInputError,
 )
 from hitl.store import agno
+from hitl.store import approvals as _approvals
 from hitl.store import audit as _audit
 from hitl.store import counts as _counts
-from hitl.store import queries as _queries
 from hitl.store.counts import TotalCount
 from hitl.store.database import IDENTIFIER, Database, close_async_pools
 
@@ -142,16 +141,12 @@ class PostgresDb(Database):
         if filters is not None and not isinstance(filters, dict):
             raise InvalidInputError(f"get_approvals: filters={filters!r} is not a dict")
         merged = {**(filters or {}), **agno_filters}
-        clause, params = _queries.where(status, merged, include_deleted=include_deleted,
-                                        undecided_audit=include_undecided_audit)
         total = self.count(_counts.plan(self.approvals_table, status, merged, exact=exact_count,
                                          include_deleted=include_deleted, undecided_audit=include_undecided_audit))
-        rows = self.query(
-            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {}").format(self.table()) + clause
-            + _queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
-            [*params, limit, (page - 1) * limit],
-        )
-        return [_queries.as_record(r) for r in rows], total
+        records = _approvals.records(self, status, merged, sort_by=sort_by, sort_order=sort_order, limit=limit,
+                                     offset=(page - 1) * limit, include_deleted=include_deleted,
+                                     undecided_audit=include_undecided_audit)
+        return records, total
 
     def count_approvals(
         self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False,
@@ -167,11 +162,7 @@ class PostgresDb(Database):
         """One approval record by id, or None (also for one hidden by :meth:`delete_approval`, unless ``include_deleted``)."""
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"get_approval: approval_id={approval_id!r} is not a string")
-        rows = self.query(
-            sql.SQL("SELECT " + _queries.COLUMNS + " FROM {} WHERE id = %s"
-                    + ("" if include_deleted else " AND deleted_at IS NULL")).format(self.table()), [approval_id]
-        )
-        return _queries.as_record(rows[0]) if rows else None
+        return _approvals.record(self, approval_id, include_deleted=include_deleted)
 
     def get_pending_approval_count(self, user_id: str | None = None, *, include_undecided_audit: bool = False) -> int:
         """How many approvals wait for a decision (of runs started for ``user_id``, when given); exact.
@@ -197,17 +188,12 @@ class PostgresDb(Database):
         """
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"delete_approval: approval_id={approval_id!r} is not a string")
-        rows = self.query(
-            sql.SQL("WITH found AS (SELECT id, status, deleted_at FROM {t} WHERE id = %s),"
-                    " hidden AS (UPDATE {t} SET deleted_at = now() WHERE id = %s AND deleted_at IS NULL"
-                    " AND status <> 'pending' RETURNING id)"
-                    " SELECT found.status, found.deleted_at, (SELECT count(*) FROM hidden) AS hidden FROM found"
-                    ).format(t=self.table()), [approval_id, approval_id])
-        if rows and rows[0]["hidden"]:
+        found = _approvals.hide(self, approval_id)
+        if found and found["hidden"]:
             with self._lock:
                 self._run_decisions.pop(approval_id, None)
             return True
-        if rows and rows[0]["status"] == "pending":
+        if found and found["status"] == "pending":
             _log.warning("delete_approval(%r) refused: the approval is pending and its run waits on it; "
                          "decide it (or cancel its run) first", approval_id)
         return False
@@ -249,8 +235,7 @@ class PostgresDb(Database):
 
     async def records_run(self, run_id: str) -> bool:
         """Whether this table holds any approval of ``run_id`` (its own, or its members' for a team run)."""
-        query = sql.SQL("SELECT 1 FROM {} WHERE run_id = %s OR team_run_id = %s LIMIT 1").format(self.table())
-        return bool(await self.aquery(query, [run_id, run_id]))
+        return await _approvals.holds_run(self, run_id)
 
     async def wait_for_records(self, expected: dict[str, set[str]], timeout: float = 10.0) -> bool:
         """Wait until each approval's record is in PostgreSQL with one of its expected statuses.
@@ -262,7 +247,6 @@ class PostgresDb(Database):
         if not expected:
             return True
         ids = list(expected)
-        query = sql.SQL("SELECT id, status FROM {} WHERE id = ANY(%s)").format(self.table())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         have: dict[str, str] = {}
@@ -270,9 +254,7 @@ class PostgresDb(Database):
         while True:
             left = deadline - loop.time()
             try:  # every wait bounded by the time left: a pool waiting for PostgreSQL to come back included
-                pool = await asyncio.wait_for(self.apool(), timeout=max(left, 0.001))
-                async with pool.connection(timeout=max(left, 0.001)) as conn:
-                    have = {row[0]: row[1] for row in await (await conn.execute(query, [ids])).fetchall()}
+                have = await _approvals.statuses(self, ids, timeout=max(left, 0.001))
                 if all(have.get(i) in expected[i] for i in ids):
                     return True
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout, TimeoutError) as exc:
@@ -286,11 +268,7 @@ class PostgresDb(Database):
 
     def get_approval_events(self, approval_id: str) -> list[dict[str, Any]]:
         """The append-only history of one approval, oldest first."""
-        rows = self.query(
-            sql.SQL("SELECT seq, kind, payload, at, prev_hash, hash FROM {} WHERE approval_id = %s ORDER BY seq")
-            .format(self.table("_events")), [approval_id],
-        )
-        return [{**r, "at": int(r["at"].timestamp())} for r in rows]
+        return _approvals.events(self, approval_id)
 
     def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
         """The first broken link of the event history (one approval, or all), or None if intact.
@@ -433,24 +411,7 @@ class PostgresDb(Database):
         count decided approvals only. Approvals hidden by :meth:`delete_approval` are counted too.
         """
         # Approvals hidden by delete_approval are still counted here: they were decided, and the report is the trail's.
-        clause, params = _queries.where(None, {"month": month} if month else {}, include_deleted=True,
-                                        undecided_audit=True)
-        wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
-        rows = self.query(
-            sql.SQL(
-                "SELECT context ->> 'tool_name' AS tool_name,"
-                " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*) AS total,"
-                " count(*) FILTER (WHERE status = 'approved') AS approved,"
-                " count(*) FILTER (WHERE status = 'rejected') AS rejected,"
-                " count(*) FILTER (WHERE status = 'pending') AS pending,"
-                " count(*) FILTER (WHERE status = 'expired') AS expired,"
-                " count(*) FILTER (WHERE status = 'cancelled') AS cancelled,"
-                " percentile_cont(0.5) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS median_wait_s,"
-                " percentile_cont(0.95) WITHIN GROUP (ORDER BY {w}) FILTER (WHERE resolved_at IS NOT NULL) AS p95_wait_s"
-                " FROM {t}"
-            ).format(w=wait, t=self.table()) + clause + sql.SQL(" GROUP BY 1, 2 ORDER BY 2, 1"),
-            params,
-        )
+        rows = _approvals.compliance(self, month)
         report = []
         for r in rows:
             decided = r["approved"] + r["rejected"]

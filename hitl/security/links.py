@@ -30,12 +30,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import jwt
-from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 # The link errors live with the others in hitl.errors; they stay importable from here too.
 from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, LinkUsedError
 from hitl.notify import Notification, NotificationLink, redact
+from hitl.store import links as _store
 
 if TYPE_CHECKING:
     from hitl.store.database import Database
@@ -242,8 +242,7 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
 
 async def used(db: Database, link_id: str) -> bool:
     """Whether the link has been used (its decision made, or being made now)."""
-    rows = await db.aquery(sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(db.table("_links")), [link_id])
-    return bool(rows)
+    return await _store.used(db, link_id)
 
 
 async def claim(db: Database, claims: LinkClaims) -> bool:
@@ -251,15 +250,10 @@ async def claim(db: Database, claims: LinkClaims) -> bool:
 
     Rows of links expired a day ago go: their tokens are refused by their expiry anyway.
     """
-    table = db.table("_links")
-    rows = await db.aquery(
-        sql.SQL("WITH gone AS (DELETE FROM {} WHERE expires_at < now() - interval '1 day') "
-                "INSERT INTO {} (id, approval_id, approver, decision, expires_at) VALUES (%s, %s, %s, %s, to_timestamp(%s)) "
-                "ON CONFLICT (id) DO NOTHING RETURNING id").format(table, table),
-        [claims.link_id, claims.approval_id, claims.approver, claims.decision, claims.expires_at])
-    return bool(rows)
+    return await _store.claim(db, link_id=claims.link_id, approval_id=claims.approval_id, approver=claims.approver,
+                             decision=claims.decision, expires_at=claims.expires_at)
 
 
 async def release(db: Database, link_id: str) -> None:
     """Make a used link usable again: its decision failed for a reason a retry may not meet."""
-    await db.aquery(sql.SQL("DELETE FROM {} WHERE id = %s").format(db.table("_links")), [link_id])
+    await _store.release(db, link_id)

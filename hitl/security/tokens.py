@@ -17,11 +17,11 @@ import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from psycopg import sql
 from pydantic import BaseModel
 
 from hitl.errors import InvalidInputError, NotAuthenticatedError, RequirementNotFoundError
 from hitl.identity import SCOPES, Principal, check_principal_name, reserved_prefix
+from hitl.store import tokens as _rows
 from hitl.store.database import Database
 
 __all__ = ["TokenStore", "TokenInfo", "PREFIX"]
@@ -67,9 +67,6 @@ class TokenStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _t(self) -> sql.Identifier:
-        return sql.Identifier(f"{self.db.approvals_table}_tokens")
-
     def create(
         self, principal: str, scopes: Iterable[str], *, expires_in: timedelta | None = None, created_by: str | None = None,
     ) -> tuple[TokenInfo, str]:
@@ -92,17 +89,13 @@ class TokenStore:
         token_id = secrets.token_hex(_ID_CHARS // 2)
         secret = secrets.token_urlsafe(32)
         expires_at = datetime.now(UTC) + expires_in if expires_in is not None else None
-        [row] = self.db.query(
-            sql.SQL("INSERT INTO {} (id, secret_hash, principal, scopes, expires_at, created_by)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING *").format(self._t()),
-            [token_id, _hash(secret), principal, scopes, expires_at, created_by],
-        )
+        row = _rows.insert(self.db, token_id=token_id, secret_hash=_hash(secret), principal=principal, scopes=scopes,
+                           expires_at=expires_at, created_by=created_by)
         return _info(row), f"{PREFIX}{token_id}_{secret}"
 
     def list(self, *, include_inactive: bool = False) -> list[TokenInfo]:
         """Every token, newest first; revoked and expired ones only with ``include_inactive``."""
-        rows = self.db.query(sql.SQL("SELECT * FROM {} ORDER BY created_at DESC, id").format(self._t()))
-        tokens = [_info(r) for r in rows]
+        tokens = [_info(r) for r in _rows.rows(self.db)]
         return tokens if include_inactive else [t for t in tokens if t.active]
 
     def revoke(self, token_id: str) -> TokenInfo:
@@ -113,13 +106,10 @@ class TokenStore:
         """
         if token_id.startswith(PREFIX):
             token_id = token_id[len(PREFIX):].partition("_")[0]
-        rows = self.db.query(
-            sql.SQL("UPDATE {} SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s RETURNING *").format(self._t()),
-            [token_id],
-        )
-        if not rows:
+        row = _rows.revoke(self.db, token_id)
+        if row is None:
             raise RequirementNotFoundError(f"no API token {token_id!r}")
-        return _info(rows[0])
+        return _info(row)
 
     async def authenticate(self, token: str) -> Principal:
         """The principal a token proves.
@@ -129,10 +119,10 @@ class TokenStore:
                 for a reserved name (the message says which, never echoing the secret).
         """
         token_id, secret = _parse(token)
-        rows = await self.db.aquery(sql.SQL("SELECT * FROM {} WHERE id = %s").format(self._t()), [token_id])
-        if not rows or not hmac.compare_digest(rows[0]["secret_hash"], _hash(secret)):
+        row = await _rows.find(self.db, token_id)
+        if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
             raise NotAuthenticatedError(f"API token {token_id} is not valid")
-        info = _info(rows[0])
+        info = _info(row)
         if info.revoked_at is not None:
             raise NotAuthenticatedError(f"API token {token_id} was revoked")
         if info.expires_at is not None and info.expires_at <= datetime.now(UTC):

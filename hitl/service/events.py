@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from psycopg import sql
 
 from hitl.errors import InvalidInputError, NotAuthenticatedError, TooManyRequestsError
 from hitl.identity import Principal
@@ -24,7 +23,7 @@ from hitl.service._state import ServiceState, state
 from hitl.service.approvals import reader
 from hitl.service.auth import authenticate
 from hitl.service.errors import AUTHENTICATED, problems
-from hitl.store import queries
+from hitl.store import events as _trail
 
 router = APIRouter(prefix="/approvals", tags=["events"], responses=AUTHENTICATED)
 
@@ -87,19 +86,9 @@ async def stream(
     credential = (request.headers.get("authorization") or "").partition(" ")[2].strip()
     recheck_at = time.monotonic() + RECHECK_SECONDS
     if position is None:  # from now: everything that committed before this moment is history
-        [row] = await s.db.aquery(sql.SQL("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x"))
-        position = (int(row["x"]), 0)
-    events, approvals = sql.Identifier(f"{s.db.approvals_table}_events"), s.db.table()
-    visible: sql.Composable = sql.SQL("TRUE")
-    params: list[Any] = []
-    if not principal.has("approvals:read"):
-        visible, params = queries.approver_among(principal.approver_names())
-    query = sql.SQL(
-        "SELECT e.tx::text AS tx, e.id AS n, e.approval_id, e.seq, e.kind, e.payload, e.at, a.status, a.run_id,"
-        " a.team_run_id, a.agent_name, a.requirement_kind, a.context"
-        " FROM {e} e JOIN {a} a ON a.id = e.approval_id"
-        " WHERE (e.tx, e.id) > (%s::text::xid8, %s) AND e.tx < pg_snapshot_xmin(pg_current_snapshot()) AND {v}"
-        " ORDER BY e.tx, e.id LIMIT %s").format(e=events, a=approvals, v=visible)
+        position = (await _trail.horizon(s.db), 0)
+    # A reader sees every approval; a decider alone, those it may decide (hitl._core.approvals.may_see).
+    feed = _trail.TrailFeed(s.db, None if principal.has("approvals:read") else principal.approver_names())
     quiet = 0.0
     yield ServerSentEvent(comment="hitl approval events", retry=2000)
     while not await request.is_disconnected():
@@ -109,7 +98,7 @@ async def stream(
                 yield ServerSentEvent(event="signed-out", data={"detail": ended})
                 return
             recheck_at = time.monotonic() + RECHECK_SECONDS
-        rows = await s.db.aquery(query, [str(position[0]), position[1], *params, _BATCH])
+        rows = await feed.after(position, _BATCH)
         for row in rows:
             position = (int(row["tx"]), row["n"])
             yield ServerSentEvent(id=f"{position[0]}.{position[1]}", event=EVENT_NAMES.get(row["kind"], row["kind"]),

@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from psycopg import sql
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +24,7 @@ from hitl.observability import telemetry
 from hitl.service._state import ServiceState
 from hitl.service.auth import require
 from hitl.service.errors import AUTHENTICATED
+from hitl.store import probes
 
 __all__ = ["router", "install", "PROBE_TIMEOUT"]
 
@@ -137,7 +137,7 @@ async def _temporal_reachable(s: ServiceState) -> None:
 
 
 async def _postgres_reachable(s: ServiceState) -> None:
-    await s.db.aquery("SELECT 1")
+    await probes.ping(s.db)
 
 
 async def _probe(check: Any) -> str | None:
@@ -170,13 +170,11 @@ async def metrics(request: Request) -> Response:
     s: ServiceState = request.app.state.hitl
     m: ServiceMetrics = request.app.state.hitl_metrics
     try:
-        rows = await asyncio.wait_for(s.db.aquery(sql.SQL(
-            "SELECT tool_name, count(*) AS n FROM {} WHERE status = 'pending' GROUP BY tool_name").format(
-            sql.Identifier(s.db.approvals_table))), PROBE_TIMEOUT)
+        pending = await asyncio.wait_for(probes.pending_by_tool(s.db), PROBE_TIMEOUT)
     except Exception:  # PostgreSQL down: the other metrics still answer; /readyz says why
-        rows = None
-    if rows is not None:
+        pending = None
+    if pending is not None:
         m.pending.clear()
-        for row in rows:
-            m.pending.labels(row["tool_name"] or "").set(row["n"])
+        for tool, n in pending.items():
+            m.pending.labels(tool).set(n)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -26,14 +26,14 @@ from typing import Annotated, Any
 from fastapi import Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from psycopg import sql
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from hitl.db.postgres import PostgresDb
 from hitl.errors import HitlError, InvalidInputError
 from hitl.identity import Principal
 from hitl.service.errors import MEDIA_TYPE, problem, response_of
+from hitl.store import idempotency as _store
+from hitl.store.idempotency import Claim
 
 KEPT_FOR = "1 day"
 LEASE_SECONDS = 30.0
@@ -69,26 +69,14 @@ async def run_once(
         return JSONResponse(_json(await call()), status_code=status_code)
     _check(key)
     digest = request_digest(request.method, request.url.path, await request.body())
-    table = sql.Identifier(f"{db.approvals_table}_idempotency")
-    claim = uuid.uuid4().hex
-    who = [principal.name, key]
+    mine = Claim(principal.name, key, uuid.uuid4().hex)
     # One round trip: drop old keys; claim the key, or take over a claim whose lease ran out; read it.
-    _, inserted, taken, found = await db.aqueries(
-        (sql.SQL("DELETE FROM {} WHERE created_at < now() - %s::interval").format(table), [KEPT_FOR]),
-        (sql.SQL("INSERT INTO {} (principal, key, request_hash, claim) VALUES (%s, %s, %s, %s) "
-                 "ON CONFLICT DO NOTHING RETURNING key").format(table), [*who, digest, claim]),
-        (sql.SQL("UPDATE {} SET claim = %s, claimed_at = now() WHERE principal = %s AND key = %s AND request_hash = %s "
-                 "AND status_code IS NULL AND claimed_at < now() - make_interval(secs => %s) RETURNING key").format(table),
-         [claim, *who, digest, LEASE_SECONDS]),
-        (sql.SQL("SELECT request_hash, status_code, body, claim, created_at, "
-                 "extract(epoch FROM claimed_at - now()) + %s AS lease_left FROM {} WHERE principal = %s AND key = %s")
-         .format(table), [LEASE_SECONDS, *who]),
-    )
-    if taken:
+    claimed = await _store.claim(db, mine, digest, kept_for=KEPT_FOR, lease_seconds=LEASE_SECONDS)
+    if claimed.taken:
         log.warning("%s %s: an Idempotency-Key of %s whose request stopped renewing its claim (its service died?) "
                     "runs again", request.method, request.url.path, principal.name)
-    if not (inserted or taken):
-        first = found[0] if found else None
+    if not (claimed.inserted or claimed.taken):
+        first = claimed.row
         if first is None:  # expired between the statements: rare; the caller may simply retry
             return problem(409, "IdempotencyKeyInUse", f"Idempotency-Key {key!r} is being reused; retry",
                            instance=request.url.path)
@@ -102,9 +90,9 @@ async def run_once(
         return JSONResponse(first["body"], status_code=first["status_code"], headers={_HEADER: "true"}, media_type=kind)
     # What this key's first request and any request that takes it over share, and no later use of the key
     # (after it expired) or another service's table does: for routes that make something once per key.
-    request.state.idempotency_origin = f"{db.approvals_table}\n{principal.name}\n{key}\n{found[0]['created_at'].isoformat()}"
-    mine = sql.SQL("principal = %s AND key = %s AND claim = %s")
-    renewing = asyncio.create_task(_renew(db, table, [*who, claim]))
+    assert claimed.row is not None  # the claim made or taken is read in the same round trip
+    request.state.idempotency_origin = f"{db.approvals_table}\n{principal.name}\n{key}\n{claimed.row['created_at'].isoformat()}"
+    renewing = asyncio.create_task(_renew(db, mine))
     try:
         try:
             response = JSONResponse(_json(await call()), status_code=status_code)
@@ -114,26 +102,24 @@ async def run_once(
             await _stop(renewing)
     except BaseException:
         # Nothing to replay: the retry runs again (a decision the run already took is refused then).
-        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await _store.release(db, mine)
         raise
     if response.status_code >= 500:  # not an answer worth keeping: let the retry try again
-        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await _store.release(db, mine)
         return response
     try:
-        await db.aquery(sql.SQL("UPDATE {} SET status_code = %s, body = %s WHERE {}").format(table, mine),
-                         [response.status_code, Jsonb(json.loads(bytes(response.body))), *who, claim])
+        await _store.answer(db, mine, response.status_code, json.loads(bytes(response.body)))
     except HitlError:  # an answer PostgreSQL cannot hold: not kept, so a retry runs again (and is refused by the run)
-        await db.aquery(sql.SQL("DELETE FROM {} WHERE {}").format(table, mine), [*who, claim])
+        await _store.release(db, mine)
     return response
 
 
-async def _renew(db: PostgresDb, table: sql.Identifier, mine: list[str]) -> None:
+async def _renew(db: PostgresDb, mine: Claim) -> None:
     """Keep the claim's lease while its request runs; stop once another request has taken it over."""
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
         try:
-            held = await db.aquery(sql.SQL("UPDATE {} SET claimed_at = now() WHERE principal = %s AND key = %s "
-                                            "AND claim = %s AND status_code IS NULL RETURNING key").format(table), mine)
+            held = await _store.renew(db, mine)
         except Exception as exc:  # PostgreSQL away for a moment: the next renewal may reach it
             log.warning("could not renew an Idempotency-Key's claim: %s", exc)
             continue
