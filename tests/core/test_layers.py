@@ -78,3 +78,27 @@ def test_only_the_worker_imports_workflow_and_activity_code():
                  for line, module in _imports(path)
                  if module.split(".")[:2] in (["hitl", "workflows"], ["hitl", "activities"])]
     assert not offenders, offenders
+
+
+def _builds_sql(path: Path) -> list[tuple[int, str]]:
+    """Where ``path`` builds statements with ``psycopg.sql``: ``from psycopg import sql`` (or ``psycopg.sql``
+    imported any way) and ``sql.SQL(...)``, ``sql.Identifier(...)``... calls or a ``psycopg.sql`` attribute."""
+    found = [(line, f"imports {module}") for line, module in _imports(path) if module.startswith("psycopg.sql")]
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "psycopg" and any(a.name == "sql" for a in node.names):
+            found.append((node.lineno, "imports psycopg.sql"))
+        elif isinstance(node, ast.Attribute) and ast.unparse(node).startswith(("sql.", "psycopg.sql")):
+            found.append((node.lineno, f"uses {ast.unparse(node)}"))
+    return found
+
+
+def test_only_the_store_builds_sql():
+    """Every SQL statement is hitl.store's (typed functions over ``Database``); the rooms above call them.
+    Outside hitl/store, importing ``psycopg`` for its exception types (``except psycopg.OperationalError``,
+    as PostgresDb's waits and the CLI's exit codes do) or a connection type is allowed; ``psycopg.sql``,
+    ``sql.SQL`` and the like are not."""
+    offenders = [f"{path.relative_to(ROOT)}:{line} {what}"
+                 for path in sorted((ROOT / "hitl").rglob("*.py")) if ROOT / "hitl" / "store" not in path.parents
+                 for line, what in _builds_sql(path)]
+    assert not offenders, offenders
