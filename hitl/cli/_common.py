@@ -12,7 +12,6 @@ never implicitly, since a signed claim is one strict workers believe.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -22,6 +21,7 @@ import typer
 from hitl.cli._app import ExitCode, fail, fail_hitl, usage
 from hitl.cli._http import DEFAULT_URL, ServiceClient
 from hitl.errors import HitlError
+from hitl.settings import environment
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -73,12 +73,13 @@ class Target:
                                 ("--sign", self.sign or None)):
                 if value is not None:
                     usage(f"{flag} goes with --temporal; through the service you act as your token's principal")
-        if self.sign and not os.environ.get("HITL_SIGNING_KEY"):
+        if self.sign and not environment().signing_key:
             usage("--sign needs HITL_SIGNING_KEY: the PEM file of the key the service signs decisions with")
 
     def service(self, timeout: float = 60.0) -> ServiceClient:
-        return ServiceClient(self.url or os.environ.get("HITL_URL") or DEFAULT_URL,
-                             self.token or os.environ.get("HITL_TOKEN") or None, timeout=timeout)
+        env = environment()
+        token = env.token.get_secret_value() if env.token is not None else None
+        return ServiceClient(self.url or env.url or DEFAULT_URL, self.token or token, timeout=timeout)
 
     def read(self, path: str, direct: Callable[[Direct], Awaitable[Any]], params: dict[str, Any] | None = None) -> Any:
         """``GET path`` from the service; with ``--temporal``, what ``direct`` makes of Temporal and PostgreSQL."""
@@ -116,9 +117,9 @@ class Target:
         from hitl.settings import Settings
 
         settings = Settings.from_env(temporal_address=self.address, namespace=self.namespace)
-        db = PostgresDb(approvals_table=self.approvals_table or os.environ.get("HITL_APPROVALS_TABLE") or "approvals")
+        db = PostgresDb(approvals_table=self.approvals_table or environment().approvals_table)
         # The operator reads every approval (as the service's approvals:read); deciding is the --as claim.
-        principal = Principal(name=self.as_name or os.environ.get("USER") or "operator",
+        principal = Principal(name=self.as_name or environment().user or "operator",
                               scopes=frozenset({"approvals:read", "approvals:decide"}))
         signer = _signer() if self.sign else None
         if signer is not None:
@@ -164,12 +165,12 @@ def connected_to_temporal() -> bool:
 
 def _signer() -> Signer | None:
     """The service's signing key, as ``hitl serve`` loads it: whoever holds it may sign any decision."""
-    path = os.environ.get("HITL_SIGNING_KEY")
-    if not path:
+    env = environment()
+    if not env.signing_key:
         return None
     from hitl.security.signing import Signer
 
-    return Signer.from_pem(path, os.environ.get("HITL_SIGNING_KEY_ID") or None)
+    return Signer.from_pem(env.signing_key, env.signing_key_id or None)
 
 
 def parse_json(text: str, flag: str) -> Any:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
@@ -35,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 # The link errors live with the others in hitl.errors; they stay importable from here too.
 from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, LinkUsedError
 from hitl.notify import Notification, NotificationLink, redact
+from hitl.settings import environment
 from hitl.store import links as _store
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class LinkSettings(BaseModel):
             ConfigurationError: ``HITL_LINK_SECRET`` shorter than 32 bytes; ``HITL_LINK_TTL`` that is
                 not a duration, or out of range.
         """
-        env = os.environ
+        env = environment().named()
         secret = env.get("HITL_LINK_SECRET") or None
         try:
             if secret is not None:

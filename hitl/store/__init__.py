@@ -1,8 +1,10 @@
 """The store: hitl's SQL and what it keeps in PostgreSQL.
 
-Owns: the migrations (``schema``, ``migrations/``), the approvals table and its trail (``audit``:
-hash-chained, sealed, append-only), listing queries (``queries``), counts (``counts``), sessions
-(``sessions``), verification of the whole trail (``verify``), Agno's record shape (``agno``).
+Owns: the connection (``database``: pools and statements), the migrations (``schema``, ``migrations/``), the
+approvals table and its trail (``audit``: hash-chained, sealed, append-only; ``approvals``: records, events,
+the inbox's page), listing queries (``queries``), counts (``counts``), sessions (``sessions``), verification
+of the whole trail (``verify``), Agno's record shape (``agno``), the service's tables (``tokens``,
+``links``, ``idempotency``, ``events``) and its probes (``probes``).
 May import: ``hitl._wire`` and the kernel leaves. ``PostgresDb`` (``hitl.db.postgres``, Agno's path) is the
 facade over it.
 Invariants: every statement is built with ``psycopg.sql`` from identifiers hitl chose, never from a
