@@ -156,12 +156,12 @@ def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Pri
 
 def _target(record: dict[str, Any]) -> str:
     """The run a decision goes to: a team member's approval is decided through its team run."""
-    return record.get("team_run_id") or record["run_id"]
+    return str(record.get("team_run_id") or record["run_id"])
 
 
 def _requirement_id(record: dict[str, Any]) -> str:
     # A team shows a member's requirement under the approval's own id, <member_run_id>/<requirement_id>.
-    return record["id"] if record.get("team_run_id") else record["requirement_id"]
+    return str(record["id"] if record.get("team_run_id") else record["requirement_id"])
 
 
 async def get(db: Database, principal: Principal, approval_id: str) -> dict[str, Any]:

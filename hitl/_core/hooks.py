@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hitl.exceptions import InputCheckError, OutputCheckError
 from hitl.run.base import RunContext
@@ -76,7 +76,7 @@ async def _call(hook: Callable[..., Any], offered: dict[str, Any], what: str) ->
         log.error("%s %s failed: %s: %s", what, getattr(hook, "__qualname__", hook), type(exc).__name__, exc)
 
 
-class _DebugHandler(logging.StreamHandler):
+class _DebugHandler(logging.StreamHandler[TextIO]):
     """``debug_logging``'s handler, known by its mark."""
 
     _hitl_debug = True

@@ -38,7 +38,8 @@ def _db_for(agent: Agent, requirement_id: str) -> PostgresDb | None:
         member_run = requirement_id.split("/", 1)[0]
         for name, member in members.items():
             if f".{name}." in member_run and member.db is not None:
-                return member.db
+                found: PostgresDb = member.db
+                return found
     return agent.db
 
 

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, overload
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
@@ -99,7 +99,7 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
         while True:
             done, _ = await asyncio.wait({call}, timeout=_WAITING_AFTER.total_seconds())
             if done:
-                return call.result()
+                return cast(RunOutput, call.result())
             # No answer yet: a long first turn, or no worker that serves the agent. Not a silent hang.
             try:
                 description = await _describe(client, run_id)
@@ -297,6 +297,10 @@ async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutp
     return await _update(client, run_id, "change_approval", change, [])
 
 
+@overload
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str]) -> RunOutput: ...
+@overload
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str], result_type: type[T]) -> T: ...
 async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str],
                   result_type: type[Any] = RunOutput) -> Any:
     handle = client.get_workflow_handle(run_id)
@@ -366,9 +370,9 @@ async def get(client: Client, run_id: str) -> RunOutput:
                 raise errors.HitlError(f"run {run_id}: could not be read ({exc})") from None
             return _from_search_attributes(run_id, description, waiting)
     if status == WorkflowExecutionStatus.COMPLETED:
-        return await client.get_workflow_handle(run_id, result_type=RunOutput).result()
+        return cast(RunOutput, await client.get_workflow_handle(run_id, result_type=RunOutput).result())
     try:  # cancelled or failed: the run's own view of its end, requirements included
-        return await handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=30))
+        return cast(RunOutput, await handle.query("get_run", result_type=RunOutput, rpc_timeout=timedelta(seconds=30)))
     except (WorkflowQueryFailedError, RPCError):
         pass
     try:
