@@ -37,6 +37,10 @@ from hitl.notify import Notifier
 from hitl.observability.visibility import register_search_attributes
 from hitl.policy import ApprovalRule
 from hitl.run import RunOutput, RunRequirement, RunStatus, RunSummary
+from hitl.run import agent as agent_events
+from hitl.run import team as team_events
+from hitl.run._events import entity_id, events_for
+from hitl.run._printing import aprint_run_stream, print_run
 from hitl.run.base import RunContext
 from hitl.security.signing import Signer
 from hitl.settings import Settings
@@ -428,9 +432,6 @@ class Agent:
                        stream_events: bool) -> AsyncGenerator[Any, None]:
         """Agno's run events for one leg of the run: the model's text as it is written (when this process
         serves the run, see ``hitl._core.stream``), then the events of the durable answer."""
-        from hitl.run import agent as agent_events
-        from hitl.run import team as team_events
-        from hitl.run._events import entity_id, events_for
 
         team = self.is_team
         kinds: Any = team_events if team else agent_events
@@ -492,7 +493,6 @@ class Agent:
         """Run and print as Agno does: the message, the response (or a "Run Paused" panel listing
         what the run waits for; the run stays paused: ``continue_run`` it). ``stream=True`` shows the
         response as it is written; ``run_kwargs`` are :meth:`arun`'s (``session_id``, ``user_id``...)."""
-        from hitl.run._printing import aprint_run_stream, print_run
 
         known = ("run_id", "session_id", "user_id", "metadata", "debug_mode", "dependencies")
         unknown = sorted(set(run_kwargs) - set(known))

@@ -31,6 +31,7 @@ from pydantic import SecretStr
 __all__ = ["Notification", "NotificationLink", "Notifier", "WebhookNotifier", "EmailNotifier", "sign"]
 
 from hitl._wire import Notification, NotificationLink  # the contract: payloads of the notify activity
+from hitl.errors import ConfigurationError
 
 Notifier = Callable[[Notification], Awaitable[None]]
 
@@ -138,7 +139,6 @@ class EmailNotifier:
         username: str | None = None, password: str | None = None, starttls: bool = False, ssl: bool = False,
         timeout: float = 10.0,
     ) -> None:
-        from hitl.errors import ConfigurationError
 
         if starttls and ssl:
             raise ConfigurationError(f"EmailNotifier({host!r}): starttls and ssl are two ways to the same TLS; choose one")

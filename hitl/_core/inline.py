@@ -27,7 +27,11 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
+from hitl._core import client as _client
+from hitl._core import registry
+from hitl._core.sync import _background_loop
 from hitl.errors import ConfigurationError
+from hitl.security import signing
 from hitl.settings import environment
 
 if TYPE_CHECKING:
@@ -88,7 +92,6 @@ def _serves(agent: Agent, how: str) -> bool:
     code defines them. And never where decisions must be signed: an agent with a ``signer=``, or a
     process that trusts decision keys (a worker started here would take unsigned decisions).
     """
-    from hitl.security import signing
 
     if how == "off" or agent.task_queue in _worker_queues:
         return False
@@ -126,13 +129,11 @@ async def serve_now(agent: Agent) -> bool:
 
 
 async def _live_pollers(agent: Agent) -> bool:
-    from hitl._core import client as _client
 
     return await polled(await _client.connect(agent._settings), agent.task_queue)
 
 
 async def _on_hitl_loop(coro: Any) -> Any:
-    from hitl._core.sync import _background_loop
 
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, _background_loop()))
 
@@ -152,7 +153,6 @@ async def _once(agent: Agent, key: tuple[str, ...], how: str) -> None:
 
 
 async def _decide_and_serve(agent: Agent, key: tuple[str, ...], how: str) -> None:
-    from hitl._core import client as _client
 
     # The one call from the client core up to the worker room: a process serving its own agents builds a
     # worker as `hitl worker` would. Looked up when needed, so the core never imports the worker room (the
@@ -218,7 +218,6 @@ def serving(agent: Agent) -> bool:
 
 def _stop_all() -> None:
     """Shut the in-process workers down before hitl's loop stops (atexit runs this first: registered later)."""
-    from hitl._core.sync import _background_loop
 
     async def stop() -> None:
         for worker, task in list(_workers.values()):
@@ -228,7 +227,6 @@ def _stop_all() -> None:
                 log.debug("in-process worker shutdown: %s", exc)
             task.cancel()
         _workers.clear()
-        from hitl._core import registry
 
         for agent in registry.known():  # the pools the mirror opened on this loop, closed while it runs
             for db in {id(d): d for d in [agent.db, *(m.db for m in getattr(agent, "members", {}).values())]

@@ -13,6 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hitl import limits
+from hitl._core import registry
+from hitl.run import RunStatus
 from hitl.store import sessions as store
 
 if TYPE_CHECKING:
@@ -54,8 +56,6 @@ async def completed(agent: Agent, output: RunOutput) -> None:
 async def seen(output: RunOutput) -> None:
     """:func:`completed`, for callers that hold a run but not its agent (the decision service): the agent of
     this process by the run's name, when it keeps sessions."""
-    from hitl._core import registry
-    from hitl.run import RunStatus
 
     agent = registry.find(output.agent_name) if output.status == RunStatus.completed and output.agent_name else None
     if agent is not None:

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from hitl._core.context import member_of
+
 __all__ = ["Delta", "wanted", "publish", "subscribe"]
 
 
@@ -36,7 +38,6 @@ _lock = threading.Lock()
 
 def _owner(run_id: str) -> str | None:
     """The subscribed run ``run_id`` belongs to: itself, or the team run it is a member's run of."""
-    from hitl._core.context import member_of
 
     with _lock:
         if run_id in _subscribers:

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from hitl._core import client
+
 T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -41,7 +43,6 @@ def _shutdown(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None
     Left to interpreter finalization, the clients' native threads could call back into a
     half-torn-down Python and abort the process after the program's work was done.
     """
-    from hitl._core import client
 
     for close in _before_stop:  # the pools this loop opened (read-your-writes waits, the in-process worker's mirror)
         try:

@@ -12,16 +12,19 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from hitl._core import sync
+from hitl._core import deciding, sync
+from hitl._core.sync import run_sync
 from hitl._wire import ApprovalEvent
 from hitl.errors import (
     ConfigurationError,
     InvalidInputError,
 )
+from hitl.security import signed_trail, signing
 from hitl.store import agno
 from hitl.store import approvals as _approvals
 from hitl.store import audit as _audit
 from hitl.store import counts as _counts
+from hitl.store import verify as _verify
 from hitl.store.counts import TotalCount
 from hitl.store.database import IDENTIFIER, Database, close_async_pools
 
@@ -273,7 +276,6 @@ class PostgresDb(Database):
     def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
         """The first broken link of the event history (one approval, or all), or None if intact.
         ``verify_trail`` checks more: rows, seals, checkpoints."""
-        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.first_break(conn, self.approvals_table, self.audit_keys, approval_id)
@@ -287,7 +289,6 @@ class PostgresDb(Database):
         and that no keyed checkpoint covers is a problem, unless ``allow_unkeyed``. ``anchors``:
         checkpoint statements kept elsewhere, which must still be on the trail.
         """
-        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.verify(conn, self.approvals_table, self.audit_keys, allow_unkeyed=allow_unkeyed, anchors=anchors)
@@ -302,7 +303,6 @@ class PostgresDb(Database):
         Raises:
             HitlError: the trail does not verify (``verify_trail`` says why): nothing is recorded.
         """
-        from hitl.store import verify as _verify
 
         with self._checking() as conn:
             return _verify.checkpoint(conn, self.approvals_table, self.audit_keys, adopt_unkeyed=adopt_unkeyed)
@@ -318,8 +318,6 @@ class PostgresDb(Database):
         empty when all holds. ``require_signed`` also reports decisions that carry no signature;
         ``chain=False`` leaves the chain to ``verify_trail``.
         """
-        from hitl.security import signed_trail, signing
-        from hitl.store import verify as _verify
 
         trusted = signing.trusted() if keys is None else keys if isinstance(keys, dict) and "keys" not in keys \
             else signing.load_jwks(keys)
@@ -376,7 +374,6 @@ class PostgresDb(Database):
             TemporalUnavailableError: Temporal did not answer and the run shows no decision on it yet.
             HitlError: the run decided but the mirror has not shown it within ``timeout`` seconds.
         """
-        from hitl._core.sync import run_sync
 
         return run_sync(self.aupdate_approval(
             approval_id, expected_status=expected_status, status=status, resolved_by=resolved_by,
@@ -396,7 +393,6 @@ class PostgresDb(Database):
         timeout: float = 30.0,
     ) -> dict[str, Any] | None:
         """The async form of :meth:`update_approval`."""
-        from hitl._core import deciding
 
         if reason is None and isinstance(resolution_data, dict) and isinstance(resolution_data.get("reason"), str):
             reason = resolution_data["reason"]

@@ -31,8 +31,14 @@ from typing import TYPE_CHECKING, Literal
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-# The link errors live with the others in hitl.errors; they stay importable from here too.
-from hitl.errors import ConfigurationError, LinkExpiredError, LinkInvalidError, LinkUsedError
+from hitl._wire import digest  # what the audit record's arguments_digest is made with
+from hitl.errors import (  # the link errors live with the others in hitl.errors; they stay importable from here too
+    ConfigurationError,
+    LinkExpiredError,
+    LinkInvalidError,
+    LinkUsedError,
+)
+from hitl.identity import reserved_prefix
 from hitl.notify import Notification, NotificationLink, redact
 from hitl.settings import environment
 from hitl.store import links as _store
@@ -210,8 +216,6 @@ def links_for(notification: Notification, link_settings: LinkSettings, *, now: f
     """
     if notification.kind == "expired" or not link_settings.enabled or link_settings.secret is None:
         return []
-    from hitl._wire import digest  # what the audit record's arguments_digest is made with
-    from hitl.identity import reserved_prefix
 
     now = time.time() if now is None else now
     expires = notification.at + link_settings.ttl_seconds

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from hitl import limits
+from hitl.errors import ConfigurationError
+from hitl.identity import check_principal_name
+from hitl.security.links import check_secret
 from hitl.security.oidc import OidcSettings
 from hitl.settings import Settings, environment
 
@@ -72,7 +75,6 @@ class ServiceConfig(BaseModel):
     @field_validator("link_secret")
     @classmethod
     def _link_secret_strong_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        from hitl.security.links import check_secret
 
         if value is not None:
             check_secret(value.get_secret_value())
@@ -82,7 +84,6 @@ class ServiceConfig(BaseModel):
     @classmethod
     def _slack_principals_not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
         from hitl.errors import ConfigurationError, InvalidInputError
-        from hitl.identity import check_principal_name
 
         for slack_user, principal in value.items():
             try:
@@ -118,7 +119,6 @@ class ServiceConfig(BaseModel):
 
 def _pairs(text: str, name: str) -> dict[str, str]:
     """``a=b,c=d`` as a dict; a malformed item names the variable."""
-    from hitl.errors import ConfigurationError
 
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):

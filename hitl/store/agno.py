@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hitl.run import RunStatus
+
 if TYPE_CHECKING:
     from hitl._wire import ApprovalEvent
 
@@ -53,7 +55,6 @@ def writer(db: Any) -> Any:
 def run_status(status: str) -> str | None:
     """What the record tells of its run: paused while it waits, cancelled with it; otherwise unknown
     here (``Agent.get_run`` asks the run)."""
-    from hitl.run import RunStatus
 
     return {"pending": RunStatus.paused.value, "cancelled": RunStatus.cancelled.value}.get(status)
 

@@ -10,6 +10,7 @@ from psycopg import sql
 
 from hitl import limits
 from hitl.errors import InvalidInputError
+from hitl.store import agno
 
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
@@ -130,7 +131,6 @@ def as_record(row: dict[str, Any]) -> dict[str, Any]:
     """A row as the reference's approval dict, times in epoch seconds, with Agno's keys beside hitl's
     (``hitl.store.agno``: source_type, source_name, pause_type, tool_name, tool_args, agent_id, team_id,
     updated_at, run_status...; ``context`` also gets ``tool_names`` and ``source_name``)."""
-    from hitl.store import agno
 
     record = dict(row)
     for key in ("created_at", "resolved_at", "updated_at", "deleted_at"):

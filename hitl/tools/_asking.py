@@ -15,7 +15,7 @@ from typing import Any
 
 import pydantic_core
 
-from hitl.errors import InvalidDecisionError, InvalidInputError
+from hitl.errors import InvalidDecisionError, InvalidInputError, ToolDefinitionError
 from hitl.run import UserInputField
 from hitl.run.base import RunContext
 from hitl.tools.decorator import Tool
@@ -33,7 +33,6 @@ class AskingTool(Tool):
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         super().__init__(fn, **options)
         if self.requires_confirmation or self.external_execution:
-            from hitl.errors import ToolDefinitionError
 
             raise ToolDefinitionError(f"tool {self.name!r} asks a person already; it takes no other human step")
         # Every call that asks something waits for a person; nothing is hidden from the model: its

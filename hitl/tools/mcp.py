@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from hitl._wire import McpToolSpec
 from hitl.errors import ConfigurationError, InvalidDecisionError, ToolDefinitionError
 from hitl.tools.decorator import Tool
 from hitl.tools.toolkit import Toolkit
@@ -236,7 +237,6 @@ class MCPTools(Toolkit):
     async def discover(self, room: int = MAX_TOOLS) -> list[McpToolSpec]:
         """The server's tools as this run records them: names, schemas, and what each call needs; at
         most ``room`` of them, each within hitl's bounds (a tool outside them is left out, and logged)."""
-        from hitl._wire import McpToolSpec
 
         listed = await self._session().list_tools()
         specs: list[McpToolSpec] = []

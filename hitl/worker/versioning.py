@@ -32,6 +32,7 @@ from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
+from hitl._core.listing import list_runs
 from hitl._wire import UPGRADE
 from hitl.errors import ConfigurationError, RunNotFoundError, TemporalUnavailableError
 from hitl.settings import environment
@@ -95,7 +96,6 @@ async def upgrade_paused(client: Client, *, agent: str | None = None, limit: int
     A team's member runs are not asked: they stay with their team (which, with members at work,
     stays on its version too, and finishes there).
     """
-    from hitl._core.listing import list_runs
 
     asked = []
     for run in await list_runs(client, status="paused", agent=agent, limit=limit):
