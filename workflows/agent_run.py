@@ -11,38 +11,43 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import pydantic
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-import hitl._core.registry as _registry
-import hitl.workflows.calls as calls
-import hitl.workflows.deadlines as deadlines
-import hitl.workflows.generation as generation
-import hitl.workflows.observe as observe
-import hitl.workflows.requirements as requirements
-from hitl._wire import (
-    CALL_MODEL,
-    WORKFLOW_NAME,
-    CarriedState,
-    ModelRequest,
-    ModelTurn,
-    PendingCall,
-    RunInput,
-    ToolCallPlan,
-)
-from hitl.errors import HitlError
-from hitl.run import RunOutput, RunRequirement, RunStatus
-from hitl.workflows.handlers import DecisionHandlers
-from hitl.workflows.outbox import AuditOutbox, NoticeQueue
-from hitl.workflows.payloads import decode, require_decryptable
-from hitl.workflows.refusals import Refusals
-from hitl.workflows.signatures import Signatures
-from hitl.workflows.team import MemberRuns, TeamReporter
-from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
-from hitl.workflows.verdicts import Verdicts
-from hitl.workflows.visibility import PATCH, SearchAttributes
+# The sandbox runs this module afresh for every run; what it imports is passed through. The list, with each
+# reason, is hitl.worker.sandbox (hitl's workers and replays use it); this block keeps the module importable
+# under any sandbox, Temporal's default included (a Replayer built without hitl's runner).
+with workflow.unsafe.imports_passed_through():
+    import pydantic
+
+    import hitl._core.registry as _registry
+    import hitl.workflows.calls as calls
+    import hitl.workflows.deadlines as deadlines
+    import hitl.workflows.generation as generation
+    import hitl.workflows.observe as observe
+    import hitl.workflows.requirements as requirements
+    from hitl._wire import (
+        CALL_MODEL,
+        WORKFLOW_NAME,
+        CarriedState,
+        ModelRequest,
+        ModelTurn,
+        PendingCall,
+        RunInput,
+        ToolCallPlan,
+    )
+    from hitl.errors import HitlError
+    from hitl.run import RunOutput, RunRequirement, RunStatus
+    from hitl.workflows.handlers import DecisionHandlers
+    from hitl.workflows.outbox import AuditOutbox, NoticeQueue
+    from hitl.workflows.payloads import decode, require_decryptable
+    from hitl.workflows.refusals import Refusals
+    from hitl.workflows.signatures import Signatures
+    from hitl.workflows.team import MemberRuns, TeamReporter
+    from hitl.workflows.upgrade import UpgradeOnRequest, continue_on_current_version
+    from hitl.workflows.verdicts import Verdicts
+    from hitl.workflows.visibility import PATCH, SearchAttributes
 
 MEMBER_OUTCOME_PATCH = "hitl-member-outcome"
 _TICK = timedelta(milliseconds=1)

@@ -6,6 +6,9 @@ Everything that module imports is passed through: imported once, outside the san
 That is safe for these because none keeps state a run could change, and the workflow helpers among them are
 deterministic by the same rules as the workflow (no I/O, no clocks; every change patched; the replay test).
 The workflow module itself is not passed through, so the sandbox still guards its own code.
+``agent_run`` also imports them inside one ``imports_passed_through()`` block, so it stays importable under any
+sandbox, Temporal's default included (a ``Replayer`` built without :func:`runner`); the other workflow
+modules need no block, being passed through themselves. ``tests/workflows/test_sandbox.py`` keeps the two in step.
 """
 
 from __future__ import annotations
