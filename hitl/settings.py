@@ -17,13 +17,15 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, ValidationError, model_validator
-from temporalio.envconfig import ClientConfigProfile
-from temporalio.service import TLSConfig
 
 from hitl.errors import ConfigurationError
+
+if TYPE_CHECKING:  # imported where used: the CLI reads settings, and temporalio.envconfig costs ~150 ms to import
+    from temporalio.envconfig import ClientConfigProfile
+    from temporalio.service import TLSConfig
 
 __all__ = ["Environment", "Settings", "TlsSettings", "DEFAULT_TASK_QUEUE", "environment"]
 
@@ -41,11 +43,12 @@ class Environment(BaseModel):
     Nothing else in hitl reads ``os.environ`` (the dev stack builds its children's environments; Temporal's
     own ``TEMPORAL_*`` connection variables and ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES`` are read by
     ``temporalio.envconfig`` and the OpenTelemetry SDK from the environment hitl hands them). An empty value
-    counts as unset. Values kept as text are parsed where they are used, with an error naming the variable;
-    secrets are ``SecretStr`` and never printed.
+    counts as unset (one of spaces does not: it is refused where it is parsed, as before). Values are text,
+    parsed where they are used with an error naming the variable; secrets are ``SecretStr`` and never printed.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True)
+    # By alias only: a variable named like a field (`url`, `token`) must never fill a setting.
+    model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     # Temporal (the connection itself: temporalio.envconfig's TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY...)
     temporal_task_queue: str | None = _var("TEMPORAL_TASK_QUEUE", "The task queue of agents given none (default hitl-agents).")
@@ -120,7 +123,7 @@ class Environment(BaseModel):
     @classmethod
     def _empty_is_unset(cls, values: Any) -> Any:
         if isinstance(values, Mapping):
-            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+            return {k: v for k, v in values.items() if v != ""}
         return values
 
     def named(self) -> dict[str, str]:
@@ -166,6 +169,8 @@ class TlsSettings(BaseModel):
     client_key: SecretBytes | None = None
 
     def connect_config(self) -> TLSConfig:
+        from temporalio.service import TLSConfig
+
         key = self.client_key.get_secret_value() if self.client_key is not None else None
         return TLSConfig(domain=self.server_name, server_root_ca_cert=self.server_ca_cert,
                          client_cert=self.client_cert, client_private_key=key)
@@ -260,6 +265,8 @@ class Settings(BaseModel):
 
 def _load_profile(env: dict[str, str], profile: str | None, config_file: str | Path | None) -> ClientConfigProfile:
     """The profile of the file (if any) with the variables applied over it."""
+    from temporalio.envconfig import ClientConfigProfile
+
     path = Path(config_file) if config_file else (Path(env["TEMPORAL_CONFIG_FILE"]) if env.get("TEMPORAL_CONFIG_FILE") else None)
     name = profile or env.get("TEMPORAL_PROFILE") or None
     if path is not None and not path.is_file():

@@ -9,8 +9,8 @@ Invariants: deterministic (``workflow.now()``, ``workflow.uuid4()``, no clocks, 
 which is what ``activities/`` is for; every change to what a run does is patched
 (``generation.patched``), and the recorded histories in ``tests/histories/`` must keep replaying; no
 handler raises into the workflow task (refusals are recorded, never thrown).
-What the sandbox passes through (everything ``agent_run`` imports) is declared once, with reasons, in
-``hitl.worker.sandbox``.
+What the sandbox passes through is declared once, with reasons: the one ``imports_passed_through()`` block of
+``agent_run`` (the other modules are passed through by it).
 """
 
 from hitl.workflows.agent_run import AgentRunWorkflow

@@ -15,9 +15,15 @@ from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
-# The sandbox runs this module afresh for every run; what it imports is passed through. The list, with each
-# reason, is hitl.worker.sandbox (hitl's workers and replays use it); this block keeps the module importable
-# under any sandbox, Temporal's default included (a Replayer built without hitl's runner).
+# What Temporal's workflow sandbox passes through, declared here once (tests/workflows/test_sandbox.py keeps it
+# so). The sandbox (HITL_WORKFLOW_SANDBOX=1, and every replay) imports this module afresh for every run and
+# guards its code; what it imports below is imported once, outside the sandbox, and shared by runs. That is
+# safe because none of it keeps state a run could change:
+# - pydantic: payload models are validated in every activation; costly to import, no run state.
+# - hitl._wire, hitl.errors, hitl.run: the contracts crossing the boundary, errors, the run's data model.
+# - hitl._core.registry: the agents this worker defines, found by name (the documented upward arrow); read only.
+# - hitl.workflows.*: the workflow's helpers, deterministic by the same rules (no I/O, no clocks, every change
+#   patched, the replay test); passed through themselves, so they need no block of their own.
 with workflow.unsafe.imports_passed_through():
     import pydantic
 

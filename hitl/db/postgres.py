@@ -323,7 +323,7 @@ class PostgresDb(Database):
             else signing.load_jwks(keys)
         with self._checking() as conn:
             rows = _verify.signed_rows(conn, self.approvals_table, approval_id)
-        found = signed_trail.problems(rows, trusted, require_signed=require_signed)
+            found = signed_trail.problems(rows, trusted, require_signed=require_signed)
         broken = self.verify_event_chain(approval_id) if chain else None
         if broken is not None:
             found.append({**broken, "kind": "chain"})

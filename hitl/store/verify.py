@@ -100,16 +100,16 @@ def chain_break(events: Iterable[Mapping[str, Any]], keys: AuditKeys | None, unh
     return None
 
 
-def signed_rows(conn: Connection[Any], approvals: str, approval_id: str | None) -> list[dict[str, Any]]:
+def signed_rows(conn: Connection[Any], approvals: str, approval_id: str | None) -> Iterator[dict[str, Any]]:
     """The trail's events joined with their approval (one approval's, or all), for checking decisions'
-    signatures (``hitl.security.signed_trail``)."""
+    signatures (``hitl.security.signed_trail``): read one by one as they are checked, while ``conn`` is open."""
     query = sql.SQL("SELECT e.approval_id, e.seq, e.kind, e.payload, a.run_id, a.requirement_id, a.team_run_id, a.context"
                     " FROM {e} e JOIN {a} a ON a.id = e.approval_id").format(e=sql.Identifier(f"{approvals}_events"),
                                                                            a=sql.Identifier(approvals))
     if approval_id is not None:
         query += sql.SQL(" WHERE e.approval_id = %s")
     rows = conn.execute(query + sql.SQL(" ORDER BY e.approval_id, e.seq"), [approval_id] if approval_id else [])
-    return list(rows)
+    return iter(rows)
 
 
 def first_break(conn: Connection[Any], approvals: str, keys: AuditKeys | None, approval_id: str | None

@@ -28,7 +28,6 @@ from hitl.security import links, signing
 from hitl.settings import Settings, environment
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
-from hitl.worker import sandbox
 from hitl.worker.versioning import Deployment
 from hitl.workflows import AgentRunWorkflow
 
@@ -87,7 +86,7 @@ def cache_size() -> int:
     Raises:
         ConfigurationError: a value that is not a whole number, or below 1.
     """
-    if environment().max_cached_workflows is not None:
+    if (environment().max_cached_workflows or "").strip():
         return _env_int("HITL_MAX_CACHED_WORKFLOWS", 1)
     return max(1, int(_env_int("HITL_WORKFLOW_CACHE_MIB", CACHE_MIB) / MIB_PER_CACHED_RUN))
 
@@ -159,10 +158,10 @@ def workflow_runner() -> WorkflowRunner:
     Raises:
         ConfigurationError: ``HITL_WORKFLOW_SANDBOX`` other than 0 or 1.
     """
-    raw = environment().workflow_sandbox.strip()
+    raw = environment().workflow_sandbox.strip() or "0"
     if raw not in ("0", "1"):
         raise ConfigurationError(f"HITL_WORKFLOW_SANDBOX={raw!r}: expected 0 or 1")
-    return sandbox.runner() if raw == "1" else UnsandboxedWorkflowRunner()
+    return SandboxedWorkflowRunner() if raw == "1" else UnsandboxedWorkflowRunner()
 
 
 def _compile_workflow_modules() -> None:

@@ -29,7 +29,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from hitl import Agent, OpenAIChat, RunStatus, tool
 from hitl._core import client as _client
 from hitl.observability import telemetry
-from hitl.worker import sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "hitl-tracing-worker-tests"
@@ -318,8 +317,7 @@ async def test_recorded_histories_replay_under_the_tracing_interceptor_and_make_
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     interceptor = _tracing.interceptor(provider.get_tracer("temporalio"))
     assert isinstance(interceptor, _tracing.DecisionTracingInterceptor) and _tracing.parentless_spans_supported()
-    replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter, interceptors=[interceptor],
-                        workflow_runner=sandbox.runner())
+    replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter, interceptors=[interceptor])
     assert HISTORIES
     for path in HISTORIES:
         history = WorkflowHistory.from_json(IDS.get(path.name, "run-replay"), json.loads(path.read_text()))

@@ -14,7 +14,6 @@ from temporalio.worker import Replayer
 
 from hitl import Agent, ConfigurationError, OpenAIChat, RunStatus, tool
 from hitl.policy import set_group_resolver
-from hitl.worker import sandbox
 from hitl.workflows import AgentRunWorkflow
 from tests import redeploy_agents
 from tests.core.test_durability import spawn_worker
@@ -209,8 +208,7 @@ async def test_a_history_decided_under_one_definition_replays_under_another(make
         del agent.tools["wire"]
         group_of.clear()
         group_of["mallory"] = ["finance"]
-        result = await Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter,
-                                workflow_runner=sandbox.runner()).replay_workflow(
+        result = await Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter).replay_workflow(
             WorkflowHistory.from_json(paused.run_id, history.to_json_dict()), raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
     finally:

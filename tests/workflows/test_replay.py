@@ -10,7 +10,6 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from hitl.worker import sandbox
 from hitl.workflows import AgentRunWorkflow
 from tests import replay_agents  # noqa: F401 - registers the agents the histories ran
 
@@ -47,6 +46,6 @@ def test_there_are_histories_to_replay():
 async def test_recorded_history_replays(path: Path):
     """Replaying a recorded run with today's workflow code raises no non-determinism error."""
     history = WorkflowHistory.from_json(IDS.get(path.name, "run-replay"), json.loads(path.read_text()))
-    replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter, workflow_runner=sandbox.runner())
+    replayer = Replayer(workflows=[AgentRunWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"

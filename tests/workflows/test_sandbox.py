@@ -1,33 +1,40 @@
-"""The sandbox's pass-through list (hitl.worker.sandbox) covers what the run workflow imports, and leaves the
-workflow module itself to the sandbox's guard."""
+"""What the workflow sandbox passes through is declared once: the one imports_passed_through() block of the run
+workflow's module, which imports everything of hitl (and pydantic) it uses there; no other workflow module has
+one (they are passed through themselves), and the workflow module stays under the sandbox's guard."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-from temporalio.worker.workflow_sandbox._importer import Importer
-
-from hitl.worker import sandbox
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _passed_through(name: str) -> bool:
-    return Importer(sandbox.restrictions(), None).module_configured_passthrough(name)  # type: ignore[arg-type]
+def _blocks(tree: ast.Module) -> list[ast.With]:
+    return [node for node in tree.body if isinstance(node, ast.With)
+            and "imports_passed_through" in ast.unparse(node.items[0].context_expr)]
 
 
-def test_everything_the_run_workflow_imports_of_hitl_is_passed_through():
+def _imported(nodes: list[ast.stmt]) -> set[str]:
+    found = set()
+    for statement in nodes:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_the_run_workflow_imports_hitl_and_pydantic_only_inside_its_one_block():
     tree = ast.parse((ROOT / "workflows" / "agent_run.py").read_text())
-    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module} | {
-        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    ours = sorted(m for m in imported if m.split(".")[0] in ("hitl", "pydantic"))
-    assert ours and all(_passed_through(m) for m in ours), [m for m in ours if not _passed_through(m)]
+    [block] = _blocks(tree)
+    ours = {m for m in _imported(tree.body) if m.split(".")[0] in ("hitl", "pydantic")}
+    inside = _imported(block.body)
+    assert ours and ours <= inside, sorted(ours - inside)
 
 
-def test_every_workflow_helper_is_listed_and_the_workflow_is_not():
-    helpers = {f"hitl.workflows.{p.stem}" for p in (ROOT / "workflows").glob("*.py")} - {
-        "hitl.workflows.__init__", "hitl.workflows.agent_run"}
-    assert helpers == {m for m in sandbox.PASSED_THROUGH if m.startswith("hitl.workflows.")}
-    assert not _passed_through("hitl.workflows.agent_run") and not _passed_through("hitl.workflows")
-    assert all(reason for reason in sandbox.PASSED_THROUGH.values())
+def test_no_other_workflow_module_has_a_block():
+    others = [p.name for p in sorted((ROOT / "workflows").glob("*.py"))
+              if p.name != "agent_run.py" and _blocks(ast.parse(p.read_text()))]
+    assert not others
