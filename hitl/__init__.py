@@ -11,6 +11,10 @@ load the whole client side into every run, and give the sandbox its own, empty, 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -118,3 +122,40 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+# Modules that moved into rooms (issue 23) keep their old paths for a while: importing one gives the module
+# at its new place (the same object) and a DeprecationWarning naming it.
+MOVED_MODULES = {
+    "hitl.signing": "hitl.security.signing",
+    "hitl.tokens": "hitl.security.tokens",
+    "hitl.oidc": "hitl.security.oidc",
+    "hitl.links": "hitl.security.links",
+    "hitl.codec": "hitl.security.codec",
+    "hitl.telemetry": "hitl.observability.telemetry",
+    "hitl.visibility": "hitl.observability.visibility",
+    "hitl.versioning": "hitl.worker.versioning",
+    "hitl.devstack": "hitl.dev.stack",
+    "hitl.config": "hitl.settings",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds a moved module under its old name; loads it as the new module itself."""
+
+    hitl_moved_modules = True  # the mark that keeps one finder per interpreter (this package may be imported again)
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        return importlib.util.spec_from_loader(name, self) if name in MOVED_MODULES else None
+
+    def create_module(self, spec: Any) -> Any:
+        new = MOVED_MODULES[spec.name]
+        warnings.warn(f"{spec.name} moved to {new}; import it from there", DeprecationWarning, stacklevel=2)
+        return importlib.import_module(new)
+
+    def exec_module(self, module: Any) -> None:
+        """Nothing to run: the module is the one at its new place, already loaded."""
+
+
+if not any(getattr(finder, "hitl_moved_modules", False) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
