@@ -59,6 +59,8 @@ def test_empty_values_count_as_unset_and_secrets_stay_secret(monkeypatch):
 
 def test_only_the_variables_names_fill_settings(monkeypatch):
     """A variable named like a field (``url``, ``token``) is nobody's setting: only HITL_URL is the CLI's URL."""
+    for name in ("HITL_URL", "HITL_TOKEN", "DATABASE_URL", "HITL_APPROVALS_TABLE", "HITL_LINK_SECRET"):
+        monkeypatch.delenv(name, raising=False)  # the suite's own DATABASE_URL, say
     for name in ("url", "token", "database_url", "approvals_table", "link_secret"):
         monkeypatch.setenv(name, "http://elsewhere.example")
     env = environment()
