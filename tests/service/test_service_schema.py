@@ -109,7 +109,11 @@ async def test_every_route_answers_as_its_document_says(db, client, make_agent, 
                 "run", f"{service.url}/openapi.json", "--checks", ",".join(CHECKS), "-H", f"Authorization: Bearer {token}",
                 "--exclude-path", "/approvals/events", "--max-examples", "12", "--seed", "1", "--workers", "1",
                 "--phases", "examples,coverage,fuzzing", "--max-time", "120", "--wait-for-schema", "30",
-                "--request-timeout", "60", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                "--request-timeout", "60", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                # In the test's own folder: what an earlier run left in the checkout's .hypothesis/ and
+                # .schemathesis/ (examples, crashes) was replayed first, and a rerun's fuzzer cancelled every seeded
+                # run before deciding one (the test failed on every run after the first).
+                cwd=tmp_path)
             output, _ = await asyncio.wait_for(out.communicate(), 600)
             # Real ids reached the routes that decide: some seeded approval was decided by the fuzzer.
             assert sql(db, "SELECT count(*) FROM {t} WHERE resolved_by = 'fuzzer'")[0][0] > 0
