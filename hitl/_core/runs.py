@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast, overload
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.errordetails.v1 import WorkflowNotReadyFailure
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
@@ -122,6 +122,8 @@ async def start(client: Client, task_queue: str, run_input: RunInput, run_id: st
     except RPCError as exc:
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
             raise errors.RunExistsError(f"a run with id {run_id!r} already exists") from None
+        if _task_failing(exc):  # started, and taken by a worker that cannot run it: get says why
+            return await get(client, run_id)
         raise _unavailable(client, exc, run_id, "start the run", sent=False) if _is_unavailable(exc) else exc from None
     finally:
         if not call.done():
@@ -187,11 +189,28 @@ async def _start_unpolled(client: Client, task_queue: str, run_input: RunInput, 
 
 async def _first_progress(client: Client, run_id: str) -> RunOutput:
     """The run at its first pause or end, as the start's update would have answered (a run that has
-    already ended, taken by a quick worker, is read as it ended)."""
-    try:
-        return await _update(client, run_id, "wait_for_progress", 0, [])
-    except errors.RunEndedError:
-        return await get(client, run_id)
+    already ended, taken by a quick worker, is read as it ended), or as it stands when no worker can
+    take it: one that polls but does not serve its agent fails its task, and the server would hold
+    the update for its whole deadline."""
+    # One update id for every attempt: the server answers a repeat with the same update, so asking
+    # again every few seconds adds nothing to the run's history.
+    update_id = f"first-progress-{uuid.uuid4().hex}"
+    while True:
+        try:
+            return await _update(client, run_id, "wait_for_progress", 0, [], update_id=update_id,
+                                 rpc_timeout=_WAITING_AFTER)
+        except (errors.RunEndedError, _TaskFailing):  # ended, or taken by a worker that cannot run it: get says why
+            return await get(client, run_id)
+        except _NoAnswerYet:
+            pass
+        try:
+            description = await _describe(client, run_id)
+        except RPCError:
+            continue
+        waiting = await _waiting_for_worker(client, description)
+        if waiting is not None:
+            log.warning("run %s waits: %s", run_id, waiting)
+            return _from_search_attributes(run_id, description, waiting)
 
 
 _draining: set[asyncio.Future[Any]] = set()
@@ -298,24 +317,39 @@ async def change(client: Client, run_id: str, change: ChangeApproval) -> RunOutp
 
 
 @overload
-async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str]) -> RunOutput: ...
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str], *,
+                  update_id: str | None = None, rpc_timeout: timedelta | None = None) -> RunOutput: ...
 @overload
-async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str], result_type: type[T]) -> T: ...
+async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str], result_type: type[T], *,
+                  update_id: str | None = None, rpc_timeout: timedelta | None = None) -> T: ...
 async def _update(client: Client, run_id: str, name: str, argument: Any, decided: list[str],
-                  result_type: type[Any] = RunOutput) -> Any:
+                  result_type: type[Any] = RunOutput, *, update_id: str | None = None,
+                  rpc_timeout: timedelta | None = None) -> Any:
+    """Send an update, retried while the server turns it away unapplied. With ``rpc_timeout``, no answer
+    in that time raises :class:`_NoAnswerYet` (send it again with the same ``update_id``)."""
     handle = client.get_workflow_handle(run_id)
     give_up = asyncio.get_running_loop().time() + _BUSY_RETRY_FOR.total_seconds()
     delay = 0.05
+    # One id for every attempt: an update the server took and answered is answered again, never applied twice.
+    update_id = update_id or str(uuid.uuid4())
     while True:
         try:
-            return await handle.execute_update(name, argument, result_type=result_type)
+            return await handle.execute_update(name, argument, id=update_id, result_type=result_type,
+                                               rpc_timeout=rpc_timeout)
         except WorkflowUpdateFailedError as exc:
             raise _translate(exc, run_id) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
+            if rpc_timeout is not None:
+                raise _NoAnswerYet from None
             raise errors.TemporalUnavailableError(
                 f"run {run_id}: no answer to {name} in time; it may have been applied: read the run (get_run) before "
                 "sending it again (a decision already applied is refused, never applied twice)") from None
         except RPCError as exc:
+            failing = await _worker_failure(client, run_id) if _task_failing(exc) else None
+            if failing is not None:
+                raise _TaskFailing(
+                    f"run {run_id}: {name} was not applied: no worker can take the run now, its workflow task fails "
+                    f"({failing}); send it again once a worker that serves it runs") from None
             if _not_taken(exc) and asyncio.get_running_loop().time() < give_up:
                 # Refused before it reached the run, or dropped with a workflow task the server
                 # refused (the run had not accepted it): nothing was applied.
@@ -327,10 +361,42 @@ async def _update(client: Client, run_id: str, name: str, argument: Any, decided
             raise await _rpc_error(client, exc, run_id, decided) from None
 
 
+class _NoAnswerYet(Exception):
+    """An update sent with a deadline got no answer in it (the run may still take it)."""
+
+
+class _TaskFailing(errors.TemporalUnavailableError):
+    """The server refused an update because the run's workflow task keeps failing (a worker that does
+    not serve its agent took it, or its code raises): nothing was applied."""
+
+
+def _task_failing(exc: RPCError) -> bool:
+    # The server's only sign is its message: the detail (WorkflowNotReadyFailure) is the same for a task
+    # the server refused to close, which the next task fixes.
+    return exc.status == RPCStatusCode.FAILED_PRECONDITION and "workflow task in failed state" in exc.message.lower()
+
+
+async def _worker_failure(client: Client, run_id: str) -> str | None:
+    """Why the run's last workflow task failed, if a worker failed it (its code raised, or it does not
+    serve the agent): a retry cannot help. None for a close the server refused (an event came
+    meanwhile), which the next task fixes."""
+    last = None
+    async for event in client.get_workflow_handle(run_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            last = event.workflow_task_failed_event_attributes
+    if last is None or last.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE:
+        return None
+    return last.failure.message or "no reason given"
+
+
 def _not_taken(exc: RPCError) -> bool:
-    """The server turned the update away before the run accepted it: too many in flight, or the
-    workflow task carrying it failed (a close refused for an event that came meanwhile)."""
+    """The server turned the update away before the run accepted it: too many in flight, the
+    workflow task carrying it failed (a close refused for an event that came meanwhile), or the
+    server dropped its in-memory updates (under load; "workflow update was aborted", which the
+    server means to be retried)."""
     if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+        return True
+    if exc.status == RPCStatusCode.UNAVAILABLE and exc.message.lower().startswith("workflow update was aborted"):
         return True
     return exc.status == RPCStatusCode.FAILED_PRECONDITION and any(
         detail.Is(WorkflowNotReadyFailure.DESCRIPTOR) for detail in exc.grpc_status.details)

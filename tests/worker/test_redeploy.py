@@ -13,6 +13,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from hitl import Agent, ConfigurationError, OpenAIChat, RunStatus, tool
+from hitl._core import inline, runs
+from hitl.decisions import Confirm
+from hitl.errors import TemporalUnavailableError
 from hitl.policy import set_group_resolver
 from hitl.workflows import AgentRunWorkflow
 from tests import redeploy_agents
@@ -152,15 +155,23 @@ async def test_a_worker_without_the_agent_on_a_shared_queue_fails_the_task_not_t
     with open(tmp_path / "w.log", "wb") as out:
         proc = subprocess.Popen([__import__("sys").executable, "-c", code], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
-            if b"worker ready" in (tmp_path / "w.log").read_bytes():
+        for _ in range(300):  # until the server has seen it poll: the run is then started with its first update
+            if b"worker ready" in (tmp_path / "w.log").read_bytes() and await inline.polled(client, queue):
                 break
             await asyncio.sleep(0.1)
+        else:
+            raise AssertionError((tmp_path / "w.log").read_text())
         run = await asyncio.wait_for(agent.arun("hello"), 60)
         assert run.status == RunStatus.running
         assert "is not defined in this worker" in (run.waiting_for_worker or ""), run
         description = await client.get_workflow_handle(run.run_id).describe()
         assert description.status.name == "RUNNING"
+        # An update the server refuses while the task fails (a worker that came just after a start
+        # found no poller): the first progress is the run as get_run reads it, and a decision says why.
+        again = await asyncio.wait_for(runs._first_progress(client, run.run_id), 60)
+        assert "is not defined in this worker" in (again.waiting_for_worker or ""), again
+        with pytest.raises(TemporalUnavailableError, match="was not applied.*is not defined in this worker"):
+            await runs.decide(client, run.run_id, Confirm(requirement_id="req-1"))
         await client.get_workflow_handle(run.run_id).terminate("test over")
     finally:
         proc.kill()
