@@ -25,7 +25,7 @@ from hitl.agent import Agent
 from hitl.errors import ConfigurationError
 from hitl.observability.visibility import register_search_attributes
 from hitl.security import links, signing
-from hitl.settings import Settings, environment
+from hitl.settings import Environment, Settings, environment
 from hitl.team import Team
 from hitl.tools import reserve_tool_threads
 from hitl.worker.versioning import Deployment
@@ -62,8 +62,8 @@ def agents_in(module_names: Iterable[str]) -> list[Agent]:
     return found
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = environment().named().get(name)
+def _env_int(env: Environment, name: str, default: int) -> int:
+    raw = env.named().get(name)
     if raw is None or not raw.strip():
         return default
     try:
@@ -75,10 +75,10 @@ def _env_int(name: str, default: int) -> int:
     return value
 
 
-def cache_size() -> int:
+def cache_size(env: Environment | None = None) -> int:
     """How many runs a worker process keeps in memory: ``HITL_MAX_CACHED_WORKFLOWS`` if set, else as
     many as ``HITL_WORKFLOW_CACHE_MIB`` (default 100 MiB) holds at :data:`MIB_PER_CACHED_RUN` each:
-    1,000 by default, Temporal's own default.
+    1,000 by default, Temporal's own default. ``env``: the variables to read (default: this process's).
 
     A decision on a run still kept costs its own work; on an evicted one, a replay of its history
     as well (about 11 ms more of worker CPU for an agent's run, measured by ``bench.scale``).
@@ -86,14 +86,15 @@ def cache_size() -> int:
     Raises:
         ConfigurationError: a value that is not a whole number, or below 1.
     """
-    if (environment().max_cached_workflows or "").strip():
-        return _env_int("HITL_MAX_CACHED_WORKFLOWS", 1)
-    return max(1, int(_env_int("HITL_WORKFLOW_CACHE_MIB", CACHE_MIB) / MIB_PER_CACHED_RUN))
+    env = environment() if env is None else env
+    if (env.max_cached_workflows or "").strip():
+        return _env_int(env, "HITL_MAX_CACHED_WORKFLOWS", 1)
+    return max(1, int(_env_int(env, "HITL_WORKFLOW_CACHE_MIB", CACHE_MIB) / MIB_PER_CACHED_RUN))
 
 
 def create_worker(
     client: Client, task_queue: str, *, max_cached_workflows: int | None = None, tool_concurrency: int | None = None,
-    deployment: Deployment | None = None, inline: bool = False,
+    deployment: Deployment | None = None, inline: bool = False, env: Environment | None = None,
 ) -> Worker:
     """A worker for the run workflow and its activities on ``task_queue``.
 
@@ -106,16 +107,19 @@ def create_worker(
         deployment: The worker deployment version it belongs to (``hitl.worker.versioning``): its runs are
             pinned to it. None: an unversioned worker.
         inline: Made by ``hitl._core.inline`` for a process serving its own agents.
+        env: The variables it reads (``HITL_WORKFLOW_SANDBOX``, the cache's and the tool concurrency's);
+            default: this process's environment.
     """
     registry.resolve_names()
     if not inline:
         _inline.note_worker(task_queue)  # this process serves the queue: it never starts an in-process worker too
-    runner = workflow_runner()
+    env = environment() if env is None else env
+    runner = workflow_runner(env)
     if isinstance(runner, SandboxedWorkflowRunner):
         _compile_workflow_modules()  # only the sandbox imports the workflow modules again, for every run
     if max_cached_workflows is None:
-        max_cached_workflows = cache_size()
-    slots = tool_concurrency or _env_int("HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
+        max_cached_workflows = cache_size(env)
+    slots = tool_concurrency or _env_int(env, "HITL_TOOL_CONCURRENCY", DEFAULT_TOOL_CONCURRENCY)
     reserve_tool_threads(2 * slots)
     return _Worker(
         client,
@@ -144,8 +148,9 @@ class _Worker(Worker):
             await close_sessions()
 
 
-def workflow_runner() -> WorkflowRunner:
-    """How the run workflow's code runs: directly, or in Temporal's sandbox with ``HITL_WORKFLOW_SANDBOX=1``.
+def workflow_runner(env: Environment | None = None) -> WorkflowRunner:
+    """How the run workflow's code runs: directly, or in Temporal's sandbox with ``HITL_WORKFLOW_SANDBOX=1``
+    (read from ``env``, default this process's environment).
 
     The sandbox guards workflow code that users write. The run workflow is hitl's own: its modules
     are passed through the sandbox anyway (re-importing them for every run was most of a worker's
@@ -158,7 +163,7 @@ def workflow_runner() -> WorkflowRunner:
     Raises:
         ConfigurationError: ``HITL_WORKFLOW_SANDBOX`` other than 0 or 1.
     """
-    raw = environment().workflow_sandbox.strip() or "0"
+    raw = (environment() if env is None else env).workflow_sandbox.strip() or "0"
     if raw not in ("0", "1"):
         raise ConfigurationError(f"HITL_WORKFLOW_SANDBOX={raw!r}: expected 0 or 1")
     return SandboxedWorkflowRunner() if raw == "1" else UnsandboxedWorkflowRunner()

@@ -8,37 +8,43 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hitl import tool
 from hitl.errors import ConfigurationError
+from hitl.settings import Environment
 from hitl.worker import cache_size, create_worker, workflow_runner
 
 
-@pytest.fixture(autouse=True)
+def env(**variables: str) -> Environment:
+    """The variables, by name, as a worker reads them: settings built here, the process's environment untouched."""
+    return Environment.model_validate(variables)
+
+
+@pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HITL_MAX_CACHED_WORKFLOWS", "HITL_WORKFLOW_CACHE_MIB", "HITL_WORKFLOW_SANDBOX"):
+    """Neither cache variable set in this process (a count set by the caller's shell would hide a bad memory)."""
+    for name in ("HITL_MAX_CACHED_WORKFLOWS", "HITL_WORKFLOW_CACHE_MIB"):
         monkeypatch.delenv(name, raising=False)
 
 
-def test_the_cache_is_sized_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cache_size() == 1000  # 100 MiB at 0.1 MiB a run
-    monkeypatch.setenv("HITL_WORKFLOW_CACHE_MIB", "64")
-    assert cache_size() == 640
-    monkeypatch.setenv("HITL_MAX_CACHED_WORKFLOWS", "300")  # a count wins over the memory
-    assert cache_size() == 300
-    monkeypatch.setenv("HITL_MAX_CACHED_WORKFLOWS", " ")  # blank, as compose passes an unset variable
-    assert cache_size() == 640
+def test_the_cache_is_sized_by_memory() -> None:
+    assert cache_size(env()) == 1000  # 100 MiB at 0.1 MiB a run
+    assert cache_size(env(HITL_WORKFLOW_CACHE_MIB="64")) == 640
+    assert cache_size(env(HITL_WORKFLOW_CACHE_MIB="64", HITL_MAX_CACHED_WORKFLOWS="300")) == 300  # a count wins over the memory
+    # blank, as compose passes an unset variable
+    assert cache_size(env(HITL_WORKFLOW_CACHE_MIB="64", HITL_MAX_CACHED_WORKFLOWS=" ")) == 640
 
 
+# What these two check is the promise about the variables themselves (a bad value fails at start-up, naming
+# the variable), so they set them in the process's environment, where a worker started with no settings reads them.
 @pytest.mark.parametrize(("name", "value"), [("HITL_WORKFLOW_CACHE_MIB", "lots"), ("HITL_WORKFLOW_CACHE_MIB", "0"),
                                              ("HITL_MAX_CACHED_WORKFLOWS", "-5")])
-def test_a_bad_cache_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+def test_a_bad_cache_setting_is_named(clean_env: None, monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         cache_size()
 
 
 def test_the_sandbox_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert isinstance(workflow_runner(), UnsandboxedWorkflowRunner)
-    monkeypatch.setenv("HITL_WORKFLOW_SANDBOX", "1")
-    assert isinstance(workflow_runner(), SandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(env()), UnsandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(env(HITL_WORKFLOW_SANDBOX="1")), SandboxedWorkflowRunner)
     monkeypatch.setenv("HITL_WORKFLOW_SANDBOX", "yes")
     with pytest.raises(ConfigurationError, match="HITL_WORKFLOW_SANDBOX='yes'"):
         workflow_runner()
@@ -50,12 +56,11 @@ def refund(order_id: str) -> str:
     return f"refunded {order_id}"
 
 
-async def test_runs_decide_and_complete_in_the_sandbox(monkeypatch, client, make_agent, script) -> None:
+async def test_runs_decide_and_complete_in_the_sandbox(client, make_agent, script) -> None:
     """Opting in to the sandbox still works end to end: the workflow code is sandbox-safe."""
-    monkeypatch.setenv("HITL_WORKFLOW_SANDBOX", "1")
     agent = make_agent(script({"turns": [{"tool_calls": [{"name": "refund", "arguments": {"order_id": "o-9"}}]},
                                          {"content": "done: {results}"}]}), [refund])
-    worker = create_worker(client, agent.task_queue)
+    worker = create_worker(client, agent.task_queue, env=env(HITL_WORKFLOW_SANDBOX="1"))
     assert isinstance(worker.config()["workflow_runner"], SandboxedWorkflowRunner)
     async with worker:
         paused = await agent.arun("refund o-9")
