@@ -73,7 +73,8 @@ class Ran:
 
 @pytest.fixture
 def run_port(temporal_server: dict[str, Any], database_url: str, tmp_path: Path):
-    """``run_port("script", {model_id: script}, stdin="...")``: the script run as ``python script.py``."""
+    """``run_port("script", {model_id: script}, stdin="...", env={...})``: the script run as ``python script.py``,
+    with ``env`` added to its environment."""
     servers: list[ScriptedModelServer] = []
     databases: list[str] = []
 
@@ -86,12 +87,12 @@ def run_port(temporal_server: dict[str, Any], database_url: str, tmp_path: Path)
             return make_conninfo(database_url, dbname=name)
         return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
 
-    def run(script: str, scripts: dict[str, Any], stdin: str = "") -> Ran:
+    def run(script: str, scripts: dict[str, Any], stdin: str = "", env: dict[str, str] | None = None) -> Ran:
         server = ScriptedModelServer(scripts=scripts).start()
         servers.append(server)
         log = tmp_path / f"{script}.tools.log"
         log.touch()
-        env = {
+        child = {
             **os.environ,
             "TEMPORAL_ADDRESS": temporal_server["address"],
             # A task queue of its own: no other test's (gone) inline worker looks like it polls it.
@@ -104,8 +105,9 @@ def run_port(temporal_server: dict[str, Any], database_url: str, tmp_path: Path)
             "PORT_TOOL_LOG": str(log),
             "COLUMNS": "200",
             "NO_COLOR": "1",
+            **(env or {}),
         }
-        proc = subprocess.run([sys.executable, str(PORTS / f"{script}.py")], cwd=tmp_path, env=env, input=stdin,
+        proc = subprocess.run([sys.executable, str(PORTS / f"{script}.py")], cwd=tmp_path, env=child, input=stdin,
                               text=True, capture_output=True, timeout=TIMEOUT)
         ran = Ran(proc.returncode, proc.stdout, proc.stderr, log.read_text().splitlines(), list(server.requests))
         if os.environ.get("PORTS_SHOW"):
@@ -269,12 +271,11 @@ def test_agent_run_streamed_with_async_for(run_port):
     assert ran.tools == ["book_table Chez Nous 4"], ran.tools
 
 
-def test_an_mcp_servers_tool_confirmed_in_a_streamed_run(run_port, mcp_http_server, monkeypatch):
+def test_an_mcp_servers_tool_confirmed_in_a_streamed_run(run_port, mcp_http_server):
     """Agno's MCP toolkit example's shape: MCPTools(transport="streamable-http", url=...,
     requires_confirmation_tools=[...]) against a real MCP server; the paused stream answered at a prompt."""
-    monkeypatch.setenv("LEDGER_MCP_URL", mcp_http_server.url)
     scripts = {"gpt-5.2": model(rule("fees", call("search_docs", query="fees"), say("Answer: {results}")))}
-    ran = run_port("mcp_confirm_stream", scripts, stdin="y\n")
+    ran = run_port("mcp_confirm_stream", scripts, stdin="y\n", env={"LEDGER_MCP_URL": mcp_http_server.url})
     ok(ran, "search_docs({'query': 'fees'})", "Answer: docs about fees")
     assert mcp_http_server.log.read_text().splitlines() == ["search_docs fees"]
     assert "search_docs" in [t["name"] for t in ran.requests[0]["tools"]], ran.requests[0].get("tools")
