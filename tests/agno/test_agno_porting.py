@@ -21,6 +21,8 @@ from hitl.run import RunContext
 from hitl.run.agent import RunContentEvent, RunPausedEvent
 
 ROOT = Path(__file__).resolve().parents[2]
+WIPED_LOG: Path | None = None
+"""Where ``wipe_account`` notes each account it wiped, when a test sets it (it runs on this process's workers)."""
 
 
 @approval
@@ -31,9 +33,8 @@ def wipe_account(account: str) -> str:
     Args:
         account: The account id.
     """
-    log = os.environ.get("AGNO_PORTING_LOG")
-    if log:
-        with open(log, "a") as f:
+    if WIPED_LOG is not None:
+        with open(WIPED_LOG, "a") as f:
             f.write(f"wiped {account}\n")
     return f"wiped {account}"
 
@@ -207,7 +208,7 @@ async def test_continue_without_decisions_after_the_database_decided(make_agent,
 async def test_a_stale_run_output_continued_with_the_database_decision(make_agent, script, running_worker, db,
                                                                         tmp_path, monkeypatch):
     log = tmp_path / "wiped.log"
-    monkeypatch.setenv("AGNO_PORTING_LOG", str(log))
+    monkeypatch.setattr(sys.modules[__name__], "WIPED_LOG", log)
     model = script({"match": "A-3", "turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-3"}}]},
                                               {"content": "ok"}]},
                    {"match": "A-4", "turns": [{"tool_calls": [{"name": "wipe_account", "arguments": {"account": "A-4"}}]},
@@ -314,9 +315,7 @@ def test_sync_stream_and_print_response_show_the_pause(make_agent, script, task_
 
 
 # ------------------------------------------------------------------ sessions, dependencies, history
-async def test_session_state_dependencies_and_history(make_agent, script, running_worker, db, model_server,
-                                                      monkeypatch):
-    monkeypatch.setenv("HITL_INLINE_WORKER", "off")
+async def test_session_state_dependencies_and_history(make_agent, script, running_worker, db, model_server):
     model = script({"match": "apples", "turns": [{"tool_calls": [{"name": "add_to_basket", "arguments": {"item": "apples"}}]},
                                                  {"content": "Basket: {results}"}]},
                    {"match": "what", "turns": [{"content": "you bought apples"}]})
@@ -394,12 +393,11 @@ def test_a_tool_changing_session_state_never_changes_another_sessions_defaults(d
     assert _sessions.state(agent, "s-alice") == {"books": ["dune"]}
 
 
-def test_auto_serves_only_a_scripts_own_agents_and_never_where_decisions_are_signed(monkeypatch):
+def test_auto_serves_only_a_scripts_own_agents_and_never_where_decisions_are_signed():
     from hitl._core import inline
     from hitl.security import signing
     from hitl.security.signing import Signer
 
-    monkeypatch.delenv("HITL_DECISION_KEYS", raising=False)
     imported = Agent(OpenAIChat("m-auto", base_url="http://127.0.0.1:9/v1"), name=f"imp-{uuid.uuid4().hex[:6]}")
     assert not inline._serves(imported, "auto")  # defined by a module, not by the script being run
     assert inline._serves(imported, "on") and not inline._serves(imported, "off")
