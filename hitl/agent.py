@@ -376,8 +376,12 @@ class Agent:
         the RunOutput; with ``stream=True``, an async iterator of run events.
 
         Raises:
-            RunNotFoundError, RunEndedError, RequirementNotFoundError,
-            RequirementAlreadyResolvedError, InvalidDecisionError, UnresolvedRequirementsError.
+            RunNotFoundError: No run with that id.
+            RunEndedError: The run has ended.
+            RequirementNotFoundError: A decision names a requirement the run does not have.
+            RequirementAlreadyResolvedError: Someone decided first (the message says who).
+            InvalidDecisionError: A decision that does not fit its requirement.
+            UnresolvedRequirementsError: Requirements left undecided (the message names them).
         """
         del session_id
         call = self._acontinue(run_response, requirements, run_id=run_id, user_id=user_id, metadata=metadata,
@@ -519,7 +523,9 @@ class Agent:
         """Cancel a run (a team's members with it); return it once closed. Its pending approvals become ``cancelled``.
 
         Raises:
-            RunNotFoundError, RunEndedError, TemporalUnavailableError.
+            RunNotFoundError: No run with that id.
+            RunEndedError: The run has already ended.
+            TemporalUnavailableError: Temporal could not be reached.
         """
         return await _runs.cancel(await self._connect(), run_id, reason=reason)
 

@@ -37,12 +37,13 @@ class Team(Agent):
             records there).
         instructions: The leader's own instructions, after the list of members.
         tools: Tools the leader calls itself, beside delegating.
-        markdown, expected_output, pre_hooks, post_hooks, debug_mode, telemetry, session_id, user_id,
-            session_state, dependencies, add_history_to_context, num_history_runs, num_history_messages:
-            as on :class:`hitl.Agent` (hooks are called with ``team=`` rather than ``agent=``; the
-            history is the leader's; a member's tools see the team run's ``run_context``).
 
-    Every other argument is as on :class:`hitl.Agent`. Members run on the team's task queue.
+    ``markdown``, ``expected_output``, ``pre_hooks``, ``post_hooks``, ``debug_mode``, ``telemetry``,
+    ``session_id``, ``user_id``, ``session_state``, ``dependencies``, ``add_history_to_context``,
+    ``num_history_runs`` and ``num_history_messages`` are as on :class:`hitl.Agent` (hooks are called
+    with ``team=`` rather than ``agent=``; the history is the leader's; a member's tools see the team
+    run's ``run_context``). Every other argument is as on :class:`hitl.Agent`. Members run on the
+    team's task queue.
 
     Raises:
         ConfigurationError: no members, a member that is not an Agent, or two with one name.

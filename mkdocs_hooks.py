@@ -1,0 +1,296 @@
+"""The site's generated pages, built from the code each time the site is built (never kept by hand).
+
+- ``reference/http.md``: the decision service's OpenAPI document, rendered into the page (nothing is
+  fetched when the page is viewed).
+- ``reference/cli.md``: every ``hitl`` command, from the typer app.
+- ``reference/configuration.md``: every field of :class:`hitl.settings.Environment`.
+- ``reference/errors.md``: the error tree, each error's meaning and the HTTP status the service answers it with.
+- ``concepts/bench-results.md`` and ``assets/bench/*.png``: the benchmarks' own results and figures.
+
+mkdocs loads this file by path (``hooks:`` in mkdocs.yml); ``pages()`` is what the tests read too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+SERVICE_DATABASE_URL = "postgresql://docs@127.0.0.1:9/none"  # never connected: the app is only asked its OpenAPI document
+
+
+# --------------------------------------------------------------------------- mkdocs entry points
+def on_files(files: Any, config: Any) -> Any:
+    from mkdocs.structure.files import File
+
+    for path, text in pages().items():
+        files.append(File.generated(config, path, content=text))
+    for figure in sorted((ROOT / "bench").glob("*.png")):
+        files.append(File.generated(config, f"assets/bench/{figure.name}", abs_src_path=str(figure)))
+    return files
+
+
+# --------------------------------------------------------------------------- the pages
+def pages() -> dict[str, str]:
+    """Every generated page, by its path under docs/."""
+    return {
+        "reference/http.md": http_reference(),
+        "reference/cli.md": cli_reference(),
+        "reference/configuration.md": configuration_reference(),
+        "reference/errors.md": errors_reference(),
+        "concepts/bench-results.md": bench_results(),
+    }
+
+
+def _cell(text: Any) -> str:
+    """Text for one table cell: one line, pipes escaped, ``<name>`` shown (not taken for HTML) outside code."""
+    parts = " ".join(str(text or "").split()).replace("|", "\\|").split("`")
+    return "`".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(parts))
+
+
+def _anchor(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+
+# --------------------------------------------------------------------------- HTTP
+def http_reference() -> str:
+    from hitl.service.app import create_app
+    from hitl.service.errors import MEANINGS
+
+    document = create_app(database_url=SERVICE_DATABASE_URL).openapi()
+    schemas = document.get("components", {}).get("schemas", {})
+    out = [
+        "# HTTP API",
+        "",
+        f"The decision service (`hitl serve`), version {document['info'].get('version', '')}: every route, its",
+        "parameters, its body and its answers, generated from the service's own OpenAPI document when this site",
+        "is built. A running service serves the same document at `/openapi.json` and an explorer at `/docs`.",
+        "Errors are RFC 9457 problem documents (`application/problem+json`, [Problem](#schema-Problem)).",
+        "",
+        "## Status codes",
+        "",
+        "| status | meaning |",
+        "|---|---|",
+        *(f"| {code} | {_cell(text)} |" for code, text in sorted(MEANINGS.items())),
+        "",
+    ]
+    groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for path, operations in document["paths"].items():
+        group = path.strip("/").split("/")[0] or "/"
+        for method, operation in operations.items():
+            groups.setdefault(group, []).append((method.upper(), path, operation))
+    for group, operations in groups.items():
+        out += [f"## /{group}", ""]
+        for method, path, operation in operations:
+            out += _operation(method, path, operation)
+    out += ["## Schemas", ""]
+    for name, schema in schemas.items():
+        out += _schema(name, schema)
+    return "\n".join(out) + "\n"
+
+
+def _type(schema: dict[str, Any]) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return f"[{name}](#schema-{_anchor(name)})"
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return " \\| ".join(_type(s) for s in schema[key])
+    if "enum" in schema:
+        return " \\| ".join(f"`{v!r}`" for v in schema["enum"])
+    if "const" in schema:
+        return f"`{schema['const']!r}`"
+    kind = schema.get("type")
+    if kind == "array":
+        return f"list[{_type(schema.get('items', {}))}]"
+    if kind == "object":
+        extra = schema.get("additionalProperties")
+        return f"object[str, {_type(extra)}]" if isinstance(extra, dict) and extra else "object"
+    if kind is None:
+        return "any"
+    return f"{kind} ({schema['format']})" if "format" in schema else str(kind)
+
+
+def _operation(method: str, path: str, operation: dict[str, Any]) -> list[str]:
+    out = [f"### `{method} {path}`", ""]
+    if operation.get("summary"):
+        out += [f"**{operation['summary']}**", ""]
+    if operation.get("description"):
+        out += [inspect.cleandoc(operation["description"]), ""]
+    security = operation.get("security")
+    if security:
+        names = sorted({name for requirement in security for name in requirement})
+        out += [f"Authentication: {', '.join(names)}.", ""]
+    parameters = operation.get("parameters", [])
+    if parameters:
+        out += ["| parameter | in | type | required | |", "|---|---|---|---|---|"]
+        for p in parameters:
+            out.append(f"| `{p['name']}` | {p['in']} | {_type(p.get('schema', {}))} | {'yes' if p.get('required') else ''} | "
+                       f"{_cell(p.get('description') or p.get('schema', {}).get('description'))} |")
+        out.append("")
+    body = operation.get("requestBody")
+    if body:
+        for media, content in body.get("content", {}).items():
+            out += [f"Body ({media}): {_type(content.get('schema', {}))}" + (" (required)" if body.get("required") else ""), ""]
+    responses = sorted(operation.get("responses", {}).items())
+    answers = [(status, response) for status, response in responses if not status.startswith(("4", "5"))]
+    if answers:
+        out += ["| answer | | body |", "|---|---|---|"]
+        for status, response in answers:
+            media = response.get("content", {})
+            shape = ", ".join(_type(c.get("schema", {})) if c.get("schema") else media_type for media_type, c in media.items())
+            out.append(f"| {status} | {_cell(response.get('description'))} | {shape} |")
+        out.append("")
+    refusals = [status for status, _ in responses if status.startswith(("4", "5"))]
+    if refusals:
+        out += [f"Refusals: {', '.join(refusals)} ([what each means](#status-codes)), as [Problem](#schema-Problem).", ""]
+    return out
+
+
+def _schema(name: str, schema: dict[str, Any]) -> list[str]:
+    out = [f"### {name} {{#schema-{_anchor(name)}}}", ""]
+    if schema.get("description"):
+        out += [inspect.cleandoc(schema["description"]), ""]
+    properties = schema.get("properties")
+    if properties:
+        required = set(schema.get("required", []))
+        out += ["| field | type | required | |", "|---|---|---|---|"]
+        for field, spec in properties.items():
+            out.append(f"| `{field}` | {_type(spec)} | {'yes' if field in required else ''} | {_cell(spec.get('description'))} |")
+        out.append("")
+    elif "enum" in schema:
+        out += [f"One of: {_type(schema)}.", ""]
+    else:
+        out += [f"Type: {_type(schema)}.", ""]
+    return out
+
+
+# --------------------------------------------------------------------------- CLI
+def cli_reference() -> str:
+    import typer.main
+
+    from hitl.cli import app
+
+    root = typer.main.get_command(app)
+    out = ["# CLI", "", "Every `hitl` command and option, generated from the command itself when this site is built",
+           "(`hitl COMMAND --help` prints the same).", ""]
+
+    # Typer carries its own copy of click: its objects are read by what they have, not by click's classes.
+    def walk(command: Any, path: list[str], parent: Any) -> None:
+        ctx = command.context_class(command, info_name=path[-1], parent=parent)
+        if len(path) > 1:
+            out.extend([f"{'#' * min(len(path), 4)} `{' '.join(path)}`", ""])
+        if command.help:
+            out.extend([_clean_help(command.help), ""])
+        pieces = " ".join(command.collect_usage_pieces(ctx))
+        out.extend(["```text", f"{' '.join(path)} {pieces}".rstrip(), "```", ""])
+        params = [p for p in command.params if not getattr(p, "hidden", False) and p.name != "help"]
+        if params:
+            out.extend(["| | | default |", "|---|---|---|"])
+            for param in params:
+                names = ", ".join(f"`{o}`" for o in [*param.opts, *param.secondary_opts])
+                if param.param_type_name == "argument":
+                    names = f"`{(param.metavar or param.name or '').upper()}` (argument)"
+                default = param.default if not callable(param.default) and param.default not in (None, (), []) else ""
+                if getattr(param, "is_flag", False) and default is False:
+                    default = ""
+                out.append(f"| {names} | {_cell(_clean_help(getattr(param, 'help', '') or ''))} | "
+                           f"{_cell(f'`{default}`' if default != '' else '')} |")
+            out.append("")
+        if hasattr(command, "list_commands"):
+            for name in sorted(command.list_commands(ctx)):
+                sub = command.get_command(ctx, name)
+                if sub is not None and not sub.hidden:
+                    walk(sub, [*path, name], ctx)
+
+    walk(root, ["hitl"], None)
+    return "\n".join(out) + "\n"
+
+
+def _clean_help(text: str) -> str:
+    """Typer's help text for Markdown: rich markup out, its paragraph breaks kept."""
+    text = re.sub(r"\[/?(bold|b|i|italic|dim|code|red|green|yellow)\]", "", inspect.cleandoc(text))
+    return text.replace("\b\n", "")
+
+
+# --------------------------------------------------------------------------- configuration
+def configuration_reference() -> str:
+    from hitl.settings import Environment
+
+    out = [
+        "# Configuration",
+        "",
+        "Every environment variable hitl reads: the fields of `hitl.settings.Environment`, generated from it when this",
+        "site is built. " + _first_paragraph(Environment.__doc__),
+        "",
+        "| variable | type | default | |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Environment.model_fields.items():
+        variable = field.alias or name.upper()
+        kind = _annotation(field.annotation)
+        default = "" if field.default is None else f"`{field.default}`"
+        out.append(f"| `{variable}` | {kind} | {default} | {_cell(field.description)} |")
+    out += ["", "How each is used, with examples: [Configuration](../operate/configuration.md).", ""]
+    return "\n".join(out) + "\n"
+
+
+def _annotation(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if not hasattr(annotation, "__args__") else None
+    text = text or str(annotation).replace("typing.", "").replace("pydantic.types.", "")
+    return f"`{text.replace('NoneType', 'None')}`".replace("|", "\\|")
+
+
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join(inspect.cleandoc(doc or "").split("\n\n")[1:2]).replace("\n", " ").replace("``", "`")
+
+
+# --------------------------------------------------------------------------- errors
+def errors_reference() -> str:
+    from hitl import errors
+    from hitl.service.errors import TITLES, status_of
+
+    out = ["# Errors", "", "Every error hitl raises is a `hitl.errors.HitlError`; the decision service answers each with one",
+           "status, in an RFC 9457 problem document. Generated from `hitl.errors` and the service's mapping when this",
+           "site is built.", "", "```text"]
+
+    def tree(cls: type, prefix: str, last: bool, top: bool) -> None:
+        out.append(cls.__name__ if top else f"{prefix}{'└── ' if last else '├── '}{cls.__name__}")
+        children = sorted(_public_subclasses(cls, errors), key=lambda c: c.__name__)
+        for i, child in enumerate(children):
+            tree(child, prefix if top else prefix + ("    " if last else "│   "), i == len(children) - 1, False)
+
+    tree(errors.HitlError, "", True, True)
+    out += ["```", "", "| error | HTTP | meaning |", "|---|---|---|"]
+    for cls in _walk(errors.HitlError, errors):
+        status = status_of(cls("x"))
+        out.append(f"| `{cls.__name__}` | {status} {TITLES.get(status, '')} | {_cell(_first_line(cls.__doc__))} |")
+    out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _public_subclasses(cls: type, module: Any) -> list[type]:
+    return [c for c in cls.__subclasses__() if c.__module__ == module.__name__ and not c.__name__.startswith("_")]
+
+
+def _walk(cls: type, module: Any) -> Iterable[type]:
+    yield cls
+    for child in sorted(_public_subclasses(cls, module), key=lambda c: c.__name__):
+        yield from _walk(child, module)
+
+
+def _first_line(doc: str | None) -> str:
+    return inspect.cleandoc(doc or "").split("\n\n")[0].replace("``", "`")
+
+
+# --------------------------------------------------------------------------- benchmarks
+def bench_results() -> str:
+    text = (ROOT / "bench" / "RESULTS.md").read_text()
+    fix: Callable[[re.Match[str]], str] = lambda m: f"]({'../assets/bench/' + m.group(1)})"  # noqa: E731
+    text = re.sub(r"\]\((?:\./)?([\w.-]+\.png)\)", fix, text)
+    # Other links from RESULTS.md point into the repository: shown as paths, not broken links.
+    text = re.sub(r"(?<!!)\[([^\]]*)\]\((?!https?:|#|\.\./assets/)([^)]+)\)", r"\1 (`\2`)", text)
+    return "<!-- generated from bench/RESULTS.md when the site is built -->\n" + text
