@@ -23,18 +23,20 @@ from tests.core.test_durability import spawn_worker
 
 
 @pytest.fixture
-def redeploy_env(temporal_server, model_server, tmp_path):
+def redeploy_env(temporal_server, model_server, tmp_path, monkeypatch):
     import os
 
     model_server.add_script("redeploy-model", redeploy_agents.SCRIPT)
     log = tmp_path / "tools.log"
     log.touch()
+    # Each test's own queue: one an earlier test's worker polled still counts as served for a while (runs._polled_lately).
     queue_prefix = f"redeploy-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "TEMPORAL_ADDRESS": temporal_server["address"], "OPENAI_BASE_URL": model_server.base_url,
            "HITL_TEST_LOG": str(log), "TEMPORAL_TASK_QUEUE": queue_prefix}
-    os.environ["TEMPORAL_TASK_QUEUE"] = queue_prefix  # the client side derives the same queue
+    # The client side derives the same queue. Through the environment: the agent under test is the module's own,
+    # made with no task_queue= (what is tested is its default queue), and an Agent reads the prefix when used.
+    monkeypatch.setenv("TEMPORAL_TASK_QUEUE", queue_prefix)
     yield env, log
-    os.environ.pop("TEMPORAL_TASK_QUEUE", None)
 
 
 def test_an_agent_without_a_name_is_named_where_it_is_defined():
