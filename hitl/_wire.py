@@ -231,18 +231,16 @@ AUDIT = "hitl.mirror_approvals"
 NOTIFY = "hitl.notify"
 
 
-class ApprovalEvent(BaseModel):
-    """One event on an approval record, with the record as it stands after it.
+class ApprovalFields(BaseModel):
+    """An approval record's fields, as the mirror writes them: the one declaration of them.
 
-    Built in the workflow (deterministic: ids, sequence and times come from history), written by
-    the mirror activity; writing the same event twice changes nothing.
+    ``ApprovalEvent`` carries them (the record as it stands after the event); the store's record
+    (``hitl.store.records.Approval``) reads them back under the approval's ``id``, its times in whole
+    epoch seconds; the service's bodies and the CLI's ``--json`` derive from that. Times here are
+    epoch seconds as the workflow recorded them (floats). What the trail's hashes and seals cover is
+    named column by column in ``hitl.store.audit``, never taken from this list.
     """
 
-    approval_id: str
-    seq: int
-    kind: str
-    at: float
-    payload: dict[str, Any] = Field(default_factory=dict)
     run_id: str
     requirement_id: str
     session_id: str | None = None
@@ -258,6 +256,26 @@ class ApprovalEvent(BaseModel):
     resolved_by: str | None = None
     resolved_at: float | None = None
     resolution: dict[str, Any] | None = None
+
+
+class _EventHead(BaseModel):
+    """Which approval an ``ApprovalEvent`` is on, its place in that approval's trail, and what happened."""
+
+    approval_id: str
+    seq: int
+    kind: str
+    at: float
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# Pydantic orders a model's fields from its last base to its first: the head's fields come first, then the
+# record's, as this event has always been serialized into histories (tests/store/test_records.py).
+class ApprovalEvent(ApprovalFields, _EventHead):
+    """One event on an approval record, with the record as it stands after it.
+
+    Built in the workflow (deterministic: ids, sequence and times come from history), written by
+    the mirror activity; writing the same event twice changes nothing.
+    """
 
 
 MEMBER_PROGRESS = "member_progress"
