@@ -22,6 +22,8 @@ from hitl.worker import create_worker
 ROOT = Path(__file__).resolve().parent.parent
 # A test's runs are served by the workers it starts: a test process never serves them itself
 # (hitl._core.inline), or a test of a run no worker takes would find one. The porting tests turn it on.
+# In the environment, not by hitl._core.inline.disable(), so that the processes the tests start ({**os.environ, ...})
+# run with it off as well; a test that wants a child to serve itself sets it in that child's environment.
 os.environ["HITL_INLINE_WORKER"] = "off"
 
 
@@ -48,6 +50,9 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     data = tmp_path_factory.mktemp("temporal")
     proc, port = stack.start_temporal(data / "temporal.db", log=data / "temporal.log")
     address = f"127.0.0.1:{port}"
+    # In the environment, for the whole session: what is tested is code given no address, which reads it there
+    # (agents made with no temporal_address=, a module's own agents, the service's Settings.from_env()), and the
+    # processes the tests start ({**os.environ, ...}) inherit it.
     os.environ["TEMPORAL_ADDRESS"] = address
     info = {"proc": proc, "port": port, "address": address, "db": data / "temporal.db", "log": data / "temporal.log"}
     yield info
@@ -107,6 +112,8 @@ def running_worker(client: Client, task_queue: str) -> Callable[[], Any]:
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """``DATABASE_URL`` when set, else a real embedded PostgreSQL."""
     url = stack.postgres_url(tmp_path_factory.mktemp("pg") / "data")
+    # In the environment, for the whole session: PostgresDb() given no URL reads it there (a module's own agents,
+    # tests.service_agents' say), and the processes the tests start inherit it.
     os.environ["DATABASE_URL"] = url
     return url
 
