@@ -33,6 +33,21 @@ def on_files(files: Any, config: Any) -> Any:
     return files
 
 
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """``{{ bench.NAME }}`` in a page becomes that figure of the bench's data files (bench/data/)."""
+    if "{{ bench." not in markdown:
+        return markdown
+    figures = bench_figures()
+
+    def figure(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in figures:
+            raise KeyError(f"{page.file.src_path}: no bench figure {name!r} (known: {', '.join(sorted(figures))})")
+        return figures[name]
+
+    return re.sub(r"\{\{ bench\.(\w+) \}\}", figure, markdown)
+
+
 # --------------------------------------------------------------------------- the pages
 def pages() -> dict[str, str]:
     """Every generated page, by its path under docs/."""
@@ -294,3 +309,42 @@ def bench_results() -> str:
     # Other links from RESULTS.md point into the repository: shown as paths, not broken links.
     text = re.sub(r"(?<!!)\[([^\]]*)\]\((?!https?:|#|\.\./assets/)([^)]+)\)", r"\1 (`\2`)", text)
     return "<!-- generated from bench/RESULTS.md when the site is built -->\n" + text
+
+
+def bench_figures() -> dict[str, str]:
+    """The figures the pages quote, computed from the bench's data files, each with the run that measured it."""
+    import json
+    import statistics
+
+    def data(name: str) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads((ROOT / "bench" / "data" / f"{name}.json").read_text())
+        return loaded
+
+    scale, audited, large = data("scale-1000"), data("scale-1000-audit"), data("scale-10000")
+    resume, approvals = data("resume_latency"), data("approvals")
+    samples = resume["samples_ms"]
+    floor_a = statistics.median(next(v for k, v in samples.items() if k.startswith("(a)")))
+    agent = statistics.median(next(v for k, v in samples.items() if k.startswith("hitl resume")))
+    team = statistics.median(next(v for k, v in samples.items() if k.startswith("hitl team")))
+    slowest_query = max(q["p99"] for q in approvals["queries"].values())
+
+    def measured(d: dict[str, Any]) -> str:
+        return f"{d['date']}, `{d['command']}`"
+
+    return {
+        "throughput_1000": f"{scale['ratio']:.2f}",
+        "throughput_1000_measured": measured(scale),
+        "throughput_1000_audit": f"{audited['ratio']:.2f}",
+        "throughput_1000_audit_measured": measured(audited),
+        "throughput_10000": f"{large['ratio']:.2f}",
+        "throughput_10000_measured": measured(large),
+        "memory_10000_mib": f"{large['rss_mib'][-1][1]:.0f}",
+        "memory_growth_10000_percent": f"{100 * large['rss_growth_from_1000']:.0f}",
+        "resume_agent_ms": f"{agent:.0f}",
+        "resume_agent_ratio": f"{agent / floor_a:.2f}",
+        "resume_team_ratio": f"{team / floor_a:.2f}",
+        "resume_measured": measured(resume),
+        "audit_rows": f"{approvals['rows']:,}",
+        "audit_slowest_p99_ms": f"{slowest_query:.0f}",
+        "audit_measured": measured(approvals),
+    }

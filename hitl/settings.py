@@ -51,40 +51,40 @@ class Environment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", hide_input_in_errors=True)
 
     # Temporal (the connection itself: temporalio.envconfig's TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY...)
-    temporal_task_queue: str | None = _var("TEMPORAL_TASK_QUEUE", "The task queue of agents given none (default hitl-agents).")
+    temporal_task_queue: str | None = _var("TEMPORAL_TASK_QUEUE", "The prefix of each agent's own task queue, <prefix>.<agent name> (default hitl-agents); Agent(task_queue=) sets a queue outright.")
     temporal_profile: str | None = _var("TEMPORAL_PROFILE", "The profile of Temporal's profile file (default: default).")
     temporal_config_file: str | None = _var("TEMPORAL_CONFIG_FILE", "Temporal's profile file (default ~/.config/temporalio/temporal.toml).")
 
     # PostgreSQL and the audit trail
-    database_url: SecretStr | None = _var("DATABASE_URL", "The PostgreSQL URL of agents' PostgresDb and of the service.")
+    database_url: SecretStr | None = _var("DATABASE_URL", "The PostgreSQL URL of agents' PostgresDb (PostgresDb(db_url=) overrides it), the service and the CLI.")
     approvals_table: str = _var("HITL_APPROVALS_TABLE", "The approvals table of the service and the CLI.", "approvals")
-    audit_keys: SecretStr | None = _var("HITL_AUDIT_KEYS", "Keys of the trail's keyed hashes and seals, kid:BASE64,...")
+    audit_keys: SecretStr | None = _var("HITL_AUDIT_KEYS", "Keys of the trail's keyed hashes, seals and checkpoints, kid:BASE64,... (32 bytes or more each; the first keys, all verify; PostgresDb(audit_keys=) overrides).")
     audit_keys_file: str | None = _var("HITL_AUDIT_KEYS_FILE", "A file holding HITL_AUDIT_KEYS (a mounted secret).")
 
     # Workers
-    max_cached_workflows: str | None = _var("HITL_MAX_CACHED_WORKFLOWS", "Runs a worker keeps in memory, a whole number >= 1.")
-    workflow_cache_mib: str | None = _var("HITL_WORKFLOW_CACHE_MIB", "Memory for kept runs when HITL_MAX_CACHED_WORKFLOWS is unset (MiB, default 100).")
-    tool_concurrency: str | None = _var("HITL_TOOL_CONCURRENCY", "Tool calls a worker runs at once, a whole number >= 1.")
-    workflow_sandbox: str = _var("HITL_WORKFLOW_SANDBOX", "1: workflow code in Temporal's sandbox; 0 (default): not.", "0")
-    search_attributes: str = _var("HITL_SEARCH_ATTRIBUTES", "0/false/no/off: runs keep no search attributes (default on).", "1")
-    inline_worker: str = _var("HITL_INLINE_WORKER", "auto (default), on or off: a process serves its own agents when no worker does.", "auto")
-    decision_keys: str | None = _var("HITL_DECISION_KEYS", "Strict mode: the JWKS (file or JSON) of keys decisions must be signed by.")
+    max_cached_workflows: str | None = _var("HITL_MAX_CACHED_WORKFLOWS", "Runs a worker keeps in memory, a whole number >= 1; wins over HITL_WORKFLOW_CACHE_MIB (for runs larger than an agent's usual).")
+    workflow_cache_mib: str | None = _var("HITL_WORKFLOW_CACHE_MIB", "Memory a worker process gives the runs it keeps, at about 0.1 MiB a run, shared among its queues (at least 50 runs each) (MiB, default 100). A paused run evicted from the cache costs nothing until a decision replays it.")
+    tool_concurrency: str | None = _var("HITL_TOOL_CONCURRENCY", "Tool calls a worker runs at once per queue, as remote activities and again as local ones, a whole number >= 1 (default 64). Each sync tool gets a thread of its own when its activity starts, so its timeout measures the tool; calls beyond it wait in Temporal, where no timeout runs.")
+    workflow_sandbox: str = _var("HITL_WORKFLOW_SANDBOX", "1: run the workflow code in Temporal's sandbox (it costs throughput and memory: see Speed); 0 (default): not.", "0")
+    search_attributes: str = _var("HITL_SEARCH_ATTRIBUTES", "0/false/no/off: runs started from this process neither register nor keep the search attributes (default on).", "1")
+    inline_worker: str = _var("HITL_INLINE_WORKER", "auto (default), on or off: a script that starts or continues a run of its own agents on a queue no worker polls serves them while it lives (on: any agent; off: never; auto: never with a signer, trusted decision keys, HITL_DECISION_KEYS or HITL_DEPLOYMENT_NAME).", "auto")
+    decision_keys: str | None = _var("HITL_DECISION_KEYS", "Strict mode: the JWKS (file or JSON) of keys decisions must be signed by (workers); the keys hitl audit verify checks signatures with.")
     deployment_name: str | None = _var("HITL_DEPLOYMENT_NAME", "Worker versioning: the deployment's name (with HITL_BUILD_ID).")
     build_id: str | None = _var("HITL_BUILD_ID", "Worker versioning: this worker's build id (with HITL_DEPLOYMENT_NAME).")
 
     # Payload encryption
-    encryption_keys: SecretStr | None = _var("HITL_ENCRYPTION_KEYS", "AES-GCM keys of payloads, kid:BASE64,... (the first encrypts).")
+    encryption_keys: SecretStr | None = _var("HITL_ENCRYPTION_KEYS", "AES-GCM keys of payloads, kid:BASE64,... (the first encrypts, all decrypt); every process that reads or writes runs needs them.")
     encryption_keys_file: str | None = _var("HITL_ENCRYPTION_KEYS_FILE", "A file holding HITL_ENCRYPTION_KEYS (a mounted secret).")
 
     # One-click links
     link_secret: SecretStr | None = _var("HITL_LINK_SECRET", "The secret one-click links are signed with (links off when unset).")
     public_url: str | None = _var("HITL_PUBLIC_URL", "The service's URL as approvers reach it, for links.")
-    link_ttl: str | None = _var("HITL_LINK_TTL", "How long a link stays valid (seconds, or 15m, 24h, 7d; up to 30 days).")
+    link_ttl: str | None = _var("HITL_LINK_TTL", "How long a link stays valid (seconds, or 15m, 24h, 7d; up to 30 days; default 24h).")
 
     # OIDC
     oidc_issuer: str | None = _var("HITL_OIDC_ISSUER", "The issuer OIDC bearer tokens must name.")
     oidc_audience: str | None = _var("HITL_OIDC_AUDIENCE", "The audience OIDC bearer tokens must name.")
-    oidc_jwks: str | None = _var("HITL_OIDC_JWKS", "The issuer's key set: an https:// URL or a file.")
+    oidc_jwks: str | None = _var("HITL_OIDC_JWKS", "The issuer's key set: an https:// URL (plain http:// only to this machine) or a file; a URL is fetched again for an unknown key id at most every 30 s.")
     oidc_groups_claim: str = _var("HITL_OIDC_GROUPS_CLAIM", "The claim listing the subject's groups.", "groups")
     oidc_subject_claim: str = _var("HITL_OIDC_SUBJECT_CLAIM", "The claim naming the principal.", "sub")
 
@@ -95,12 +95,12 @@ class Environment(BaseModel):
     slack_signing_secret: SecretStr | None = _var("HITL_SLACK_SIGNING_SECRET", "Slack's signing secret (the Slack receiver is off when unset).")
     slack_users: str | None = _var("HITL_SLACK_USERS", "Slack user ids to principals: U123=alice,U456=bob.")
     codec_cors_origin: str | None = _var("HITL_CODEC_CORS_ORIGIN", "The origin (Temporal's UI) allowed to call the codec server.")
-    resolve_wait_seconds: str | None = _var("HITL_RESOLVE_WAIT_SECONDS", "How long a resolve waits for the run's answer.")
-    refusal_limit: str | None = _var("HITL_REFUSAL_LIMIT", "Refused decisions per principal and window before 429.")
-    refusal_window_seconds: str | None = _var("HITL_REFUSAL_WINDOW_SECONDS", "The window of HITL_REFUSAL_LIMIT.")
-    max_streams_per_principal: str | None = _var("HITL_MAX_STREAMS_PER_PRINCIPAL", "Event streams one principal may hold open.")
-    header_timeout_seconds: str | None = _var("HITL_HEADER_TIMEOUT_SECONDS", "Time a client has to send a request's headers.")
-    body_timeout_seconds: str | None = _var("HITL_BODY_TIMEOUT_SECONDS", "Time a client has to send a request's body.")
+    resolve_wait_seconds: str | None = _var("HITL_RESOLVE_WAIT_SECONDS", "Seconds a resolve that completes a pause waits for the run's next pause (default 60).")
+    refusal_limit: str | None = _var("HITL_REFUSAL_LIMIT", "Refusals (403, 404) a principal may collect in the window before the routes that decide answer it 429 (default 20).")
+    refusal_window_seconds: str | None = _var("HITL_REFUSAL_WINDOW_SECONDS", "The window of HITL_REFUSAL_LIMIT, in seconds (default 60).")
+    max_streams_per_principal: str | None = _var("HITL_MAX_STREAMS_PER_PRINCIPAL", "Open /approvals/events streams one principal may hold (default 8; 429 past it).")
+    header_timeout_seconds: str | None = _var("HITL_HEADER_TIMEOUT_SECONDS", "Seconds a client has to send a request's headers (default 10; 408 and closed otherwise).")
+    body_timeout_seconds: str | None = _var("HITL_BODY_TIMEOUT_SECONDS", "Seconds a client has to send a request's body after its headers (default 30; 408 and closed otherwise).")
 
     # The CLI
     url: str | None = _var("HITL_URL", "The decision service the CLI calls (default http://127.0.0.1:8000).")

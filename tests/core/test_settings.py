@@ -34,16 +34,16 @@ def test_only_settings_reads_the_environment():
 
 
 def test_every_variable_hitl_names_is_a_field_with_its_meaning():
-    """Each HITL_* variable the code or the README names is declared, and each declared one says what it is."""
+    """Each HITL_* variable the code, the README or the manual names is declared, and each declared one says what it is."""
     declared = {field.alias: field for field in Environment.model_fields.values()}
     named = set()
-    for path in [*(ROOT / "hitl").rglob("*.py"), ROOT / "README.md"]:
+    for path in [*(ROOT / "hitl").rglob("*.py"), ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
         named |= set(re.findall(r"\bHITL_[A-Z][A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
     # Not hitl's: the test suite's own switches (HITL_SCREENSHOTS) and docker compose's (in .env: the files it
     # mounts as secrets, the database it creates; compose hands hitl HITL_SIGNING_KEY and DATABASE_URL).
     named -= {"HITL_SCREENSHOTS", "HITL_SIGNING_KEY_FILE", "HITL_DECISION_KEYS_FILE", "HITL_DB"}
     missing = sorted(n for n in named if n not in declared)
-    assert not missing, f"read by hitl (or promised by the README) but not declared in hitl.settings.Environment: {missing}"
+    assert not missing, f"read by hitl (or promised by the README or docs/) but not declared in hitl.settings.Environment: {missing}"
     assert all(field.description for field in declared.values())
 
 
