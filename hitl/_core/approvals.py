@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 
 from hitl import ids
-from hitl._core import continuing, runs, sessions
+from hitl._core import continuing, registry, runs, sessions
 from hitl._core import records as _records
+from hitl._core.views import ApprovalDetail, ApprovalRecord
 from hitl._timestamps import IsoTime
 from hitl.decisions import Confirm, Decision, ProvideInput, ProvideResult, Reject, refuse_too_deep, refuse_unsafe
 from hitl.errors import (
     ApprovalConflictError,
+    ConfigurationError,
     HitlError,
     InvalidDecisionError,
     InvalidInputError,
@@ -41,12 +43,13 @@ from hitl.store import approvals as _store
 from hitl.store import counts, queries
 from hitl.store.counts import TotalCount
 from hitl.store.database import Database
+from hitl.store.records import Approval, StoredApproval, TrailEvent
 
 if TYPE_CHECKING:
     from hitl.db.postgres import PostgresDb  # resolve waits for its records (read-your-writes)
 
 __all__ = ["ResolveRequest", "ResolveResult", "ApprovalQuery", "may_see", "may_see_requirement", "is_approver", "may_decide", "decision_for",
-           "get", "detail", "resolve", "listing", "count", "events"]
+           "get", "detail", "answer_schema", "resolve", "listing", "count", "events"]
 
 
 class ResolveRequest(BaseModel):
@@ -77,20 +80,20 @@ class ResolveResult(BaseModel):
     run: RunOutput
 
 
-def approvers_of(record: dict[str, Any]) -> list[str]:
-    return list(((record.get("context") or {}).get("policy") or {}).get("approvers") or [])
+def approvers_of(record: Approval) -> list[str]:
+    return list((record.context.get("policy") or {}).get("approvers") or [])
 
 
 def _names(approvers: list[str], principal: Principal) -> bool:
     return not approvers or any(name in approvers for name in principal.approver_names())
 
 
-def is_approver(record: dict[str, Any], principal: Principal) -> bool:
+def is_approver(record: Approval, principal: Principal) -> bool:
     """Whether the approval's current approvers name the principal (no approvers: anyone may decide)."""
     return _names(approvers_of(record), principal)
 
 
-def may_see(record: dict[str, Any], principal: Principal) -> bool:
+def may_see(record: Approval, principal: Principal) -> bool:
     """The one visibility rule of every route that reveals or decides an approval: ``approvals:read``
     sees every approval; a decider alone sees those it is an approver of. Anything else is answered
     as unknown (404)."""
@@ -103,30 +106,29 @@ def may_see_requirement(requirement: RunRequirement, principal: Principal) -> bo
     return principal.has("approvals:read") or (principal.has("approvals:decide") and _names(approvers, principal))
 
 
-def may_decide(record: dict[str, Any], principal: Principal) -> bool:
+def may_decide(record: Approval, principal: Principal) -> bool:
     """Whether the principal could decide the approval now, as far as its record tells: pending, a
     current approver, not the run's own requester under separation of duties, not already counted
     toward its quorum. The run checks again and has the last word."""
-    context = record.get("context") or {}
-    policy = context.get("policy") or {}
-    return (record["status"] == "pending" and principal.has("approvals:decide") and is_approver(record, principal)
-            and not (policy.get("separation_of_duties") and record.get("user_id") == principal.name)
-            and principal.name not in (context.get("approvals") or []))
+    policy = record.context.get("policy") or {}
+    return (record.status == "pending" and principal.has("approvals:decide") and is_approver(record, principal)
+            and not (policy.get("separation_of_duties") and record.user_id == principal.name)
+            and principal.name not in (record.context.get("approvals") or []))
 
 
-def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Principal) -> Decision:
+def decision_for(record: Approval, request: ResolveRequest, principal: Principal) -> Decision:
     """The run's decision a resolve makes, as the principal.
 
     Raises:
         PermissionDeniedError: the body names a decider other than the caller.
         InvalidDecisionError: a field that does not fit the approval's kind.
     """
-    where = f"approval {record['id']!r} ({(record.get('context') or {}).get('tool_name')})"
+    where = f"approval {record.id!r} ({record.context.get('tool_name')})"
     if request.resolved_by is not None and request.resolved_by != principal.name:
         raise PermissionDeniedError(
             f"{where}: resolved_by {request.resolved_by[:80]!r} is not the caller; a decision is made as the "
             f"authenticated principal ({principal.name!r}), never as a name in the body")
-    kind = record["requirement_kind"]
+    kind = record.requirement_kind
     extra = {"arguments": request.arguments, "user_input": request.user_input, "external_result": request.external_result}
     allowed = {"confirmation": {"arguments"}, "user_input": {"user_input"}, "external_execution": {"external_result"}}
     if request.status == "rejected":
@@ -154,17 +156,17 @@ def decision_for(record: dict[str, Any], request: ResolveRequest, principal: Pri
     raise InvalidDecisionError(f"{where} is a record of a call that needed no decision")
 
 
-def _target(record: dict[str, Any]) -> str:
+def _target(record: Approval) -> str:
     """The run a decision goes to: a team member's approval is decided through its team run."""
-    return str(record.get("team_run_id") or record["run_id"])
+    return record.team_run_id or record.run_id
 
 
-def _requirement_id(record: dict[str, Any]) -> str:
+def _requirement_id(record: Approval) -> str:
     # A team shows a member's requirement under the approval's own id, <member_run_id>/<requirement_id>.
-    return str(record["id"] if record.get("team_run_id") else record["requirement_id"])
+    return record.id if record.team_run_id else record.requirement_id
 
 
-async def get(db: Database, principal: Principal, approval_id: str) -> dict[str, Any]:
+async def get(db: Database, principal: Principal, approval_id: str) -> StoredApproval:
     """The approval record, if the principal may see it.
 
     Raises:
@@ -179,10 +181,11 @@ async def get(db: Database, principal: Principal, approval_id: str) -> dict[str,
 
 
 async def detail(temporal: Callable[[], Awaitable[Client]], db: Database, principal: Principal,
-                 approval_id: str) -> tuple[dict[str, Any], RunRequirement | None]:
+                 approval_id: str) -> ApprovalDetail:
     """An approval with what a decider needs (``GET /approvals/{id}``, ``hitl approvals show``): its
-    run's status, or why the run could not be asked; policy, deadline, escalation level, who has
-    confirmed, whether the principal may decide it now, its history. Also the run's requirement.
+    run's status, or why the run could not be asked; the answer it accepts (:func:`answer_schema`),
+    policy, deadline, escalation level, who has confirmed, whether the principal may decide it now,
+    its history.
 
     Raises:
         RequirementNotFoundError: unknown, or not visible to the principal.
@@ -190,37 +193,72 @@ async def detail(temporal: Callable[[], Awaitable[Client]], db: Database, princi
     record = await get(db, principal, approval_id)
     run_status, problem, requirement = None, None, None
     try:
-        run = await runs.get(await temporal(), record["run_id"])
+        run = await runs.get(await temporal(), record.run_id)
         run_status = run.status.value
-        requirement = next((r for r in run.requirements if r.id == record["requirement_id"]), None)
+        requirement = next((r for r in run.requirements if r.id == record.requirement_id), None)
     except HitlError as exc:  # the record is still worth showing
         problem = str(exc)
-    context = record.get("context") or {}
-    return {**record, "run_status": run_status, "run_status_error": problem, "policy": context.get("policy"),
-            "deadline": context.get("deadline"),
-            "escalation_level": requirement.escalation_level if requirement is not None else 0,
-            "may_decide": may_decide(record, principal) and run_status in (None, "paused"),
-            "approvals": list(context.get("approvals") or []), "events": await events(db, approval_id)}, requirement
+    context = record.context
+    return ApprovalDetail.of(
+        record, run_status=run_status, run_status_error=problem, answer_schema=answer_schema(record, requirement),
+        policy=context.get("policy"), deadline=context.get("deadline"),
+        escalation_level=requirement.escalation_level if requirement is not None else 0,
+        may_decide=may_decide(record, principal) and run_status in (None, "paused"),
+        approvals=list(context.get("approvals") or []), events=[e.model_dump() for e in await events(db, approval_id)])
 
 
-async def _record(db: Database, approval_id: str) -> dict[str, Any] | None:
+def answer_schema(record: Approval, requirement: RunRequirement | None) -> dict[str, Any]:
+    """The JSON Schema of the resolve body this approval takes: the tool's argument schema when this
+    process knows the agent (``hitl serve --agents``), the fields a person fills for user input."""
+    kind = record.requirement_kind
+    properties: dict[str, Any] = {"status": {"enum": ["approved", "rejected"]}, "reason": {"type": "string", "maxLength": 4000}}
+    if kind == "confirmation":
+        properties["arguments"] = _tool_schema(record) or {"type": "object"}
+        properties["remember"] = {"type": "boolean"}
+    elif kind == "user_input":
+        fields: dict[str, dict[str, Any]]
+        if requirement is not None:  # the fields still asked, with their types
+            fields = {f.name: {"type": _JSON_TYPES.get(f.type_label, {}), "description": f.description or f.name}
+                      for f in requirement.user_input_schema or [] if f.value is None}
+        else:  # the run could not be asked: every field the tool leaves to a person
+            fields = {name: {} for name in record.context.get("user_input_fields") or []}
+        properties["user_input"] = {"type": "object", "required": list(fields), "additionalProperties": False,
+                                    "properties": {k: {key: v for key, v in f.items() if v} for k, f in fields.items()}}
+    elif kind == "external_execution":
+        properties["external_result"] = {"description": "The result of the tool executed elsewhere (any JSON)."}
+    return {"type": "object", "required": ["status"], "additionalProperties": False, "properties": properties}
+
+
+_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
+
+
+def _tool_schema(record: Approval) -> dict[str, Any] | None:
+    name = record.context.get("tool_name")
+    try:
+        tool = registry.get(record.agent_name).tools.get(name) if isinstance(name, str) else None
+    except ConfigurationError:
+        return None
+    return tool.args_model.model_json_schema() if tool is not None else None
+
+
+async def _record(db: Database, approval_id: str) -> StoredApproval | None:
     return await _store.arecord(db, approval_id)
 
 
-async def events(db: Database, approval_id: str) -> list[dict[str, Any]]:
+async def events(db: Database, approval_id: str) -> list[TrailEvent]:
     """The approval's trail, oldest first (``at`` in epoch seconds)."""
     return await _store.aevents(db, approval_id)
 
 
-def _already(record: dict[str, Any], how: str | None = None) -> ApprovalConflictError:
-    by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
-    when = f" at {datetime.fromtimestamp(record['resolved_at'], UTC).isoformat()}" if record.get("resolved_at") else ""
+def _already(record: Approval, how: str | None = None) -> ApprovalConflictError:
+    by = f" by {record.resolved_by}" if record.resolved_by else ""
+    when = f" at {datetime.fromtimestamp(record.resolved_at, UTC).isoformat()}" if record.resolved_at else ""
     return ApprovalConflictError(
-        f"approval {record['id']!r} was already decided: {how or record['status'] + by + when}",
-        status=record["status"], resolved_by=record.get("resolved_by"), resolved_at=record.get("resolved_at"))
+        f"approval {record.id!r} was already decided: {how or record.status + by + when}",
+        status=record.status, resolved_by=record.resolved_by, resolved_at=record.resolved_at)
 
 
-async def _conflict(client: Client, db: Database, record: dict[str, Any], exc: HitlError) -> ApprovalConflictError:
+async def _conflict(client: Client, db: Database, record: Approval, exc: HitlError) -> ApprovalConflictError:
     """Who decided first, and when: from the run while it holds the requirement, else from the trail."""
     try:
         run = await runs.get(client, _target(record))
@@ -229,11 +267,11 @@ async def _conflict(client: Client, db: Database, record: dict[str, Any], exc: H
         mine = None
     if mine is not None:
         status = {"rejected": "rejected", "expired": "expired"}.get(mine.resolution or "", "approved")
-        return ApprovalConflictError(f"approval {record['id']!r} was already decided: {exc}", status=status,
+        return ApprovalConflictError(f"approval {record.id!r} was already decided: {exc}", status=status,
                                      resolved_by=mine.resolved_by, resolved_at=mine.resolved_at)
-    latest = await _record(db, record["id"]) or record
-    return _already(latest, str(exc)) if latest["status"] != "pending" else ApprovalConflictError(
-        f"approval {record['id']!r} was already decided: {exc}")
+    latest = await _record(db, record.id) or record
+    return _already(latest, str(exc)) if latest.status != "pending" else ApprovalConflictError(
+        f"approval {record.id!r} was already decided: {exc}")
 
 
 async def resolve(
@@ -258,12 +296,12 @@ async def resolve(
     decision = decision_for(record, request, principal)
     refuse_too_deep(decision, f"approval {approval_id!r}")
     refuse_unsafe(decision, f"approval {approval_id!r}")
-    if record["status"] != "pending":
+    if record.status != "pending":
         raise _already(record)
     run_id = _target(record)
     if signer is not None:  # proof for strict workers: this principal (and its groups) decided this
         decision = signer.signed(decision, run_id=run_id, requirement_id=decision.requirement_id,
-                                 arguments_digest=record["arguments_digest"], groups=principal.groups)
+                                 arguments_digest=record.arguments_digest, groups=principal.groups)
     waiting = False
     try:
         if wait > 0:
@@ -374,21 +412,21 @@ async def count(db: Database, principal: Principal, query: ApprovalQuery) -> Tot
 
 
 async def listing(db: Database, principal: Principal,
-                  query: ApprovalQuery) -> tuple[list[dict[str, Any]], TotalCount, str | None]:
-    """One page of the approvals the principal may see, each with its ``escalation_level``: (records,
-    how many match, the next page's cursor)."""
+                  query: ApprovalQuery) -> tuple[list[ApprovalRecord], TotalCount, str | None]:
+    """One page of the approvals the principal may see, each with its escalation level and whether the
+    principal may decide it: (records, how many match, the next page's cursor)."""
     sort_by, sort_order = query.order()
     after = _decode_cursor(query.cursor, sort_by, sort_order) if query.cursor else None
     offset = 0 if query.cursor else (query.page - 1) * query.limit
     # The inbox lists audit approvals still waiting too: they are decided there (hitl.store.queries).
-    rows, total = await _store.inbox_page(db, query.status, query.filters(), _visible(principal, query),
-                                          sort_by=sort_by, sort_order=sort_order, after=after,
-                                          limit=query.limit + 1, offset=offset)
-    more = len(rows) > query.limit
-    rows = rows[:query.limit]
-    cursor = _encode_cursor(sort_by, sort_order, queries.keyset_value(sort_by, rows[-1]), rows[-1]["id"]) \
-        if more and rows else None
-    return [queries.as_record(r) for r in rows], total, cursor
+    listed, total = await _store.inbox_page(db, query.status, query.filters(), _visible(principal, query),
+                                            sort_by=sort_by, sort_order=sort_order, after=after,
+                                            limit=query.limit + 1, offset=offset)
+    more = len(listed) > query.limit
+    listed = listed[:query.limit]
+    cursor = _encode_cursor(sort_by, sort_order, listed[-1].key, listed[-1].record.id) if more and listed else None
+    return [ApprovalRecord.of(r.record, escalation_level=r.escalation_level, may_decide=may_decide(r.record, principal))
+            for r in listed], total, cursor
 
 
 def page_meta(query: ApprovalQuery, total: TotalCount, cursor: str | None) -> dict[str, Any]:

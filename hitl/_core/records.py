@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from hitl.decisions import Decision, Reject
 from hitl.run import RunOutput, RunStatus
+from hitl.store import approvals as _store
+from hitl.store.records import StoredApproval
 
 if TYPE_CHECKING:
     from hitl.agent import Agent
@@ -97,11 +99,11 @@ async def attach_approval(agent: Agent, output: RunOutput) -> None:
         return
     import asyncio
 
-    records: list[dict[str, Any]] = []
+    records: list[StoredApproval] = []
     for key in ("run_id", "team_run_id"):
-        found, _ = await asyncio.to_thread(db.get_approvals, None, {key: output.run_id}, 100)
-        records += found
-    decided = [r for r in records if r.get("status") in DECIDED]
+        records += await asyncio.to_thread(_store.records, db, None, {key: output.run_id}, sort_by="created_at",
+                                           sort_order="desc", limit=100, offset=0)
+    decided = [r for r in records if r.status in DECIDED]
     if decided:
-        latest = max(decided, key=lambda r: (r.get("resolved_at") or 0, r.get("created_at") or 0))
-        output.metadata = {**(output.metadata or {}), "approval": latest}
+        latest = max(decided, key=lambda r: (r.resolved_at or 0, r.created_at or 0))
+        output.metadata = {**(output.metadata or {}), "approval": latest.agno()}  # Agno's record dict, as get_approval

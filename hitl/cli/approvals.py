@@ -74,7 +74,7 @@ async def _listing(d: Direct, params: dict[str, Any]) -> dict[str, Any]:
 
     query = _approvals.ApprovalQuery(**{k: v for k, v in params.items() if v is not None})
     records, total, cursor = await _approvals.listing(d.db, d.principal, query)
-    return {"data": records, "meta": _approvals.page_meta(query, total, cursor)}
+    return {"data": [r.model_dump(mode="json") for r in records], "meta": _approvals.page_meta(query, total, cursor)}
 
 
 @approvals_app.command("show")
@@ -93,11 +93,11 @@ def show(
 
 
 async def _detail(d: Direct, approval_id: str) -> dict[str, Any]:
-    # What GET /approvals/{id} answers, less the answer schema (the service's: it knows the agents).
+    # What GET /approvals/{id} answers; the tool's argument schema only where this process defines the agent.
     from hitl._core import approvals as _approvals
 
-    found, _ = await _approvals.detail(d.temporal, d.db, d.principal, approval_id)
-    return found
+    found = await _approvals.detail(d.temporal, d.db, d.principal, approval_id)
+    return found.model_dump(mode="json")
 
 
 def _resolve(target: Target, approval_id: str, body: dict[str, Any], wait: float, as_json: bool) -> None:

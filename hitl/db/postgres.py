@@ -103,6 +103,7 @@ class PostgresDb(Database):
             return _counts.compact(conn, self.approvals_table)
 
     # ------------------------------------------------------------------ the reference's query API
+    # Records are Agno's public dicts here (StoredApproval.agno): Agno code reads and compares them as dicts.
     def get_approvals(
         self,
         status: str | None = None,
@@ -149,7 +150,7 @@ class PostgresDb(Database):
         records = _approvals.records(self, status, merged, sort_by=sort_by, sort_order=sort_order, limit=limit,
                                      offset=(page - 1) * limit, include_deleted=include_deleted,
                                      undecided_audit=include_undecided_audit)
-        return records, total
+        return [r.agno() for r in records], total
 
     def count_approvals(
         self, status: str | None = None, filters: dict[str, Any] | None = None, *, exact: bool = False,
@@ -165,7 +166,8 @@ class PostgresDb(Database):
         """One approval record by id, or None (also for one hidden by :meth:`delete_approval`, unless ``include_deleted``)."""
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"get_approval: approval_id={approval_id!r} is not a string")
-        return _approvals.record(self, approval_id, include_deleted=include_deleted)
+        found = _approvals.record(self, approval_id, include_deleted=include_deleted)
+        return found.agno() if found is not None else None
 
     def get_pending_approval_count(self, user_id: str | None = None, *, include_undecided_audit: bool = False) -> int:
         """How many approvals wait for a decision (of runs started for ``user_id``, when given); exact.
@@ -192,11 +194,11 @@ class PostgresDb(Database):
         if not isinstance(approval_id, str):
             raise InvalidInputError(f"delete_approval: approval_id={approval_id!r} is not a string")
         found = _approvals.hide(self, approval_id)
-        if found and found["hidden"]:
+        if found and found.hidden:
             with self._lock:
                 self._run_decisions.pop(approval_id, None)
             return True
-        if found and found["status"] == "pending":
+        if found and found.status == "pending":
             _log.warning("delete_approval(%r) refused: the approval is pending and its run waits on it; "
                          "decide it (or cancel its run) first", approval_id)
         return False
@@ -271,7 +273,7 @@ class PostgresDb(Database):
 
     def get_approval_events(self, approval_id: str) -> list[dict[str, Any]]:
         """The append-only history of one approval, oldest first."""
-        return _approvals.events(self, approval_id)
+        return [e.model_dump() for e in _approvals.events(self, approval_id)]
 
     def verify_event_chain(self, approval_id: str | None = None) -> dict[str, Any] | None:
         """The first broken link of the event history (one approval, or all), or None if intact.
@@ -396,8 +398,9 @@ class PostgresDb(Database):
 
         if reason is None and isinstance(resolution_data, dict) and isinstance(resolution_data.get("reason"), str):
             reason = resolution_data["reason"]
-        return await deciding.update_approval(self, approval_id, expected_status=expected_status, status=status,
-                                             resolved_by=resolved_by, reason=reason, timeout=timeout)
+        updated = await deciding.update_approval(self, approval_id, expected_status=expected_status, status=status,
+                                                resolved_by=resolved_by, reason=reason, timeout=timeout)
+        return updated.agno() if updated is not None else None
 
     # ------------------------------------------------------------------ compliance
     def compliance_report(self, month: str | None = None) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ and answers with the run's state after it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -14,11 +14,11 @@ from pydantic import TypeAdapter
 
 from hitl import ids
 from hitl._core import approvals as _approvals
-from hitl._core import registry, runs
+from hitl._core import runs
 from hitl.decisions import ChangeApproval
-from hitl.errors import ConfigurationError, PermissionDeniedError, RequirementNotFoundError
+from hitl.errors import PermissionDeniedError, RequirementNotFoundError
 from hitl.identity import Principal
-from hitl.run import RunOutput, RunRequirement
+from hitl.run import RunOutput
 from hitl.service._state import ServiceState, State
 from hitl.service.auth import current_principal, decider
 from hitl.service.errors import AUTHENTICATED, problems
@@ -31,6 +31,7 @@ from hitl.service.models import (
     Count,
     Page,
 )
+from hitl.store.records import StoredApproval
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], responses=AUTHENTICATED)
 RunIdSegment = Annotated[str, Path(min_length=1, max_length=ids.MAX_SEGMENT_CHARS, pattern=ids.SEGMENT_PATTERN,
@@ -70,8 +71,6 @@ async def list_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], pr
     """Approvals the caller may see, filtered as ``PostgresDb.get_approvals``; ``approver=me`` keeps
     those the caller may decide. Pages by ``page``/``limit``, or by ``cursor`` (``meta.next_cursor``)."""
     records, total, cursor = await _approvals.listing(s.db, principal, query)
-    for record in records:
-        record["may_decide"] = _approvals.may_decide(record, principal)
     body = {"data": records, "meta": _approvals.page_meta(query, total, cursor)}
     return Response(_PAGE.dump_json(_PAGE.validate_python(body)), media_type="application/json")
 
@@ -91,7 +90,7 @@ async def count_approvals(query: Annotated[_approvals.ApprovalQuery, Query()], p
             summary="An approval's status")
 async def approval_status(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalStatus:
     record = await _approvals.get(s.db, principal, approval_id)
-    return ApprovalStatus.model_validate(record, from_attributes=False)
+    return ApprovalStatus.model_validate(record, from_attributes=True)
 
 
 @router.post("/{run_id}/{requirement_id}/resolve", response_model=_approvals.ResolveResult, responses=DECIDING,
@@ -122,20 +121,20 @@ async def change(
 ) -> JSONResponse:
     """Needs ``admin`` or being one of the approval's current approvers; recorded as changed by the caller."""
     record = await s.throttle.counting(principal.name, _changeable(s, principal, approval_id))
-    team = record.get("team_run_id")
-    change = ChangeApproval(requirement_id=approval_id if team else record["requirement_id"], approvers=body.approvers,
+    team = record.team_run_id
+    change = ChangeApproval(requirement_id=approval_id if team else record.requirement_id, approvers=body.approvers,
                             extend_by_seconds=body.extend_by_seconds, changed_by=principal.name)
     if s.signer is not None:
-        change = s.signer.signed(change, run_id=team or record["run_id"], requirement_id=change.requirement_id,
-                                 arguments_digest=record["arguments_digest"], groups=principal.groups)
+        change = s.signer.signed(change, run_id=team or record.run_id, requirement_id=change.requirement_id,
+                                 arguments_digest=record.arguments_digest, groups=principal.groups)
 
     async def call() -> RunOutput:
-        return await s.throttle.counting(principal.name, runs.change(await s.temporal(), team or record["run_id"], change))
+        return await s.throttle.counting(principal.name, runs.change(await s.temporal(), team or record.run_id, change))
 
     return await run_once(request, s.db, principal, idempotency_key, call)
 
 
-async def _changeable(s: ServiceState, principal: Principal, approval_id: str) -> dict[str, Any]:
+async def _changeable(s: ServiceState, principal: Principal, approval_id: str) -> StoredApproval:
     record = await _approvals.get(s.db, principal, approval_id)
     if not principal.has("admin") and not _approvals.is_approver(record, principal):
         raise PermissionDeniedError(f"approval {approval_id!r}: only an admin or a current approver may change it")
@@ -145,8 +144,7 @@ async def _changeable(s: ServiceState, principal: Principal, approval_id: str) -
 @router.get("/{run_id}/{requirement_id}", response_model=ApprovalDetail, responses=problems(404),
             summary="One approval, with its run and history")
 async def get_approval(approval_id: ApprovalId, principal: Reader, s: State) -> ApprovalDetail:
-    found, requirement = await _approvals.detail(s.temporal, s.db, principal, approval_id)
-    return ApprovalDetail(**found, answer_schema=answer_schema(found, requirement))
+    return await _approvals.detail(s.temporal, s.db, principal, approval_id)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)
@@ -159,36 +157,3 @@ async def not_an_approval(rest: str) -> None:
     ids.split_approval_id(rest if last not in ("status", "resolve", "change") else head)
     raise RequirementNotFoundError(f"no approval {rest[:200]!r}")
 
-
-def answer_schema(record: dict[str, Any], requirement: RunRequirement | None) -> dict[str, Any]:
-    """The JSON Schema of the resolve body this approval takes: the tool's argument schema when this
-    process knows the agent (``hitl serve --agents``), the fields a person fills for user input."""
-    kind = record["requirement_kind"]
-    properties: dict[str, Any] = {"status": {"enum": ["approved", "rejected"]}, "reason": {"type": "string", "maxLength": 4000}}
-    if kind == "confirmation":
-        properties["arguments"] = _tool_schema(record) or {"type": "object"}
-        properties["remember"] = {"type": "boolean"}
-    elif kind == "user_input":
-        fields: dict[str, dict[str, Any]]
-        if requirement is not None:  # the fields still asked, with their types
-            fields = {f.name: {"type": _JSON_TYPES.get(f.type_label, {}), "description": f.description or f.name}
-                      for f in requirement.user_input_schema or [] if f.value is None}
-        else:  # the run could not be asked: every field the tool leaves to a person
-            fields = {name: {} for name in (record.get("context") or {}).get("user_input_fields") or []}
-        properties["user_input"] = {"type": "object", "required": list(fields), "additionalProperties": False,
-                                    "properties": {k: {key: v for key, v in f.items() if v} for k, f in fields.items()}}
-    elif kind == "external_execution":
-        properties["external_result"] = {"description": "The result of the tool executed elsewhere (any JSON)."}
-    return {"type": "object", "required": ["status"], "additionalProperties": False, "properties": properties}
-
-
-_JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
-
-
-def _tool_schema(record: dict[str, Any]) -> dict[str, Any] | None:
-    name = (record.get("context") or {}).get("tool_name")
-    try:
-        tool = registry.get(record["agent_name"]).tools.get(name) if isinstance(name, str) else None
-    except ConfigurationError:
-        return None
-    return tool.args_model.model_json_schema() if tool is not None else None

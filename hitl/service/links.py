@@ -18,7 +18,6 @@ import html
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -30,6 +29,7 @@ from hitl.identity import Principal, reserved_prefix
 from hitl.security import links
 from hitl.service import errors
 from hitl.service._state import ServiceState, State
+from hitl.store.records import StoredApproval
 
 __all__ = ["router"]
 
@@ -84,7 +84,7 @@ def _principal(claims: links.LinkClaims) -> Principal:
                      credential_id=f"link:{claims.link_id}")
 
 
-async def _checked(s: ServiceState, token: str) -> tuple[links.LinkClaims, dict[str, Any]]:
+async def _checked(s: ServiceState, token: str) -> tuple[links.LinkClaims, StoredApproval]:
     """The link's claims and its approval, if the link could decide it now."""
     secret = s.config.link_secret
     if secret is None:
@@ -98,17 +98,16 @@ async def _checked(s: ServiceState, token: str) -> tuple[links.LinkClaims, dict[
         raise links.LinkUsedError(f"this link to approval {claims.approval_id!r} has already been used: each link "
                                   "decides once")
     record = await _approvals.get(s.db, _principal(claims), claims.approval_id)
-    if record["arguments_digest"] != claims.arguments_digest or record["run_id"] != claims.run_id:
+    if record.arguments_digest != claims.arguments_digest or record.run_id != claims.run_id:
         raise links.LinkInvalidError(f"this link was made for other arguments than approval {claims.approval_id!r} "
                                      "asks about: it decides nothing")
-    if record["status"] != "pending":
-        by = f" by {record['resolved_by']}" if record.get("resolved_by") else ""
-        at = f" at {_when(record['resolved_at'])}" if record.get("resolved_at") else ""
-        raise ApprovalConflictError(f"approval {claims.approval_id!r} was already decided: {record['status']}{by}{at}",
-                                    status=record["status"], resolved_by=record.get("resolved_by"),
-                                    resolved_at=record.get("resolved_at"))
-    if claims.decision == "approved" and record["requirement_kind"] != "confirmation":
-        raise InvalidDecisionError(f"approval {claims.approval_id!r} needs {record['requirement_kind']}: a link can "
+    if record.status != "pending":
+        by = f" by {record.resolved_by}" if record.resolved_by else ""
+        at = f" at {_when(record.resolved_at)}" if record.resolved_at else ""
+        raise ApprovalConflictError(f"approval {claims.approval_id!r} was already decided: {record.status}{by}{at}",
+                                    status=record.status, resolved_by=record.resolved_by, resolved_at=record.resolved_at)
+    if claims.decision == "approved" and record.requirement_kind != "confirmation":
+        raise InvalidDecisionError(f"approval {claims.approval_id!r} needs {record.requirement_kind}: a link can "
                                    "only reject it; give the answer in the inbox or through the API")
     return claims, record
 
@@ -120,10 +119,10 @@ async def show(token: str, s: State) -> HTMLResponse:
         claims, record = await _checked(s, token)
     except HitlError as exc:
         return _refusal(exc)
-    context = record.get("context") or {}
+    context = record.context
     e = html.escape
     arguments = json.dumps(context.get("arguments", {}), indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    facts = [("Tool", context.get("tool_name") or ""), ("Agent", record["agent_name"]), ("Approval", claims.approval_id),
+    facts = [("Tool", context.get("tool_name") or ""), ("Agent", record.agent_name), ("Approval", claims.approval_id),
              ("Decision", _VERB[claims.decision].lower()), ("Deciding as", claims.approver),
              ("Deadline", _when(context.get("deadline"))), ("Link expires", _when(claims.expires_at))]
     rows = "".join(f"<tr><th scope=\"row\">{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in facts)

@@ -1,12 +1,18 @@
-"""The service's request and response bodies: the OpenAPI document is built from these."""
+"""The service's request and response bodies: the OpenAPI document is built from these.
+
+An approval's bodies (``ApprovalRecord``, ``ApprovalDetail``, ``ApprovalEventOut``) are declared in
+``hitl._core.views``, derived from the store's record; the CLI prints from them too."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hitl import ids, limits
+from hitl._core.views import ApprovalDetail as ApprovalDetail
+from hitl._core.views import ApprovalEventOut as ApprovalEventOut
+from hitl._core.views import ApprovalRecord as ApprovalRecord
 from hitl._timestamps import IsoTime
 from hitl.decisions import Decision
 from hitl.errors import InvalidInputError
@@ -32,51 +38,6 @@ class PageMeta(BaseModel):
 class Page(BaseModel, Generic[T]):
     data: list[T]
     meta: PageMeta
-
-
-class ApprovalRecord(BaseModel):
-    """An approval record, as ``PostgresDb.get_approval`` returns it (times in epoch seconds)."""
-
-    id: str
-    run_id: str
-    requirement_id: str
-    session_id: str | None = None
-    user_id: str | None = None
-    agent_name: str
-    team_run_id: str | None = None
-    requirement_kind: str
-    approval_type: str
-    status: str
-    context: dict[str, Any]
-    arguments_digest: str
-    created_at: int
-    resolved_by: str | None = None
-    resolved_at: int | None = None
-    resolution: dict[str, Any] | None = None
-    escalation_level: int = Field(default=0, description="How many escalation steps have fired.")
-    may_decide: bool = Field(default=False, description="Whether the caller may decide it now, as far as the service "
-                             "can tell (the run has the last word).")
-
-
-class ApprovalEventOut(BaseModel):
-    seq: int
-    kind: str
-    payload: dict[str, Any]
-    at: int
-    prev_hash: str
-    hash: str
-
-
-class ApprovalDetail(ApprovalRecord):
-    """An approval with what a decider needs: its run's status, the answer it accepts, its policy and history."""
-
-    run_status: str | None = Field(description="The run's status now; None when Temporal could not be asked.")
-    run_status_error: str | None = None
-    answer_schema: dict[str, Any] = Field(description="JSON Schema of the resolve body this approval accepts.")
-    policy: dict[str, Any] | None = None
-    deadline: float | None = None
-    approvals: list[str] = Field(default_factory=list, description="Who has confirmed toward a quorum.")
-    events: list[ApprovalEventOut]
 
 
 class ApprovalStatus(BaseModel):

@@ -3,7 +3,8 @@
 hitl keeps one row per requirement (``<run_id>/<requirement_id>``); Agno keeps one per pause with
 ``source_type``, ``source_name``, ``pause_type``, ``tool_name``, ``tool_args``, ``agent_id``, ``team_id``,
 ``updated_at``, ``run_status`` and a ``context`` of ``tool_names`` and ``source_name``. Every record
-dict hitl returns carries both: hitl's columns as they were, Agno's keys beside them.
+dict ``PostgresDb`` returns carries both (:func:`shape`): hitl's columns as they were, Agno's keys beside them;
+the context every reader is given has Agno's ``tool_names`` and ``source_name`` (:func:`context`).
 
 An agent is named, not numbered, in hitl: ``agent_id`` is the agent's name and ``team_id`` the team's.
 """
@@ -18,6 +19,7 @@ from hitl.run import RunStatus
 
 if TYPE_CHECKING:
     from hitl._wire import ApprovalEvent
+    from hitl.store.records import StoredApproval
 
 SOURCE_TYPES = ("agent", "team", "workflow")
 """Agno's ``source_type`` values; hitl has no workflows, so ``workflow`` matches nothing."""
@@ -59,37 +61,50 @@ def run_status(status: str) -> str | None:
     return {"pending": RunStatus.paused.value, "cancelled": RunStatus.cancelled.value}.get(status)
 
 
-def shape(record: dict[str, Any]) -> dict[str, Any]:
-    """Add Agno's keys to a record (times already epoch seconds); hitl's keys stay as they are."""
-    team = record.pop("team_name", None)
-    if team is None and record.get("team_run_id"):
-        try:
-            team = team_name(record["agent_name"], record["team_run_id"])
-        except Exception:  # noqa: BLE001
-            team = None
-    is_team = team is not None or bool(record.get("team_run_id"))
-    source_name = team if is_team else record.get("agent_name")
-    context = dict(record.get("context") or {})
-    tool = context.get("tool_name")
-    context["tool_names"] = [tool] if tool else []
-    context["source_name"] = source_name
-    deadline = context.get("deadline")
-    record.update(
-        context=context,
-        source_type="team" if is_team else "agent",
-        source_name=source_name,
-        pause_type=record.get("requirement_kind"),
-        tool_name=tool,
-        tool_args=context.get("arguments"),
-        agent_id=record.get("agent_name"),
-        team_id=team,
-        workflow_id=None,
-        schedule_id=None,
-        schedule_run_id=None,
-        expires_at=int(deadline) if isinstance(deadline, (int, float)) and math.isfinite(deadline) else None,
-        resolution_data=record.get("resolution"),
-        run_status=run_status(record.get("status") or ""),
-    )
-    if record.get("updated_at") is None:  # a row from before migration 009: its last known move
-        record["updated_at"] = record.get("resolved_at") or record.get("created_at")
-    return record
+def team_of(stored: str | None, agent_name: str, team_run_id: str | None) -> str | None:
+    """The team a record was made for: the one its row names, else, for a member's record, the one this
+    process defines with that member (None when it cannot tell: a name for display never fails a read)."""
+    if stored is not None or not team_run_id:
+        return stored
+    try:
+        return team_name(agent_name, team_run_id)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def source_name(team: str | None, agent_name: str, team_run_id: str | None) -> str | None:
+    """Agno's ``source_name``: the team's name for a team's approvals and its members', else the agent's."""
+    return team if team is not None or team_run_id else agent_name
+
+
+def context(stored: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """A record's context as readers are given it: the mirror's keys, with Agno's ``tool_names`` and ``source_name``."""
+    tool = stored.get("tool_name")
+    return {**stored, "tool_names": [tool] if tool else [], "source_name": source}
+
+
+def shape(record: StoredApproval) -> dict[str, Any]:
+    """Agno's approval record: hitl's keys as they were (in the row's column order), Agno's beside them."""
+    hitl = record.model_dump(exclude={"team_name", "updated_at", "deleted_at"})
+    hitl["team_run_id"] = hitl.pop("team_run_id")  # after resolution, where the row has it
+    is_team = record.team_name is not None or bool(record.team_run_id)
+    tool = record.context.get("tool_name")
+    deadline = record.context.get("deadline")
+    return {
+        **hitl,
+        "updated_at": record.updated_at,
+        "deleted_at": record.deleted_at,
+        "source_type": "team" if is_team else "agent",
+        "source_name": source_name(record.team_name, record.agent_name, record.team_run_id),
+        "pause_type": record.requirement_kind,
+        "tool_name": tool,
+        "tool_args": record.context.get("arguments"),
+        "agent_id": record.agent_name,
+        "team_id": record.team_name,
+        "workflow_id": None,
+        "schedule_id": None,
+        "schedule_run_id": None,
+        "expires_at": int(deadline) if isinstance(deadline, (int, float)) and math.isfinite(deadline) else None,
+        "resolution_data": hitl["resolution"],
+        "run_status": run_status(record.status),
+    }

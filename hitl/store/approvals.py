@@ -1,19 +1,20 @@
 """Approval records and their trail, as the facade (``PostgresDb``) and the client core read them.
 
 The callers keep the rules (who may see what, how a page is cut, what a refusal is logged as); the
-statements are here. A record is the dict of :func:`hitl.store.queries.as_record` (hitl's columns and
-Agno's keys); a page's rows are returned as selected where the caller still reads them (a cursor).
+statements are here. A record is a :class:`hitl.store.records.StoredApproval`, an event of its trail a
+:class:`hitl.store.records.TrailEvent`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from psycopg import sql
 
 from hitl.store import counts, queries
 from hitl.store.counts import TotalCount
+from hitl.store.records import Listed, StoredApproval, TrailEvent, event_from_row, from_row
 
 if TYPE_CHECKING:
     from hitl.store.database import Database
@@ -27,20 +28,20 @@ def _select(db: Database, include_deleted: bool) -> sql.Composable:
                    + ("" if include_deleted else " AND deleted_at IS NULL")).format(db.table())
 
 
-def record(db: Database, approval_id: str, *, include_deleted: bool = False) -> dict[str, Any] | None:
+def record(db: Database, approval_id: str, *, include_deleted: bool = False) -> StoredApproval | None:
     """One approval's record, or None (also one hidden by ``delete_approval``, unless ``include_deleted``)."""
     rows = db.query(_select(db, include_deleted), [approval_id])
-    return queries.as_record(rows[0]) if rows else None
+    return from_row(rows[0]) if rows else None
 
 
-async def arecord(db: Database, approval_id: str, *, include_deleted: bool = True) -> dict[str, Any] | None:
+async def arecord(db: Database, approval_id: str, *, include_deleted: bool = True) -> StoredApproval | None:
     """:func:`record` on the async pool; hidden approvals included unless asked (the service's reads)."""
     rows = await db.aquery(_select(db, include_deleted), [approval_id])
-    return queries.as_record(rows[0]) if rows else None
+    return from_row(rows[0]) if rows else None
 
 
 def records(db: Database, status: str | None, filters: dict[str, Any], *, sort_by: str, sort_order: str, limit: int,
-            offset: int, include_deleted: bool = False, undecided_audit: bool = False) -> list[dict[str, Any]]:
+            offset: int, include_deleted: bool = False, undecided_audit: bool = False) -> list[StoredApproval]:
     """One page of records matching ``status`` and ``filters`` (``queries.where``), in ``sort_by`` order."""
     clause, params = queries.where(status, filters, include_deleted=include_deleted, undecided_audit=undecided_audit)
     rows = db.query(
@@ -48,19 +49,26 @@ def records(db: Database, status: str | None, filters: dict[str, Any], *, sort_b
         + queries.order(sort_by, sort_order) + sql.SQL(" LIMIT %s OFFSET %s"),
         [*params, limit, offset],
     )
-    return [queries.as_record(r) for r in rows]
+    return [from_row(r) for r in rows]
 
 
-def hide(db: Database, approval_id: str) -> dict[str, Any] | None:
-    """Tombstone a decided approval (``deleted_at``); a pending one is left as it is. Returns its ``status``,
-    ``deleted_at`` (as found) and ``hidden`` (1 when hidden now), or None when there is no such approval."""
+class Hidden(NamedTuple):
+    """What :func:`hide` found: the approval's status, and whether it was hidden now."""
+
+    status: str
+    hidden: bool
+
+
+def hide(db: Database, approval_id: str) -> Hidden | None:
+    """Tombstone a decided approval (``deleted_at``); a pending one is left as it is. Returns its status and
+    whether it was hidden now, or None when there is no such approval."""
     rows = db.query(
         sql.SQL("WITH found AS (SELECT id, status, deleted_at FROM {t} WHERE id = %s),"
                 " hidden AS (UPDATE {t} SET deleted_at = now() WHERE id = %s AND deleted_at IS NULL"
                 " AND status <> 'pending' RETURNING id)"
-                " SELECT found.status, found.deleted_at, (SELECT count(*) FROM hidden) AS hidden FROM found"
+                " SELECT found.status, (SELECT count(*) FROM hidden) AS hidden FROM found"
                 ).format(t=db.table()), [approval_id, approval_id])
-    return rows[0] if rows else None
+    return Hidden(rows[0]["status"], bool(rows[0]["hidden"])) if rows else None
 
 
 async def holds_run(db: Database, run_id: str) -> bool:
@@ -87,14 +95,14 @@ def _events_query(db: Database) -> sql.Composable:
         db.table("_events"))
 
 
-def events(db: Database, approval_id: str) -> list[dict[str, Any]]:
+def events(db: Database, approval_id: str) -> list[TrailEvent]:
     """The append-only history of one approval, oldest first, ``at`` in epoch seconds."""
-    return [{**r, "at": int(r["at"].timestamp())} for r in db.query(_events_query(db), [approval_id])]
+    return [event_from_row(r) for r in db.query(_events_query(db), [approval_id])]
 
 
-async def aevents(db: Database, approval_id: str) -> list[dict[str, Any]]:
+async def aevents(db: Database, approval_id: str) -> list[TrailEvent]:
     """:func:`events` on the async pool."""
-    return [{**r, "at": int(r["at"].timestamp())} for r in await db.aquery(_events_query(db), [approval_id])]
+    return [event_from_row(r) for r in await db.aquery(_events_query(db), [approval_id])]
 
 
 # How many escalation steps have fired for a pending approval (from its trail), beside its page row.
@@ -104,10 +112,10 @@ _ESCALATION = ("CASE WHEN status = 'pending' THEN (SELECT COALESCE(max((payload-
 
 async def inbox_page(db: Database, status: str | None, filters: dict[str, Any], conditions: list[Condition], *,
                      sort_by: str, sort_order: str, after: tuple[Any, str] | None, limit: int,
-                     offset: int) -> tuple[list[dict[str, Any]], TotalCount]:
-    """Up to ``limit`` rows of a keyset (``after``) or offset page of the inbox, each as selected (the caller
-    reads its cursor from them) with its ``escalation_level``, and how many match (``counts``); the page and
-    its count in one round trip on one connection.
+                     offset: int) -> tuple[list[Listed], TotalCount]:
+    """Up to ``limit`` records of a keyset (``after``) or offset page of the inbox, each with its escalation
+    level and its sort key (a cursor after it names it), and how many match (``counts``); the page and its
+    count in one round trip on one connection.
 
     ``conditions``: who may see what (the caller's rule). Audit approvals still waiting are listed: they
     are decided in the inbox.
@@ -118,12 +126,14 @@ async def inbox_page(db: Database, status: str | None, filters: dict[str, Any], 
     page = sql.SQL("SELECT " + queries.COLUMNS + ", " + _ESCALATION + " FROM {approvals} AS a").format(
         approvals=db.table(), events=db.table("_events")) + where + order + sql.SQL(" LIMIT %s OFFSET %s")
     rows, [counted] = await db.aqueries((page, [*params, limit, offset]), (counting.query, counting.params))
-    return rows, await db.acount(counting, counted)
+    listed = [Listed(from_row(r), r["escalation_level"], queries.keyset_value(sort_by, r)) for r in rows]
+    return listed, await db.acount(counting, counted)
 
 
 def compliance(db: Database, month: str | None) -> list[dict[str, Any]]:
     """Per tool and month: counts by status, median and p95 wait in seconds (decided approvals only).
-    Every approval counts, hidden ones included: the report is the trail's."""
+    Every approval counts, hidden ones included: the report is the trail's. Rows as selected: they are
+    ``PostgresDb.compliance_report``'s public dicts, not records."""
     clause, params = queries.where(None, {"month": month} if month else {}, include_deleted=True, undecided_audit=True)
     wait = sql.SQL("extract(epoch FROM resolved_at - created_at)")
     return db.query(

@@ -10,7 +10,6 @@ from psycopg import sql
 
 from hitl import limits
 from hitl.errors import InvalidInputError
-from hitl.store import agno
 
 SORTABLE = {"created_at", "resolved_at", "status", "agent_name", "run_id", "resolved_by", "tool_name"}
 COLUMNS = (
@@ -127,18 +126,6 @@ def order(sort_by: str, sort_order: str) -> sql.Composable:
     return sql.SQL(" ORDER BY {} {}, id").format(sql.Identifier(sort_by), sql.SQL(sort_order.upper()))
 
 
-def as_record(row: dict[str, Any]) -> dict[str, Any]:
-    """A row as the reference's approval dict, times in epoch seconds, with Agno's keys beside hitl's
-    (``hitl.store.agno``: source_type, source_name, pause_type, tool_name, tool_args, agent_id, team_id,
-    updated_at, run_status...; ``context`` also gets ``tool_names`` and ``source_name``)."""
-
-    record = dict(row)
-    for key in ("created_at", "resolved_at", "updated_at", "deleted_at"):
-        if record.get(key) is not None:
-            record[key] = int(record[key].timestamp())
-    return agno.shape(record)
-
-
 def approver_among(names: list[str]) -> tuple[sql.Composable, list[Any]]:
     """Approvals ``names`` may decide: those without approvers, and those whose approvers include one of them."""
     return (sql.SQL("(coalesce(jsonb_array_length(context -> 'policy' -> 'approvers'), 0) = 0"
@@ -167,7 +154,7 @@ def keyset(sort_by: str, sort_order: str, after: tuple[Any, str] | None) -> tupl
 
 
 def keyset_value(sort_by: str, row: dict[str, Any]) -> Any:
-    """The cursor value of a row as selected (before ``as_record``)."""
+    """The cursor value of a row as selected (its time to the microsecond, not the record's whole seconds)."""
     if sort_by == "created_at":
         return row["created_at"].isoformat()
     deadline = (row.get("context") or {}).get("deadline")

@@ -28,10 +28,10 @@ async def test_escalation_levels_ride_with_the_page_and_only_pending_ones_count(
                            event(4, 1, "requested"), event(4, 2, "escalated", payload={"level": 1}),
                            event(4, 3, "approved", status="approved")])
     records, total, cursor = await _approvals.listing(db, READER, _approvals.ApprovalQuery())
-    assert {r["id"]: r["escalation_level"] for r in records} == {"run-1/req-1": 2, "run-2/req-1": 1, "run-3/req-1": 0,
+    assert {r.id: r.escalation_level for r in records} == {"run-1/req-1": 2, "run-2/req-1": 1, "run-3/req-1": 0,
                                                                   "run-4/req-1": 0}
     assert total == 4 and not total.estimated and cursor is None
-    assert [r["id"] for r in records] == [f"run-{n}/req-1" for n in (4, 3, 2, 1)]  # newest first
+    assert [r.id for r in records] == [f"run-{n}/req-1" for n in (4, 3, 2, 1)]  # newest first
 
 
 async def test_a_page_past_the_end_still_counts(db):
