@@ -1,17 +1,21 @@
 """How approvals and runs look to people: rich tables and colours on stdout. Scripts use ``--json``,
-which prints the service's own JSON instead; both are rendered from the same plain dicts."""
+which prints the service's own JSON instead. Approvals are printed from the service's models
+(``hitl._core.views``), whether the JSON came from the service or from PostgreSQL; runs from plain dicts."""
 
 from __future__ import annotations
 
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.json import JSON
 from rich.markup import escape
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported where an approval is printed: most commands print none
+    from hitl._core.views import ApprovalDetail, ApprovalRecord
 
 STATUS_STYLE = {"pending": "yellow", "approved": "green", "rejected": "red", "expired": "magenta", "cancelled": "dim",
                 "paused": "yellow", "running": "cyan", "completed": "green", "error": "red"}
@@ -61,45 +65,44 @@ def deadline(epoch: float | None, *, pending: bool = True) -> str:
     return f"[red]overdue {span(left)}[/]" if left < 0 else f"[yellow]in {span(left)}[/]" if left < 3600 else f"in {span(left)}"
 
 
-def approvers(record: dict[str, Any]) -> str:
+def approvers(record: ApprovalRecord) -> str:
     """``alice, bob 1/2``: who may decide, and confirmations toward the quorum."""
-    context = record.get("context") or {}
-    policy = context.get("policy") or {}
+    policy = record.context.get("policy") or {}
     names = ", ".join(policy.get("approvers") or []) or "anyone"
     quorum = int(policy.get("quorum") or 1)
-    return f"{names} {len(context.get('approvals') or [])}/{quorum}" if quorum > 1 else names
+    return f"{names} {len(record.context.get('approvals') or [])}/{quorum}" if quorum > 1 else names
 
 
-def approvals_table(page: dict[str, Any]) -> None:
+def approvals_table(records: list[ApprovalRecord]) -> None:
     table = Table("id", "tool", "agent", "age", "deadline", "approvers/quorum", "status")
     now = time.time()
-    for r in page["data"]:
-        context = r.get("context") or {}
-        table.add_row(escape(r["id"]), escape(str(context.get("tool_name") or r["requirement_kind"])), escape(r["agent_name"]),
-                      span(now - r["created_at"]), deadline(context.get("deadline"), pending=r["status"] == "pending"),
-                      escape(approvers(r)), status(r["status"]))
+    for r in records:
+        context = r.context
+        table.add_row(escape(r.id), escape(str(context.get("tool_name") or r.requirement_kind)), escape(r.agent_name),
+                      span(now - r.created_at), deadline(context.get("deadline"), pending=r.status == "pending"),
+                      escape(approvers(r)), status(r.status))
     out().print(table)
 
 
-def approval_detail(d: dict[str, Any]) -> None:
+def approval_detail(d: ApprovalDetail) -> None:
     console = out()
-    context = d.get("context") or {}
-    console.print(f"[bold]{escape(d['id'])}[/bold]  {status(d['status'])}  {d['requirement_kind']}", highlight=False)
-    policy = d.get("policy") or {}
+    context = d.context
+    console.print(f"[bold]{escape(d.id)}[/bold]  {status(d.status)}  {d.requirement_kind}", highlight=False)
+    policy = d.policy or {}
     rows = [
-        ("tool", context.get("tool_name")), ("agent", d["agent_name"]),
-        ("run", f"{d['run_id']} ({d.get('run_status') or d.get('run_status_error') or '?'})"),
-        ("team run", d.get("team_run_id")),
-        ("requested", when(d["created_at"]) + (f" by {d['user_id']}" if d.get("user_id") else "")),
-        ("deadline", deadline(d.get("deadline"), pending=d["status"] == "pending") or "none"),
+        ("tool", context.get("tool_name")), ("agent", d.agent_name),
+        ("run", f"{d.run_id} ({d.run_status or d.run_status_error or '?'})"),
+        ("team run", d.team_run_id),
+        ("requested", when(d.created_at) + (f" by {d.user_id}" if d.user_id else "")),
+        ("deadline", deadline(d.deadline, pending=d.status == "pending") or "none"),
         ("approvers", ", ".join(policy.get("approvers") or []) or "anyone"),
-        ("quorum", f"{len(d.get('approvals') or [])} of {policy.get('quorum')} confirmed"
-         + (f" ({', '.join(d['approvals'])})" if d.get("approvals") else "") if (policy.get("quorum") or 1) > 1 else None),
+        ("quorum", f"{len(d.approvals)} of {policy.get('quorum')} confirmed"
+         + (f" ({', '.join(d.approvals)})" if d.approvals else "") if (policy.get("quorum") or 1) > 1 else None),
         ("policy", ", ".join(f"{k}={v}" for k, v in policy.items()
                              if k not in ("approvers", "quorum") and v not in (None, [], False))),
-        ("escalation level", str(d.get("escalation_level") or 0)),
+        ("escalation level", str(d.escalation_level or 0)),
         ("uncertain outcome", "[red]yes: the tool may have run already[/]" if context.get("uncertain_outcome") else None),
-        ("decided", f"{d['resolved_by']} at {when(d.get('resolved_at'))}" if d.get("resolved_by") else None),
+        ("decided", f"{d.resolved_by} at {when(d.resolved_at)}" if d.resolved_by else None),
     ]
     for label, value in rows:
         if value:
@@ -107,15 +110,15 @@ def approval_detail(d: dict[str, Any]) -> None:
             console.print(f"  [bold]{label:<17}[/bold] {value if markup else escape(str(value))}")
     console.print("  [bold]arguments[/bold]")
     console.print(JSON.from_data(context.get("arguments") or {}, indent=2))
-    if d.get("resolution"):
+    if d.resolution:
         console.print("  [bold]resolution[/bold]")
-        console.print(JSON.from_data(d["resolution"], indent=2))
+        console.print(JSON.from_data(d.resolution, indent=2))
     events = Table("seq", "event", "at", "by", "detail", title="history")
-    for e in d.get("events") or []:
-        payload = dict(e.get("payload") or {})
+    for e in d.events:
+        payload = dict(e.payload)
         by = payload.pop("resolved_by", None) or payload.pop("by", None) or payload.pop("changed_by", None) or ""
         payload.pop("signature", None)  # a compact JWS: long, and `hitl audit verify` is the place to check it
-        events.add_row(str(e["seq"]), escape(e["kind"]), when(e["at"]), escape(str(by)),
+        events.add_row(str(e.seq), escape(e.kind), when(e.at), escape(str(by)),
                        escape(json.dumps(payload, default=str)[:200]))
     console.print(events)
 

@@ -63,7 +63,9 @@ def list_(
     if as_json:
         _render.echo_json(page)
         return
-    _render.approvals_table(page)
+    from hitl._core.views import ApprovalRecord
+
+    _render.approvals_table([ApprovalRecord.model_validate(r) for r in page["data"]])
     meta = page["meta"]
     more = f"; next page: --cursor {meta['next_cursor']}" if meta.get("next_cursor") else ""
     _render.note(f"{len(page['data'])} of {meta['total_count']}{more}")
@@ -89,7 +91,9 @@ def show(
     if as_json:
         _render.echo_json(detail)
     else:
-        _render.approval_detail(detail)
+        from hitl._core.views import ApprovalDetail
+
+        _render.approval_detail(ApprovalDetail.model_validate(detail))
 
 
 async def _detail(d: Direct, approval_id: str) -> dict[str, Any]:
