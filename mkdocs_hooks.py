@@ -6,6 +6,8 @@
 - ``reference/configuration.md``: every field of :class:`hitl.settings.Environment`.
 - ``reference/errors.md``: the error tree, each error's meaning and the HTTP status the service answers it with.
 - ``concepts/bench-results.md`` and ``assets/bench/*.png``: the benchmarks' own results and figures.
+- ``assets/diagrams/*.svg``: the diagrams, drawn from their text in docs/diagrams/ (nothing is fetched
+  to render them).
 
 mkdocs loads this file by path (``hooks:`` in mkdocs.yml); ``pages()`` is what the tests read too.
 """
@@ -30,6 +32,8 @@ def on_files(files: Any, config: Any) -> Any:
         files.append(File.generated(config, path, content=text))
     for figure in sorted((ROOT / "bench").glob("*.png")):
         files.append(File.generated(config, f"assets/bench/{figure.name}", abs_src_path=str(figure)))
+    for source in sorted((ROOT / "docs" / "diagrams").glob("*.txt")):
+        files.append(File.generated(config, f"assets/diagrams/{source.stem}.svg", content=diagram_svg(source.read_text())))
     return files
 
 
@@ -348,3 +352,102 @@ def bench_figures() -> dict[str, str]:
         "audit_slowest_p99_ms": f"{slowest_query:.0f}",
         "audit_measured": measured(approvals),
     }
+
+
+# --------------------------------------------------------------------------- diagrams
+_FONT = "font-family='-apple-system, Segoe UI, Helvetica, Arial, sans-serif' font-size='13'"
+_INK, _BOX, _LINE, _NOTE = "#1f2937", "#e8eaf6", "#3f51b5", "#fff8e1"
+
+
+def _x(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _svg(width: int, height: int, body: list[str], title: str) -> str:
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' role='img'>"
+            f"<title>{_x(title)}</title><defs><marker id='arrow' viewBox='0 0 10 10' refX='10' refY='5' "
+            f"markerWidth='7' markerHeight='7' orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' fill='{_LINE}'/>"
+            f"</marker></defs><rect width='{width}' height='{height}' fill='white'/>" + "".join(body) + "</svg>")
+
+
+def diagram_svg(text: str) -> str:
+    """An SVG drawn from a diagram's text: a sequence (``participants:`` and ``A -> B: message`` lines) or
+    rows of boxes (``row: A | B`` lines and ``A -> B: label`` arrows). ``#`` starts a comment; the first
+    comment is the diagram's title."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    title = next((line.lstrip("# ").split(":")[0] for line in lines if line.startswith("#")), "diagram")
+    lines = [line for line in lines if not line.startswith("#")]
+    if lines and lines[0].startswith("participants:"):
+        return _sequence(lines, title)
+    return _rows(lines, title)
+
+
+def _split_message(line: str, names: list[str]) -> tuple[str, str, str]:
+    """``A -> B: label`` where A and B are known names that may hold ': ' themselves."""
+    source = next(n for n in sorted(names, key=len, reverse=True) if line.startswith(n + " -> "))
+    rest = line[len(source) + 4:]
+    target = next(n for n in sorted(names, key=len, reverse=True) if rest == n or rest.startswith(n + ": "))
+    return source, target, rest[len(target) + 2:].strip()
+
+
+def _sequence(lines: list[str], title: str) -> str:
+    names = [p.strip() for p in lines[0].split(":", 1)[1].split("|")]
+    column, top, step = 230, 70, 44
+    x = {name: column // 2 + i * column for i, name in enumerate(names)}
+    body: list[str] = []
+    y = top + 30
+    for line in lines[1:]:
+        if line.startswith("note "):
+            who, note = line[5:].split(": ", 1)
+            body.append(f"<rect x='{x[who.strip()] - 110}' y='{y - 16}' width='{column * 2 - 20}' height='26' rx='4' "
+                        f"fill='{_NOTE}' stroke='#f0c36d'/><text x='{x[who.strip()] - 100}' y='{y + 2}' {_FONT} "
+                        f"fill='{_INK}' font-style='italic'>{_x(note)}</text>")
+        else:
+            source, target, label = _split_message(line, names)
+            x1, x2 = x[source], x[target]
+            body.append(f"<line x1='{x1}' y1='{y}' x2='{x2}' y2='{y}' stroke='{_LINE}' stroke-width='1.6' "
+                        f"marker-end='url(#arrow)'/><text x='{min(x1, x2) + 8}' y='{y - 7}' {_FONT} fill='{_INK}'>"
+                        f"{_x(label)}</text>")
+        y += step
+    height = y + 10
+    heads = []
+    for name in names:
+        heads.append(f"<line x1='{x[name]}' y1='{top}' x2='{x[name]}' y2='{height - 10}' stroke='#9ca3af' "
+                     f"stroke-dasharray='4 4'/><rect x='{x[name] - 100}' y='14' width='200' height='{top - 24}' rx='6' "
+                     f"fill='{_BOX}' stroke='{_LINE}'/><text x='{x[name]}' y='{top / 2 + 8}' {_FONT} font-weight='600' "
+                     f"text-anchor='middle' fill='{_INK}'>{_x(name)}</text>")
+    return _svg(column * len(names), height, heads + body, title)
+
+
+def _rows(lines: list[str], title: str) -> str:
+    rows = [[b.strip() for b in line.split(":", 1)[1].split("|")] for line in lines if line.startswith("row:")]
+    names = [name for row in rows for name in row]
+    arrows = [line for line in lines if not line.startswith("row:")]
+    width, box, gap, margin = 1000, 44, (46 if arrows else 10), 20
+    where: dict[str, tuple[float, float, float]] = {}  # name: (centre x, top y, bottom y)
+    body: list[str] = []
+    for r, row in enumerate(rows):
+        top = margin + r * (box + gap)
+        slot = (width - 2 * margin) / len(row)
+        for i, name in enumerate(row):
+            left = margin + i * slot + 8
+            where[name] = (left + (slot - 16) / 2, top, top + box)
+            body.append(f"<rect x='{left:.0f}' y='{top}' width='{slot - 16:.0f}' height='{box}' rx='6' fill='{_BOX}' "
+                        f"stroke='{_LINE}'/><text x='{left + (slot - 16) / 2:.0f}' y='{top + box / 2 + 5}' {_FONT} "
+                        f"text-anchor='middle' fill='{_INK}'>{_x(name)}</text>")
+    for line in arrows:
+        source, target, label = _split_message(line, names)
+        (x1, t1, b1), (x2, t2, b2) = where[source], where[target]
+        if t1 == t2:  # side by side: from one box's edge to the other's, at mid-height
+            half = (x2 - x1) / abs(x2 - x1) * (width - 2 * margin) / (2 * len(next(r for r in rows if source in r)))
+            x1, x2, y1, y2 = x1 + half - 8 * (half / abs(half)), x2 - half + 8 * (half / abs(half)), t1 + box / 2, t2 + box / 2
+            body.append(f"<line x1='{x1:.0f}' y1='{y1}' x2='{x2:.0f}' y2='{y2}' stroke='{_LINE}' stroke-width='1.6' "
+                        f"marker-end='url(#arrow)'/>")
+            continue
+        y1, y2 = (b1, t2) if t2 > t1 else (t1, b2)
+        body.append(f"<line x1='{x1:.0f}' y1='{y1}' x2='{x2:.0f}' y2='{y2}' stroke='{_LINE}' stroke-width='1.6' "
+                    f"marker-end='url(#arrow)'/>")
+        if label:
+            body.append(f"<text x='{(x1 + x2) / 2 + 6:.0f}' y='{(y1 + y2) / 2 + 4:.0f}' {_FONT} fill='#4b5563'>"
+                        f"{_x(label)}</text>")
+    return _svg(width, margin * 2 + len(rows) * (box + gap) - gap, body, title)

@@ -144,6 +144,17 @@ def test_the_http_reference_has_every_route_of_the_service():
             assert f"### `{method.upper()} {path}`" in text
 
 
+def test_every_diagram_is_drawn_and_shown_on_a_page(site):
+    """Each text in docs/diagrams/ becomes an SVG in the site, and some page shows it."""
+    shown = "".join(p.read_text() for p in site.rglob("*.html"))
+    sources = sorted((ROOT / "docs" / "diagrams").glob("*.txt"))
+    assert len(sources) >= 3
+    for source in sources:
+        svg = site / "assets" / "diagrams" / f"{source.stem}.svg"
+        assert svg.read_text().startswith("<svg") and svg.stat().st_size > 2_000, source.name
+        assert f"assets/diagrams/{source.stem}.svg" in shown, f"no page shows {source.stem}"
+
+
 def test_the_cli_reference_has_every_command():
     import typer.main
 
