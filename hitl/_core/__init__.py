@@ -3,7 +3,8 @@ CLI) to Temporal, and what a caller's process keeps beside it.
 
 Owns: the Temporal client per event loop (``client``), the sync bridge (``sync``), the agent registry
 (``registry``: a definition found by name), starting, reading, deciding and listing runs (``runs``,
-``listing``), deciding an approval from its record (``approvals``, ``deciding``), read-your-writes
+``listing``), deciding an approval from its record (``approvals``, ``deciding``), approvals as callers are
+shown them (``views``: the service's bodies, what the CLI prints), read-your-writes
 (``records``), sessions (``sessions``), what a run's tools may read of their caller (``context``), text
 streamed from the model (``stream``), Agno's hooks (``hooks``), and a process serving its own agents
 (``inline``).

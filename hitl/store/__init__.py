@@ -2,8 +2,10 @@
 
 Owns: the connection (``database``: pools and statements), the migrations (``schema``, ``migrations/``), the
 approvals table and its trail (``audit``: hash-chained, sealed, append-only; ``approvals``: records, events,
-the inbox's page), listing queries (``queries``), counts (``counts``), sessions (``sessions``), verification
-of the whole trail (``verify``), Agno's record shape (``agno``), the service's tables (``tokens``,
+the inbox's page), the typed records its readers return (``records``: ``Approval``, ``StoredApproval``,
+``TrailEvent``, their fields declared once in ``hitl._wire.ApprovalFields``), listing queries
+(``queries``), counts (``counts``), sessions (``sessions``), verification of the whole trail
+(``verify``), Agno's record dict (``agno``, made at the facade), the service's tables (``tokens``,
 ``links``, ``idempotency``, ``events``) and its probes (``probes``).
 May import: ``hitl._wire`` and the kernel leaves. ``PostgresDb`` (``hitl.db.postgres``, Agno's path) is the
 facade over it.
