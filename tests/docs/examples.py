@@ -15,6 +15,9 @@ An HTML comment on the line before the fence (invisible on the site) changes tha
   (a Docker engine, Temporal Cloud): each ``hitl`` and ``temporal`` command in it is parsed by the
   command itself (an unknown command or option fails), each other program must be one of
   :data:`PROGRAMS_CHECKED_ELSEWHERE`, and each repository file it names must exist.
+- ``<!-- example: pytest -->`` before a ``python`` block: a test module of a user's project, run by
+  pytest in a folder of its own with hitl's plugin (its ``hitl_*`` fixtures) and the page's
+  ``pyproject.toml`` settings; every test in it must pass.
 - ``<!-- example: output -->`` before a ``text`` block: what the page's Python examples print.
   Each of its lines must be a line of their output, ``…`` standing for any text.
 """

@@ -155,6 +155,32 @@ def test_the_python_examples_of_a_page_run(page: str, docs_stack: DocsStack, tmp
                 conn.execute(statement)
 
 
+# --------------------------------------------------------------------------- pytest (the Testing guide)
+USERS_PYTEST_SETTINGS = """[tool.pytest.ini_options]
+asyncio_mode = "auto"
+asyncio_default_fixture_loop_scope = "session"
+asyncio_default_test_loop_scope = "session"
+"""
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.mode == "pytest"], ids=lambda e: e.id)
+def test_a_pytest_example_passes_in_a_project_of_its_own(example: Example, database_url: str, tmp_path: Path) -> None:
+    """As a user runs it: a folder with the test module and the page's pytest settings, hitl's plugin loaded
+    by its entry point, no conftest; TEMPORAL_ADDRESS and the rest come from the plugin's fixtures."""
+    name = re.match(r"# (test_\w+\.py)", example.code)
+    assert name, f"{example.id}: a pytest example starts with its file name, '# test_....py'"
+    assert USERS_PYTEST_SETTINGS in (ROOT / example.page).read_text(), f"{example.page} shows other pytest settings"
+    (tmp_path / name.group(1)).write_text(example.code)
+    (tmp_path / "pyproject.toml").write_text(USERS_PYTEST_SETTINGS)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TEMPORAL_ADDRESS", "HITL_INLINE_WORKER", "OPENAI_BASE_URL", "PYTHONPATH", "PYTEST_ADDOPTS")}
+    env["DATABASE_URL"] = database_url  # the plugin makes a database of its own on this server
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name.group(1)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and " passed" in done.stdout and "skipped" not in done.stdout, (
+        f"{example.id}:\n{done.stdout}\n{done.stderr}")
+
+
 # --------------------------------------------------------------------------- bash
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e.language == "bash" and e.mode == "run"], ids=lambda e: e.id)
 def test_a_bash_example_runs(example: Example, docs_stack: DocsStack, tmp_path: Path) -> None:
