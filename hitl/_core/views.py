@@ -2,8 +2,8 @@
 document is built from these), and what the CLI prints, from the service's JSON or from PostgreSQL.
 
 Each derives from the store's record (``hitl.store.records.Approval``, whose fields are declared once, in
-``hitl._wire.ApprovalFields``); ``hitl._core.approvals`` fills them. Light on purpose: the CLI imports this
-module to print what a service answered.
+``hitl._wire.ApprovalFields``); ``hitl._core.approvals`` fills them. No Temporal or SQL here: the CLI imports
+this module to print what a service answered.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ class Approval(ApprovalFields, _Identified):
     reader has always been given it.
     """
 
-    # Where the record differs from the event it was written from: times as read back, and a context
-    # always there (the column is NOT NULL; the event's default is for histories that lack it).
+    # Where the record differs from the event it was written from: times as read back (whole seconds), and
+    # a context always there (the column is NOT NULL, and the service's body has always required it).
     context: dict[str, Any]
     created_at: int
     resolved_at: int | None = None
