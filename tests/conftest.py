@@ -66,6 +66,23 @@ def model_server() -> Iterator[ScriptedModelServer]:
     server.stop()
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Debian's chromium (apt; never a browser download), headless, driven by Playwright."""
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `python dev.py test` installs Debian's chromium (apt-get install chromium)")
+    async with async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield launched
+        await launched.close()
+
+
 @pytest.fixture
 async def client(temporal_server: dict[str, Any]) -> Client:
     return await _client.connect(Settings.from_env(temporal_address=temporal_server["address"]))

@@ -18,7 +18,7 @@ from hitl import InvalidInputError, tool
 from hitl.approval import approval
 from hitl.decisions import Confirm
 from tests.conftest import ROOT
-from tests.service.test_inbox import browser, card, signed_in  # noqa: F401 - fixture
+from tests.service.test_inbox import card, signed_in
 from tests.store.test_audit import settled, sql
 
 RAN: list[dict] = []

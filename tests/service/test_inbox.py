@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from hitl import tool
 from hitl.approval import approval
 from tests.conftest import ROOT, RunningService
 from tests.store.test_audit import settled, sql
 
-CHROMIUM = "/usr/bin/chromium"
 UI = "http://127.0.0.1:8233"
 WAIT = 20_000  # ms: a run's pause or resume crosses Temporal's transfer queue a few times
 RAN: list[dict] = []
@@ -51,16 +50,6 @@ def calls(script, *turn: tuple[str, dict]):
     """A model that makes these calls in one turn, then answers with the results."""
     return script({"turns": [{"tool_calls": [{"name": n, "arguments": a} for n, a in turn]}, {"content": "done: {results}"}]})
 
-
-@pytest.fixture(scope="module")
-async def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `python dev.py test` installs Debian's chromium (apt-get install chromium)")
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from playwright.async_api import expect
 
 from hitl.dev import stack
 from tests.conftest import ROOT, RunningService
-from tests.service.test_inbox import browser  # noqa: F401 - fixture
 
 
 @pytest.fixture
