@@ -279,14 +279,16 @@ async def test_a_non_approver_sees_no_decide_buttons_and_a_forged_post_is_refuse
         assert status == 403 and RAN == []
         assert (await agent.aget_run(run.run_id)).is_paused
         await page.context.close()
-    # The run mirrors the refusal into the trail a moment after it refuses: wait for it, then count.
-    refused = 0
-    for _ in range(200):
-        refused = sql(db, "SELECT count(*) FROM {t}_events WHERE approval_id = %s AND kind = 'refused'", approval_id)[0][0]
-        if refused:
-            break
-        await asyncio.sleep(0.05)
-    assert refused == 1
+        # The run mirrors the refusal into the trail a moment after it refuses, by an activity of this
+        # worker: wait for it while the worker runs, then count.
+        refused = 0
+        for _ in range(400):
+            refused = sql(db, "SELECT count(*) FROM {t}_events WHERE approval_id = %s AND kind = 'refused'",
+                          approval_id)[0][0]
+            if refused:
+                break
+            await asyncio.sleep(0.05)
+        assert refused == 1
 
 
 async def test_the_pages_forbid_inline_script_and_framing(inbox):
