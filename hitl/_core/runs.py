@@ -332,27 +332,36 @@ async def _update(client: Client, run_id: str, name: str, argument: Any, decided
     delay = 0.05
     # One id for every attempt: an update the server took and answered is answered again, never applied twice.
     update_id = update_id or str(uuid.uuid4())
+    failure_read = False  # the run's history is read once per call, when the server says its task fails
     while True:
         try:
             return await handle.execute_update(name, argument, id=update_id, result_type=result_type,
                                                rpc_timeout=rpc_timeout)
         except WorkflowUpdateFailedError as exc:
             raise _translate(exc, run_id) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            # The SDK reports the caller's own cancellation the same way: it stays a cancellation.
+            task = asyncio.current_task()
+            if isinstance(exc.__cause__, asyncio.CancelledError) or (task is not None and task.cancelling()):
+                raise asyncio.CancelledError from None
             if rpc_timeout is not None:
                 raise _NoAnswerYet from None
             raise errors.TemporalUnavailableError(
                 f"run {run_id}: no answer to {name} in time; it may have been applied: read the run (get_run) before "
                 "sending it again (a decision already applied is refused, never applied twice)") from None
         except RPCError as exc:
-            failing = await _worker_failure(client, run_id) if _task_failing(exc) else None
+            failing = None
+            if _task_failing(exc) and not failure_read:
+                failure_read = True
+                failing = await _worker_failure(client, run_id)
             if failing is not None:
                 raise _TaskFailing(
                     f"run {run_id}: {name} was not applied: no worker can take the run now, its workflow task fails "
                     f"({failing}); send it again once a worker that serves it runs") from None
             if _not_taken(exc) and asyncio.get_running_loop().time() < give_up:
-                # Refused before it reached the run, or dropped with a workflow task the server
-                # refused (the run had not accepted it): nothing was applied.
+                # Turned away before the run accepted it (too many in flight; dropped with a workflow task the
+                # server refused; dropped from the server's memory), sent again under the same id: a run that
+                # had taken it answers it again rather than applying it twice.
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
@@ -376,24 +385,35 @@ def _task_failing(exc: RPCError) -> bool:
     return exc.status == RPCStatusCode.FAILED_PRECONDITION and "workflow task in failed state" in exc.message.lower()
 
 
+_WORKER_FAILURES = {
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,  # raised, or agent not served
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,  # code that no longer replays its history
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED,  # the SDK's other failures of its own
+}
+
+
 async def _worker_failure(client: Client, run_id: str) -> str | None:
-    """Why the run's last workflow task failed, if a worker failed it (its code raised, or it does not
-    serve the agent): a retry cannot help. None for a close the server refused (an event came
-    meanwhile), which the next task fixes."""
+    """Why the run's last workflow task failed, if a worker failed it (its code raised, does not serve the
+    agent, or no longer replays the history): a retry cannot help. None for a close the server refused
+    (an event came meanwhile), which the next task fixes, and when the history cannot be read."""
     last = None
-    async for event in client.get_workflow_handle(run_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
-            last = event.workflow_task_failed_event_attributes
-    if last is None or last.cause != WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE:
+    try:
+        async for event in client.get_workflow_handle(run_id).fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                last = event.workflow_task_failed_event_attributes
+    except RPCError:
+        return None
+    if last is None or last.cause not in _WORKER_FAILURES:
         return None
     return last.failure.message or "no reason given"
 
 
 def _not_taken(exc: RPCError) -> bool:
-    """The server turned the update away before the run accepted it: too many in flight, the
-    workflow task carrying it failed (a close refused for an event that came meanwhile), or the
-    server dropped its in-memory updates (under load; "workflow update was aborted", which the
-    server means to be retried)."""
+    """The server turned the update away, to be sent again: too many in flight, the workflow task
+    carrying it failed (a close refused for an event that came meanwhile), or the server dropped
+    its in-memory updates (under load; "workflow update was aborted", which the server means to be
+    retried; current servers send it only before the run accepted the update, and the retry carries
+    the same update id)."""
     if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
         return True
     if exc.status == RPCStatusCode.UNAVAILABLE and exc.message.lower().startswith("workflow update was aborted"):
