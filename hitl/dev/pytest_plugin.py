@@ -22,6 +22,7 @@ Fixtures (every name starts with ``hitl_``, so they never shadow a project's own
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -57,23 +58,42 @@ def hitl_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]
 
     folder = tmp_path_factory.mktemp("hitl-stack")
     temporal, port = stack.start_temporal(folder / "temporal.db", log=folder / "temporal.log")
-    configured = environment().database_url
-    server = configured.get_secret_value() if configured is not None else stack.postgres_url(folder / "postgres")
-    name = f"hitl_test_{uuid.uuid4().hex[:10]}"  # never the tables of the database DATABASE_URL names
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = (urlunsplit(urlsplit(server)._replace(path=f"/{name}")) if "://" in server
-           else psycopg.conninfo.make_conninfo(server, dbname=name))
-    # The one change of hitl's environment in a test session (undone after it): agents and PostgresDb() read
-    # it at first use, and the test process serves its agents itself (a test's agents are not a script's own).
     session = pytest.MonkeyPatch()
-    for variable, value in {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "DATABASE_URL": url, "HITL_INLINE_WORKER": "on"}.items():
-        session.setenv(variable, value)
+    server = name = None
     try:
+        configured = environment().database_url
+        server = configured.get_secret_value() if configured is not None else stack.postgres_url(folder / "postgres")
+        name = f"hitl_test_{uuid.uuid4().hex[:10]}"  # never the tables of the database DATABASE_URL names
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = (urlunsplit(urlsplit(server)._replace(path=f"/{name}")) if "://" in server
+               else psycopg.conninfo.make_conninfo(server, dbname=name))
+        # The one change of hitl's environment in a test session (undone after it): agents and PostgresDb()
+        # read it at first use; the test process serves its agents itself (a test's agents are not a script's
+        # own); and nothing of the developer's shell points the tests elsewhere or makes them strict.
+        for variable, value in {"TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "TEMPORAL_NAMESPACE": "default",
+                                "DATABASE_URL": url, "HITL_INLINE_WORKER": "on"}.items():
+            session.setenv(variable, value)
+        for variable in _NOT_FOR_TESTS:
+            session.delenv(variable, raising=False)
         yield LocalStack(f"127.0.0.1:{port}", url)
     finally:
         session.undo()
         stack.stop(temporal)
+        if server is not None and name is not None:
+            with contextlib.suppress(psycopg.Error), psycopg.connect(server, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_NOT_FOR_TESTS = (
+    # Temporal's connection profile: the session's dev server needs none of it.
+    "TEMPORAL_PROFILE", "TEMPORAL_CONFIG_FILE", "TEMPORAL_API_KEY", "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
+    "TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_DATA", "TEMPORAL_TLS_SERVER_CA_CERT_DATA",
+    "TEMPORAL_TLS_DISABLE_HOST_VERIFICATION", "TEMPORAL_TASK_QUEUE",
+    # What would make the test process strict, encrypted or versioned.
+    "HITL_DECISION_KEYS", "HITL_ENCRYPTION_KEYS", "HITL_ENCRYPTION_KEYS_FILE", "HITL_DEPLOYMENT_NAME", "HITL_BUILD_ID",
+)
 
 
 class ScriptedModel:

