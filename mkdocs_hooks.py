@@ -251,7 +251,9 @@ def configuration_reference() -> str:
     for name, field in Environment.model_fields.items():
         variable = field.alias or name.upper()
         kind = _annotation(field.annotation)
-        default = "" if field.default is None else f"`{field.default}`"
+        # A variable whose default is decided where it is used says so in its doc: "(default 64)".
+        said = re.search(r"\bdefault:? ([^;),]+)", field.description or "")
+        default = f"`{field.default}`" if field.default is not None else (f"`{said.group(1).strip()}`" if said else "")
         out.append(f"| `{variable}` | {kind} | {default} | {_cell(field.description)} |")
     out += ["", "How each is used, with examples: [Configuration](../operate/configuration.md).", ""]
     return "\n".join(out) + "\n"

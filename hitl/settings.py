@@ -109,7 +109,7 @@ class Environment(BaseModel):
 
     # The model
     openai_base_url: str | None = _var("OPENAI_BASE_URL", "An OpenAI-compatible server, when a model is given no base_url.")
-    openai_api_key: SecretStr | None = _var("OPENAI_API_KEY", "The model's API key, when a model is given none.")
+    openai_api_key: SecretStr | None = _var("OPENAI_API_KEY", "The model's API key, when a model is given none; it stays in the worker, never in Temporal history.")
 
     # Traces and metrics (OpenTelemetry's own variables, and hitl's metrics endpoint)
     otel_traces_exporter: str | None = _var("OTEL_TRACES_EXPORTER", "otlp, console or none (comma-separated); tracing is on when set, or an endpoint is.")

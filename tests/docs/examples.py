@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_LANGUAGES = ("python", "bash", "sql")
+MODES = ("run", "check", "output", "pytest")
 # Programs a `check` example may name that these tests cannot run here, with where they are checked.
 PROGRAMS_CHECKED_ELSEWHERE = {
     "docker": "no Docker engine on CI: the image and compose file are checked by tests/worker/test_image.py and test_packaging.py",
@@ -39,7 +40,6 @@ PROGRAMS_CHECKED_ELSEWHERE = {
     "sudo": "file ownership on the host, for the image's user",
     "cp": "copies a file of the repository (checked to exist)",
     "mkdir": "makes a folder",
-    "python": "python dev.py ..., the README's commands, run by CI itself",
     "jq": "reads the --json output, whose shape tests/service checks",
     "curl": "a stream that stays open (GET /approvals/events); tests/service/test_event_streams.py reads it",
 }
@@ -77,6 +77,8 @@ def examples_of(path: Path) -> list[Example]:
                 i += 1
             directive = _DIRECTIVE.match(lines[start - 1]) if start else None
             mode = directive.group(1) if directive else "run"
+            if mode not in MODES:  # a misspelt directive must not leave its block unrun
+                raise ValueError(f"{path}:{start}: unknown directive 'example: {mode}' (known: {', '.join(MODES)})")
             if mode == "output":
                 found.append(Example(str(path.relative_to(ROOT)), start + 1, "output", "\n".join(body), mode))
             elif language in RUN_LANGUAGES:

@@ -181,6 +181,13 @@ def test_a_pytest_example_passes_in_a_project_of_its_own(example: Example, datab
         f"{example.id}:\n{done.stdout}\n{done.stderr}")
 
 
+def test_sql_and_output_examples_sit_on_pages_whose_python_runs() -> None:
+    """They are checked by the page's Python test: a page without Python examples would leave them unchecked."""
+    for example in EXAMPLES:
+        if example.language in ("sql", "output"):
+            assert example.page in PYTHON, f"{example.id}: no Python example on the page runs it"
+
+
 # --------------------------------------------------------------------------- bash
 @pytest.mark.parametrize("example", [e for e in EXAMPLES if e.language == "bash" and e.mode == "run"], ids=lambda e: e.id)
 def test_a_bash_example_runs(example: Example, docs_stack: DocsStack, tmp_path: Path) -> None:
@@ -201,6 +208,8 @@ def test_a_checked_example_names_real_commands_and_options(example: Example) -> 
             _parse_hitl(words[1:], example.id)
         elif program == "temporal":
             _parse_temporal(words[1:], example.id)
+        elif program == "python":
+            _parse_python(words[1:], example.id)
         else:
             assert program in PROGRAMS_CHECKED_ELSEWHERE, f"{example.id}: {program} can neither run here nor be checked"
         for word in words[1:]:
@@ -255,6 +264,21 @@ def _parse_hitl(args: list[str], where: str) -> None:
         raise AssertionError(f"{where}: hitl {' '.join(path)} {shlex.join(rest)}: {exc}") from None
 
 
+def _parse_python(args: list[str], where: str) -> None:
+    """``python -m MODULE ...`` asks the module's own --help for each option; ``python dev.py CMD`` checks CMD."""
+    if args[:1] == ["-c"]:
+        return
+    if args[:1] == ["dev.py"]:
+        assert args[1] in ("demo", "test", "docs"), f"{where}: dev.py has no command {args[1]!r}"
+        return
+    assert args[:1] == ["-m"], f"{where}: python {shlex.join(args)}: only -m, -c and dev.py are checked"
+    help_text = subprocess.run([sys.executable, "-m", args[1], "--help"], capture_output=True, text=True, cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}, timeout=120)
+    assert help_text.returncode == 0, f"{where}: python -m {args[1]} --help failed:\n{help_text.stderr}"
+    for flag in (a.split("=")[0] for a in args[2:] if a.startswith("--")):
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text.stdout), f"{where}: python -m {args[1]} has no {flag}"
+
+
 def _parse_temporal(args: list[str], where: str) -> None:
     words = [w for w in args if not w.startswith("-")]
     path = words[:3] if words[:1] in (["operator"], ["worker"]) else words[:2]
@@ -262,4 +286,5 @@ def _parse_temporal(args: list[str], where: str) -> None:
     global_flags = subprocess.run([stack.binary("temporal"), "options"], capture_output=True, text=True).stdout
     assert "Usage:" in help_text, f"{where}: temporal {' '.join(path)} is not a command"
     for flag in (a.split("=")[0] for a in args if a.startswith("--")):
-        assert flag in help_text + global_flags, f"{where}: temporal {' '.join(path)} has no {flag}"
+        assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text + global_flags), (
+            f"{where}: temporal {' '.join(path)} has no {flag}")

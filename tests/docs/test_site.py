@@ -138,6 +138,7 @@ def test_every_diagram_is_drawn_and_shown_on_a_page(site):
     shown = "".join(p.read_text() for p in site.rglob("*.html"))
     sources = sorted((ROOT / "docs" / "diagrams").glob("*.txt"))
     assert len(sources) >= 3
+    assert not (site / "diagrams").exists(), "the diagrams' text is published beside their drawings"
     for source in sources:
         svg = site / "assets" / "diagrams" / f"{source.stem}.svg"
         assert svg.read_text().startswith("<svg") and svg.stat().st_size > 2_000, source.name
@@ -150,7 +151,14 @@ def test_the_cli_reference_has_every_command():
     from hitl.cli import app
 
     text = mkdocs_hooks.cli_reference()
-    root = typer.main.get_command(app)
-    ctx = root.context_class(root, info_name="hitl")
-    for name in root.list_commands(ctx):
-        assert f"`hitl {name}`" in text, name
+
+    def walk(command, path, parent):
+        ctx = command.context_class(command, info_name=path[-1], parent=parent)
+        for option in (o for p in command.params if p.param_type_name == "option" for o in p.opts):
+            if option != "--help":
+                assert f"`{option}`" in text, f"{' '.join(path)} {option}"
+        for name in getattr(command, "list_commands", lambda _: [])(ctx):
+            assert f"`{' '.join([*path, name])}`" in text, name
+            walk(command.get_command(ctx, name), [*path, name], ctx)
+
+    walk(typer.main.get_command(app), ["hitl"], None)
