@@ -175,7 +175,10 @@ def test_a_pytest_example_passes_in_a_project_of_its_own(example: Example, datab
     env = {k: v for k, v in os.environ.items()
            if k not in ("TEMPORAL_ADDRESS", "HITL_INLINE_WORKER", "OPENAI_BASE_URL", "PYTHONPATH", "PYTEST_ADDOPTS")}
     env["DATABASE_URL"] = database_url  # the plugin makes a database of its own on this server
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name.group(1)], cwd=tmp_path,
+    # A basetemp of its own: pytest's numbered temporary folders are shared by every session of this user,
+    # and a session made here would count toward the three kept, deleting the outer session's (its PostgreSQL).
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'tmp'}",
+                           name.group(1)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0 and " passed" in done.stdout and "skipped" not in done.stdout, (
         f"{example.id}:\n{done.stdout}\n{done.stderr}")
